@@ -1,0 +1,78 @@
+/* CPU kernels. Each op has a plain C implementation, parallel with OpenMP at op level only.
+ * Activations are f32, row-major: a [n_tok][width] buffer has token t's row at t*width. */
+#ifndef FY_CPU_OPS_H
+#define FY_CPU_OPS_H
+
+#include "../ferry.h"
+#include "../tensor.h"
+
+/* y[t] = dequant(emb row tok[t]) */
+void fy_cpu_get_rows(float *y, const struct fy_mat *emb, const int32_t *tok, int64_t n_tok);
+
+/* y[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w; sum of squares in double. y may alias x. */
+void fy_cpu_rmsnorm(float *y, const float *x, const float *w, int64_t rows, int64_t n, float eps);
+
+/* y[t][o] = sum_i W_e[o][i] x[t][i] + (bias ? bias[o] : 0), for expert/matrix index e.
+ * y is [n_tok][n_out], x is [n_tok][n_in]. y must not alias x. */
+void fy_cpu_matmul(float *y, const struct fy_mat *w, int64_t e, const float *x, int64_t n_tok,
+                   const float *bias);
+
+/* y[i] = a[i] + b[i]; y may alias a. */
+void fy_cpu_add(float *y, const float *a, const float *b, int64_t n);
+
+/* YaRN RoPE, ggml semantics (gpt-oss.md section 7), NEOX pairs (i, i + n_rot/2). */
+struct fy_rope {
+    int n_rot;            /* rotated dims per head (= head_dim for gpt-oss) */
+    int n_ctx_orig;       /* 4096 */
+    float freq_base;      /* 150000 */
+    float freq_scale;     /* 1/32 */
+    float ext_factor;     /* 1 */
+    float attn_factor;    /* 1 */
+    float beta_fast;      /* 32 */
+    float beta_slow;      /* 1 */
+    int unrounded;        /* test-only: OpenAI/HF unrounded correction range */
+};
+/* Rotates x [n_tok][n_heads*head_dim] in place; token t is at position pos[t]. */
+void fy_cpu_rope_yarn(float *x, int64_t n_tok, int64_t n_heads, int64_t head_dim,
+                      const int32_t *pos, const struct fy_rope *r);
+
+/* Attention with per-head sinks over a KV cache where slot j holds position j. */
+struct fy_attn_args {
+    int64_t n_tok, n_head, n_head_kv, head_dim;
+    const float *q;         /* [n_tok][n_head*head_dim], already rotated */
+    const void *k;          /* [n_kv][n_head_kv*head_dim] of kv_type, rotated */
+    const void *v;          /* [n_kv][n_head_kv*head_dim] of kv_type */
+    enum fy_dtype kv_type;  /* FY_F32 or FY_F16 */
+    int64_t n_kv;           /* slots 0..n_kv-1 are valid */
+    const int32_t *pos;     /* [n_tok] query positions */
+    const float *sinks;     /* [n_head] raw logits, or NULL */
+    int32_t window;         /* 0: causal; else visible iff 0 <= p - pj < window */
+    float scale;            /* 1/sqrt(head_dim) */
+};
+void fy_cpu_attention(float *out, const struct fy_attn_args *a);  /* out [n_tok][n_head*hd] */
+
+/* Store rows k,v [n_tok][width] f32 at slots pos[t] of caches of kv_type. */
+void fy_cpu_kv_store(void *kc, void *vc, enum fy_dtype kv_type, const float *k, const float *v,
+                     int64_t n_tok, int64_t width, const int32_t *pos);
+
+/* Top-k of each row of logits [n_tok][n_exp] (descending; ties to the lower index), then a
+ * softmax over the k selected. ids/w are [n_tok][k]. */
+void fy_cpu_router_topk(int32_t *ids, float *w, const float *logits, int64_t n_tok,
+                        int64_t n_exp, int k);
+
+/* a = min(g,limit) * sigmoid(alpha*min(g,limit)) * (clamp(u,-limit,limit) + 1) */
+void fy_cpu_swiglu_oai(float *a, const float *g, const float *u, int64_t n, float alpha,
+                       float limit);
+
+/* Mixture of experts. For each token t: y[t] = sum_j w[t][j] * FFN_{ids[t][j]}(x[t]) where
+ * FFN_e(x) = Wd_e * swiglu_oai(Wg_e x + bg_e, Wu_e x + bu_e) + bd_e.
+ * Tokens are grouped by expert: each selected expert's weights are read once per call. */
+struct fy_moe_layer {
+    struct fy_mat gate, up, down;   /* [d -> ff] x E, [d -> ff] x E, [ff -> d] x E */
+    struct fy_bias gate_b, up_b, down_b;
+    float alpha, limit;             /* 1.702, 7 */
+};
+fy_status fy_cpu_moe_ffn(float *y, const float *x, int64_t n_tok, const int32_t *ids,
+                         const float *w, int k, const struct fy_moe_layer *L);
+
+#endif
