@@ -1,1 +1,1070 @@
-/* placeholder */
+/* GGUF v2/v3 reader: maps each file read-only, validates every byte of the header before use,
+ * and opens split files (<prefix>-NNNNN-of-NNNNN.gguf) as one model. The writer is gguf_write.c. */
+#include "gguf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the GGUF reader assumes a little-endian host"
+#endif
+_Static_assert(sizeof(size_t) == 8, "the GGUF reader assumes a 64-bit size_t");
+
+#define FY_GGUF_MAGIC 0x46554747u   /* "GGUF" read as a little-endian u32 */
+#define FY_GGUF_ALIGN_DEFAULT 32u
+#define FY_GGUF_KEY_MAX 65535u      /* longest key accepted, in bytes */
+#define FY_GGUF_NAME_MAX 95u        /* longest tensor name: struct fy_gguf_tensor.name less NUL */
+#define FY_GGUF_DEPTH_MAX 8         /* arrays of arrays nested deeper than this are refused */
+#define FY_GGUF_KV_MIN 14u          /* u64 key length + 1 key byte + u32 vtype + 1 value byte */
+#define FY_GGUF_TI_MIN 33u          /* u64 len + 1 name byte + u32 n_dims + u64 ne + u32 + u64 */
+#define FY_GGUF_SPLIT_TAIL 20u      /* strlen("-00001-of-00003.gguf") */
+
+/* The public kv plus private data. kv must stay the first member: fy_gguf_arr_str turns a kv
+ * pointer handed out by this file back into its entry, so callers must not pass copies. */
+struct fy_gguf_kv_ent {
+    struct fy_gguf_kv kv;
+    uint64_t *str_off;  /* string arrays: offset of element i's length field from kv.arr_data */
+    uint64_t file_off;  /* where the kv starts in its shard */
+};
+
+struct fy_gguf_ht_slot {
+    const char *s;  /* NULL: empty slot; points into a mapping (stable) */
+    uint64_t n;
+    uint64_t h;
+    int64_t idx;
+};
+
+/* Open-addressing hash table from names to indices, load factor <= 1/2. */
+struct fy_gguf_ht {
+    struct fy_gguf_ht_slot *slots;
+    uint64_t cap;  /* 0 or a power of two */
+    uint64_t used;
+};
+
+struct fy_gguf_shard {
+    char *path;
+    const uint8_t *map;   /* the whole file, PROT_READ */
+    uint64_t size;
+    uint32_t version;
+    uint32_t alignment;
+    uint64_t data_start;  /* first byte of the data section */
+    int64_t kv_begin;
+    int64_t n_kv;
+    int64_t t_begin;
+    int64_t n_tensors;
+};
+
+struct fy_gguf {
+    int n_shards;                    /* shard slots allocated (all loaded once open succeeds) */
+    struct fy_gguf_shard *shards;
+    struct fy_gguf_kv_ent *kvs;      /* every shard's kvs, in file order */
+    int64_t n_kv;
+    int64_t cap_kv;
+    struct fy_gguf_tensor *tensors;  /* every shard's tensors, in file order */
+    int64_t n_tensors;
+    int64_t cap_tensors;
+    struct fy_gguf_ht kv_ht;         /* key -> kv index; shard 0's entry wins */
+    struct fy_gguf_ht t_ht;          /* name -> tensor index */
+};
+
+/* Bounds-checked cursor over one mapped file. pos <= size always holds. */
+struct fy_gguf_rd {
+    const char *path;
+    const uint8_t *p;
+    uint64_t size;
+    uint64_t pos;
+    char what[160];  /* the item being parsed, e.g. `kv 3 ("general.name")` */
+};
+
+static const uint8_t vt_size[FY_GGUF_VTYPE_COUNT] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
+static const char *const vt_name[FY_GGUF_VTYPE_COUNT] = {
+    "u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "str", "arr", "u64", "i64", "f64"};
+
+static const char *vtype_str(uint32_t t)
+{
+    return t < FY_GGUF_VTYPE_COUNT ? vt_name[t] : "?";
+}
+
+static int vtype_is_int(uint32_t t)
+{
+    return t == FY_GGUF_U8 || t == FY_GGUF_I8 || t == FY_GGUF_U16 || t == FY_GGUF_I16 ||
+           t == FY_GGUF_U32 || t == FY_GGUF_I32 || t == FY_GGUF_U64 || t == FY_GGUF_I64;
+}
+
+static int vtype_is_signed(uint32_t t)
+{
+    return t == FY_GGUF_I8 || t == FY_GGUF_I16 || t == FY_GGUF_I32 || t == FY_GGUF_I64;
+}
+
+/* ---- reader primitives ---- */
+
+static fy_status rd_fail(const struct fy_gguf_rd *r, uint64_t off, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static fy_status rd_fail(const struct fy_gguf_rd *r, uint64_t off, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fy_log(FY_LOG_ERR, "%s: %s%s%s at byte offset %llu", r->path, r->what, r->what[0] ? ": " : "",
+           msg, (unsigned long long)off);
+    return FY_E_FORMAT;
+}
+
+/* Sets r->what to `kind i ("name")`, the name shortened and made printable. */
+static void rd_what(struct fy_gguf_rd *r, const char *kind, uint64_t i, const char *name,
+                    uint64_t n)
+{
+    char clean[68];
+    size_t k = 0;
+
+    for (; k < n && k < 64; k++) {
+        unsigned char c = (unsigned char)name[k];
+        clean[k] = (c >= 0x20 && c < 0x7f && c != '"') ? (char)c : '?';
+    }
+    if (n > 64) {
+        memcpy(clean + k, "...", 3);
+        k += 3;
+    }
+    clean[k] = '\0';
+    snprintf(r->what, sizeof(r->what), "%s %llu (\"%s\")", kind, (unsigned long long)i, clean);
+}
+
+static fy_status rd_need(const struct fy_gguf_rd *r, uint64_t n, const char *what)
+{
+    if (n <= r->size - r->pos)
+        return FY_OK;
+    return rd_fail(r, r->pos, "file truncated: %s needs %llu bytes but only %llu remain "
+                   "(file size %llu)", what, (unsigned long long)n,
+                   (unsigned long long)(r->size - r->pos), (unsigned long long)r->size);
+}
+
+static fy_status rd_u32(struct fy_gguf_rd *r, uint32_t *v, const char *what)
+{
+    FY_TRY(rd_need(r, 4, what));
+    memcpy(v, r->p + r->pos, 4);
+    r->pos += 4;
+    return FY_OK;
+}
+
+static fy_status rd_u64(struct fy_gguf_rd *r, uint64_t *v, const char *what)
+{
+    FY_TRY(rd_need(r, 8, what));
+    memcpy(v, r->p + r->pos, 8);
+    r->pos += 8;
+    return FY_OK;
+}
+
+/* A key or tensor name: 1..max bytes, no NUL inside. */
+static fy_status rd_name(struct fy_gguf_rd *r, struct fy_gguf_str *s, const char *what,
+                         uint64_t max)
+{
+    uint64_t at = r->pos;
+    uint64_t len;
+
+    FY_TRY(rd_u64(r, &len, what));
+    if (len == 0)
+        return rd_fail(r, at, "empty %s", what);
+    if (len > max)
+        return rd_fail(r, at, "%s length %llu exceeds the limit of %llu bytes", what,
+                       (unsigned long long)len, (unsigned long long)max);
+    FY_TRY(rd_need(r, len, what));
+    if (memchr(r->p + r->pos, 0, len))
+        return rd_fail(r, r->pos, "%s contains a NUL byte", what);
+    s->len = len;
+    s->ptr = (const char *)(r->p + r->pos);
+    r->pos += len;
+    return FY_OK;
+}
+
+/* ---- hash table ---- */
+
+static uint64_t ht_hash(const char *s, uint64_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;  /* FNV-1a */
+    for (uint64_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static int64_t ht_find(const struct fy_gguf_ht *h, const char *s, uint64_t n)
+{
+    if (!h->cap)
+        return -1;
+    uint64_t hv = ht_hash(s, n);
+    for (uint64_t i = hv & (h->cap - 1);; i = (i + 1) & (h->cap - 1)) {
+        const struct fy_gguf_ht_slot *e = &h->slots[i];
+        if (!e->s)
+            return -1;
+        if (e->h == hv && e->n == n && memcmp(e->s, s, n) == 0)
+            return e->idx;
+    }
+}
+
+static void ht_place(struct fy_gguf_ht_slot *slots, uint64_t cap, struct fy_gguf_ht_slot e)
+{
+    uint64_t i = e.h & (cap - 1);
+    while (slots[i].s)
+        i = (i + 1) & (cap - 1);
+    slots[i] = e;
+}
+
+/* Inserts without checking for an existing entry. */
+static fy_status ht_put(struct fy_gguf_ht *h, const char *s, uint64_t n, int64_t idx)
+{
+    if ((h->used + 1) * 2 > h->cap) {
+        uint64_t cap = h->cap ? h->cap * 2 : 64;
+        struct fy_gguf_ht_slot *slots = calloc(cap, sizeof(*slots));
+        if (!slots)
+            return FY_E_NOMEM;
+        for (uint64_t i = 0; i < h->cap; i++)
+            if (h->slots[i].s)
+                ht_place(slots, cap, h->slots[i]);
+        free(h->slots);
+        h->slots = slots;
+        h->cap = cap;
+    }
+    struct fy_gguf_ht_slot e = {s, n, ht_hash(s, n), idx};
+    ht_place(h->slots, h->cap, e);
+    h->used++;
+    return FY_OK;
+}
+
+static void ht_free(struct fy_gguf_ht *h)
+{
+    free(h->slots);
+    memset(h, 0, sizeof(*h));
+}
+
+/* ---- values ---- */
+
+static void decode_scalar(struct fy_gguf_kv *kv, const uint8_t *b)
+{
+    switch (kv->type) {
+    case FY_GGUF_U8: kv->v.u = b[0]; break;
+    case FY_GGUF_I8: kv->v.i = (int8_t)b[0]; break;
+    case FY_GGUF_BOOL: kv->v.u = b[0] != 0; break;
+    case FY_GGUF_U16: { uint16_t x; memcpy(&x, b, 2); kv->v.u = x; break; }
+    case FY_GGUF_I16: { int16_t x; memcpy(&x, b, 2); kv->v.i = x; break; }
+    case FY_GGUF_U32: { uint32_t x; memcpy(&x, b, 4); kv->v.u = x; break; }
+    case FY_GGUF_I32: { int32_t x; memcpy(&x, b, 4); kv->v.i = x; break; }
+    case FY_GGUF_U64: { uint64_t x; memcpy(&x, b, 8); kv->v.u = x; break; }
+    case FY_GGUF_I64: { int64_t x; memcpy(&x, b, 8); kv->v.i = x; break; }
+    case FY_GGUF_F32: { float x; memcpy(&x, b, 4); kv->v.f = x; break; }
+    case FY_GGUF_F64: { double x; memcpy(&x, b, 8); kv->v.f = x; break; }
+    default: break;
+    }
+}
+
+/* Validates one array value (the part after its vtype) and moves past it. Arrays are not decoded:
+ * the caller gets the element type, count and first element. When tab is not NULL and the
+ * elements are strings, *tab receives each element's offset from the first element. */
+static fy_status rd_array(struct fy_gguf_rd *r, int depth, uint32_t *et_out, uint64_t *n_out,
+                          const uint8_t **data_out, uint64_t **tab)
+{
+    uint64_t at = r->pos;
+    uint32_t et;
+    uint64_t n;
+
+    FY_TRY(rd_u32(r, &et, "array element type"));
+    if (et >= FY_GGUF_VTYPE_COUNT)
+        return rd_fail(r, at, "unknown array element type %u (valid: 0..12)", et);
+    if (et == FY_GGUF_ARR && depth >= FY_GGUF_DEPTH_MAX)
+        return rd_fail(r, at, "arrays nested more than %d deep", FY_GGUF_DEPTH_MAX);
+    at = r->pos;
+    FY_TRY(rd_u64(r, &n, "array count"));
+    const uint8_t *data = r->p + r->pos;
+    uint64_t left = r->size - r->pos;
+
+    if (vt_size[et]) {
+        uint64_t bytes;
+        if (__builtin_mul_overflow(n, (uint64_t)vt_size[et], &bytes) || bytes > left)
+            return rd_fail(r, at, "array of %llu %s elements does not fit in the %llu bytes left",
+                           (unsigned long long)n, vt_name[et], (unsigned long long)left);
+        r->pos += bytes;
+    } else if (et == FY_GGUF_STR) {
+        if (n > left / 8)
+            return rd_fail(r, at, "array of %llu strings does not fit in the %llu bytes left",
+                           (unsigned long long)n, (unsigned long long)left);
+        uint64_t *off = NULL;
+        if (tab && n) {
+            off = malloc(n * sizeof(*off));
+            if (!off) {
+                fy_log(FY_LOG_ERR, "%s: %s: out of memory for %llu string offsets", r->path,
+                       r->what, (unsigned long long)n);
+                return FY_E_NOMEM;
+            }
+            *tab = off;
+        }
+        /* hot loop: 650k strings in the tokenizer arrays */
+        const uint8_t *p = r->p;
+        uint64_t pos = r->pos, size = r->size;
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t len;
+            if (size - pos < 8) {
+                r->pos = pos;
+                return rd_fail(r, pos, "file truncated in the length of array string %llu",
+                               (unsigned long long)i);
+            }
+            memcpy(&len, p + pos, 8);
+            if (off)
+                off[i] = pos - r->pos;
+            pos += 8;
+            if (len > size - pos) {
+                r->pos = pos;
+                return rd_fail(r, pos - 8, "array string %llu has length %llu but only %llu "
+                               "bytes remain", (unsigned long long)i, (unsigned long long)len,
+                               (unsigned long long)(size - pos));
+            }
+            pos += len;
+        }
+        r->pos = pos;
+    } else {
+        /* arrays of arrays: each element is at least a u32 type and a u64 count */
+        if (n > left / 12)
+            return rd_fail(r, at, "array of %llu arrays does not fit in the %llu bytes left",
+                           (unsigned long long)n, (unsigned long long)left);
+        for (uint64_t i = 0; i < n; i++) {
+            uint32_t et2;
+            uint64_t n2;
+            const uint8_t *d2;
+            FY_TRY(rd_array(r, depth + 1, &et2, &n2, &d2, NULL));
+        }
+    }
+    *et_out = et;
+    *n_out = n;
+    *data_out = data;
+    return FY_OK;
+}
+
+static fy_status rd_value(struct fy_gguf_rd *r, struct fy_gguf_kv_ent *e)
+{
+    struct fy_gguf_kv *kv = &e->kv;
+
+    if (kv->type == FY_GGUF_STR) {
+        uint64_t at = r->pos;
+        uint64_t len;
+        FY_TRY(rd_u64(r, &len, "string length"));
+        if (len > r->size - r->pos)
+            return rd_fail(r, at, "string length %llu exceeds the %llu bytes left",
+                           (unsigned long long)len, (unsigned long long)(r->size - r->pos));
+        kv->v.s.len = len;
+        kv->v.s.ptr = (const char *)(r->p + r->pos);
+        r->pos += len;
+        return FY_OK;
+    }
+    if (kv->type == FY_GGUF_ARR) {
+        uint32_t et;
+        fy_status st = rd_array(r, 1, &et, &kv->arr_n, &kv->arr_data, &e->str_off);
+        kv->arr_type = (enum fy_gguf_vtype)et;
+        return st;
+    }
+    FY_TRY(rd_need(r, vt_size[kv->type], vt_name[kv->type]));
+    decode_scalar(kv, r->p + r->pos);
+    r->pos += vt_size[kv->type];
+    return FY_OK;
+}
+
+/* ---- shards ---- */
+
+static struct fy_gguf_kv_ent *kv_push(struct fy_gguf *g)
+{
+    if (g->n_kv == g->cap_kv) {
+        int64_t cap = g->cap_kv ? g->cap_kv * 2 : 64;
+        struct fy_gguf_kv_ent *k = realloc(g->kvs, (size_t)cap * sizeof(*k));
+        if (!k)
+            return NULL;
+        g->kvs = k;
+        g->cap_kv = cap;
+    }
+    struct fy_gguf_kv_ent *e = &g->kvs[g->n_kv++];
+    memset(e, 0, sizeof(*e));
+    return e;
+}
+
+static struct fy_gguf_tensor *tensor_push(struct fy_gguf *g)
+{
+    if (g->n_tensors == g->cap_tensors) {
+        int64_t cap = g->cap_tensors ? g->cap_tensors * 2 : 64;
+        struct fy_gguf_tensor *t = realloc(g->tensors, (size_t)cap * sizeof(*t));
+        if (!t)
+            return NULL;
+        g->tensors = t;
+        g->cap_tensors = cap;
+    }
+    struct fy_gguf_tensor *t = &g->tensors[g->n_tensors++];
+    memset(t, 0, sizeof(*t));
+    return t;
+}
+
+static int str_is(const struct fy_gguf_str *s, const char *c)
+{
+    size_t n = strlen(c);
+    return s->len == n && memcmp(s->ptr, c, n) == 0;
+}
+
+/* The kv table of shard s: keys unique within the shard, general.alignment checked. */
+static fy_status parse_kvs(struct fy_gguf *g, int s, struct fy_gguf_rd *r, uint64_t n_kv)
+{
+    struct fy_gguf_shard *sh = &g->shards[s];
+    struct fy_gguf_ht dup = {0};
+    fy_status st = FY_OK;
+
+    sh->kv_begin = g->n_kv;
+    for (uint64_t i = 0; i < n_kv; i++) {
+        uint64_t at = r->pos;
+        struct fy_gguf_str key;
+        uint32_t vt;
+
+        snprintf(r->what, sizeof(r->what), "kv %llu", (unsigned long long)i);
+        st = rd_name(r, &key, "key", FY_GGUF_KEY_MAX);
+        if (st != FY_OK)
+            goto fail;
+        rd_what(r, "kv", i, key.ptr, key.len);
+        st = rd_u32(r, &vt, "value type");
+        if (st != FY_OK)
+            goto fail;
+        if (vt >= FY_GGUF_VTYPE_COUNT) {
+            st = rd_fail(r, r->pos - 4, "unknown value type %u (valid: 0..12)", vt);
+            goto fail;
+        }
+        int64_t prev = ht_find(&dup, key.ptr, key.len);
+        if (prev >= 0) {
+            st = rd_fail(r, at, "duplicate key (first at byte offset %llu)",
+                         (unsigned long long)g->kvs[prev].file_off);
+            goto fail;
+        }
+        struct fy_gguf_kv_ent *e = kv_push(g);
+        if (!e) {
+            st = FY_E_NOMEM;
+            goto fail;
+        }
+        e->kv.key = key;
+        e->kv.type = (enum fy_gguf_vtype)vt;
+        e->kv.shard = s;
+        e->file_off = at;
+        st = rd_value(r, e);
+        if (st != FY_OK)
+            goto fail;
+        st = ht_put(&dup, key.ptr, key.len, g->n_kv - 1);
+        if (st != FY_OK)
+            goto fail;
+        if (str_is(&key, "general.alignment")) {
+            if (vt != FY_GGUF_U32) {
+                st = rd_fail(r, at, "general.alignment has type %s, expected u32", vt_name[vt]);
+                goto fail;
+            }
+            uint64_t a = e->kv.v.u;
+            if (a == 0 || (a & (a - 1))) {
+                st = rd_fail(r, at, "general.alignment %llu is not a nonzero power of two",
+                             (unsigned long long)a);
+                goto fail;
+            }
+            sh->alignment = (uint32_t)a;
+        }
+    }
+    sh->n_kv = g->n_kv - sh->kv_begin;
+    /* the model-wide table: earlier shards win */
+    for (int64_t k = sh->kv_begin; k < g->n_kv; k++) {
+        const struct fy_gguf_str *key = &g->kvs[k].kv.key;
+        if (ht_find(&g->kv_ht, key->ptr, key->len) < 0) {
+            st = ht_put(&g->kv_ht, key->ptr, key->len, k);
+            if (st != FY_OK)
+                goto fail;
+        }
+    }
+    r->what[0] = '\0';
+    ht_free(&dup);
+    return FY_OK;
+fail:
+    if (st == FY_E_NOMEM)
+        fy_log(FY_LOG_ERR, "%s: out of memory reading the kv table", r->path);
+    ht_free(&dup);
+    return st;
+}
+
+/* One tensor info entry; the data range is checked later, once the data section is known. */
+static fy_status parse_tensor_info(struct fy_gguf *g, int s, struct fy_gguf_rd *r, uint64_t i)
+{
+    const uint32_t align = g->shards[s].alignment;
+    uint64_t at = r->pos;
+    struct fy_gguf_str name;
+    uint32_t n_dims;
+    uint32_t type;
+    uint64_t offset;
+    int64_t ne[4] = {1, 1, 1, 1};
+
+    snprintf(r->what, sizeof(r->what), "tensor info %llu", (unsigned long long)i);
+    FY_TRY(rd_name(r, &name, "tensor name", FY_GGUF_NAME_MAX));
+    rd_what(r, "tensor info", i, name.ptr, name.len);
+    FY_TRY(rd_u32(r, &n_dims, "n_dims"));
+    if (n_dims == 0 || n_dims > 4)
+        return rd_fail(r, r->pos - 4, "n_dims %u %s", n_dims, n_dims ? "> 4" : "(must be 1..4)");
+    for (uint32_t d = 0; d < n_dims; d++) {
+        uint64_t v;
+        FY_TRY(rd_u64(r, &v, "ne"));
+        if (v > INT64_MAX)
+            return rd_fail(r, r->pos - 8, "ne[%u] is negative (%lld)", d, (long long)v);
+        if (v == 0)
+            return rd_fail(r, r->pos - 8, "ne[%u] is 0", d);
+        ne[d] = (int64_t)v;
+    }
+    FY_TRY(rd_u32(r, &type, "ggml type"));
+    if (!fy_dtype_known(type))
+        return rd_fail(r, r->pos - 4, "unknown or unsupported ggml type id %u (known: 0 F32, "
+                       "1 F16, 8 Q8_0, 30 BF16, 39 MXFP4)", type);
+    const enum fy_dtype dt = (enum fy_dtype)type;
+    const int64_t blk = fy_dtype_block_elems(dt);
+    if (ne[0] % blk)
+        return rd_fail(r, r->pos - 4, "ne[0] = %lld is not a multiple of the %s block size %lld",
+                       (long long)ne[0], fy_dtype_name(dt), (long long)blk);
+    int64_t nel = ne[0];
+    uint64_t row = 0;
+    uint64_t nb2 = 0;
+    uint64_t nb3 = 0;
+    uint64_t bytes = 0;
+    if (__builtin_mul_overflow(nel, ne[1], &nel) || __builtin_mul_overflow(nel, ne[2], &nel) ||
+        __builtin_mul_overflow(nel, ne[3], &nel) ||
+        __builtin_mul_overflow((uint64_t)(ne[0] / blk), (uint64_t)fy_dtype_block_bytes(dt),
+                               &row) ||
+        __builtin_mul_overflow(row, (uint64_t)ne[1], &nb2) ||
+        __builtin_mul_overflow(nb2, (uint64_t)ne[2], &nb3) ||
+        __builtin_mul_overflow(nb3, (uint64_t)ne[3], &bytes) || bytes > INT64_MAX)
+        return rd_fail(r, at, "shape [%lld, %lld, %lld, %lld] overflows", (long long)ne[0],
+                       (long long)ne[1], (long long)ne[2], (long long)ne[3]);
+    FY_TRY(rd_u64(r, &offset, "data offset"));
+    if (offset % align)
+        return rd_fail(r, r->pos - 8, "data offset %llu is not a multiple of the alignment %u",
+                       (unsigned long long)offset, align);
+
+    int64_t prev = ht_find(&g->t_ht, name.ptr, name.len);
+    if (prev >= 0) {
+        const struct fy_gguf_tensor *o = &g->tensors[prev];
+        return rd_fail(r, at, "duplicate tensor name (also tensor info %lld of %s)",
+                       (long long)(prev - g->shards[o->shard].t_begin),
+                       g->shards[o->shard].path);
+    }
+    struct fy_gguf_tensor *t = tensor_push(g);
+    if (!t || ht_put(&g->t_ht, name.ptr, name.len, g->n_tensors - 1) != FY_OK) {
+        fy_log(FY_LOG_ERR, "%s: out of memory reading the tensor table", r->path);
+        return FY_E_NOMEM;
+    }
+    memcpy(t->name, name.ptr, name.len);
+    t->name[name.len] = '\0';
+    t->type = dt;
+    t->n_dims = (int)n_dims;
+    memcpy(t->ne, ne, sizeof(ne));
+    t->nb[0] = fy_dtype_block_bytes(dt);
+    t->nb[1] = row;
+    t->nb[2] = nb2;
+    t->nb[3] = nb3;
+    t->offset = offset;
+    t->size = bytes;
+    t->shard = s;
+    return FY_OK;
+}
+
+/* Parses and validates the whole header of mapped shard s. */
+static fy_status parse_shard(struct fy_gguf *g, int s)
+{
+    struct fy_gguf_shard *sh = &g->shards[s];
+    struct fy_gguf_rd r = {.path = sh->path, .p = sh->map, .size = sh->size};
+    uint32_t magic;
+    uint32_t version;
+    uint64_t n_tensors;
+    uint64_t n_kv;
+
+    FY_TRY(rd_u32(&r, &magic, "magic"));
+    if (magic != FY_GGUF_MAGIC)
+        return rd_fail(&r, 0, "bad magic 0x%08x, expected 0x%08x (\"GGUF\"): not a GGUF file",
+                       magic, FY_GGUF_MAGIC);
+    FY_TRY(rd_u32(&r, &version, "version"));
+    if (version == 0x02000000u || version == 0x03000000u)
+        return rd_fail(&r, 4, "big-endian GGUF files are not supported");
+    if (version == 1)
+        return rd_fail(&r, 4, "GGUF version 1 (32-bit counts) is not supported; re-convert the "
+                       "model to version 3");
+    if (version != 2 && version != 3)
+        return rd_fail(&r, 4, "unsupported GGUF version %u (supported: 2 and 3)", version);
+    sh->version = version;
+    FY_TRY(rd_u64(&r, &n_tensors, "tensor count"));
+    FY_TRY(rd_u64(&r, &n_kv, "kv count"));
+    uint64_t left = r.size - r.pos;
+    if (n_kv > left / FY_GGUF_KV_MIN)
+        return rd_fail(&r, 16, "kv count %llu cannot fit in the %llu bytes left (a kv takes at "
+                       "least %u)", (unsigned long long)n_kv, (unsigned long long)left,
+                       FY_GGUF_KV_MIN);
+    left -= n_kv * FY_GGUF_KV_MIN;
+    if (n_tensors > left / FY_GGUF_TI_MIN)
+        return rd_fail(&r, 8, "tensor count %llu cannot fit in the file (a tensor info takes at "
+                       "least %u bytes)", (unsigned long long)n_tensors, FY_GGUF_TI_MIN);
+
+    sh->alignment = FY_GGUF_ALIGN_DEFAULT;
+    FY_TRY(parse_kvs(g, s, &r, n_kv));
+
+    sh->t_begin = g->n_tensors;
+    for (uint64_t i = 0; i < n_tensors; i++)
+        FY_TRY(parse_tensor_info(g, s, &r, i));
+    sh->n_tensors = g->n_tensors - sh->t_begin;
+
+    const uint64_t end = r.pos;
+    const uint64_t a = sh->alignment;
+    sh->data_start = (end + a - 1) / a * a;
+    r.what[0] = '\0';
+    if (n_tensors && sh->data_start > r.size)
+        return rd_fail(&r, end, "file truncated: the data section would start at %llu but the "
+                       "file has %llu bytes", (unsigned long long)sh->data_start,
+                       (unsigned long long)r.size);
+    const uint64_t data_len = n_tensors ? r.size - sh->data_start : 0;
+    for (int64_t k = sh->t_begin; k < g->n_tensors; k++) {
+        struct fy_gguf_tensor *t = &g->tensors[k];
+        if (t->offset > data_len || t->size > data_len - t->offset) {
+            rd_what(&r, "tensor", (uint64_t)(k - sh->t_begin), t->name, strlen(t->name));
+            return rd_fail(&r, sh->data_start + t->offset, "data [%llu, %llu) of the data section "
+                           "runs past its end (%llu bytes; file truncated?)",
+                           (unsigned long long)t->offset,
+                           (unsigned long long)t->offset + (unsigned long long)t->size,
+                           (unsigned long long)data_len);
+        }
+        t->data = sh->map + sh->data_start + t->offset;
+    }
+    return FY_OK;
+}
+
+static fy_status load_shard(struct fy_gguf *g, int s)
+{
+    struct fy_gguf_shard *sh = &g->shards[s];
+    struct stat sb;
+    fy_status st;
+    int fd = open(sh->path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0) {
+        fy_log(FY_LOG_ERR, "%s: open: %s", sh->path, strerror(errno));
+        return FY_E_IO;
+    }
+    if (fstat(fd, &sb) != 0) {
+        fy_log(FY_LOG_ERR, "%s: stat: %s", sh->path, strerror(errno));
+        st = FY_E_IO;
+        goto fail;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        fy_log(FY_LOG_ERR, "%s: not a regular file", sh->path);
+        st = FY_E_IO;
+        goto fail;
+    }
+    if (sb.st_size == 0) {
+        fy_log(FY_LOG_ERR, "%s: empty file, not a GGUF file (truncated at byte offset 0)",
+               sh->path);
+        st = FY_E_FORMAT;
+        goto fail;
+    }
+    void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (m == MAP_FAILED) {
+        fy_log(FY_LOG_ERR, "%s: mmap of %lld bytes: %s", sh->path, (long long)sb.st_size,
+               strerror(errno));
+        st = FY_E_IO;
+        goto fail;
+    }
+    close(fd);
+    fd = -1;
+    sh->map = m;
+    sh->size = (uint64_t)sb.st_size;
+    return parse_shard(g, s);
+fail:
+    if (fd >= 0)
+        close(fd);
+    return st;
+}
+
+/* Finds an integer key in shard s only. 0: absent; 1: found; <0: error (logged). */
+static int shard_int(const struct fy_gguf *g, int s, const char *key, int64_t *out)
+{
+    const struct fy_gguf_shard *sh = &g->shards[s];
+    for (int64_t k = sh->kv_begin; k < sh->kv_begin + sh->n_kv; k++) {
+        const struct fy_gguf_kv_ent *e = &g->kvs[k];
+        if (!str_is(&e->kv.key, key))
+            continue;
+        int ok = vtype_is_int(e->kv.type) &&
+                 (vtype_is_signed(e->kv.type) ? e->kv.v.i >= 0 : e->kv.v.u <= INT64_MAX);
+        if (!ok) {
+            fy_log(FY_LOG_ERR, "%s: %s: expected a non-negative integer, got type %s at byte "
+                   "offset %llu", sh->path, key, vtype_str(e->kv.type),
+                   (unsigned long long)e->file_off);
+            return -1;
+        }
+        *out = vtype_is_signed(e->kv.type) ? e->kv.v.i : (int64_t)e->kv.v.u;
+        return 1;
+    }
+    return 0;
+}
+
+static unsigned long long kv_off(const struct fy_gguf *g, int s, const char *key)
+{
+    const struct fy_gguf_shard *sh = &g->shards[s];
+    for (int64_t k = sh->kv_begin; k < sh->kv_begin + sh->n_kv; k++)
+        if (str_is(&g->kvs[k].kv.key, key))
+            return (unsigned long long)g->kvs[k].file_off;
+    return 0;
+}
+
+/* Parses "<prefix>-NNNNN-of-NNNNN.gguf". Returns the shard count (0: no match), and the prefix
+ * length in *plen. */
+static int split_name(const char *path, size_t *plen)
+{
+    const char *base = strrchr(path, '/');
+    size_t len = strlen(path);
+    base = base ? base + 1 : path;
+    if (strlen(base) < FY_GGUF_SPLIT_TAIL)
+        return 0;
+    const char *t = path + len - FY_GGUF_SPLIT_TAIL;
+    if (t[0] != '-' || memcmp(t + 6, "-of-", 4) != 0 || memcmp(t + 15, ".gguf", 5) != 0)
+        return 0;
+    int no = 0;
+    int count = 0;
+    for (int k = 0; k < 5; k++) {
+        if (t[1 + k] < '0' || t[1 + k] > '9' || t[10 + k] < '0' || t[10 + k] > '9')
+            return 0;
+        no = no * 10 + (t[1 + k] - '0');
+        count = count * 10 + (t[10 + k] - '0');
+    }
+    if (count < 1 || no < 1 || no > count)
+        return 0;
+    *plen = len - FY_GGUF_SPLIT_TAIL;
+    return count;
+}
+
+static char *shard_path(const char *path, size_t plen, int no, int count)
+{
+    size_t n = plen + FY_GGUF_SPLIT_TAIL + 1;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%.*s-%05d-of-%05d.gguf", (int)plen, path, no, count);
+    return p;
+}
+
+/* After shard 0 is loaded: find the shard count, load the others, cross-check split.* keys. */
+static fy_status open_split(struct fy_gguf *g, const char *path, size_t plen, int name_count)
+{
+    const char *p0 = g->shards[0].path;
+    int64_t count = 1;
+    int64_t want = 0;
+    int64_t v;
+    int r = shard_int(g, 0, "split.count", &count);
+
+    if (r < 0)
+        return FY_E_FORMAT;
+    if (r > 0 && (count < 1 || count > 65535)) {
+        fy_log(FY_LOG_ERR, "%s: split.count %lld out of range 1..65535 at byte offset %llu", p0,
+               (long long)count, kv_off(g, 0, "split.count"));
+        return FY_E_FORMAT;
+    }
+    if (name_count && ((r > 0 && count != name_count) || (r == 0 && name_count > 1))) {
+        fy_log(FY_LOG_ERR, "%s: the file name says %d shards but split.count is %s%lld", p0,
+               name_count, r ? "" : "absent, defaulting to ", (long long)count);
+        return FY_E_FORMAT;
+    }
+    if (!name_count && count > 1) {
+        fy_log(FY_LOG_ERR, "%s: split.count is %lld but the file name does not follow "
+               "<prefix>-NNNNN-of-NNNNN.gguf, so the other shards cannot be found", p0,
+               (long long)count);
+        return FY_E_FORMAT;
+    }
+    if (count > 1) {
+        struct fy_gguf_shard *sh = realloc(g->shards, (size_t)count * sizeof(*sh));
+        if (!sh)
+            return FY_E_NOMEM;
+        memset(sh + 1, 0, (size_t)(count - 1) * sizeof(*sh));
+        g->shards = sh;
+        g->n_shards = (int)count;
+        for (int s = 1; s < count; s++) {
+            g->shards[s].path = shard_path(path, plen, s + 1, (int)count);
+            if (!g->shards[s].path)
+                return FY_E_NOMEM;
+            FY_TRY(load_shard(g, s));
+        }
+    }
+    int64_t sum = 0;
+    for (int s = 0; s < count; s++) {
+        const char *ps = g->shards[s].path;
+        sum += g->shards[s].n_tensors;
+        r = shard_int(g, s, "split.no", &v);
+        if (r < 0)
+            return FY_E_FORMAT;
+        if ((r == 0 && count > 1) || (r > 0 && v != s)) {
+            fy_log(FY_LOG_ERR, "%s: split.no is %s%lld but the file is shard %d of %lld (split.no "
+                   "%d expected) at byte offset %llu", ps, r ? "" : "absent, ",
+                   r ? (long long)v : 0LL, s + 1, (long long)count, s, kv_off(g, s, "split.no"));
+            return FY_E_FORMAT;
+        }
+        r = shard_int(g, s, "split.count", &v);
+        if (r < 0)
+            return FY_E_FORMAT;
+        if ((r == 0 && count > 1) || (r > 0 && v != count)) {
+            fy_log(FY_LOG_ERR, "%s: split.count is %s%lld but shard 1 says %lld at byte offset "
+                   "%llu", ps, r ? "" : "absent, ", r ? (long long)v : 0LL, (long long)count,
+                   kv_off(g, s, "split.count"));
+            return FY_E_FORMAT;
+        }
+        r = shard_int(g, s, "split.tensors.count", &v);
+        if (r < 0)
+            return FY_E_FORMAT;
+        if (r == 0 && count > 1) {
+            fy_log(FY_LOG_ERR, "%s: split.tensors.count is absent (shard %d of %lld)", ps, s + 1,
+                   (long long)count);
+            return FY_E_FORMAT;
+        }
+        if (r > 0 && s == 0)
+            want = v;
+        if (r > 0 && v != want) {
+            fy_log(FY_LOG_ERR, "%s: split.tensors.count is %lld but shard 1 says %lld at byte "
+                   "offset %llu", ps, (long long)v, (long long)want,
+                   kv_off(g, s, "split.tensors.count"));
+            return FY_E_FORMAT;
+        }
+    }
+    if (shard_int(g, 0, "split.tensors.count", &v) > 0 && sum != want) {
+        fy_log(FY_LOG_ERR, "%s: split.tensors.count is %lld but the %lld shard(s) hold %lld "
+               "tensors (split.tensors.count at byte offset %llu)", p0, (long long)want,
+               (long long)count, (long long)sum, kv_off(g, 0, "split.tensors.count"));
+        return FY_E_FORMAT;
+    }
+    return FY_OK;
+}
+
+fy_status fy_gguf_open(const char *path, struct fy_gguf **out)
+{
+    struct fy_gguf *g = NULL;
+    size_t plen = 0;
+    int name_count;
+    fy_status st;
+
+    FY_CHECK_ARG(path && out);
+    *out = NULL;
+    g = calloc(1, sizeof(*g));
+    if (!g) {
+        st = FY_E_NOMEM;
+        goto fail;
+    }
+    g->shards = calloc(1, sizeof(*g->shards));
+    if (!g->shards) {
+        st = FY_E_NOMEM;
+        goto fail;
+    }
+    g->n_shards = 1;
+    name_count = split_name(path, &plen);
+    g->shards[0].path = name_count > 1 ? shard_path(path, plen, 1, name_count) : strdup(path);
+    if (!g->shards[0].path) {
+        st = FY_E_NOMEM;
+        goto fail;
+    }
+    st = load_shard(g, 0);
+    if (st != FY_OK)
+        goto fail;
+    st = open_split(g, path, plen, name_count);
+    if (st != FY_OK)
+        goto fail;
+    *out = g;
+    return FY_OK;
+fail:
+    if (st == FY_E_NOMEM)
+        fy_log(FY_LOG_ERR, "%s: out of memory", path);
+    fy_gguf_close(g);
+    return st;
+}
+
+void fy_gguf_close(struct fy_gguf *g)
+{
+    if (!g)
+        return;
+    for (int s = 0; s < g->n_shards; s++) {
+        if (g->shards[s].map)
+            munmap((void *)g->shards[s].map, g->shards[s].size);
+        free(g->shards[s].path);
+    }
+    for (int64_t k = 0; k < g->n_kv; k++)
+        free(g->kvs[k].str_off);
+    ht_free(&g->kv_ht);
+    ht_free(&g->t_ht);
+    free(g->shards);
+    free(g->kvs);
+    free(g->tensors);
+    free(g);
+}
+
+/* ---- queries ---- */
+
+uint32_t fy_gguf_version(const struct fy_gguf *g)
+{
+    return g ? g->shards[0].version : 0;
+}
+
+int fy_gguf_n_shards(const struct fy_gguf *g)
+{
+    return g ? g->n_shards : 0;
+}
+
+const char *fy_gguf_path(const struct fy_gguf *g, int shard)
+{
+    return (g && shard >= 0 && shard < g->n_shards) ? g->shards[shard].path : NULL;
+}
+
+uint64_t fy_gguf_file_size(const struct fy_gguf *g)
+{
+    uint64_t n = 0;
+    for (int s = 0; g && s < g->n_shards; s++)
+        n += g->shards[s].size;
+    return n;
+}
+
+int64_t fy_gguf_n_kv(const struct fy_gguf *g)
+{
+    return g ? g->n_kv : 0;
+}
+
+const struct fy_gguf_kv *fy_gguf_kv_at(const struct fy_gguf *g, int64_t i)
+{
+    return (g && i >= 0 && i < g->n_kv) ? &g->kvs[i].kv : NULL;
+}
+
+const struct fy_gguf_kv *fy_gguf_find_kv(const struct fy_gguf *g, const char *key)
+{
+    if (!g || !key)
+        return NULL;
+    int64_t k = ht_find(&g->kv_ht, key, strlen(key));
+    return k >= 0 ? &g->kvs[k].kv : NULL;
+}
+
+int64_t fy_gguf_n_tensors(const struct fy_gguf *g)
+{
+    return g ? g->n_tensors : 0;
+}
+
+const struct fy_gguf_tensor *fy_gguf_tensor_at(const struct fy_gguf *g, int64_t i)
+{
+    return (g && i >= 0 && i < g->n_tensors) ? &g->tensors[i] : NULL;
+}
+
+const struct fy_gguf_tensor *fy_gguf_find_tensor(const struct fy_gguf *g, const char *name)
+{
+    if (!g || !name)
+        return NULL;
+    int64_t k = ht_find(&g->t_ht, name, strlen(name));
+    return k >= 0 ? &g->tensors[k] : NULL;
+}
+
+/* ---- typed getters ---- */
+
+static fy_status type_error(const struct fy_gguf *g, const struct fy_gguf_kv *kv,
+                            const char *want)
+{
+    const char *path = (g && kv->shard >= 0 && kv->shard < g->n_shards)
+                           ? g->shards[kv->shard].path : NULL;
+    fy_log(FY_LOG_ERR, "%s%skey \"%.*s\" has type %s%s%s, expected %s", path ? path : "",
+           path ? ": " : "", (int)(kv->key.len > 200 ? 200 : kv->key.len), kv->key.ptr,
+           vtype_str(kv->type), kv->type == FY_GGUF_ARR ? " of " : "",
+           kv->type == FY_GGUF_ARR ? vtype_str(kv->arr_type) : "", want);
+    return FY_E_FORMAT;
+}
+
+fy_status fy_gguf_get_u32(const struct fy_gguf *g, const char *key, uint32_t *out)
+{
+    FY_CHECK_ARG(g && key && out);
+    const struct fy_gguf_kv *kv = fy_gguf_find_kv(g, key);
+    if (!kv)
+        return FY_E_INVAL;
+    if (!vtype_is_int(kv->type))
+        return type_error(g, kv, "an integer");
+    int fits = vtype_is_signed(kv->type) ? (kv->v.i >= 0 && kv->v.i <= (int64_t)UINT32_MAX)
+                                         : kv->v.u <= UINT32_MAX;
+    if (!fits) {
+        fy_log(FY_LOG_ERR, "%s: key \"%s\": value %s%llu does not fit in u32",
+               g->shards[kv->shard].path, key, vtype_is_signed(kv->type) ? "(signed) " : "",
+               vtype_is_signed(kv->type) ? (unsigned long long)kv->v.i
+                                         : (unsigned long long)kv->v.u);
+        return FY_E_FORMAT;
+    }
+    *out = vtype_is_signed(kv->type) ? (uint32_t)kv->v.i : (uint32_t)kv->v.u;
+    return FY_OK;
+}
+
+fy_status fy_gguf_get_f32(const struct fy_gguf *g, const char *key, float *out)
+{
+    FY_CHECK_ARG(g && key && out);
+    const struct fy_gguf_kv *kv = fy_gguf_find_kv(g, key);
+    if (!kv)
+        return FY_E_INVAL;
+    if (kv->type != FY_GGUF_F32 && kv->type != FY_GGUF_F64)
+        return type_error(g, kv, "f32");
+    *out = (float)kv->v.f;
+    return FY_OK;
+}
+
+fy_status fy_gguf_get_str(const struct fy_gguf *g, const char *key, char *buf, size_t cap)
+{
+    FY_CHECK_ARG(g && key && buf && cap > 0);
+    const struct fy_gguf_kv *kv = fy_gguf_find_kv(g, key);
+    if (!kv)
+        return FY_E_INVAL;
+    if (kv->type != FY_GGUF_STR)
+        return type_error(g, kv, "str");
+    size_t n = kv->v.s.len < cap - 1 ? (size_t)kv->v.s.len : cap - 1;
+    memcpy(buf, kv->v.s.ptr, n);
+    buf[n] = '\0';
+    return FY_OK;
+}
+
+fy_status fy_gguf_arr_str(const struct fy_gguf_kv *kv, uint64_t i, struct fy_gguf_str *out)
+{
+    FY_CHECK_ARG(kv && out);
+    if (kv->type != FY_GGUF_ARR || kv->arr_type != FY_GGUF_STR)
+        return type_error(NULL, kv, "an array of str");
+    if (i >= kv->arr_n)
+        return FY_E_INVAL;
+    const struct fy_gguf_kv_ent *e = (const struct fy_gguf_kv_ent *)kv;
+    const uint8_t *p = kv->arr_data + e->str_off[i];
+    memcpy(&out->len, p, 8);
+    out->ptr = (const char *)(p + 8);
+    return FY_OK;
+}
+
+fy_status fy_gguf_arr_int(const struct fy_gguf_kv *kv, uint64_t i, int64_t *out)
+{
+    FY_CHECK_ARG(kv && out);
+    if (kv->type != FY_GGUF_ARR || !vtype_is_int(kv->arr_type))
+        return type_error(NULL, kv, "an array of integers");
+    if (i >= kv->arr_n)
+        return FY_E_INVAL;
+    const uint8_t *p = kv->arr_data + i * vt_size[kv->arr_type];
+    switch (kv->arr_type) {
+    case FY_GGUF_U8: *out = p[0]; break;
+    case FY_GGUF_I8: *out = (int8_t)p[0]; break;
+    case FY_GGUF_U16: { uint16_t x; memcpy(&x, p, 2); *out = x; break; }
+    case FY_GGUF_I16: { int16_t x; memcpy(&x, p, 2); *out = x; break; }
+    case FY_GGUF_U32: { uint32_t x; memcpy(&x, p, 4); *out = x; break; }
+    case FY_GGUF_I32: { int32_t x; memcpy(&x, p, 4); *out = x; break; }
+    case FY_GGUF_I64: { int64_t x; memcpy(&x, p, 8); *out = x; break; }
+    case FY_GGUF_U64: {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        if (x > INT64_MAX) {
+            fy_log(FY_LOG_ERR, "key \"%.*s\": element %llu = %llu does not fit in i64",
+                   (int)(kv->key.len > 200 ? 200 : kv->key.len), kv->key.ptr,
+                   (unsigned long long)i, (unsigned long long)x);
+            return FY_E_FORMAT;
+        }
+        *out = (int64_t)x;
+        break;
+    }
+    default: return FY_E_FORMAT;
+    }
+    return FY_OK;
+}

@@ -1,1 +1,47 @@
-int main(void) { return 0; }
+/* ferry: one binary, subcommands. */
+#include "cmd.h"
+#include "ferry.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "ferry %s: GPT-OSS inference on one GPU plus system RAM\n\n"
+            "usage: ferry COMMAND [options]   (ferry COMMAND -h for a command's options)\n\n"
+            "commands:\n"
+            "  synth     write a synthetic gpt-oss GGUF (presets tiny, 20b, 120b)\n"
+            "  logits    evaluate token ids, write every row of logits to a file\n"
+            "  run       greedily generate token ids after a prompt of token ids\n",
+            FY_VERSION);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {
+        {"synth", fy_cmd_synth},
+        {"logits", fy_cmd_logits},
+        {"run", fy_cmd_run},
+    };
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("ferry %s\n", FY_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < FY_ARRAY_LEN(cmds); i++)
+        if (!strcmp(argv[1], cmds[i].name))
+            return cmds[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "ferry: unknown command \"%s\"; commands: synth, logits, run\n", argv[1]);
+    return 2;
+}

@@ -1,1 +1,258 @@
-/* placeholder */
+/* Attention with per-head sinks over a KV cache where slot j holds position j (gpt-oss.md
+ * section 6). For query token t at position p and query head h (KV head h / (n_head/n_head_kv)):
+ *   visible j: j < n_kv, j <= p and (window == 0 || p - j < window)
+ *   s_j = dot(q, k_j) * scale
+ *   m   = max(max_j s_j, sink_h)      Z = sum_j exp(s_j - m) + exp(sink_h - m)
+ *   out = sum_j exp(s_j - m) / Z * v_j
+ * The sink is a raw logit: never scaled, no value vector. It is folded in as the initial state
+ * of an online softmax (m = sink, Z = 1, acc = 0), which then visits each visible slot once.
+ *
+ * Precision: dot products, exps and the value accumulator are f32; Z is accumulated in double.
+ * Parallel over (token, head) pairs. F32 caches are read in place; F16 caches are converted
+ * tile by tile (slots shared by every pair) into an f32 buffer, so a prompt of n tokens converts
+ * each cached row once, not n times. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../quant.h"
+#include "ops.h"
+
+/* f32 elements per converted F16 tile buffer (K and V each): 4 MiB. */
+#define FY_ATTN_TILE_ELEMS ((int64_t)1 << 20)
+
+/* Online softmax state of one (token, head) pair; its value accumulator is the output row. */
+struct attn_state {
+    float m;    /* running max logit */
+    double z;   /* running sum of exp(logit - m) */
+};
+
+static float dot_f32(const float *restrict a, const float *restrict b, int64_t n)
+{
+    float s[8] = { 0 };
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++)
+            s[l] += a[i + l] * b[i + l];
+    for (; i < n; i++)
+        s[0] += a[i] * b[i];
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
+static float dot_f16(const float *a, const uint16_t *b, int64_t n)
+{
+    float s = 0.0f;
+    for (int64_t i = 0; i < n; i++)
+        s += a[i] * fy_fp16_to_f32(b[i]);
+    return s;
+}
+
+/* Takes logit s into the running max; returns the weight exp(s - m) of the new entry. */
+static float softmax_step(struct attn_state *st, float *acc, int64_t hd, float s)
+{
+    if (s > st->m) {
+        const float alpha = expf(st->m - s);   /* 0 while m is still -inf */
+        for (int64_t d = 0; d < hd; d++)
+            acc[d] *= alpha;
+        st->z *= alpha;
+        st->m = s;
+        return 1.0f;
+    }
+    return expf(s - st->m);
+}
+
+/* Adds n consecutive f32 rows (K and V rows `stride` floats apart) to one pair's softmax. */
+static void attend_rows_f32(struct attn_state *st, float *restrict acc, const float *restrict q,
+                            const float *kb, const float *vb, int64_t stride, int64_t n,
+                            int64_t hd, float scale)
+{
+    for (int64_t j = 0; j < n; j++) {
+        const float s = dot_f32(q, kb + j * stride, hd) * scale;
+        const float p = softmax_step(st, acc, hd, s);
+        const float *restrict vj = vb + j * stride;
+        st->z += p;
+        for (int64_t d = 0; d < hd; d++)
+            acc[d] += p * vj[d];
+    }
+}
+
+/* Same on F16 rows, converting element by element (fallback when no tile buffer is available). */
+static void attend_rows_f16(struct attn_state *st, float *restrict acc, const float *restrict q,
+                            const uint16_t *kb, const uint16_t *vb, int64_t stride, int64_t n,
+                            int64_t hd, float scale)
+{
+    for (int64_t j = 0; j < n; j++) {
+        const float s = dot_f16(q, kb + j * stride, hd) * scale;
+        const float p = softmax_step(st, acc, hd, s);
+        const uint16_t *vj = vb + j * stride;
+        st->z += p;
+        for (int64_t d = 0; d < hd; d++)
+            acc[d] += p * fy_fp16_to_f32(vj[d]);
+    }
+}
+
+/* Visible slot range [*j0, *j1] of a query at position p (empty when *j0 > *j1). */
+static void visible_range(const struct fy_attn_args *a, int64_t p, int64_t *j0, int64_t *j1)
+{
+    int64_t lo = 0;
+    if (a->window > 0 && p - a->window + 1 > 0)
+        lo = p - a->window + 1;
+    *j0 = lo;
+    *j1 = p < a->n_kv - 1 ? p : a->n_kv - 1;
+}
+
+static void state_init(const struct fy_attn_args *a, int64_t h, struct attn_state *st,
+                       float *acc)
+{
+    memset(acc, 0, (size_t)a->head_dim * sizeof(float));
+    if (a->sinks) {
+        st->m = a->sinks[h];
+        st->z = 1.0;
+    } else {
+        st->m = -INFINITY;
+        st->z = 0.0;
+    }
+}
+
+static void state_finish(const struct fy_attn_args *a, const struct attn_state *st, float *acc)
+{
+    const float inv = st->z > 0.0 ? (float)(1.0 / st->z) : 0.0f;
+    for (int64_t d = 0; d < a->head_dim; d++)
+        acc[d] *= inv;
+}
+
+/* One pair over its whole visible range, straight from the cache. */
+static void attend_pair_direct(float *out, const struct fy_attn_args *a, int64_t i)
+{
+    const int64_t t = i / a->n_head;
+    const int64_t h = i % a->n_head;
+    const int64_t hd = a->head_dim;
+    const int64_t kvw = a->n_head_kv * hd;
+    const int64_t off = (h / (a->n_head / a->n_head_kv)) * hd;
+    const float *q = a->q + i * hd;
+    float *acc = out + i * hd;
+    struct attn_state st;
+    int64_t j0;
+    int64_t j1;
+
+    state_init(a, h, &st, acc);
+    visible_range(a, a->pos[t], &j0, &j1);
+    if (j0 <= j1) {
+        if (a->kv_type == FY_F16)
+            attend_rows_f16(&st, acc, q, (const uint16_t *)a->k + j0 * kvw + off,
+                            (const uint16_t *)a->v + j0 * kvw + off, kvw, j1 - j0 + 1, hd,
+                            a->scale);
+        else
+            attend_rows_f32(&st, acc, q, (const float *)a->k + j0 * kvw + off,
+                            (const float *)a->v + j0 * kvw + off, kvw, j1 - j0 + 1, hd,
+                            a->scale);
+    }
+    state_finish(a, &st, acc);
+}
+
+static void attention_direct(float *out, const struct fy_attn_args *a)
+{
+    const int64_t n_pairs = a->n_tok * a->n_head;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 4) if (n_pairs > 1)
+#endif
+    for (int64_t i = 0; i < n_pairs; i++)
+        attend_pair_direct(out, a, i);
+}
+
+/* F16 caches: slots [jmin, jmax] are converted tile by tile into kt/vt ([tile][kvw] f32), and
+ * every pair takes each tile's visible part into its online softmax. Returns 0 when the buffers
+ * cannot be allocated (nothing written then). */
+static int attention_f16_tiled(float *out, const struct fy_attn_args *a)
+{
+    const int64_t hd = a->head_dim;
+    const int64_t kvw = a->n_head_kv * hd;
+    const int64_t group = a->n_head / a->n_head_kv;
+    const int64_t n_pairs = a->n_tok * a->n_head;
+    int64_t jmin = INT64_MAX;
+    int64_t jmax = -1;
+
+    for (int64_t t = 0; t < a->n_tok; t++) {
+        int64_t j0;
+        int64_t j1;
+        visible_range(a, a->pos[t], &j0, &j1);
+        if (j0 <= j1) {
+            jmin = j0 < jmin ? j0 : jmin;
+            jmax = j1 > jmax ? j1 : jmax;
+        }
+    }
+    int64_t tile = FY_ATTN_TILE_ELEMS / kvw;
+    if (tile < 16)
+        tile = 16;
+    if (jmax >= jmin && tile > jmax - jmin + 1)
+        tile = jmax - jmin + 1;
+
+    struct attn_state *st = malloc((size_t)n_pairs * sizeof(*st));
+    float *kt = malloc((size_t)(tile * kvw) * sizeof(float));
+    float *vt = malloc((size_t)(tile * kvw) * sizeof(float));
+    if (!st || !kt || !vt) {
+        free(st);
+        free(kt);
+        free(vt);
+        return 0;
+    }
+    for (int64_t i = 0; i < n_pairs; i++)
+        state_init(a, i % a->n_head, &st[i], out + i * hd);
+
+#ifdef _OPENMP
+#pragma omp parallel if (n_pairs > 1)
+#endif
+    for (int64_t tb = jmin; tb <= jmax; tb += tile) {
+        const int64_t te = tb + tile - 1 < jmax ? tb + tile - 1 : jmax;
+        const uint16_t *k16 = a->k;
+        const uint16_t *v16 = a->v;
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (int64_t j = tb; j <= te; j++) {
+            for (int64_t e = 0; e < kvw; e++) {
+                kt[(j - tb) * kvw + e] = fy_fp16_to_f32(k16[j * kvw + e]);
+                vt[(j - tb) * kvw + e] = fy_fp16_to_f32(v16[j * kvw + e]);
+            }
+        }
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 4)
+#endif
+        for (int64_t i = 0; i < n_pairs; i++) {
+            const int64_t h = i % a->n_head;
+            const int64_t off = (h / group) * hd;
+            int64_t j0;
+            int64_t j1;
+            visible_range(a, a->pos[i / a->n_head], &j0, &j1);
+            j0 = j0 > tb ? j0 : tb;
+            j1 = j1 < te ? j1 : te;
+            if (j0 <= j1)
+                attend_rows_f32(&st[i], out + i * hd, a->q + i * hd, kt + (j0 - tb) * kvw + off,
+                                vt + (j0 - tb) * kvw + off, kvw, j1 - j0 + 1, hd, a->scale);
+        }
+    }
+
+    for (int64_t i = 0; i < n_pairs; i++)
+        state_finish(a, &st[i], out + i * hd);
+    free(st);
+    free(kt);
+    free(vt);
+    return 1;
+}
+
+void fy_cpu_attention(float *out, const struct fy_attn_args *a)
+{
+    if (a->n_tok <= 0 || a->n_head <= 0)
+        return;
+    if (a->n_head_kv <= 0 || a->n_head % a->n_head_kv != 0 || a->head_dim <= 0 ||
+        (a->kv_type != FY_F32 && a->kv_type != FY_F16)) {
+        fy_log(FY_LOG_ERR, "fy_cpu_attention: unsupported shape n_head %lld n_head_kv %lld "
+               "head_dim %lld kv %s", (long long)a->n_head, (long long)a->n_head_kv,
+               (long long)a->head_dim, fy_dtype_name(a->kv_type));
+        memset(out, 0, (size_t)(a->n_tok * a->n_head * a->head_dim) * sizeof(float));
+        return;
+    }
+    if (a->kv_type == FY_F16 && attention_f16_tiled(out, a))
+        return;
+    attention_direct(out, a);   /* F32, or F16 element by element when buffers are short */
+}

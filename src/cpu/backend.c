@@ -1,1 +1,112 @@
-/* placeholder */
+/* The CPU backend: every op, through the plain C kernels of src/cpu/. */
+#include "../graph/graph.h"
+#include "../graph/kvcache.h"
+#include "ops.h"
+
+static float *f32(const struct fy_act *a) { return (float *)a->data; }
+
+static fy_status run_get_rows(const struct fy_node *n, const struct fy_batch *b)
+{
+    n->dst->ne1 = b->n_tok;
+    fy_cpu_get_rows(f32(n->dst), n->w, b->tokens, b->n_tok);
+    return FY_OK;
+}
+
+static fy_status run_rmsnorm(const struct fy_node *n, const struct fy_batch *b)
+{
+    n->dst->ne1 = n->src[0]->ne1;
+    fy_cpu_rmsnorm(f32(n->dst), f32(n->src[0]), n->vec, n->src[0]->ne1, n->src[0]->ne0,
+                   n->fparam);
+    return FY_OK;
+}
+
+static fy_status run_matmul(const struct fy_node *n, const struct fy_batch *b)
+{
+    n->dst->ne1 = n->src[0]->ne1;
+    fy_cpu_matmul(f32(n->dst), n->w, 0, f32(n->src[0]), n->src[0]->ne1, n->vec);
+    return FY_OK;
+}
+
+static fy_status run_rope(const struct fy_node *n, const struct fy_batch *b)
+{
+    const struct fy_act *x = n->src[0];
+    fy_cpu_rope_yarn(f32(x), x->ne1, x->ne0 / n->iparam, n->iparam, b->pos, n->params);
+    return FY_OK;
+}
+
+static fy_status run_kv_store(const struct fy_node *n, const struct fy_batch *b)
+{
+    struct fy_kvcache *kv = b->kv;
+    fy_cpu_kv_store(kv->k[n->layer], kv->v[n->layer], kv->type, f32(n->src[0]), f32(n->src[1]),
+                    b->n_tok, kv->width, b->pos);
+    return FY_OK;
+}
+
+static fy_status run_attention(const struct fy_node *n, const struct fy_batch *b)
+{
+    const struct fy_attn_shape *sh = n->params;
+    const struct fy_kvcache *kv = b->kv;
+    struct fy_attn_args a = {
+        .n_tok = b->n_tok,
+        .n_head = sh->n_head,
+        .n_head_kv = sh->n_head_kv,
+        .head_dim = sh->head_dim,
+        .q = f32(n->src[0]),
+        .k = kv->k[n->layer],
+        .v = kv->v[n->layer],
+        .kv_type = kv->type,
+        .n_kv = b->n_kv,
+        .pos = b->pos,
+        .sinks = n->vec,
+        .window = n->iparam,
+        .scale = n->fparam,
+    };
+    n->dst->ne1 = b->n_tok;
+    fy_cpu_attention(f32(n->dst), &a);
+    return FY_OK;
+}
+
+static fy_status run_add(const struct fy_node *n, const struct fy_batch *b)
+{
+    n->dst->ne1 = n->src[0]->ne1;
+    fy_cpu_add(f32(n->dst), f32(n->src[0]), f32(n->src[1]), n->src[0]->ne1 * n->src[0]->ne0);
+    return FY_OK;
+}
+
+static fy_status run_router(const struct fy_node *n, const struct fy_batch *b)
+{
+    const struct fy_act *r = n->src[0];
+    n->dst->ne1 = n->dst2->ne1 = r->ne1;
+    fy_cpu_router_topk((int32_t *)n->dst->data, f32(n->dst2), f32(r), r->ne1, r->ne0, n->iparam);
+    return FY_OK;
+}
+
+static fy_status run_moe(const struct fy_node *n, const struct fy_batch *b)
+{
+    n->dst->ne1 = n->src[0]->ne1;
+    return fy_cpu_moe_ffn(f32(n->dst), f32(n->src[0]), n->src[0]->ne1,
+                          (const int32_t *)n->src[1]->data, f32(n->src[2]), (int)n->src[1]->ne0,
+                          n->params);
+}
+
+static int cpu_supports(const struct fy_node *n)
+{
+    (void)n;
+    return 1; /* the C reference implements every op */
+}
+
+const struct fy_backend fy_backend_cpu = {
+    .name = "cpu",
+    .run = {
+        [FY_OP_GET_ROWS] = run_get_rows,
+        [FY_OP_RMSNORM] = run_rmsnorm,
+        [FY_OP_MATMUL] = run_matmul,
+        [FY_OP_ROPE] = run_rope,
+        [FY_OP_KV_STORE] = run_kv_store,
+        [FY_OP_ATTENTION] = run_attention,
+        [FY_OP_ADD] = run_add,
+        [FY_OP_ROUTER] = run_router,
+        [FY_OP_MOE_FFN] = run_moe,
+    },
+    .supports = cpu_supports,
+};

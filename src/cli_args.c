@@ -1,0 +1,108 @@
+/* Shared command-line value parsing. */
+#include "cli_args.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *fy_arg_value(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        fy_log(FY_LOG_ERR, "flag %s needs a value", argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+fy_status fy_arg_int(const char *flag, const char *val, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(val, &end, 10);
+    if (errno || end == val || *end != '\0' || v < lo || v > hi) {
+        fy_log(FY_LOG_ERR, "flag %s: \"%s\" is not an integer in [%lld, %lld]", flag, val,
+               (long long)lo, (long long)hi);
+        return FY_E_INVAL;
+    }
+    *out = v;
+    return FY_OK;
+}
+
+static fy_status parse_list(const char *flag, const char *text, const char *seps, int32_t **out,
+                            int64_t *n_out)
+{
+    int64_t cap = 64, n = 0;
+    int32_t *ids = malloc((size_t)cap * sizeof(*ids));
+    const char *p = text;
+    if (!ids)
+        return FY_E_NOMEM;
+    while (*p) {
+        while (*p && strchr(seps, *p))
+            p++;
+        if (!*p)
+            break;
+        char *end = NULL;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (errno || end == p || v < 0 || v > INT32_MAX || (*end && !strchr(seps, *end))) {
+            fy_log(FY_LOG_ERR, "flag %s: bad token id at character %lld (\"%.16s\"): expected "
+                   "non-negative integers separated by commas", flag, (long long)(p - text), p);
+            free(ids);
+            return FY_E_INVAL;
+        }
+        if (n == cap) {
+            int32_t *q = realloc(ids, (size_t)(cap *= 2) * sizeof(*ids));
+            if (!q) {
+                free(ids);
+                return FY_E_NOMEM;
+            }
+            ids = q;
+        }
+        ids[n++] = (int32_t)v;
+        p = end;
+    }
+    if (n == 0) {
+        fy_log(FY_LOG_ERR, "flag %s: no token ids given", flag);
+        free(ids);
+        return FY_E_INVAL;
+    }
+    *out = ids;
+    *n_out = n;
+    return FY_OK;
+}
+
+fy_status fy_arg_tokens(const char *flag, const char *val, int32_t **out, int64_t *n_out)
+{
+    return parse_list(flag, val, ",", out, n_out);
+}
+
+fy_status fy_arg_tokens_file(const char *flag, const char *path, int32_t **out, int64_t *n_out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fy_log(FY_LOG_ERR, "flag %s: cannot open %s: %s", flag, path, strerror(errno));
+        return FY_E_IO;
+    }
+    size_t cap = 1 << 16, n = 0, r;
+    char *buf = malloc(cap + 1);
+    while (buf && (r = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += r;
+        if (n == cap) {
+            char *q = realloc(buf, (cap *= 2) + 1);
+            if (!q) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = q;
+        }
+    }
+    fclose(f);
+    if (!buf)
+        return FY_E_NOMEM;
+    buf[n] = '\0';
+    fy_status st = parse_list(flag, buf, ", \t\r\n", out, n_out);
+    free(buf);
+    return st;
+}

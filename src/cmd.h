@@ -1,0 +1,9 @@
+/* Subcommands of the ferry binary. Each returns the process exit code. */
+#ifndef FY_CMD_H
+#define FY_CMD_H
+
+int fy_cmd_synth(int argc, char **argv);
+int fy_cmd_logits(int argc, char **argv);
+int fy_cmd_run(int argc, char **argv);
+
+#endif

@@ -1,0 +1,108 @@
+#!/usr/bin/python3
+"""Compare two logits files (float32 little-endian, [rows][vocab]).
+
+    /usr/bin/python3 compare.py A.bin B.bin --vocab N [--tol 1e-3]
+        [--margins M.bin --min-margin 1e-3] [--label TEXT]
+
+A is the engine under test, B the reference. Per row: relative error ||a - b|| / ||b|| and
+arg-max agreement. Fails (exit 1) if any row has rel err >= tol or a different arg-max, except
+rows whose router margin (from --margins, float32 [rows]) is below --min-margin: those are
+reported and excluded from both gates, and more than 5% of rows excluded is itself a failure.
+"""
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+MAX_EXCLUDED_FRACTION = 0.05
+
+
+def fail(msg):
+    print("compare: FAIL: " + msg)
+    return 1
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("a", help="logits under test")
+    ap.add_argument("b", help="reference logits")
+    ap.add_argument("--vocab", type=int, required=True)
+    ap.add_argument("--tol", type=float, default=1e-3)
+    ap.add_argument("--margins", help="per-row router margins, float32")
+    ap.add_argument("--min-margin", type=float, default=1e-3)
+    ap.add_argument("--label", default="compare")
+    args = ap.parse_args(argv)
+    label = args.label
+
+    if args.vocab <= 0:
+        return fail("%s: --vocab must be positive" % label)
+    for path in (args.a, args.b):
+        if not os.path.isfile(path):
+            return fail("%s: no such file %s" % (label, path))
+    size_a, size_b = os.path.getsize(args.a), os.path.getsize(args.b)
+    row_bytes = 4 * args.vocab
+    if size_a != size_b:
+        return fail("%s: sizes differ: %s is %d bytes, %s is %d bytes (%.3f vs %.3f rows)"
+                    % (label, args.a, size_a, args.b, size_b, size_a / row_bytes,
+                       size_b / row_bytes))
+    if size_a == 0 or size_a % row_bytes:
+        return fail("%s: size %d bytes is not a positive multiple of 4 * vocab = %d"
+                    % (label, size_a, row_bytes))
+    rows = size_a // row_bytes
+    a = np.fromfile(args.a, dtype="<f4").astype(np.float64).reshape(rows, args.vocab)
+    b = np.fromfile(args.b, dtype="<f4").astype(np.float64).reshape(rows, args.vocab)
+
+    excluded = np.zeros(rows, dtype=bool)
+    if args.margins:
+        if not os.path.isfile(args.margins):
+            return fail("%s: no such margins file %s" % (label, args.margins))
+        if os.path.getsize(args.margins) != 4 * rows:
+            return fail("%s: margins file has %d bytes, expected 4 * %d rows"
+                        % (label, os.path.getsize(args.margins), rows))
+        margins = np.fromfile(args.margins, dtype="<f4").astype(np.float64)
+        excluded = margins < args.min_margin
+
+    diff = np.linalg.norm(a - b, axis=1)
+    norm_b = np.linalg.norm(b, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(norm_b > 0, diff / norm_b, np.where(diff == 0, 0.0, np.inf))
+    rel = np.where(np.isfinite(a).all(axis=1), rel, np.inf)        # NaN/inf in A: bad row
+    arg_a, arg_b = a.argmax(axis=1), b.argmax(axis=1)
+    agree = arg_a == arg_b
+
+    worst = int(np.argmax(rel))
+    print("%s: rows=%d rel_err median=%.3e p90=%.3e max=%.3e (row %d) argmax_agree=%d/%d "
+          "excluded=%d tol=%.1e"
+          % (label, rows, np.median(rel), np.percentile(rel, 90), rel[worst], worst,
+             int(agree.sum()), rows, int(excluded.sum()), args.tol))
+
+    status = 0
+    if excluded.any():
+        idx = np.nonzero(excluded)[0]
+        print("%s: %d row(s) excluded for router margin < %g: %s%s"
+              % (label, idx.size, args.min_margin, ", ".join(map(str, idx[:20])),
+                 " ..." if idx.size > 20 else ""))
+        if idx.size > MAX_EXCLUDED_FRACTION * rows:
+            status = fail("%s: %d of %d rows excluded (more than %d%%)"
+                          % (label, idx.size, rows, int(MAX_EXCLUDED_FRACTION * 100)))
+    strict = ~excluded
+    bad_err = np.nonzero(strict & ~(rel < args.tol))[0]
+    bad_arg = np.nonzero(strict & ~agree)[0]
+    for i in bad_err[:10]:
+        print("%s: row %d rel err %.3e >= tol %.1e" % (label, i, rel[i], args.tol))
+    for i in bad_arg[:10]:
+        print("%s: row %d argmax %d != reference %d (logits %.6g vs %.6g)"
+              % (label, i, arg_a[i], arg_b[i], b[i, arg_a[i]], b[i, arg_b[i]]))
+    if bad_err.size:
+        status = fail("%s: %d row(s) with rel err >= %.1e" % (label, bad_err.size, args.tol))
+    if bad_arg.size:
+        status = fail("%s: %d row(s) with a different argmax" % (label, bad_arg.size))
+    if status == 0:
+        print("%s: PASS" % label)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

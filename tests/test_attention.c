@@ -1,0 +1,252 @@
+/* fy_cpu_attention against a double-precision reference (sinks, sliding window, GQA, F32 and
+ * F16 caches), and fy_cpu_kv_store slot placement. */
+#include <string.h>
+
+#include "cpu/ops.h"
+#include "fy_test.h"
+#include "quant.h"
+
+/* Scores, exps and the value sum are f32 in ferry: for q.k of 64 terms with peaky softmax
+ * (score std ~3) the score error is ~1e-6 absolute, so outputs are off by ~1e-6 relative,
+ * NMSE ~1e-12. The reference reads the same (fp16-rounded) K/V values, so F16 uses the same gate. */
+#define GATE 1e-10
+
+enum sink_mode { SINK_NONE, SINK_RANDOM, SINK_LARGE };
+
+struct attn_case {
+    int64_t n_head, n_head_kv, head_dim;
+    int64_t n_tok, n_kv;
+    int32_t p0;          /* positions p0, p0 + step, ... */
+    int32_t step;
+    int32_t window;
+    enum sink_mode sinks;
+    enum fy_dtype kv;
+    float qk_std;
+    float scale;
+};
+
+static const char *sink_name(enum sink_mode m)
+{
+    return m == SINK_NONE ? "none" : m == SINK_RANDOM ? "random" : "large";
+}
+
+static double kv_at(const void *c, enum fy_dtype t, int64_t i)
+{
+    return t == FY_F16 ? (double)fy_fp16_to_f32(((const uint16_t *)c)[i])
+                       : (double)((const float *)c)[i];
+}
+
+static void ref_attention(double *out, const struct fy_attn_args *a, double *s)
+{
+    const int64_t hd = a->head_dim;
+    const int64_t kvw = a->n_head_kv * hd;
+    for (int64_t t = 0; t < a->n_tok; t++) {
+        const int64_t p = a->pos[t];
+        for (int64_t h = 0; h < a->n_head; h++) {
+            const int64_t hk = h / (a->n_head / a->n_head_kv);
+            const float *q = a->q + (t * a->n_head + h) * hd;
+            double *o = out + (t * a->n_head + h) * hd;
+            double m = a->sinks ? (double)a->sinks[h] : -INFINITY;
+            for (int64_t j = 0; j < a->n_kv; j++) {
+                const int vis = j <= p && (a->window == 0 || p - j < a->window);
+                s[j] = -INFINITY;
+                if (!vis)
+                    continue;
+                double d = 0.0;
+                for (int64_t e = 0; e < hd; e++)
+                    d += (double)q[e] * kv_at(a->k, a->kv_type, j * kvw + hk * hd + e);
+                s[j] = d * (double)a->scale;
+                m = s[j] > m ? s[j] : m;
+            }
+            double z = a->sinks ? exp((double)a->sinks[h] - m) : 0.0;
+            for (int64_t e = 0; e < hd; e++)
+                o[e] = 0.0;
+            for (int64_t j = 0; j < a->n_kv; j++) {
+                if (s[j] == -INFINITY)
+                    continue;
+                const double w = exp(s[j] - m);
+                z += w;
+                for (int64_t e = 0; e < hd; e++)
+                    o[e] += w * kv_at(a->v, a->kv_type, j * kvw + hk * hd + e);
+            }
+            for (int64_t e = 0; e < hd; e++)
+                o[e] = z > 0.0 ? o[e] / z : 0.0;
+        }
+    }
+}
+
+static int run_case(const struct attn_case *c, uint64_t seed)
+{
+    struct fy_rng rng = { seed };
+    const int64_t hd = c->head_dim;
+    const int64_t qw = c->n_head * hd;
+    const int64_t kvw = c->n_head_kv * hd;
+    const size_t esz = c->kv == FY_F16 ? 2 : 4;
+    float *q = malloc((size_t)(c->n_tok * qw) * sizeof(float));
+    float *kf = malloc((size_t)(c->n_kv * kvw) * sizeof(float));
+    float *vf = malloc((size_t)(c->n_kv * kvw) * sizeof(float));
+    void *kc = malloc((size_t)(c->n_kv * kvw) * esz);
+    void *vc = malloc((size_t)(c->n_kv * kvw) * esz);
+    int32_t *pos = malloc((size_t)c->n_tok * sizeof(int32_t));
+    int32_t *slots = malloc((size_t)c->n_kv * sizeof(int32_t));
+    float *sinks = malloc((size_t)c->n_head * sizeof(float));
+    float *out = malloc((size_t)(c->n_tok * qw) * sizeof(float));
+    double *ref = malloc((size_t)(c->n_tok * qw) * sizeof(double));
+    double *s = malloc((size_t)c->n_kv * sizeof(double));
+    int failed = 0;
+    char what[256];
+
+    if (!q || !kf || !vf || !kc || !vc || !pos || !slots || !sinks || !out || !ref || !s) {
+        fprintf(stderr, "out of memory\n");
+        failed = 1;
+        goto done;
+    }
+    fy_rng_fill(&rng, q, c->n_tok * qw, c->qk_std);
+    fy_rng_fill(&rng, kf, c->n_kv * kvw, c->qk_std);
+    fy_rng_fill(&rng, vf, c->n_kv * kvw, 1.0f);
+    for (int64_t h = 0; h < c->n_head; h++) {
+        sinks[h] = (float)(2.0 * fy_rng_normal(&rng));
+        if (c->sinks == SINK_LARGE && h % 3 == 0)
+            sinks[h] = 15.0f + 10.0f * (float)fy_rng_unif(&rng);   /* dominates the softmax */
+    }
+    for (int64_t t = 0; t < c->n_tok; t++)
+        pos[t] = c->p0 + (int32_t)t * c->step;
+    for (int64_t j = 0; j < c->n_kv; j++)
+        slots[j] = (int32_t)j;
+    fy_cpu_kv_store(kc, vc, c->kv, kf, vf, c->n_kv, kvw, slots);
+
+    struct fy_attn_args a = {
+        .n_tok = c->n_tok, .n_head = c->n_head, .n_head_kv = c->n_head_kv, .head_dim = hd,
+        .q = q, .k = kc, .v = vc, .kv_type = c->kv, .n_kv = c->n_kv, .pos = pos,
+        .sinks = c->sinks == SINK_NONE ? NULL : sinks, .window = c->window, .scale = c->scale,
+    };
+    for (int64_t i = 0; i < c->n_tok * qw; i++)
+        out[i] = NAN;   /* every output must be written */
+    fy_cpu_attention(out, &a);
+    ref_attention(ref, &a, s);
+    snprintf(what, sizeof(what),
+             "attention heads %lld/%lld hd %lld tok %lld n_kv %lld pos %d+%d*t window %d sinks %s "
+             "kv %s qk_std %g scale %g", (long long)c->n_head, (long long)c->n_head_kv,
+             (long long)hd, (long long)c->n_tok, (long long)c->n_kv, c->p0, c->step, c->window,
+             sink_name(c->sinks), c->kv == FY_F16 ? "f16" : "f32", (double)c->qk_std,
+             (double)c->scale);
+    failed += fy_check_nmse(what, out, ref, c->n_tok * qw, GATE);
+done:
+    free(q);
+    free(kf);
+    free(vf);
+    free(kc);
+    free(vc);
+    free(pos);
+    free(slots);
+    free(sinks);
+    free(out);
+    free(ref);
+    free(s);
+    return failed;
+}
+
+/* kv_store: rows land in slots pos[t], untouched slots keep their contents. */
+static int test_kv_store(enum fy_dtype kv)
+{
+    enum { N_SLOT = 9, N_TOK = 5, W = 40 };
+    const int32_t pos[N_TOK] = { 3, 0, 8, 1, 5 };
+    struct fy_rng rng = { 77 };
+    float k[N_TOK * W];
+    float v[N_TOK * W];
+    float kc32[N_SLOT * W];
+    float vc32[N_SLOT * W];
+    uint16_t kc16[N_SLOT * W];
+    uint16_t vc16[N_SLOT * W];
+    int failed = 0;
+
+    fy_rng_fill(&rng, k, N_TOK * W, 3.0f);
+    fy_rng_fill(&rng, v, N_TOK * W, 3.0f);
+    for (int i = 0; i < N_SLOT * W; i++) {
+        kc32[i] = -7.0f;
+        vc32[i] = -9.0f;
+        kc16[i] = 0x7e01;
+        vc16[i] = 0x7e02;
+    }
+    void *kc = kv == FY_F16 ? (void *)kc16 : (void *)kc32;
+    void *vc = kv == FY_F16 ? (void *)vc16 : (void *)vc32;
+    fy_cpu_kv_store(kc, vc, kv, k, v, N_TOK, W, pos);
+    for (int j = 0; j < N_SLOT; j++) {
+        int t = -1;
+        for (int u = 0; u < N_TOK; u++)
+            if (pos[u] == j)
+                t = u;
+        for (int e = 0; e < W; e++) {
+            int ok;
+            if (kv == FY_F16) {
+                const uint16_t wk = t >= 0 ? fy_f32_to_fp16(k[t * W + e]) : 0x7e01;
+                const uint16_t wv = t >= 0 ? fy_f32_to_fp16(v[t * W + e]) : 0x7e02;
+                ok = kc16[j * W + e] == wk && vc16[j * W + e] == wv;
+            } else {
+                const float wk = t >= 0 ? k[t * W + e] : -7.0f;
+                const float wv = t >= 0 ? v[t * W + e] : -9.0f;
+                ok = memcmp(&kc32[j * W + e], &wk, 4) == 0 && memcmp(&vc32[j * W + e], &wv, 4) == 0;
+            }
+            if (!ok) {
+                fprintf(stderr, "FAIL kv_store %s: slot %d elem %d (token %d)\n",
+                        kv == FY_F16 ? "f16" : "f32", j, e, t);
+                failed++;
+                break;
+            }
+        }
+    }
+    if (!failed)
+        printf("ok   kv_store %s slots\n", kv == FY_F16 ? "f16" : "f32");
+    return failed;
+}
+
+int main(void)
+{
+    const float peaky = 0.125f * 1.3465736f * 1.3465736f;   /* gpt-oss scale times mscale^2 */
+    const float mild = 0.125f;
+    int failed = 0;
+    uint64_t seed = 1;
+
+    failed += test_kv_store(FY_F32);
+    failed += test_kv_store(FY_F16);
+
+    static const enum fy_dtype kvs[] = { FY_F32, FY_F16 };
+    static const enum sink_mode sm[] = { SINK_NONE, SINK_RANDOM, SINK_LARGE };
+    for (size_t ik = 0; ik < FY_ARRAY_LEN(kvs); ik++) {
+        for (size_t is = 0; is < FY_ARRAY_LEN(sm); is++) {
+            const enum fy_dtype kv = kvs[ik];
+            const enum sink_mode sk = sm[is];
+            const struct attn_case cases[] = {
+                /* single token, single slot */
+                { 8, 2, 64, 1, 1, 0, 1, 0, sk, kv, 1.5f, peaky },
+                /* decode at the end of the cache, full and sliding */
+                { 8, 2, 64, 1, 300, 299, 1, 0, sk, kv, 1.5f, peaky },
+                { 8, 2, 64, 1, 300, 299, 1, 128, sk, kv, 1.5f, peaky },
+                /* a prompt of 37 at positions 200..236: the window cuts the early slots */
+                { 8, 2, 64, 37, 237, 200, 1, 0, sk, kv, 1.5f, peaky },
+                { 8, 2, 64, 37, 237, 200, 1, 128, sk, kv, 1.5f, peaky },
+                { 8, 2, 64, 37, 237, 200, 1, 128, sk, kv, 1.0f, mild },
+                /* the whole prompt from 0, slots beyond each position present (causal mask) */
+                { 8, 2, 64, 37, 300, 0, 1, 0, sk, kv, 1.5f, peaky },
+                { 8, 2, 64, 37, 300, 0, 7, 128, sk, kv, 1.5f, peaky },
+                /* window 1: only the token itself */
+                { 8, 2, 64, 5, 50, 10, 3, 1, sk, kv, 1.5f, peaky },
+            };
+            for (size_t c = 0; c < FY_ARRAY_LEN(cases); c++)
+                failed += run_case(&cases[c], seed++);
+        }
+    }
+    /* the real head layout once per cache type, and several F16 tiles (2048 slots of 512) */
+    const struct attn_case big[] = {
+        { 64, 8, 64, 37, 237, 200, 1, 128, SINK_RANDOM, FY_F32, 1.5f, peaky },
+        { 64, 8, 64, 37, 237, 200, 1, 0, SINK_LARGE, FY_F16, 1.5f, peaky },
+        { 64, 8, 64, 4, 5000, 2040, 1, 0, SINK_RANDOM, FY_F16, 1.5f, peaky },
+        { 64, 8, 64, 6, 5000, 2000, 900, 128, SINK_RANDOM, FY_F16, 1.5f, peaky },
+        { 64, 8, 64, 6, 5000, 2000, 900, 0, SINK_NONE, FY_F32, 1.0f, mild },
+    };
+    for (size_t c = 0; c < FY_ARRAY_LEN(big); c++)
+        failed += run_case(&big[c], seed++);
+    if (failed)
+        fprintf(stderr, "%d attention check(s) failed\n", failed);
+    return failed ? 1 : 0;
+}

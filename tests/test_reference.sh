@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# End-to-end check of the CPU forward pass against the independent NumPy reference
+# (tests/reference/), on tiny synthetic models with the real vocabulary, over 320 tokens:
+# one micro-batch, token by token, and -ub 64; F32 KV (rel err < 1e-3) and F16 KV (< 1e-2);
+# same arg-max on every row (rows with a router near-tie are reported and excluded).
+# usage: test_reference.sh FERRY SOURCE_DIR VOCAB     exit 0 pass, 77 skip, 1 fail
+set -uo pipefail
+ferry=$1 src=$2 vocab=$3
+py=/usr/bin/python3
+ref=$src/tests/reference
+[ -f "$vocab" ] || { echo "skip: vocabulary $vocab absent (bash tools/setup-vocab.sh)"; exit 77; }
+$py -c 'import numpy' 2>/dev/null || { echo "skip: python3-numpy absent"; exit 77; }
+
+tmp=$(mktemp -d /tmp/ferry-ref.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+n_vocab=201088
+fail=0
+
+$py -c 'import random; r = random.Random(7); print(",".join(str(r.randrange(199998)) for _ in range(320)))' > "$tmp/tokens"
+tokens=$(cat "$tmp/tokens")
+
+check() { # label model kv ub tol
+    local label=$1 model=$2 kv=$3 ub=$4 tol=$5
+    if ! "$ferry" logits -m "$model" --tokens-file "$tmp/tokens" -ub "$ub" --kv-type "$kv" \
+            -o "$tmp/out.bin"; then
+        echo "FAIL $label: ferry logits failed"
+        fail=1
+        return
+    fi
+    $py "$ref/compare.py" "$tmp/out.bin" "$tmp/ref.bin" --vocab $n_vocab --tol "$tol" \
+        --margins "$tmp/margins.bin" --min-margin 1e-3 --label "$label" || fail=1
+    rm -f "$tmp/out.bin"
+}
+
+run_model() { # name synth-args...
+    local name=$1
+    shift
+    if ! "$ferry" synth "$@" --vocab "$vocab" -o "$tmp/$name.gguf" >/dev/null; then
+        echo "FAIL $name: ferry synth failed"
+        fail=1
+        return
+    fi
+    $py "$ref/check_vocab.py" "$tmp/$name.gguf" || fail=1
+    if ! $py "$ref/gptoss_ref.py" "$tmp/$name.gguf" --tokens "$tokens" --kv f64 \
+            -o "$tmp/ref.bin" --margins "$tmp/margins.bin"; then
+        echo "FAIL $name: reference failed"
+        fail=1
+        return
+    fi
+    for ub in 512 1 64; do
+        check "$name kv=f32 ub=$ub" "$tmp/$name.gguf" f32 $ub 1e-3
+        check "$name kv=f16 ub=$ub" "$tmp/$name.gguf" f16 $ub 1e-2
+    done
+    rm -f "$tmp/$name.gguf" "$tmp/ref.bin"
+}
+
+# The default tiny model: Q8_0 dense, MXFP4 experts, peaky attention, clamps engaged.
+run_model tiny --preset tiny --seed 1
+# Variants: fused gate/up experts with BF16 dense weights; mild weights; F16 dense + BF16 experts.
+run_model tiny-fused-bf16 --preset tiny --seed 2 --fuse-gate-up --dense-type bf16
+run_model tiny-mild-f16 --preset tiny --seed 3 --mild --dense-type f16 --expert-type bf16
+
+[ $fail = 0 ] && echo "reference: all comparisons passed" || echo "reference: FAILED"
+exit $fail
