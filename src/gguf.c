@@ -67,6 +67,7 @@ struct fy_gguf {
     int64_t n_kv;
     int64_t cap_kv;
     struct fy_gguf_tensor *tensors;  /* every shard's tensors, in file order */
+    uint64_t *t_off_pos;             /* per tensor: file position of its offset field */
     int64_t n_tensors;
     int64_t cap_tensors;
     struct fy_gguf_ht kv_ht;         /* key -> kv index; shard 0's entry wins */
@@ -395,6 +396,10 @@ static struct fy_gguf_tensor *tensor_push(struct fy_gguf *g)
 {
     if (g->n_tensors == g->cap_tensors) {
         int64_t cap = g->cap_tensors ? g->cap_tensors * 2 : 64;
+        uint64_t *pos = realloc(g->t_off_pos, (size_t)cap * sizeof(*pos));
+        if (!pos)
+            return NULL;
+        g->t_off_pos = pos;
         struct fy_gguf_tensor *t = realloc(g->tensors, (size_t)cap * sizeof(*t));
         if (!t)
             return NULL;
@@ -570,6 +575,7 @@ static fy_status parse_tensor_info(struct fy_gguf *g, int s, struct fy_gguf_rd *
     t->offset = offset;
     t->size = bytes;
     t->shard = s;
+    g->t_off_pos[g->n_tensors - 1] = r->pos - 8;
     return FY_OK;
 }
 
@@ -628,12 +634,11 @@ static fy_status parse_shard(struct fy_gguf *g, int s)
     for (int64_t k = sh->t_begin; k < g->n_tensors; k++) {
         struct fy_gguf_tensor *t = &g->tensors[k];
         if (t->offset > data_len || t->size > data_len - t->offset) {
-            rd_what(&r, "tensor", (uint64_t)(k - sh->t_begin), t->name, strlen(t->name));
-            return rd_fail(&r, sh->data_start + t->offset, "data [%llu, %llu) of the data section "
-                           "runs past its end (%llu bytes; file truncated?)",
-                           (unsigned long long)t->offset,
-                           (unsigned long long)t->offset + (unsigned long long)t->size,
-                           (unsigned long long)data_len);
+            rd_what(&r, "tensor info", (uint64_t)(k - sh->t_begin), t->name, strlen(t->name));
+            return rd_fail(&r, g->t_off_pos[k], "data offset %llu + size %llu runs past the end "
+                           "of the data section (%llu bytes from byte %llu; file truncated?)",
+                           (unsigned long long)t->offset, (unsigned long long)t->size,
+                           (unsigned long long)data_len, (unsigned long long)sh->data_start);
         }
         t->data = sh->map + sh->data_start + t->offset;
     }
@@ -648,7 +653,11 @@ static fy_status load_shard(struct fy_gguf *g, int s)
     int fd = open(sh->path, O_RDONLY | O_CLOEXEC);
 
     if (fd < 0) {
-        fy_log(FY_LOG_ERR, "%s: open: %s", sh->path, strerror(errno));
+        if (g->n_shards > 1)
+            fy_log(FY_LOG_ERR, "%s: open (shard %d of %d): %s", sh->path, s + 1, g->n_shards,
+                   strerror(errno));
+        else
+            fy_log(FY_LOG_ERR, "%s: open: %s", sh->path, strerror(errno));
         return FY_E_IO;
     }
     if (fstat(fd, &sb) != 0) {
@@ -897,6 +906,7 @@ void fy_gguf_close(struct fy_gguf *g)
     free(g->shards);
     free(g->kvs);
     free(g->tensors);
+    free(g->t_off_pos);
     free(g);
 }
 
@@ -986,10 +996,12 @@ fy_status fy_gguf_get_u32(const struct fy_gguf *g, const char *key, uint32_t *ou
     int fits = vtype_is_signed(kv->type) ? (kv->v.i >= 0 && kv->v.i <= (int64_t)UINT32_MAX)
                                          : kv->v.u <= UINT32_MAX;
     if (!fits) {
-        fy_log(FY_LOG_ERR, "%s: key \"%s\": value %s%llu does not fit in u32",
-               g->shards[kv->shard].path, key, vtype_is_signed(kv->type) ? "(signed) " : "",
-               vtype_is_signed(kv->type) ? (unsigned long long)kv->v.i
-                                         : (unsigned long long)kv->v.u);
+        if (vtype_is_signed(kv->type))
+            fy_log(FY_LOG_ERR, "%s: key \"%s\": value %lld does not fit in u32",
+                   g->shards[kv->shard].path, key, (long long)kv->v.i);
+        else
+            fy_log(FY_LOG_ERR, "%s: key \"%s\": value %llu does not fit in u32",
+                   g->shards[kv->shard].path, key, (unsigned long long)kv->v.u);
         return FY_E_FORMAT;
     }
     *out = vtype_is_signed(kv->type) ? (uint32_t)kv->v.i : (uint32_t)kv->v.u;

@@ -5,6 +5,18 @@
 
 #include <math.h>
 #include <string.h>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+/* vectors are passed only between static inline functions, never across an ABI boundary */
+#if defined(__clang__)
+#if __has_warning("-Wpsabi")
+#pragma clang diagnostic ignored "-Wpsabi"
+#endif
+#elif defined(__GNUC__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 
 #define FY_QK 32              /* elements per Q8_0 / MXFP4 block */
 #define FY_Q8_0_BYTES 34      /* u16 d, i8 q[32] */
@@ -110,140 +122,249 @@ float fy_e8m0_half(uint8_t e)
 
 const int8_t fy_mxfp4_table[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
 
-/* ---- block decode ------------------------------------------------------------------------ */
+/* ---- block decode and dot products ---------------------------------------------------------
+ *
+ * The hot loops use GCC/Clang vector extensions on 8-float vectors (AVX registers with
+ * -march=native, pairs of SSE registers otherwise): plain loops over these blocks did not
+ * vectorize at -O2. gcc 12 lowers some vector conversions badly (int8 -> float, byte
+ * widening), so with AVX2 the MXFP4 and Q8_0 decoders use intrinsics (pshufb table lookup,
+ * vpmovsxbd); otherwise they go through int16 in portable vector code. Every block of 32
+ * elements is decoded to four vectors holding its exact f32 values, by one decoder per type
+ * shared by fy_dequant_row and fy_vec_dot.
+ *
+ * Accumulation order of fy_vec_dot (the same for every type): 32 f32 lanes, lane k holds the
+ * sum of the products of elements j = k mod 32, in increasing j (acc.v0..v3 = a0..a3 hold
+ * lanes 0-7, 8-15, 16-23, 24-31). At the end s = (a0 + a2) + (a1 + a3) lane-wise, then
+ * ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7)). A partial last block (F32/F16/BF16 rows
+ * with n not a multiple of 32) is zero-padded. Because the weights enter as exact decoded
+ * values, the fused dot of a quantized row is bit-identical to the F32 dot of its dequantized
+ * row; fy_cpu_matmul relies on this to make results independent of the token count. */
+
+typedef float fy_v8f __attribute__((vector_size(32)));
+typedef int32_t fy_v8i __attribute__((vector_size(32)));
+typedef uint32_t fy_v8u __attribute__((vector_size(32)));
+typedef int16_t fy_v8s __attribute__((vector_size(16)));
+typedef uint16_t fy_v8u16 __attribute__((vector_size(16)));
+typedef int16_t fy_v16s __attribute__((vector_size(32)));
+typedef int8_t fy_v16i8 __attribute__((vector_size(16)));
+typedef uint8_t fy_v16u8 __attribute__((vector_size(16)));
+
+/* one decoded block: elements 0-7, 8-15, 16-23, 24-31 */
+struct fy_blk {
+    fy_v8f v0, v1, v2, v3;
+};
+
+static inline fy_v8f s16x8_to_f32(fy_v8s v)
+{
+    return __builtin_convertvector(__builtin_convertvector(v, fy_v8i), fy_v8f);
+}
+
+/* 16 int8 (in a register) -> elements 0-7 and 8-15 as floats, times s */
+static inline void i8x16_to_f32(fy_v16i8 v, float s, fy_v8f *a, fy_v8f *b)
+{
+    fy_v16s v16 = __builtin_convertvector(v, fy_v16s);
+    *a = s16x8_to_f32(__builtin_shufflevector(v16, v16, 0, 1, 2, 3, 4, 5, 6, 7)) * s;
+    *b = s16x8_to_f32(__builtin_shufflevector(v16, v16, 8, 9, 10, 11, 12, 13, 14, 15)) * s;
+}
 
 /* MXFP4 block -> 32 floats: table value (doubled E2M1, an exact small integer) times
  * 2^(e-128). Both factors are exact, so the product is the exact element value (it overflows
  * to inf only where the true value exceeds FLT_MAX, e.g. nibble 6.0 at e = 254). */
-static inline void decode_mxfp4(const uint8_t *b, float *dst)
+static inline struct fy_blk blk_mxfp4(const uint8_t *b)
 {
-    float s = fy_e8m0_half(b[0]);
-    const uint8_t *qs = b + 1;
+    const float s = fy_e8m0_half(b[0]);
+    struct fy_blk w;
+#if defined(__AVX2__)
+    /* table lookup with pshufb, then int8 -> int32 -> float */
+    const __m128i tab = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+    const __m128i m4 = _mm_set1_epi8(0x0f);
+    const __m256 vs = _mm256_set1_ps(s);
+    __m128i qs = _mm_loadu_si128((const __m128i *)(b + 1));
+    __m128i lo = _mm_shuffle_epi8(tab, _mm_and_si128(qs, m4));
+    __m128i hi = _mm_shuffle_epi8(tab, _mm_and_si128(_mm_srli_epi16(qs, 4), m4));
+    w.v0 = (fy_v8f)_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), vs);
+    w.v1 = (fy_v8f)_mm256_mul_ps(
+        _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), vs);
+    w.v2 = (fy_v8f)_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), vs);
+    w.v3 = (fy_v8f)_mm256_mul_ps(
+        _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), vs);
+#else
+    fy_v16i8 lo, hi;
+#if defined(__GNUC__) && !defined(__clang__)
+    const fy_v16i8 tab = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+    fy_v16u8 qs;
+    memcpy(&qs, b + 1, sizeof(qs));
+    lo = __builtin_shuffle(tab, (fy_v16i8)(qs & 0x0f));
+    hi = __builtin_shuffle(tab, (fy_v16i8)(qs >> 4));
+#else
     for (int j = 0; j < FY_QK / 2; j++) {
-        dst[j] = (float)fy_mxfp4_table[qs[j] & 0x0f] * s;
-        dst[j + FY_QK / 2] = (float)fy_mxfp4_table[qs[j] >> 4] * s;
+        lo[j] = fy_mxfp4_table[b[1 + j] & 0x0f];
+        hi[j] = fy_mxfp4_table[b[1 + j] >> 4];
     }
+#endif
+    i8x16_to_f32(lo, s, &w.v0, &w.v1);
+    i8x16_to_f32(hi, s, &w.v2, &w.v3);
+#endif
+    return w;
 }
 
-static inline void decode_q8_0(const uint8_t *b, float *dst)
+static inline struct fy_blk blk_q8_0(const uint8_t *b)
 {
-    float d = fy_fp16_to_f32(load_u16(b));
-    const int8_t *q = (const int8_t *)(b + 2);
-    for (int j = 0; j < FY_QK; j++)
-        dst[j] = d * (float)q[j];
+    const float d = fy_fp16_to_f32(load_u16(b));
+    struct fy_blk w;
+#if defined(__AVX2__)
+    const __m256 vd = _mm256_set1_ps(d);
+    __m128i q0 = _mm_loadu_si128((const __m128i *)(b + 2));
+    __m128i q1 = _mm_loadu_si128((const __m128i *)(b + 18));
+    w.v0 = (fy_v8f)_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q0)), vd);
+    w.v1 = (fy_v8f)_mm256_mul_ps(
+        _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q0, 8))), vd);
+    w.v2 = (fy_v8f)_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q1)), vd);
+    w.v3 = (fy_v8f)_mm256_mul_ps(
+        _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q1, 8))), vd);
+#else
+    fy_v16u8 q0, q1;
+    memcpy(&q0, b + 2, sizeof(q0));
+    memcpy(&q1, b + 18, sizeof(q1));
+    i8x16_to_f32((fy_v16i8)q0, d, &w.v0, &w.v1);
+    i8x16_to_f32((fy_v16i8)q1, d, &w.v2, &w.v3);
+#endif
+    return w;
 }
 
-static inline void decode_f16(const uint8_t *b, float *dst, int64_t n)
+/* 8 halves -> 8 floats, the same arithmetic as fy_fp16_to_f32 on vectors */
+static inline fy_v8f f16x8(const uint8_t *p)
 {
-    for (int64_t j = 0; j < n; j++)
-        dst[j] = fy_fp16_to_f32(load_u16(b + 2 * j));
+    fy_v8u16 h16;
+    memcpy(&h16, p, sizeof(h16));
+    fy_v8u h = __builtin_convertvector(h16, fy_v8u);
+    fy_v8u sign = (h & 0x8000u) << 16;
+    fy_v8u em = h & 0x7fffu;
+    fy_v8u exp = em & 0x7c00u;
+    fy_v8u nb = (em << 13) + 0x38000000u;
+    nb += (fy_v8u)(exp == 0x7c00u) & 0x38000000u;
+    fy_v8f sub = __builtin_convertvector((fy_v8i)(em & 0x3ffu), fy_v8f) * 0x1p-24f;
+    fy_v8u is_sub = (fy_v8u)(exp == 0u);
+    fy_v8u r = (is_sub & (fy_v8u)sub) | (~is_sub & nb);
+    return (fy_v8f)(r | sign);
 }
 
-static inline void decode_bf16(const uint8_t *b, float *dst, int64_t n)
+static inline fy_v8f bf16x8(const uint8_t *p)
 {
-    for (int64_t j = 0; j < n; j++)
-        dst[j] = fy_bf16_to_f32(load_u16(b + 2 * j));
+    fy_v8u16 h16;
+    memcpy(&h16, p, sizeof(h16));
+    return (fy_v8f)(__builtin_convertvector(h16, fy_v8u) << 16);
 }
+
+static inline fy_v8f load_f32x8(const void *p)
+{
+    fy_v8f v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static inline struct fy_blk blk_f16(const uint8_t *b)
+{
+    struct fy_blk w = {f16x8(b), f16x8(b + 16), f16x8(b + 32), f16x8(b + 48)};
+    return w;
+}
+
+static inline struct fy_blk blk_bf16(const uint8_t *b)
+{
+    struct fy_blk w = {bf16x8(b), bf16x8(b + 16), bf16x8(b + 32), bf16x8(b + 48)};
+    return w;
+}
+
+static inline struct fy_blk blk_f32(const uint8_t *b)
+{
+    struct fy_blk w = {load_f32x8(b), load_f32x8(b + 32), load_f32x8(b + 64),
+                       load_f32x8(b + 96)};
+    return w;
+}
+
+static inline float scalar_decode(enum fy_dtype t, const uint8_t *row, int64_t j)
+{
+    if (t == FY_F16)
+        return fy_fp16_to_f32(load_u16(row + 2 * j));
+    if (t == FY_BF16)
+        return fy_bf16_to_f32(load_u16(row + 2 * j));
+    float f;
+    memcpy(&f, row + 4 * j, sizeof(f));
+    return f;
+}
+
+#define FY_DEQUANT_LOOP(blk_fn, stride)                                                            \
+    for (int64_t b = 0; b < nb; b++) {                                                             \
+        struct fy_blk w = blk_fn(p + b * (stride));                                                \
+        float *d = dst + b * FY_QK;                                                                \
+        memcpy(d, &w.v0, sizeof(fy_v8f));                                                          \
+        memcpy(d + 8, &w.v1, sizeof(fy_v8f));                                                      \
+        memcpy(d + 16, &w.v2, sizeof(fy_v8f));                                                     \
+        memcpy(d + 24, &w.v3, sizeof(fy_v8f));                                                     \
+    }
 
 void fy_dequant_row(enum fy_dtype t, const void *src, float *dst, int64_t n)
 {
     const uint8_t *p = src;
+    const int64_t nb = n / FY_QK;
+
     switch (t) {
     case FY_F32:
         memcpy(dst, src, (size_t)n * sizeof(float));
         return;
-    case FY_F16:
-        decode_f16(p, dst, n);
-        return;
-    case FY_BF16:
-        decode_bf16(p, dst, n);
-        return;
-    case FY_Q8_0:
-        for (int64_t b = 0; b < n / FY_QK; b++)
-            decode_q8_0(p + b * FY_Q8_0_BYTES, dst + b * FY_QK);
-        return;
-    case FY_MXFP4:
-        for (int64_t b = 0; b < n / FY_QK; b++)
-            decode_mxfp4(p + b * FY_MXFP4_BYTES, dst + b * FY_QK);
-        return;
+    case FY_F16: FY_DEQUANT_LOOP(blk_f16, FY_QK * 2); break;
+    case FY_BF16: FY_DEQUANT_LOOP(blk_bf16, FY_QK * 2); break;
+    case FY_Q8_0: FY_DEQUANT_LOOP(blk_q8_0, FY_Q8_0_BYTES); break;
+    case FY_MXFP4: FY_DEQUANT_LOOP(blk_mxfp4, FY_MXFP4_BYTES); break;
     }
+    for (int64_t j = nb * FY_QK; j < n; j++)  /* F16/BF16 tail */
+        dst[j] = scalar_decode(t, p, j);
 }
 
-/* ---- dot products ------------------------------------------------------------------------ */
-
-/* Dot of len <= 32 floats, in f32 with a fixed order: 8 lane sums (lane k takes elements
- * k, k+8, k+16, k+24 in that order), then ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)).
- * Written as independent lanes so gcc vectorizes it without reassociating anything. */
-static inline float dot_block(const float *a, const float *x, int64_t len)
+/* 32 lanes -> 1 float, in the fixed order described above */
+static inline float reduce32(const struct fy_blk *a)
 {
-    float l[8] = {0};
-    if (len == FY_QK) {
-        for (int c = 0; c < FY_QK; c += 8)
-            for (int k = 0; k < 8; k++)
-                l[k] += a[c + k] * x[c + k];
-    } else {
-        for (int64_t j = 0; j < len; j++)
-            l[j & 7] += a[j] * x[j];
-    }
-    return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+    fy_v8f s = (a->v0 + a->v2) + (a->v1 + a->v3);
+    return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
 }
 
-/* fy_vec_dot accumulation order (the same for every type, so that dot(dequant(row), x) over
- * F32 gives bit-identical results to the fused dot over the quantized row; fy_cpu_matmul
- * relies on this): the row is cut into blocks of 32 elements (plus a tail for F32/F16/BF16
- * rows whose length is not a multiple of 32); each block is decoded to exact f32 values and
- * reduced by dot_block; block sums are added left to right into one f32 accumulator. */
+/* One loop per type so that the switch stays outside the block loop. */
+#define FY_DOT_LOOP(blk_fn, stride)                                                                \
+    for (int64_t b = 0; b < nb; b++) {                                                             \
+        struct fy_blk w = blk_fn(p + b * (stride));                                                \
+        const float *xb = x + b * FY_QK;                                                           \
+        acc.v0 += w.v0 * load_f32x8(xb);                                                           \
+        acc.v1 += w.v1 * load_f32x8(xb + 8);                                                       \
+        acc.v2 += w.v2 * load_f32x8(xb + 16);                                                      \
+        acc.v3 += w.v3 * load_f32x8(xb + 24);                                                      \
+    }
+
 float fy_vec_dot(enum fy_dtype t, const void *row, const float *x, int64_t n)
 {
     const uint8_t *p = row;
-    float tmp[FY_QK];
-    float acc = 0.0f;
-    int64_t nb = n / FY_QK;
-    int64_t tail = n - nb * FY_QK;
+    const int64_t nb = n / FY_QK;
+    struct fy_blk acc = {{0}, {0}, {0}, {0}};  /* the 32 lanes */
 
     switch (t) {
-    case FY_F32: {
-        const float *a = row;
-        for (int64_t b = 0; b < nb; b++)
-            acc += dot_block(a + b * FY_QK, x + b * FY_QK, FY_QK);
-        if (tail)
-            acc += dot_block(a + nb * FY_QK, x + nb * FY_QK, tail);
-        return acc;
+    case FY_F32: FY_DOT_LOOP(blk_f32, FY_QK * 4); break;
+    case FY_F16: FY_DOT_LOOP(blk_f16, FY_QK * 2); break;
+    case FY_BF16: FY_DOT_LOOP(blk_bf16, FY_QK * 2); break;
+    case FY_Q8_0: FY_DOT_LOOP(blk_q8_0, FY_Q8_0_BYTES); break;
+    case FY_MXFP4: FY_DOT_LOOP(blk_mxfp4, FY_MXFP4_BYTES); break;
     }
-    case FY_F16:
-        for (int64_t b = 0; b < nb; b++) {
-            decode_f16(p + b * FY_QK * 2, tmp, FY_QK);
-            acc += dot_block(tmp, x + b * FY_QK, FY_QK);
+    if (n > nb * FY_QK) {  /* F32/F16/BF16 tail, zero-padded to one more block */
+        float wt[FY_QK] = {0};
+        float xt[FY_QK] = {0};
+        for (int64_t j = nb * FY_QK; j < n; j++) {
+            wt[j - nb * FY_QK] = scalar_decode(t, p, j);
+            xt[j - nb * FY_QK] = x[j];
         }
-        if (tail) {
-            decode_f16(p + nb * FY_QK * 2, tmp, tail);
-            acc += dot_block(tmp, x + nb * FY_QK, tail);
-        }
-        return acc;
-    case FY_BF16:
-        for (int64_t b = 0; b < nb; b++) {
-            decode_bf16(p + b * FY_QK * 2, tmp, FY_QK);
-            acc += dot_block(tmp, x + b * FY_QK, FY_QK);
-        }
-        if (tail) {
-            decode_bf16(p + nb * FY_QK * 2, tmp, tail);
-            acc += dot_block(tmp, x + nb * FY_QK, tail);
-        }
-        return acc;
-    case FY_Q8_0:
-        for (int64_t b = 0; b < nb; b++) {
-            decode_q8_0(p + b * FY_Q8_0_BYTES, tmp);
-            acc += dot_block(tmp, x + b * FY_QK, FY_QK);
-        }
-        return acc;
-    case FY_MXFP4:
-        for (int64_t b = 0; b < nb; b++) {
-            decode_mxfp4(p + b * FY_MXFP4_BYTES, tmp);
-            acc += dot_block(tmp, x + b * FY_QK, FY_QK);
-        }
-        return acc;
+        acc.v0 += load_f32x8(wt) * load_f32x8(xt);
+        acc.v1 += load_f32x8(wt + 8) * load_f32x8(xt + 8);
+        acc.v2 += load_f32x8(wt + 16) * load_f32x8(xt + 16);
+        acc.v3 += load_f32x8(wt + 24) * load_f32x8(xt + 24);
     }
-    return 0.0f;
+    return reduce32(&acc);
 }
 
 /* ---- quantizers (synthetic models and tests) ---------------------------------------------- */

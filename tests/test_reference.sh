@@ -2,7 +2,8 @@
 # End-to-end check of the CPU forward pass against the independent NumPy reference
 # (tests/reference/), on tiny synthetic models with the real vocabulary, over 320 tokens:
 # one micro-batch, token by token, and -ub 64; F32 KV (rel err < 1e-3) and F16 KV (< 1e-2);
-# same arg-max on every row (rows with a router near-tie are reported and excluded).
+# same arg-max on every row (rows with a router near-tie are reported and excluded). The
+# reference stores K/V at the engine's cache precision (numpy float32 / float16 rounding).
 # usage: test_reference.sh FERRY SOURCE_DIR VOCAB     exit 0 pass, 77 skip, 1 fail
 set -uo pipefail
 ferry=$1 src=$2 vocab=$3
@@ -19,7 +20,7 @@ fail=0
 $py -c 'import random; r = random.Random(7); print(",".join(str(r.randrange(199998)) for _ in range(320)))' > "$tmp/tokens"
 tokens=$(cat "$tmp/tokens")
 
-check() { # label model kv ub tol
+check() { # label model kv ub tol (the reference for that KV type is in ref-$kv.bin)
     local label=$1 model=$2 kv=$3 ub=$4 tol=$5
     if ! "$ferry" logits -m "$model" --tokens-file "$tmp/tokens" -ub "$ub" --kv-type "$kv" \
             -o "$tmp/out.bin"; then
@@ -27,7 +28,7 @@ check() { # label model kv ub tol
         fail=1
         return
     fi
-    $py "$ref/compare.py" "$tmp/out.bin" "$tmp/ref.bin" --vocab $n_vocab --tol "$tol" \
+    $py "$ref/compare.py" "$tmp/out.bin" "$tmp/ref-$kv.bin" --vocab $n_vocab --tol "$tol" \
         --margins "$tmp/margins.bin" --min-margin 1e-3 --label "$label" || fail=1
     rm -f "$tmp/out.bin"
 }
@@ -41,17 +42,20 @@ run_model() { # name synth-args...
         return
     fi
     $py "$ref/check_vocab.py" "$tmp/$name.gguf" || fail=1
-    if ! $py "$ref/gptoss_ref.py" "$tmp/$name.gguf" --tokens "$tokens" --kv f64 \
-            -o "$tmp/ref.bin" --margins "$tmp/margins.bin"; then
-        echo "FAIL $name: reference failed"
-        fail=1
-        return
-    fi
+    # the reference rounds cached K/V like the engine's cache type (f32: none at this precision)
+    for kv in f32 f16; do
+        if ! $py "$ref/gptoss_ref.py" "$tmp/$name.gguf" --tokens "$tokens" --kv $kv \
+                -o "$tmp/ref-$kv.bin" --margins "$tmp/margins.bin"; then
+            echo "FAIL $name: reference failed"
+            fail=1
+            return
+        fi
+    done
     for ub in 512 1 64; do
         check "$name kv=f32 ub=$ub" "$tmp/$name.gguf" f32 $ub 1e-3
         check "$name kv=f16 ub=$ub" "$tmp/$name.gguf" f16 $ub 1e-2
     done
-    rm -f "$tmp/$name.gguf" "$tmp/ref.bin"
+    rm -f "$tmp/$name.gguf" "$tmp"/ref-*.bin
 }
 
 # The default tiny model: Q8_0 dense, MXFP4 experts, peaky attention, clamps engaged.

@@ -39,6 +39,27 @@ static float dot_f32(const float *restrict a, const float *restrict b, int64_t n
     return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
 }
 
+/* acc += p * v, and acc *= alpha: blocks of 8 so that gcc -O2 vectorizes them. */
+static void axpy_f32(float *restrict acc, float p, const float *restrict v, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++)
+            acc[i + l] += p * v[i + l];
+    for (; i < n; i++)
+        acc[i] += p * v[i];
+}
+
+static void scale_f32(float *acc, float alpha, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++)
+            acc[i + l] *= alpha;
+    for (; i < n; i++)
+        acc[i] *= alpha;
+}
+
 static float dot_f16(const float *a, const uint16_t *b, int64_t n)
 {
     float s = 0.0f;
@@ -52,8 +73,7 @@ static float softmax_step(struct attn_state *st, float *acc, int64_t hd, float s
 {
     if (s > st->m) {
         const float alpha = expf(st->m - s);   /* 0 while m is still -inf */
-        for (int64_t d = 0; d < hd; d++)
-            acc[d] *= alpha;
+        scale_f32(acc, alpha, hd);
         st->z *= alpha;
         st->m = s;
         return 1.0f;
@@ -69,10 +89,8 @@ static void attend_rows_f32(struct attn_state *st, float *restrict acc, const fl
     for (int64_t j = 0; j < n; j++) {
         const float s = dot_f32(q, kb + j * stride, hd) * scale;
         const float p = softmax_step(st, acc, hd, s);
-        const float *restrict vj = vb + j * stride;
         st->z += p;
-        for (int64_t d = 0; d < hd; d++)
-            acc[d] += p * vj[d];
+        axpy_f32(acc, p, vb + j * stride, hd);
     }
 }
 
@@ -210,10 +228,8 @@ static int attention_f16_tiled(float *out, const struct fy_attn_args *a)
 #pragma omp for schedule(static)
 #endif
         for (int64_t j = tb; j <= te; j++) {
-            for (int64_t e = 0; e < kvw; e++) {
-                kt[(j - tb) * kvw + e] = fy_fp16_to_f32(k16[j * kvw + e]);
-                vt[(j - tb) * kvw + e] = fy_fp16_to_f32(v16[j * kvw + e]);
-            }
+            fy_dequant_row(FY_F16, k16 + j * kvw, kt + (j - tb) * kvw, kvw);
+            fy_dequant_row(FY_F16, v16 + j * kvw, vt + (j - tb) * kvw, kvw);
         }
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 4)

@@ -1,19 +1,88 @@
 /* y = W_e x + b for every weight type (F32, F16, BF16, Q8_0, MXFP4), parallel over output rows.
  *
- * Two paths with bit-identical results (fy_vec_dot decodes each block to exact f32 and reduces it
- * in the same fixed order as an F32 row, see quant.c):
+ * Two paths with bit-identical results:
  *   - n_tok < FY_MM_BATCH: fused dequant-dot (fy_vec_dot) per row and token;
  *   - otherwise: each thread dequantizes a tile of FY_MM_TILE weight rows once into an f32
  *     buffer and dots it with every token row, so the weights are decoded once per call.
- * So a token's result never depends on how many other tokens share the call. */
+ * fy_vec_dot decodes each block to exact f32 values and reduces in a fixed order (quant.c), so
+ * the F32 dot of a dequantized row gives the same bits as the fused dot; dot_f32_x2 below
+ * repeats that order for two tokens at once (one weight load for two tokens). So a token's
+ * result never depends on how many other tokens share the call (tests/test_matmul.c checks). */
 #include "ops.h"
 #include "../quant.h"
 
 #include <stdlib.h>
+#include <string.h>
 
-#define FY_MM_BATCH 2          /* n_tok from which weight rows are dequantized once */
+#define FY_MM_BATCH 3          /* n_tok from which weight rows are dequantized once */
 #define FY_MM_TILE 16          /* weight rows per dequantized tile (16 x 2880 f32 = 180 KiB) */
-#define FY_MM_PAR_WORK 32768   /* below this many multiply-adds, stay on one thread */
+#define FY_MM_PAR_WORK 262144  /* below this many multiply-adds, stay on one thread */
+#define FY_QK 32
+
+/* vectors are passed only between static inline functions, never across an ABI boundary */
+#if defined(__clang__)
+#if __has_warning("-Wpsabi")
+#pragma clang diagnostic ignored "-Wpsabi"
+#endif
+#elif defined(__GNUC__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
+typedef float fy_v8f __attribute__((vector_size(32)));
+
+/* 32 f32 lanes (lane k: elements j = k mod 32), as in fy_vec_dot */
+struct fy_acc32 {
+    fy_v8f v0, v1, v2, v3;
+};
+
+static inline fy_v8f ld8(const float *p)
+{
+    fy_v8f v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* the final reduction of fy_vec_dot: s = (a0 + a2) + (a1 + a3), then a fixed tree */
+static inline float reduce32(const struct fy_acc32 *a)
+{
+    fy_v8f s = (a->v0 + a->v2) + (a->v1 + a->v3);
+    return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
+}
+
+static inline void mac32(struct fy_acc32 *a, const float *w, const float *x)
+{
+    a->v0 += ld8(w) * ld8(x);
+    a->v1 += ld8(w + 8) * ld8(x + 8);
+    a->v2 += ld8(w + 16) * ld8(x + 16);
+    a->v3 += ld8(w + 24) * ld8(x + 24);
+}
+
+/* out[i] = fy_vec_dot(FY_F32, w, x_i, n) for two token rows, bit for bit */
+static void dot_f32_x2(const float *w, const float *x0, const float *x1, int64_t n, float out[2])
+{
+    struct fy_acc32 a = {{0}, {0}, {0}, {0}};
+    struct fy_acc32 b = {{0}, {0}, {0}, {0}};
+    const int64_t nb = n / FY_QK;
+
+    for (int64_t blk = 0; blk < nb; blk++) {
+        mac32(&a, w + blk * FY_QK, x0 + blk * FY_QK);
+        mac32(&b, w + blk * FY_QK, x1 + blk * FY_QK);
+    }
+    if (n > nb * FY_QK) {  /* zero-padded last block, as fy_vec_dot does */
+        float wt[FY_QK] = {0};
+        float xt0[FY_QK] = {0};
+        float xt1[FY_QK] = {0};
+        for (int64_t j = nb * FY_QK; j < n; j++) {
+            wt[j - nb * FY_QK] = w[j];
+            xt0[j - nb * FY_QK] = x0[j];
+            xt1[j - nb * FY_QK] = x1[j];
+        }
+        mac32(&a, wt, xt0);
+        mac32(&b, wt, xt1);
+    }
+    out[0] = reduce32(&a);
+    out[1] = reduce32(&b);
+}
 
 static void matmul_rows_vecdot(float *y, const struct fy_mat *w, const uint8_t *base,
                                const float *x, int64_t n_tok, const float *bias, int64_t o0,
@@ -25,6 +94,28 @@ static void matmul_rows_vecdot(float *y, const struct fy_mat *w, const uint8_t *
         for (int64_t t = 0; t < n_tok; t++)
             y[t * w->n_out + o] = fy_vec_dot(w->type, row, x + t * w->n_in, w->n_in) + b;
     }
+}
+
+/* rows o0..o1 dequantized in buf, dotted with every token, two tokens at a time */
+static void matmul_tile_f32(float *y, const float *buf, int64_t n_in, int64_t n_out,
+                            const float *x, int64_t n_tok, const float *bias, int64_t o0,
+                            int64_t o1)
+{
+    int64_t t = 0;
+    for (; t + 1 < n_tok; t += 2) {
+        const float *x0 = x + t * n_in;
+        for (int64_t o = o0; o < o1; o++) {
+            float d[2];
+            float b = bias ? bias[o] : 0.0f;
+            dot_f32_x2(buf + (o - o0) * n_in, x0, x0 + n_in, n_in, d);
+            y[t * n_out + o] = d[0] + b;
+            y[(t + 1) * n_out + o] = d[1] + b;
+        }
+    }
+    if (t < n_tok)
+        for (int64_t o = o0; o < o1; o++)
+            y[t * n_out + o] = fy_vec_dot(FY_F32, buf + (o - o0) * n_in, x + t * n_in, n_in) +
+                               (bias ? bias[o] : 0.0f);
 }
 
 void fy_cpu_matmul(float *y, const struct fy_mat *w, int64_t e, const float *x, int64_t n_tok,
@@ -59,13 +150,7 @@ void fy_cpu_matmul(float *y, const struct fy_mat *w, int64_t e, const float *x, 
             for (int64_t o = o0; o < o1; o++)
                 fy_dequant_row(w->type, base + (size_t)o * w->row_bytes, buf + (o - o0) * n_in,
                                n_in);
-            for (int64_t t = 0; t < n_tok; t++) {
-                const float *xt = x + t * n_in;
-                float *yt = y + t * n_out;
-                for (int64_t o = o0; o < o1; o++)
-                    yt[o] = fy_vec_dot(FY_F32, buf + (o - o0) * n_in, xt, n_in) +
-                            (bias ? bias[o] : 0.0f);
-            }
+            matmul_tile_f32(y, buf, n_in, n_out, x, n_tok, bias, o0, o1);
         }
         free(buf);
     }

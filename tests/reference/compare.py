@@ -2,12 +2,13 @@
 """Compare two logits files (float32 little-endian, [rows][vocab]).
 
     /usr/bin/python3 compare.py A.bin B.bin --vocab N [--tol 1e-3]
-        [--margins M.bin --min-margin 1e-3] [--label TEXT]
+        [--margins M.bin --min-margin 1e-3] [--label TEXT] [--centered]
 
 A is the engine under test, B the reference. Per row: relative error ||a - b|| / ||b|| and
 arg-max agreement. Fails (exit 1) if any row has rel err >= tol or a different arg-max, except
 rows whose router margin (from --margins, float32 [rows]) is below --min-margin: those are
 reported and excluded from both gates, and more than 5% of rows excluded is itself a failure.
+--centered subtracts each row's mean first (gpt-oss.md §8 uses that form against llama.cpp).
 """
 
 import argparse
@@ -33,6 +34,8 @@ def main(argv=None):
     ap.add_argument("--margins", help="per-row router margins, float32")
     ap.add_argument("--min-margin", type=float, default=1e-3)
     ap.add_argument("--label", default="compare")
+    ap.add_argument("--centered", action="store_true",
+                    help="relative error of the row-centered logits (a - mean a vs b - mean b)")
     args = ap.parse_args(argv)
     label = args.label
 
@@ -64,18 +67,22 @@ def main(argv=None):
         margins = np.fromfile(args.margins, dtype="<f4").astype(np.float64)
         excluded = margins < args.min_margin
 
+    arg_a, arg_b = a.argmax(axis=1), b.argmax(axis=1)
+    agree = arg_a == arg_b
+    if args.centered:
+        a = a - a.mean(axis=1, keepdims=True)
+        b = b - b.mean(axis=1, keepdims=True)
     diff = np.linalg.norm(a - b, axis=1)
     norm_b = np.linalg.norm(b, axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(norm_b > 0, diff / norm_b, np.where(diff == 0, 0.0, np.inf))
     rel = np.where(np.isfinite(a).all(axis=1), rel, np.inf)        # NaN/inf in A: bad row
-    arg_a, arg_b = a.argmax(axis=1), b.argmax(axis=1)
-    agree = arg_a == arg_b
 
     worst = int(np.argmax(rel))
-    print("%s: rows=%d rel_err median=%.3e p90=%.3e max=%.3e (row %d) argmax_agree=%d/%d "
+    print("%s: rows=%d %srel_err median=%.3e p90=%.3e max=%.3e (row %d) argmax_agree=%d/%d "
           "excluded=%d tol=%.1e"
-          % (label, rows, np.median(rel), np.percentile(rel, 90), rel[worst], worst,
+          % (label, rows, "centered " if args.centered else "", np.median(rel),
+             np.percentile(rel, 90), rel[worst], worst,
              int(agree.sum()), rows, int(excluded.sum()), args.tol))
 
     status = 0

@@ -75,6 +75,9 @@ FP4_E2M1 = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0,
                      -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0], dtype=np.float64)
 
 
+_Q8_0_BLOCK = np.dtype([("d", "<f2"), ("q", "i1", (32,))])      # 34 bytes, unaligned
+
+
 class GGUFError(Exception):
     pass
 
@@ -101,13 +104,12 @@ def dequantize(raw, ggml_type):
         bits = raw.view("<u2").astype(np.uint32) << 16
         return bits.view("<f4").astype(np.float64)
 
-    blocks = raw.reshape(-1, block_bytes)
     if ggml_type == GGML_Q8_0:
         # u16 d (IEEE half), then int8 q[32]; x[j] = d * q[j]
-        d = np.ascontiguousarray(blocks[:, 0:2]).view("<f2").astype(np.float64)   # (nb, 1)
-        q = np.ascontiguousarray(blocks[:, 2:34]).view(np.int8).astype(np.float64)  # (nb, 32)
-        return (d * q).reshape(-1)
+        blocks = raw.view(_Q8_0_BLOCK)
+        return (blocks["d"].astype(np.float64)[:, None] * blocks["q"]).reshape(-1)
     if ggml_type == GGML_MXFP4:
+        blocks = raw.reshape(-1, block_bytes)
         # u8 e (E8M0), then u8 qs[16]; element j < 16 is the low nibble of qs[j], element j+16
         # is the high nibble of qs[j]; x = fp4(nibble) * 2^(e - 127).  (e = 255 is not special:
         # like ggml, it is just 2^128.)

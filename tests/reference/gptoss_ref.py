@@ -111,6 +111,15 @@ class HParams:
 # Small ops
 # ---------------------------------------------------------------------------------------------
 
+def linear(x, w, b=None):
+    """y = x W^T (+ b) for rows x (T, in) and a weight W stored [out][in].
+
+    einsum instead of matmul: with Debian's reference BLAS its own loops are about twice as
+    fast, and the result does not depend on which BLAS is installed."""
+    y = np.einsum("ti,oi->to", x, w)
+    return y if b is None else y + b
+
+
 def rms_norm(x, weight, eps):
     """x / sqrt(mean(x^2) + eps) * weight, row-wise."""
     ms = np.mean(x * x, axis=-1, keepdims=True)
@@ -224,7 +233,7 @@ def round_kv(x, mode):
     raise ValueError("kv mode must be f64, f32 or f16")
 
 
-def attention(q, k, v, sinks, positions, sliding, window, block=256):
+def attention(q, k, v, sinks, positions, sliding, window):
     """Multi-head attention with GQA, a per-head sink logit and the layer's mask.
 
     q: (T, H, hd) (already rotated); k, v: (T, H_kv, hd) (rotated k, as stored in the cache);
@@ -240,7 +249,8 @@ def attention(q, k, v, sinks, positions, sliding, window, block=256):
     vt = v.transpose(1, 0, 2)                       # (H_kv, T, hd)
     sink = sinks.reshape(H_kv, G)[:, :, None]       # (H_kv, G, 1), head h = kv * G + g
     out = np.empty((T, H, hd))
-    for a in range(0, T, block):                    # query blocks bound the memory use
+    block = max(1, min(256, (1 << 24) // (H * T)))  # query rows per step: bounds the memory use
+    for a in range(0, T, block):
         b = min(T, a + block)
         qb = q[a:b].reshape(b - a, H_kv, G, hd).transpose(1, 2, 0, 3)      # (H_kv, G, n, hd)
         qb = qb.reshape(H_kv, G * (b - a), hd)
@@ -274,7 +284,8 @@ def route(logits, k):
 
 
 def swiglu_oai(g, u):
-    """gpt-oss gated activation: g = min(g, 7), u = clip(u, -7, 7), g * sigmoid(1.702 g) * (u + 1)."""
+    """gpt-oss gated activation (SwiGLU-OAI):
+    g = min(g, 7), u = clip(u, -7, 7), out = g * sigmoid(1.702 g) * (u + 1)."""
     g = np.minimum(g, SWIGLU_LIMIT)
     u = np.clip(u, -SWIGLU_LIMIT, SWIGLU_LIMIT)
     return g / (1.0 + np.exp(-SWIGLU_ALPHA * g)) * (u + 1.0)
@@ -310,6 +321,11 @@ class GptOssReference:
             raise GGUFError("tensor %s has shape %s, expected %s"
                             % (name, list(t.shape), list(shape)))
         return t.load()
+
+    def _proj(self, x, name, n_out, n_in):
+        """x W^T + b for the dense projection `name` (.weight [out][in] and .bias [out])."""
+        w = self._w(name + ".weight", (n_out, n_in))
+        return linear(x, w, self._w(name + ".bias", (n_out,)))
 
     def _expert_tensors(self, layer):
         """Names and sizes of the expert tensors; handles the fused gate_up variant."""
@@ -353,9 +369,9 @@ class GptOssReference:
         d, H, Hkv, hd = hp.d_model, hp.n_head, hp.n_head_kv, hp.head_dim
         T = x.shape[0]
         h = rms_norm(x, self._w(pre + "attn_norm.weight", (d,)), hp.eps)
-        q = h @ self._w(pre + "attn_q.weight", (H * hd, d)).T + self._w(pre + "attn_q.bias", (H * hd,))
-        k = h @ self._w(pre + "attn_k.weight", (Hkv * hd, d)).T + self._w(pre + "attn_k.bias", (Hkv * hd,))
-        v = h @ self._w(pre + "attn_v.weight", (Hkv * hd, d)).T + self._w(pre + "attn_v.bias", (Hkv * hd,))
+        q = self._proj(h, pre + "attn_q", H * hd, d)
+        k = self._proj(h, pre + "attn_k", Hkv * hd, d)
+        v = self._proj(h, pre + "attn_v", Hkv * hd, d)
         cos, sin = rope_cos_sin(hp, positions, self.rope_rounded, self.rope_f32_iterative)
         q = apply_rope(q.reshape(T, H, hd), cos, sin, hp.n_rot)
         k = apply_rope(k.reshape(T, Hkv, hd), cos, sin, hp.n_rot)
@@ -363,15 +379,14 @@ class GptOssReference:
         v = round_kv(v.reshape(T, Hkv, hd), self.kv)
         sinks = self._w(pre + "attn_sinks.weight", (H,))
         o = attention(q, k, v, sinks, positions, hp.is_sliding(layer), hp.window)
-        wo = self._w(pre + "attn_output.weight", (d, H * hd))
-        return o @ wo.T + self._w(pre + "attn_output.bias", (d,))
+        return self._proj(o, pre + "attn_output", d, H * hd)
 
     def moe_block(self, layer, x):
         """Returns (y, margin): the MoE output for every row and the router top-k margin."""
         hp, pre = self.hp, "blk.%d." % layer
         d, E, k = hp.d_model, hp.n_expert, hp.n_expert_used
         h2 = rms_norm(x, self._w(pre + "post_attention_norm.weight", (d,)), hp.eps)
-        r = h2 @ self._w(pre + "ffn_gate_inp.weight", (E, d)).T + self._w(pre + "ffn_gate_inp.bias", (E,))
+        r = self._proj(h2, pre + "ffn_gate_inp", E, d)           # router weight is F32
         top, w, margin = route(r, k)
         fused, n_ff = self._expert_tensors(layer)
         y = np.zeros_like(x)
@@ -379,8 +394,8 @@ class GptOssReference:
             rows, slots = np.nonzero(top == e)
             wg, bg, wu, bu, wd, bd = self._load_expert(layer, int(e), fused, n_ff)
             he = h2[rows]
-            a = swiglu_oai(he @ wg.T + bg, he @ wu.T + bu)
-            de = a @ wd.T + bd                        # down bias inside the weighted term
+            a = swiglu_oai(linear(he, wg, bg), linear(he, wu, bu))
+            de = linear(a, wd, bd)                    # down bias inside the weighted term
             y[rows] += w[rows, slots][:, None] * de
         return y, margin
 
@@ -402,17 +417,17 @@ class GptOssReference:
             margin = np.minimum(margin, m)
         return rms_norm(x, self._w("output_norm.weight", (hp.d_model,)), hp.eps), margin
 
-    def logits(self, tokens, chunk_elems=1 << 24):
+    def logits(self, tokens, chunk_elems=1 << 20):
         """(T, n_vocab) float32 logits and (T,) float64 margins. The output matrix is
-        dequantized and multiplied in row chunks; the products are float64."""
+        dequantized and multiplied in row chunks, in float64."""
         xf, margin = self.hidden_states(tokens)
         out_t = self.g.tensor("output.weight")
         V = self.n_vocab
         logits = np.empty((xf.shape[0], V), dtype=np.float32)
-        rows = max(1, chunk_elems // self.hp.d_model)
+        rows = max(256, chunk_elems // self.hp.d_model)
         for a in range(0, V, rows):
             b = min(V, a + rows)
-            logits[:, a:b] = xf @ out_t.load(slice(a, b)).T
+            logits[:, a:b] = linear(xf, out_t.load(slice(a, b)))
         return logits, margin
 
 
