@@ -95,10 +95,12 @@ int fy_cmd_synth(int argc, char **argv)
         if (!strcmp(argv[i], "--preset") && i + 1 < argc)
             preset = argv[i + 1];
     }
-    if (fy_synth_preset(preset, &c) != FY_OK) {
-        fy_log(FY_LOG_ERR, "flag --preset: accepted values are tiny, 20b, 120b");
+    if (strcmp(preset, "tiny") && strcmp(preset, "20b") && strcmp(preset, "120b")) {
+        fy_log(FY_LOG_ERR, "flag --preset: \"%s\" is not one of tiny, 20b, 120b", preset);
         return 2;
     }
+    if (fy_synth_preset(preset, &c) != FY_OK)
+        return 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = NULL;
@@ -165,7 +167,7 @@ int fy_cmd_synth(int argc, char **argv)
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = 1;
         } else {
-            fy_log(FY_LOG_ERR, "synth: unknown argument \"%s\" (ferry synth -h lists the flags)", a);
+            fy_log(FY_LOG_ERR, "synth: unknown argument \"%s\" (ferry synth -h lists flags)", a);
             return 2;
         }
     }

@@ -1,6 +1,6 @@
 /* GGUF v2/v3 reader: maps each file read-only, validates every byte of the header before use,
  * and opens split files (<prefix>-NNNNN-of-NNNNN.gguf) as one model. The writer is gguf_write.c. */
-#include "gguf.h"
+#include "gguf_priv.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,89 +16,22 @@
 #endif
 _Static_assert(sizeof(size_t) == 8, "the GGUF reader assumes a 64-bit size_t");
 
-#define FY_GGUF_MAGIC 0x46554747u   /* "GGUF" read as a little-endian u32 */
-#define FY_GGUF_ALIGN_DEFAULT 32u
-#define FY_GGUF_KEY_MAX 65535u      /* longest key accepted, in bytes */
-#define FY_GGUF_NAME_MAX 95u        /* longest tensor name: struct fy_gguf_tensor.name less NUL */
-#define FY_GGUF_DEPTH_MAX 8         /* arrays of arrays nested deeper than this are refused */
-#define FY_GGUF_KV_MIN 14u          /* u64 key length + 1 key byte + u32 vtype + 1 value byte */
-#define FY_GGUF_TI_MIN 33u          /* u64 len + 1 name byte + u32 n_dims + u64 ne + u32 + u64 */
-#define FY_GGUF_SPLIT_TAIL 20u      /* strlen("-00001-of-00003.gguf") */
-
-/* The public kv plus private data. kv must stay the first member: fy_gguf_arr_str turns a kv
- * pointer handed out by this file back into its entry, so callers must not pass copies. */
-struct fy_gguf_kv_ent {
-    struct fy_gguf_kv kv;
-    uint64_t *str_off;  /* string arrays: offset of element i's length field from kv.arr_data */
-    uint64_t file_off;  /* where the kv starts in its shard */
-};
-
-struct fy_gguf_ht_slot {
-    const char *s;  /* NULL: empty slot; points into a mapping (stable) */
-    uint64_t n;
-    uint64_t h;
-    int64_t idx;
-};
-
-/* Open-addressing hash table from names to indices, load factor <= 1/2. */
-struct fy_gguf_ht {
-    struct fy_gguf_ht_slot *slots;
-    uint64_t cap;  /* 0 or a power of two */
-    uint64_t used;
-};
-
-struct fy_gguf_shard {
-    char *path;
-    const uint8_t *map;   /* the whole file, PROT_READ */
-    uint64_t size;
-    uint32_t version;
-    uint32_t alignment;
-    uint64_t data_start;  /* first byte of the data section */
-    int64_t kv_begin;
-    int64_t n_kv;
-    int64_t t_begin;
-    int64_t n_tensors;
-};
-
-struct fy_gguf {
-    int n_shards;                    /* shard slots allocated (all loaded once open succeeds) */
-    struct fy_gguf_shard *shards;
-    struct fy_gguf_kv_ent *kvs;      /* every shard's kvs, in file order */
-    int64_t n_kv;
-    int64_t cap_kv;
-    struct fy_gguf_tensor *tensors;  /* every shard's tensors, in file order */
-    uint64_t *t_off_pos;             /* per tensor: file position of its offset field */
-    int64_t n_tensors;
-    int64_t cap_tensors;
-    struct fy_gguf_ht kv_ht;         /* key -> kv index; shard 0's entry wins */
-    struct fy_gguf_ht t_ht;          /* name -> tensor index */
-};
-
-/* Bounds-checked cursor over one mapped file. pos <= size always holds. */
-struct fy_gguf_rd {
-    const char *path;
-    const uint8_t *p;
-    uint64_t size;
-    uint64_t pos;
-    char what[160];  /* the item being parsed, e.g. `kv 3 ("general.name")` */
-};
-
-static const uint8_t vt_size[FY_GGUF_VTYPE_COUNT] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
+const uint8_t fy_gguf_vt_size[FY_GGUF_VTYPE_COUNT] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
 static const char *const vt_name[FY_GGUF_VTYPE_COUNT] = {
     "u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "str", "arr", "u64", "i64", "f64"};
 
-static const char *vtype_str(uint32_t t)
+const char *fy_gguf_vtype_str(uint32_t t)
 {
     return t < FY_GGUF_VTYPE_COUNT ? vt_name[t] : "?";
 }
 
-static int vtype_is_int(uint32_t t)
+int fy_gguf_vtype_is_int(uint32_t t)
 {
     return t == FY_GGUF_U8 || t == FY_GGUF_I8 || t == FY_GGUF_U16 || t == FY_GGUF_I16 ||
            t == FY_GGUF_U32 || t == FY_GGUF_I32 || t == FY_GGUF_U64 || t == FY_GGUF_I64;
 }
 
-static int vtype_is_signed(uint32_t t)
+int fy_gguf_vtype_is_signed(uint32_t t)
 {
     return t == FY_GGUF_I8 || t == FY_GGUF_I16 || t == FY_GGUF_I32 || t == FY_GGUF_I64;
 }
@@ -187,65 +120,6 @@ static fy_status rd_name(struct fy_gguf_rd *r, struct fy_gguf_str *s, const char
     return FY_OK;
 }
 
-/* ---- hash table ---- */
-
-static uint64_t ht_hash(const char *s, uint64_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ull;  /* FNV-1a */
-    for (uint64_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
-    return h;
-}
-
-static int64_t ht_find(const struct fy_gguf_ht *h, const char *s, uint64_t n)
-{
-    if (!h->cap)
-        return -1;
-    uint64_t hv = ht_hash(s, n);
-    for (uint64_t i = hv & (h->cap - 1);; i = (i + 1) & (h->cap - 1)) {
-        const struct fy_gguf_ht_slot *e = &h->slots[i];
-        if (!e->s)
-            return -1;
-        if (e->h == hv && e->n == n && memcmp(e->s, s, n) == 0)
-            return e->idx;
-    }
-}
-
-static void ht_place(struct fy_gguf_ht_slot *slots, uint64_t cap, struct fy_gguf_ht_slot e)
-{
-    uint64_t i = e.h & (cap - 1);
-    while (slots[i].s)
-        i = (i + 1) & (cap - 1);
-    slots[i] = e;
-}
-
-/* Inserts without checking for an existing entry. */
-static fy_status ht_put(struct fy_gguf_ht *h, const char *s, uint64_t n, int64_t idx)
-{
-    if ((h->used + 1) * 2 > h->cap) {
-        uint64_t cap = h->cap ? h->cap * 2 : 64;
-        struct fy_gguf_ht_slot *slots = calloc(cap, sizeof(*slots));
-        if (!slots)
-            return FY_E_NOMEM;
-        for (uint64_t i = 0; i < h->cap; i++)
-            if (h->slots[i].s)
-                ht_place(slots, cap, h->slots[i]);
-        free(h->slots);
-        h->slots = slots;
-        h->cap = cap;
-    }
-    struct fy_gguf_ht_slot e = {s, n, ht_hash(s, n), idx};
-    ht_place(h->slots, h->cap, e);
-    h->used++;
-    return FY_OK;
-}
-
-static void ht_free(struct fy_gguf_ht *h)
-{
-    free(h->slots);
-    memset(h, 0, sizeof(*h));
-}
-
 /* ---- values ---- */
 
 static void decode_scalar(struct fy_gguf_kv *kv, const uint8_t *b)
@@ -286,9 +160,9 @@ static fy_status rd_array(struct fy_gguf_rd *r, int depth, uint32_t *et_out, uin
     const uint8_t *data = r->p + r->pos;
     uint64_t left = r->size - r->pos;
 
-    if (vt_size[et]) {
+    if (fy_gguf_vt_size[et]) {
         uint64_t bytes;
-        if (__builtin_mul_overflow(n, (uint64_t)vt_size[et], &bytes) || bytes > left)
+        if (__builtin_mul_overflow(n, (uint64_t)fy_gguf_vt_size[et], &bytes) || bytes > left)
             return rd_fail(r, at, "array of %llu %s elements does not fit in the %llu bytes left",
                            (unsigned long long)n, vt_name[et], (unsigned long long)left);
         r->pos += bytes;
@@ -369,9 +243,9 @@ static fy_status rd_value(struct fy_gguf_rd *r, struct fy_gguf_kv_ent *e)
         kv->arr_type = (enum fy_gguf_vtype)et;
         return st;
     }
-    FY_TRY(rd_need(r, vt_size[kv->type], vt_name[kv->type]));
+    FY_TRY(rd_need(r, fy_gguf_vt_size[kv->type], vt_name[kv->type]));
     decode_scalar(kv, r->p + r->pos);
-    r->pos += vt_size[kv->type];
+    r->pos += fy_gguf_vt_size[kv->type];
     return FY_OK;
 }
 
@@ -442,7 +316,7 @@ static fy_status parse_kvs(struct fy_gguf *g, int s, struct fy_gguf_rd *r, uint6
             st = rd_fail(r, r->pos - 4, "unknown value type %u (valid: 0..12)", vt);
             goto fail;
         }
-        int64_t prev = ht_find(&dup, key.ptr, key.len);
+        int64_t prev = fy_gguf_ht_find(&dup, key.ptr, key.len);
         if (prev >= 0) {
             st = rd_fail(r, at, "duplicate key (first at byte offset %llu)",
                          (unsigned long long)g->kvs[prev].file_off);
@@ -460,7 +334,7 @@ static fy_status parse_kvs(struct fy_gguf *g, int s, struct fy_gguf_rd *r, uint6
         st = rd_value(r, e);
         if (st != FY_OK)
             goto fail;
-        st = ht_put(&dup, key.ptr, key.len, g->n_kv - 1);
+        st = fy_gguf_ht_put(&dup, key.ptr, key.len, g->n_kv - 1);
         if (st != FY_OK)
             goto fail;
         if (str_is(&key, "general.alignment")) {
@@ -481,19 +355,19 @@ static fy_status parse_kvs(struct fy_gguf *g, int s, struct fy_gguf_rd *r, uint6
     /* the model-wide table: earlier shards win */
     for (int64_t k = sh->kv_begin; k < g->n_kv; k++) {
         const struct fy_gguf_str *key = &g->kvs[k].kv.key;
-        if (ht_find(&g->kv_ht, key->ptr, key->len) < 0) {
-            st = ht_put(&g->kv_ht, key->ptr, key->len, k);
+        if (fy_gguf_ht_find(&g->kv_ht, key->ptr, key->len) < 0) {
+            st = fy_gguf_ht_put(&g->kv_ht, key->ptr, key->len, k);
             if (st != FY_OK)
                 goto fail;
         }
     }
     r->what[0] = '\0';
-    ht_free(&dup);
+    fy_gguf_ht_free(&dup);
     return FY_OK;
 fail:
     if (st == FY_E_NOMEM)
         fy_log(FY_LOG_ERR, "%s: out of memory reading the kv table", r->path);
-    ht_free(&dup);
+    fy_gguf_ht_free(&dup);
     return st;
 }
 
@@ -551,7 +425,7 @@ static fy_status parse_tensor_info(struct fy_gguf *g, int s, struct fy_gguf_rd *
         return rd_fail(r, r->pos - 8, "data offset %llu is not a multiple of the alignment %u",
                        (unsigned long long)offset, align);
 
-    int64_t prev = ht_find(&g->t_ht, name.ptr, name.len);
+    int64_t prev = fy_gguf_ht_find(&g->t_ht, name.ptr, name.len);
     if (prev >= 0) {
         const struct fy_gguf_tensor *o = &g->tensors[prev];
         return rd_fail(r, at, "duplicate tensor name (also tensor info %lld of %s)",
@@ -559,7 +433,7 @@ static fy_status parse_tensor_info(struct fy_gguf *g, int s, struct fy_gguf_rd *
                        g->shards[o->shard].path);
     }
     struct fy_gguf_tensor *t = tensor_push(g);
-    if (!t || ht_put(&g->t_ht, name.ptr, name.len, g->n_tensors - 1) != FY_OK) {
+    if (!t || fy_gguf_ht_put(&g->t_ht, name.ptr, name.len, g->n_tensors - 1) != FY_OK) {
         fy_log(FY_LOG_ERR, "%s: out of memory reading the tensor table", r->path);
         return FY_E_NOMEM;
     }
@@ -702,15 +576,15 @@ static int shard_int(const struct fy_gguf *g, int s, const char *key, int64_t *o
         const struct fy_gguf_kv_ent *e = &g->kvs[k];
         if (!str_is(&e->kv.key, key))
             continue;
-        int ok = vtype_is_int(e->kv.type) &&
-                 (vtype_is_signed(e->kv.type) ? e->kv.v.i >= 0 : e->kv.v.u <= INT64_MAX);
+        int ok = fy_gguf_vtype_is_int(e->kv.type) &&
+                 (fy_gguf_vtype_is_signed(e->kv.type) ? e->kv.v.i >= 0 : e->kv.v.u <= INT64_MAX);
         if (!ok) {
             fy_log(FY_LOG_ERR, "%s: %s: expected a non-negative integer, got type %s at byte "
-                   "offset %llu", sh->path, key, vtype_str(e->kv.type),
+                   "offset %llu", sh->path, key, fy_gguf_vtype_str(e->kv.type),
                    (unsigned long long)e->file_off);
             return -1;
         }
-        *out = vtype_is_signed(e->kv.type) ? e->kv.v.i : (int64_t)e->kv.v.u;
+        *out = fy_gguf_vtype_is_signed(e->kv.type) ? e->kv.v.i : (int64_t)e->kv.v.u;
         return 1;
     }
     return 0;
@@ -901,182 +775,11 @@ void fy_gguf_close(struct fy_gguf *g)
     }
     for (int64_t k = 0; k < g->n_kv; k++)
         free(g->kvs[k].str_off);
-    ht_free(&g->kv_ht);
-    ht_free(&g->t_ht);
+    fy_gguf_ht_free(&g->kv_ht);
+    fy_gguf_ht_free(&g->t_ht);
     free(g->shards);
     free(g->kvs);
     free(g->tensors);
     free(g->t_off_pos);
     free(g);
-}
-
-/* ---- queries ---- */
-
-uint32_t fy_gguf_version(const struct fy_gguf *g)
-{
-    return g ? g->shards[0].version : 0;
-}
-
-int fy_gguf_n_shards(const struct fy_gguf *g)
-{
-    return g ? g->n_shards : 0;
-}
-
-const char *fy_gguf_path(const struct fy_gguf *g, int shard)
-{
-    return (g && shard >= 0 && shard < g->n_shards) ? g->shards[shard].path : NULL;
-}
-
-uint64_t fy_gguf_file_size(const struct fy_gguf *g)
-{
-    uint64_t n = 0;
-    for (int s = 0; g && s < g->n_shards; s++)
-        n += g->shards[s].size;
-    return n;
-}
-
-int64_t fy_gguf_n_kv(const struct fy_gguf *g)
-{
-    return g ? g->n_kv : 0;
-}
-
-const struct fy_gguf_kv *fy_gguf_kv_at(const struct fy_gguf *g, int64_t i)
-{
-    return (g && i >= 0 && i < g->n_kv) ? &g->kvs[i].kv : NULL;
-}
-
-const struct fy_gguf_kv *fy_gguf_find_kv(const struct fy_gguf *g, const char *key)
-{
-    if (!g || !key)
-        return NULL;
-    int64_t k = ht_find(&g->kv_ht, key, strlen(key));
-    return k >= 0 ? &g->kvs[k].kv : NULL;
-}
-
-int64_t fy_gguf_n_tensors(const struct fy_gguf *g)
-{
-    return g ? g->n_tensors : 0;
-}
-
-const struct fy_gguf_tensor *fy_gguf_tensor_at(const struct fy_gguf *g, int64_t i)
-{
-    return (g && i >= 0 && i < g->n_tensors) ? &g->tensors[i] : NULL;
-}
-
-const struct fy_gguf_tensor *fy_gguf_find_tensor(const struct fy_gguf *g, const char *name)
-{
-    if (!g || !name)
-        return NULL;
-    int64_t k = ht_find(&g->t_ht, name, strlen(name));
-    return k >= 0 ? &g->tensors[k] : NULL;
-}
-
-/* ---- typed getters ---- */
-
-static fy_status type_error(const struct fy_gguf *g, const struct fy_gguf_kv *kv,
-                            const char *want)
-{
-    const char *path = (g && kv->shard >= 0 && kv->shard < g->n_shards)
-                           ? g->shards[kv->shard].path : NULL;
-    fy_log(FY_LOG_ERR, "%s%skey \"%.*s\" has type %s%s%s, expected %s", path ? path : "",
-           path ? ": " : "", (int)(kv->key.len > 200 ? 200 : kv->key.len), kv->key.ptr,
-           vtype_str(kv->type), kv->type == FY_GGUF_ARR ? " of " : "",
-           kv->type == FY_GGUF_ARR ? vtype_str(kv->arr_type) : "", want);
-    return FY_E_FORMAT;
-}
-
-fy_status fy_gguf_get_u32(const struct fy_gguf *g, const char *key, uint32_t *out)
-{
-    FY_CHECK_ARG(g && key && out);
-    const struct fy_gguf_kv *kv = fy_gguf_find_kv(g, key);
-    if (!kv)
-        return FY_E_INVAL;
-    if (!vtype_is_int(kv->type))
-        return type_error(g, kv, "an integer");
-    int fits = vtype_is_signed(kv->type) ? (kv->v.i >= 0 && kv->v.i <= (int64_t)UINT32_MAX)
-                                         : kv->v.u <= UINT32_MAX;
-    if (!fits) {
-        if (vtype_is_signed(kv->type))
-            fy_log(FY_LOG_ERR, "%s: key \"%s\": value %lld does not fit in u32",
-                   g->shards[kv->shard].path, key, (long long)kv->v.i);
-        else
-            fy_log(FY_LOG_ERR, "%s: key \"%s\": value %llu does not fit in u32",
-                   g->shards[kv->shard].path, key, (unsigned long long)kv->v.u);
-        return FY_E_FORMAT;
-    }
-    *out = vtype_is_signed(kv->type) ? (uint32_t)kv->v.i : (uint32_t)kv->v.u;
-    return FY_OK;
-}
-
-fy_status fy_gguf_get_f32(const struct fy_gguf *g, const char *key, float *out)
-{
-    FY_CHECK_ARG(g && key && out);
-    const struct fy_gguf_kv *kv = fy_gguf_find_kv(g, key);
-    if (!kv)
-        return FY_E_INVAL;
-    if (kv->type != FY_GGUF_F32 && kv->type != FY_GGUF_F64)
-        return type_error(g, kv, "f32");
-    *out = (float)kv->v.f;
-    return FY_OK;
-}
-
-fy_status fy_gguf_get_str(const struct fy_gguf *g, const char *key, char *buf, size_t cap)
-{
-    FY_CHECK_ARG(g && key && buf && cap > 0);
-    const struct fy_gguf_kv *kv = fy_gguf_find_kv(g, key);
-    if (!kv)
-        return FY_E_INVAL;
-    if (kv->type != FY_GGUF_STR)
-        return type_error(g, kv, "str");
-    size_t n = kv->v.s.len < cap - 1 ? (size_t)kv->v.s.len : cap - 1;
-    memcpy(buf, kv->v.s.ptr, n);
-    buf[n] = '\0';
-    return FY_OK;
-}
-
-fy_status fy_gguf_arr_str(const struct fy_gguf_kv *kv, uint64_t i, struct fy_gguf_str *out)
-{
-    FY_CHECK_ARG(kv && out);
-    if (kv->type != FY_GGUF_ARR || kv->arr_type != FY_GGUF_STR)
-        return type_error(NULL, kv, "an array of str");
-    if (i >= kv->arr_n)
-        return FY_E_INVAL;
-    const struct fy_gguf_kv_ent *e = (const struct fy_gguf_kv_ent *)kv;
-    const uint8_t *p = kv->arr_data + e->str_off[i];
-    memcpy(&out->len, p, 8);
-    out->ptr = (const char *)(p + 8);
-    return FY_OK;
-}
-
-fy_status fy_gguf_arr_int(const struct fy_gguf_kv *kv, uint64_t i, int64_t *out)
-{
-    FY_CHECK_ARG(kv && out);
-    if (kv->type != FY_GGUF_ARR || !vtype_is_int(kv->arr_type))
-        return type_error(NULL, kv, "an array of integers");
-    if (i >= kv->arr_n)
-        return FY_E_INVAL;
-    const uint8_t *p = kv->arr_data + i * vt_size[kv->arr_type];
-    switch (kv->arr_type) {
-    case FY_GGUF_U8: *out = p[0]; break;
-    case FY_GGUF_I8: *out = (int8_t)p[0]; break;
-    case FY_GGUF_U16: { uint16_t x; memcpy(&x, p, 2); *out = x; break; }
-    case FY_GGUF_I16: { int16_t x; memcpy(&x, p, 2); *out = x; break; }
-    case FY_GGUF_U32: { uint32_t x; memcpy(&x, p, 4); *out = x; break; }
-    case FY_GGUF_I32: { int32_t x; memcpy(&x, p, 4); *out = x; break; }
-    case FY_GGUF_I64: { int64_t x; memcpy(&x, p, 8); *out = x; break; }
-    case FY_GGUF_U64: {
-        uint64_t x;
-        memcpy(&x, p, 8);
-        if (x > INT64_MAX) {
-            fy_log(FY_LOG_ERR, "key \"%.*s\": element %llu = %llu does not fit in i64",
-                   (int)(kv->key.len > 200 ? 200 : kv->key.len), kv->key.ptr,
-                   (unsigned long long)i, (unsigned long long)x);
-            return FY_E_FORMAT;
-        }
-        *out = (int64_t)x;
-        break;
-    }
-    default: return FY_E_FORMAT;
-    }
-    return FY_OK;
 }

@@ -57,7 +57,7 @@ struct fy_synth_config {
     enum fy_dtype dense_type;   /* token_embd, output, attn_{q,k,v,output}: Q8_0, BF16, F16, F32 */
     enum fy_dtype expert_type;  /* ffn_{gate,up,down}_exps: MXFP4, BF16, F32 */
     int fused_gate_up;          /* blk.N.ffn_gate_up_exps.{weight,bias} instead of gate + up */
-    int toy_vocab;              /* no rank file: 256 byte tokens + specials + pads (vocab_o200k.h) */
+    int toy_vocab;              /* no rank file: 256 bytes + specials + pads (vocab_o200k.h) */
     int mild;                   /* small q/k and gate/up weights: flat attention, clamps idle */
     float qk_scale;             /* multiplies the attn_q/attn_k weight std (default 1) */
     float ffn_scale;            /* multiplies the gate/up weight std (default 1) */

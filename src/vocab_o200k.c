@@ -165,7 +165,8 @@ static long b64_decode(const char *s, size_t n, uint8_t *dst)
                     return -1;
             }
         }
-        uint32_t x = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        uint32_t x = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
+                     (uint32_t)v[3];
         dst[k++] = (uint8_t)(x >> 16);
         if (pad < 2)
             dst[k++] = (uint8_t)(x >> 8);

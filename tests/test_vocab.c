@@ -195,8 +195,11 @@ int main(void)
     failed += check_specials(v);
 
     static const char *const first[] = {
-        "\xc4\xa0 \xc4\xa0", "\xc4\xa0 \xc4\xa0\xc4\xa0\xc4\xa0", "\xc4\xa0\xc4\xa0 \xc4\xa0\xc4\xa0",
-        "\xc4\xa0\xc4\xa0\xc4\xa0 \xc4\xa0", "i n",
+        "\xc4\xa0 \xc4\xa0",                        /* "Ġ Ġ" */
+        "\xc4\xa0 \xc4\xa0\xc4\xa0\xc4\xa0",            /* "Ġ ĠĠĠ" */
+        "\xc4\xa0\xc4\xa0 \xc4\xa0\xc4\xa0",            /* "ĠĠ ĠĠ" */
+        "\xc4\xa0\xc4\xa0\xc4\xa0 \xc4\xa0",            /* "ĠĠĠ Ġ" */
+        "i n",
     };
     for (int i = 0; i < 5 && v->n_merges >= 5; i++) {
         if (!str_is(v->merges[i], v->merge_lens[i], first[i])) {
