@@ -15,6 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "synth.c writes host-order floats: it assumes a little-endian host, like GGUF"
+#endif
+
 #define SY_CHUNK (4u << 20)          /* bytes generated and written at a time */
 #define SY_Q8_RMS 73.46768f          /* rms of the codes -127..127 with 0 twice: sqrt(5397.5) */
 #define SY_MXFP4_RMS 2.92617f        /* rms of uniform E2M1 nibbles: sqrt(68.5 / 8) */

@@ -49,8 +49,13 @@ static fy_status kv_u32(struct fy_gguf_writer *w, const struct mutation *mu, con
     return fy_gguf_writer_kv_u32(w, key, v);
 }
 
-static fy_status write_model(const char *path, const struct fy_synth_config *c,
-                             const struct mutation *mu)
+/* Tensor i of n goes to shard i * n_shards / n (contiguous ranges, as gguf-split writes). */
+static int shard_of(int64_t i, int64_t n, int n_shards) { return (int)(i * n_shards / n); }
+
+/* Writes shard `shard` of n_shards (1: a plain file). Metadata other than split.* goes in the
+ * first shard only. */
+static fy_status write_shard(const char *path, const struct fy_synth_config *c,
+                             const struct mutation *mu, int shard, int n_shards)
 {
     struct fy_synth_plan *p = NULL;
     struct fy_gguf_writer *w = NULL;
@@ -58,6 +63,14 @@ static fy_status write_model(const char *path, const struct fy_synth_config *c,
     if (st == FY_OK)
         st = fy_gguf_writer_new(path, 32, &w);
 #define K(call) do { if (st == FY_OK) st = (call); } while (0)
+#define MINE(i) (shard_of((i), p->n_tensors, n_shards) == shard)
+    if (n_shards > 1) {
+        K(fy_gguf_writer_kv_u16(w, "split.no", (uint16_t)shard));
+        K(fy_gguf_writer_kv_u16(w, "split.count", (uint16_t)n_shards));
+        K(fy_gguf_writer_kv_i32(w, "split.tensors.count", (int32_t)p->n_tensors));
+    }
+    if (shard > 0)
+        goto tensors;
     K(fy_gguf_writer_kv_str(w, "general.architecture", mu->arch ? mu->arch : "gpt-oss"));
     K(kv_u32(w, mu, "gpt-oss.block_count", (uint32_t)c->n_layer));
     K(kv_u32(w, mu, "gpt-oss.embedding_length", (uint32_t)c->d_model));
@@ -71,8 +84,11 @@ static fy_status write_model(const char *path, const struct fy_synth_config *c,
     K(kv_u32(w, mu, "gpt-oss.attention.sliding_window", c->sliding_window));
     if (mu->window_pattern)
         K(kv_u32(w, mu, "gpt-oss.attention.sliding_window_pattern", mu->window_pattern));
+tensors:
     for (int64_t i = 0; i < p->n_tensors && st == FY_OK; i++) {
         const struct fy_synth_tensor *t = &p->t[i];
+        if (!MINE(i))
+            continue;
         int64_t ne[4] = {t->ne[0], t->ne[1], t->ne[2], t->ne[3]};
         enum fy_dtype type = t->type;
         if (mu->drop_tensor && !strcmp(mu->drop_tensor, t->name))
@@ -86,7 +102,7 @@ static fy_status write_model(const char *path, const struct fy_synth_config *c,
     K(fy_gguf_writer_begin_data(w));
     for (int64_t i = 0; i < p->n_tensors && st == FY_OK; i++) {
         const struct fy_synth_tensor *t = &p->t[i];
-        if (mu->drop_tensor && !strcmp(mu->drop_tensor, t->name))
+        if (!MINE(i) || (mu->drop_tensor && !strcmp(mu->drop_tensor, t->name)))
             continue;
         size_t size = t->size;
         if (mu->widen_tensor && !strcmp(mu->widen_tensor, t->name))
@@ -104,9 +120,16 @@ static fy_status write_model(const char *path, const struct fy_synth_config *c,
     }
     K(fy_gguf_writer_finish(w));
 #undef K
+#undef MINE
     fy_gguf_writer_free(w);
     fy_synth_plan_free(p);
     return st;
+}
+
+static fy_status write_model(const char *path, const struct fy_synth_config *c,
+                             const struct mutation *mu)
+{
+    return write_shard(path, c, mu, 0, 1);
 }
 
 /* Loads a mutated model and expects failure with status want. */
@@ -265,11 +288,36 @@ static int test_session(void)
         FY_EXPECT(fy_session_n_past(s) == 0);
         fy_session_free(s);
     }
-    free(a);
-    free(b);
     fy_model_free(m);
 
-    /* the fused gate/up variant computes the same function as separate gate and up tensors */
+    /* the same model split over 3 shards: opened from its first shard, identical logits */
+    const struct mutation none2 = {0};
+    struct fy_model *ms = NULL;
+    for (int k = 0; k < 3; k++) {
+        snprintf(path, sizeof(path), "%s/split-%05d-of-00003.gguf", dir, k + 1);
+        FY_EXPECT(write_shard(path, &c, &none2, k, 3) == FY_OK);
+    }
+    snprintf(path, sizeof(path), "%s/split-00001-of-00003.gguf", dir);
+    FY_EXPECT(fy_model_load(path, &ms) == FY_OK);
+    if (ms) {
+        float *sp = malloc(sizeof(float) * N * 600);
+        FY_EXPECT(fy_gguf_n_shards(ms->gguf) == 3);
+        FY_EXPECT(sp && eval_all(ms, FY_F32, N, toks, N, sp) == FY_OK);
+        double es = sp ? max_rel(sp, a, N, 600) : 1;
+        printf("%s 3 shards vs one file: max row rel err %.3g\n", es == 0 ? "ok  " : "FAIL", es);
+        FY_EXPECT(es == 0);
+        free(sp);
+        fy_model_free(ms);
+    }
+    for (int k = 0; k < 3; k++) {
+        snprintf(path, sizeof(path), "%s/split-%05d-of-00003.gguf", dir, k + 1);
+        unlink(path);
+    }
+
+    free(a);
+    free(b);
+
+    /* the fused gate/up variant loads and gives finite logits */
     struct fy_model *mf = NULL;
     c.fused_gate_up = 1;
     snprintf(path, sizeof(path), "%s/fused.gguf", dir);
