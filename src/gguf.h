@@ -108,6 +108,6 @@ fy_status fy_gguf_writer_tensor(struct fy_gguf_writer *w, const char *name, enum
 fy_status fy_gguf_writer_begin_data(struct fy_gguf_writer *w);
 fy_status fy_gguf_writer_write(struct fy_gguf_writer *w, const void *bytes, size_t n);
 fy_status fy_gguf_writer_finish(struct fy_gguf_writer *w);  /* checks every tensor was written */
-void fy_gguf_writer_free(struct fy_gguf_writer *w);          /* NULL-safe; removes nothing */
+void fy_gguf_writer_free(struct fy_gguf_writer *w);  /* NULL-safe; unfinished: deletes the .tmp */
 
 #endif
