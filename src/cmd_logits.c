@@ -116,6 +116,9 @@ static fy_status open_session(const struct common_opts *o, int64_t need_ctx,
     struct fy_session_opts so;
     fy_session_opts_default(&so);
     so.n_ctx = o->n_ctx ? o->n_ctx : need_ctx;
+    if (so.n_ctx > m->hp.n_ctx_train)
+        fy_log(FY_LOG_WARN, "context %lld exceeds the model's training context %lld",
+               (long long)so.n_ctx, (long long)m->hp.n_ctx_train);
     if (o->n_ubatch)
         so.n_ubatch = o->n_ubatch;
     so.kv_type = o->kv_type;

@@ -9,14 +9,7 @@
 #include <immintrin.h>
 #endif
 
-/* vectors are passed only between static inline functions, never across an ABI boundary */
-#if defined(__clang__)
-#if __has_warning("-Wpsabi")
-#pragma clang diagnostic ignored "-Wpsabi"
-#endif
-#elif defined(__GNUC__)
-#pragma GCC diagnostic ignored "-Wpsabi"
-#endif
+#include "cpu/simd.h"
 
 #define FY_QK 32              /* elements per Q8_0 / MXFP4 block */
 #define FY_Q8_0_BYTES 34      /* u16 d, i8 q[32] */
@@ -140,7 +133,6 @@ const int8_t fy_mxfp4_table[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -
  * values, the fused dot of a quantized row is bit-identical to the F32 dot of its dequantized
  * row; fy_cpu_matmul relies on this to make results independent of the token count. */
 
-typedef float fy_v8f __attribute__((vector_size(32)));
 typedef int32_t fy_v8i __attribute__((vector_size(32)));
 typedef uint32_t fy_v8u __attribute__((vector_size(32)));
 typedef int16_t fy_v8s __attribute__((vector_size(16)));

@@ -19,16 +19,8 @@
 #define FY_MM_PAR_WORK 262144  /* below this many multiply-adds, stay on one thread */
 #define FY_QK 32
 
-/* vectors are passed only between static inline functions, never across an ABI boundary */
-#if defined(__clang__)
-#if __has_warning("-Wpsabi")
-#pragma clang diagnostic ignored "-Wpsabi"
-#endif
-#elif defined(__GNUC__)
-#pragma GCC diagnostic ignored "-Wpsabi"
-#endif
+#include "simd.h"
 
-typedef float fy_v8f __attribute__((vector_size(32)));
 
 /* 32 f32 lanes (lane k: elements j = k mod 32), as in fy_vec_dot */
 struct fy_acc32 {
