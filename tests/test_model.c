@@ -259,6 +259,32 @@ static int test_session(void)
     printf("%s F16 cache vs F32: max row rel err %.3g\n", e16 < 1e-2 ? "ok  " : "FAIL", e16);
     FY_EXPECT(e16 < 1e-2 && e16 > 0);
 
+    /* truncating the cache to a prefix and evaluating the rest again gives the same logits */
+    {
+        struct fy_session_opts to;
+        struct fy_session *ts = NULL;
+        struct rows r = {b, 0, N};
+        fy_session_opts_default(&to);
+        to.n_ctx = N;
+        to.kv_type = FY_F32;
+        FY_EXPECT(fy_session_new(m, &to, &ts) == FY_OK);
+        if (ts) {
+            int32_t other[N];
+            for (int i = 0; i < N; i++)
+                other[i] = (toks[i] + 1) % 600;
+            FY_EXPECT(fy_session_eval(ts, other, N, false, NULL, NULL) == FY_OK);
+            fy_session_truncate(ts, 0);
+            FY_EXPECT(fy_session_eval(ts, toks, 25, false, NULL, NULL) == FY_OK);
+            fy_session_truncate(ts, 20);
+            FY_EXPECT(fy_session_n_past(ts) == 20);
+            FY_EXPECT(fy_session_eval(ts, toks + 20, N - 20, true, keep_rows, &r) == FY_OK);
+            double et = max_rel(b, a + 20 * 600, N - 20, 600);
+            printf("%s truncate + re-eval: max row rel err %.3g\n", et == 0 ? "ok  " : "FAIL", et);
+            FY_EXPECT(et == 0);
+            fy_session_free(ts);
+        }
+    }
+
     /* context full and bad ids are refused without evaluating anything */
     struct fy_session_opts o;
     struct fy_session *s = NULL;

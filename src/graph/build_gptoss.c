@@ -105,6 +105,12 @@ void fy_session_free(struct fy_session *s)
 int64_t fy_session_n_past(const struct fy_session *s) { return s->n_past; }
 int64_t fy_session_n_ctx(const struct fy_session *s) { return s->o.n_ctx; }
 void fy_session_reset(struct fy_session *s) { s->n_past = 0; }
+
+void fy_session_truncate(struct fy_session *s, int64_t n)
+{
+    if (n >= 0 && n < s->n_past)
+        s->n_past = n;
+}
 const struct fy_graph *fy_session_graph(const struct fy_session *s) { return &s->graph; }
 
 /* ---- graph construction ---- */

@@ -36,6 +36,9 @@ fy_status fy_session_eval(struct fy_session *s, const int32_t *tokens, int64_t n
 int64_t fy_session_n_past(const struct fy_session *s);
 int64_t fy_session_n_ctx(const struct fy_session *s);
 void fy_session_reset(struct fy_session *s);
+/* Forgets every position from n on (n <= n_past): the next eval continues at position n. Used
+ * when a re-rendered conversation shares only a prefix with what the cache holds. */
+void fy_session_truncate(struct fy_session *s, int64_t n);
 
 /* The graph of the last evaluated micro-batch (for inspection and tests). */
 const struct fy_graph *fy_session_graph(const struct fy_session *s);
