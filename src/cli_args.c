@@ -29,6 +29,19 @@ fy_status fy_arg_int(const char *flag, const char *val, int64_t lo, int64_t hi, 
     return FY_OK;
 }
 
+fy_status fy_arg_float(const char *flag, const char *val, double lo, double hi, float *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(val, &end);
+    if (errno || end == val || *end != '\0' || !(v >= lo && v <= hi)) {
+        fy_log(FY_LOG_ERR, "flag %s: \"%s\" is not a number in [%g, %g]", flag, val, lo, hi);
+        return FY_E_INVAL;
+    }
+    *out = (float)v;
+    return FY_OK;
+}
+
 static fy_status parse_list(const char *flag, const char *text, const char *seps, int32_t **out,
                             int64_t *n_out)
 {
@@ -77,12 +90,12 @@ fy_status fy_arg_tokens(const char *flag, const char *val, int32_t **out, int64_
     return parse_list(flag, val, ",", out, n_out);
 }
 
-fy_status fy_arg_tokens_file(const char *flag, const char *path, int32_t **out, int64_t *n_out)
+char *fy_arg_read_file(const char *flag, const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
         fy_log(FY_LOG_ERR, "flag %s: cannot open %s: %s", flag, path, strerror(errno));
-        return FY_E_IO;
+        return NULL;
     }
     size_t cap = 1 << 16, n = 0, r;
     char *buf = malloc(cap + 1);
@@ -90,18 +103,30 @@ fy_status fy_arg_tokens_file(const char *flag, const char *path, int32_t **out, 
         n += r;
         if (n == cap) {
             char *q = realloc(buf, (cap *= 2) + 1);
-            if (!q) {
+            if (!q)
                 free(buf);
-                buf = NULL;
-                break;
-            }
             buf = q;
         }
     }
+    int err = ferror(f);
     fclose(f);
-    if (!buf)
-        return FY_E_NOMEM;
+    if (!buf || err) {
+        fy_log(FY_LOG_ERR, "flag %s: cannot read %s: %s", flag, path,
+               buf ? "read error" : "out of memory");
+        free(buf);
+        return NULL;
+    }
     buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+fy_status fy_arg_tokens_file(const char *flag, const char *path, int32_t **out, int64_t *n_out)
+{
+    size_t n = 0;
+    char *buf = fy_arg_read_file(flag, path, &n);
+    if (!buf)
+        return FY_E_IO;
     fy_status st = parse_list(flag, buf, ", \t\r\n", out, n_out);
     free(buf);
     return st;

@@ -8,8 +8,13 @@
 const char *fy_arg_value(int argc, char **argv, int *i);
 /* Parses a decimal integer in [lo, hi]; FY_E_INVAL with a message naming the flag otherwise. */
 fy_status fy_arg_int(const char *flag, const char *val, int64_t lo, int64_t hi, int64_t *out);
+/* Parses a finite number in [lo, hi]; FY_E_INVAL with a message naming the flag otherwise. */
+fy_status fy_arg_float(const char *flag, const char *val, double lo, double hi, float *out);
 /* Parses a comma-separated list of token ids ("1,2,3"); *out is malloc'd. */
 fy_status fy_arg_tokens(const char *flag, const char *val, int32_t **out, int64_t *n_out);
+/* Reads a whole file (NUL-terminated; *len excludes the NUL). NULL with a message naming the
+ * flag on failure. */
+char *fy_arg_read_file(const char *flag, const char *path, size_t *len);
 /* Reads a token-id list from a file (commas and/or whitespace separated). */
 fy_status fy_arg_tokens_file(const char *flag, const char *path, int32_t **out, int64_t *n_out);
 

@@ -5,5 +5,7 @@
 int fy_cmd_synth(int argc, char **argv);
 int fy_cmd_logits(int argc, char **argv);
 int fy_cmd_run(int argc, char **argv);
+int fy_cmd_tokenize(int argc, char **argv);
+int fy_cmd_chat(int argc, char **argv);
 
 #endif

@@ -13,7 +13,9 @@ static void usage(FILE *f)
             "commands:\n"
             "  synth     write a synthetic gpt-oss GGUF (presets tiny, 20b, 120b)\n"
             "  logits    evaluate token ids, write every row of logits to a file\n"
-            "  run       greedily generate token ids after a prompt of token ids\n",
+            "  run       complete text (-p) or token ids (--tokens), streamed\n"
+            "  chat      interactive harmony chat\n"
+            "  tokenize  show the tokens of a text\n",
             FY_VERSION);
 }
 
@@ -26,6 +28,8 @@ int main(int argc, char **argv)
         {"synth", fy_cmd_synth},
         {"logits", fy_cmd_logits},
         {"run", fy_cmd_run},
+        {"chat", fy_cmd_chat},
+        {"tokenize", fy_cmd_tokenize},
     };
     if (argc < 2) {
         usage(stderr);
@@ -42,6 +46,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < FY_ARRAY_LEN(cmds); i++)
         if (!strcmp(argv[1], cmds[i].name))
             return cmds[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "ferry: unknown command \"%s\"; commands: synth, logits, run\n", argv[1]);
+    fprintf(stderr, "ferry: unknown command \"%s\"; commands: synth, logits, run, chat, "
+            "tokenize\n", argv[1]);
     return 2;
 }

@@ -1,0 +1,177 @@
+/* Flags shared by the model-running subcommands, and opening a session. */
+#include "cli_common.h"
+
+#include "cli_args.h"
+#include "fy_config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#if FY_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+void fy_cli_init(struct fy_cli *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->kv_type = FY_F16;
+}
+
+void fy_cli_free(struct fy_cli *o)
+{
+    free(o->tokens);
+    o->tokens = NULL;
+}
+
+const char fy_cli_help_common[] =
+    "  -m, --model FILE       gpt-oss GGUF (first shard of a split model)\n"
+    "  --tokens IDS           comma-separated token ids, e.g. 1,2,3\n"
+    "  --tokens-file FILE     token ids from a file (comma or whitespace separated)\n"
+    "  -c, --ctx-size N       KV cache size in tokens (default: what the job needs)\n"
+    "  -ub, --ubatch-size N   tokens per micro-batch (default 512)\n"
+    "  -b, --batch-size N     accepted for llama.cpp compatibility; micro-batches rule\n"
+    "  -t, --threads N        CPU threads (default: all cores)\n"
+    "  --kv-type f16|f32      KV cache type (default f16)\n"
+    "  -h, --help             this help\n";
+
+/* Parses one common flag at argv[*i]. Returns 1 if consumed, 0 if not ours, -1 on error. */
+int fy_cli_parse_common(struct fy_cli *o, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i], *v;
+    int64_t x;
+#define VALUE() do { if (!(v = fy_arg_value(argc, argv, i))) return -1; } while (0)
+    if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+        VALUE();
+        o->model = v;
+    } else if (!strcmp(a, "--tokens") || !strcmp(a, "--tokens-file")) {
+        VALUE();
+        free(o->tokens);
+        o->tokens = NULL;
+        fy_status st = !strcmp(a, "--tokens") ? fy_arg_tokens(a, v, &o->tokens, &o->n_tokens)
+                                              : fy_arg_tokens_file(a, v, &o->tokens, &o->n_tokens);
+        if (st != FY_OK)
+            return -1;
+    } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
+        VALUE();
+        if (fy_arg_int(a, v, 1, INT32_MAX, &o->n_ctx) != FY_OK)
+            return -1;
+    } else if (!strcmp(a, "-ub") || !strcmp(a, "--ubatch-size")) {
+        VALUE();
+        if (fy_arg_int(a, v, 1, 1 << 16, &o->n_ubatch) != FY_OK)
+            return -1;
+    } else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) {
+        VALUE();
+        if (fy_arg_int(a, v, 1, INT32_MAX, &x) != FY_OK)
+            return -1;
+    } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+        VALUE();
+        if (fy_arg_int(a, v, 1, 4096, &o->n_threads) != FY_OK)
+            return -1;
+    } else if (!strcmp(a, "--kv-type")) {
+        VALUE();
+        if (!strcmp(v, "f16"))
+            o->kv_type = FY_F16;
+        else if (!strcmp(v, "f32"))
+            o->kv_type = FY_F32;
+        else {
+            fy_log(FY_LOG_ERR, "flag --kv-type: \"%s\" is not one of f16, f32", v);
+            return -1;
+        }
+    } else if (!strcmp(a, "--yarn-unrounded")) {
+        o->yarn_unrounded = true; /* test-only: OpenAI/HF YaRN correction range */
+    } else {
+        return 0;
+    }
+#undef VALUE
+    return 1;
+}
+
+int fy_cli_check_tokens(const struct fy_cli *o, const char *cmd)
+{
+    if (!o->model) {
+        fy_log(FY_LOG_ERR, "%s: -m MODEL is required (see ferry %s -h)", cmd, cmd);
+        return 0;
+    }
+    if (!o->tokens) {
+        fy_log(FY_LOG_ERR, "%s: --tokens or --tokens-file is required", cmd);
+        return 0;
+    }
+    return 1;
+}
+
+fy_status fy_cli_load(const struct fy_cli *o, struct fy_model **m_out)
+{
+#if FY_HAVE_OPENMP
+    if (o->n_threads > 0)
+        omp_set_num_threads((int)o->n_threads);
+#endif
+    FY_TRY(fy_model_load(o->model, m_out));
+    (*m_out)->hp.rope.unrounded = o->yarn_unrounded;
+    return FY_OK;
+}
+
+fy_status fy_cli_session(const struct fy_cli *o, const struct fy_model *m, int64_t need_ctx,
+                         struct fy_session **s_out)
+{
+    struct fy_session_opts so;
+    fy_session_opts_default(&so);
+    so.n_ctx = o->n_ctx ? o->n_ctx : need_ctx;
+    if (so.n_ctx > m->hp.n_ctx_train)
+        fy_log(FY_LOG_WARN, "context %lld exceeds the model's training context %lld",
+               (long long)so.n_ctx, (long long)m->hp.n_ctx_train);
+    if (o->n_ubatch)
+        so.n_ubatch = o->n_ubatch;
+    so.kv_type = o->kv_type;
+    return fy_session_new(m, &so, s_out);
+}
+
+fy_status fy_cli_open(const struct fy_cli *o, int64_t need_ctx, struct fy_model **m_out,
+                      struct fy_session **s_out)
+{
+    FY_TRY(fy_cli_load(o, m_out));
+    return fy_cli_session(o, *m_out, need_ctx, s_out);
+}
+
+const char fy_cli_help_sampling[] =
+    "  --temp T               temperature (0: greedy)\n"
+    "  --top-k N              keep the N most likely tokens (0: off)\n"
+    "  --top-p P              keep the smallest set of probability >= P (1: off)\n"
+    "  --min-p P              drop tokens below P x the top probability (0: off)\n"
+    "  --repeat-penalty F     penalise the last --repeat-last-n tokens (1: off)\n"
+    "  --repeat-last-n N      tokens the repetition penalty looks back (default 64)\n"
+    "  -s, --seed N           random seed (same seed, same output)\n";
+
+int fy_cli_parse_sampling(struct fy_sampler_params *p, bool *temp_set, int argc, char **argv,
+                          int *i)
+{
+    const char *a = argv[*i], *v;
+    int64_t x;
+    fy_status st;
+    if (!strcmp(a, "--temp") || !strcmp(a, "--top-k") || !strcmp(a, "--top-p") ||
+        !strcmp(a, "--min-p") || !strcmp(a, "--repeat-penalty") ||
+        !strcmp(a, "--repeat-last-n") || !strcmp(a, "-s") || !strcmp(a, "--seed")) {
+        if (!(v = fy_arg_value(argc, argv, i)))
+            return -1;
+    } else {
+        return 0;
+    }
+    if (!strcmp(a, "--temp")) {
+        st = fy_arg_float(a, v, 0, 100, &p->temp);
+        *temp_set = true;
+    } else if (!strcmp(a, "--top-k")) {
+        st = fy_arg_int(a, v, 0, INT32_MAX, &x);
+        p->top_k = (int32_t)x;
+    } else if (!strcmp(a, "--top-p")) {
+        st = fy_arg_float(a, v, 0, 1, &p->top_p);
+    } else if (!strcmp(a, "--min-p")) {
+        st = fy_arg_float(a, v, 0, 1, &p->min_p);
+    } else if (!strcmp(a, "--repeat-penalty")) {
+        st = fy_arg_float(a, v, 0, 100, &p->repeat_penalty);
+    } else if (!strcmp(a, "--repeat-last-n")) {
+        st = fy_arg_int(a, v, 0, INT32_MAX, &x);
+        p->repeat_last_n = (int32_t)x;
+    } else {
+        st = fy_arg_int(a, v, 0, INT64_MAX, &x);
+        p->seed = (uint64_t)x;
+    }
+    return st == FY_OK ? 1 : -1;
+}

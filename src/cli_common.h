@@ -1,0 +1,45 @@
+/* Flags shared by the model-running subcommands (llama.cpp spellings), and opening a session. */
+#ifndef FY_CLI_COMMON_H
+#define FY_CLI_COMMON_H
+
+#include "graph/session.h"
+#include "model.h"
+#include "sampler.h"
+
+#include <stdbool.h>
+
+struct fy_cli {
+    const char *model;      /* -m */
+    int32_t *tokens;        /* --tokens / --tokens-file (malloc'd) */
+    int64_t n_tokens;
+    int64_t n_ctx;          /* -c; 0: what the job needs */
+    int64_t n_ubatch;       /* -ub; 0: default */
+    int64_t n_threads;      /* -t; 0: OpenMP default (all cores) */
+    enum fy_dtype kv_type;  /* --kv-type */
+    bool yarn_unrounded;    /* --yarn-unrounded (test-only) */
+};
+
+extern const char fy_cli_help_common[];
+
+void fy_cli_init(struct fy_cli *o);
+void fy_cli_free(struct fy_cli *o);
+/* Parses one shared flag at argv[*i]: 1 consumed, 0 not a shared flag, -1 error (logged). */
+int fy_cli_parse_common(struct fy_cli *o, int argc, char **argv, int *i);
+/* 1 if -m and --tokens/--tokens-file were given; otherwise logs what is missing and returns 0. */
+int fy_cli_check_tokens(const struct fy_cli *o, const char *cmd);
+/* Sets threads and loads the model (with the test-only rope switch applied). */
+fy_status fy_cli_load(const struct fy_cli *o, struct fy_model **m_out);
+/* Opens a session of -c positions (need_ctx when -c is absent), -ub, --kv-type. */
+fy_status fy_cli_session(const struct fy_cli *o, const struct fy_model *m, int64_t need_ctx,
+                         struct fy_session **s_out);
+/* Both of the above. */
+fy_status fy_cli_open(const struct fy_cli *o, int64_t need_ctx, struct fy_model **m_out,
+                      struct fy_session **s_out);
+
+/* Sampling flags (--temp --top-k --top-p --min-p --repeat-penalty --repeat-last-n -s/--seed):
+ * 1 consumed, 0 not a sampling flag, -1 error (logged). *temp_set tells whether --temp came. */
+int fy_cli_parse_sampling(struct fy_sampler_params *p, bool *temp_set, int argc, char **argv,
+                          int *i);
+extern const char fy_cli_help_sampling[];
+
+#endif

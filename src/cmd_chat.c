@@ -1,0 +1,569 @@
+/* `ferry chat`: an interactive harmony chat (tokenizer.md section 7). The conversation is kept
+ * as harmony messages; every turn is rendered whole and only the tokens after the prefix that
+ * the KV cache already holds are evaluated. */
+#include "cli_args.h"
+#include "cli_common.h"
+#include "cli_signal.h"
+#include "cmd.h"
+#include "generate.h"
+#include "harmony.h"
+#include "tokenizer.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char usage_text[] =
+    "usage: ferry chat -m MODEL [--reasoning low|medium|high] [--sys TEXT] [--show-reasoning]\n"
+    "                  [options]\n\n"
+    "An interactive chat in OpenAI's harmony format. Reads messages from the terminal or a\n"
+    "pipe. End a line with \\ to continue the message on the next line, or enclose a\n"
+    "multi-line message in lines holding only \"\"\". Ctrl-C stops an answer; Ctrl-C twice at\n"
+    "the prompt exits. Commands: /help /reset /stats /save FILE /exit\n\n"
+    "  --reasoning LEVEL      reasoning effort: low, medium (default), high\n"
+    "  --sys TEXT             instructions (the developer message)\n"
+    "  --show-reasoning       show the analysis channel, dimmed (hidden by default)\n"
+    "  --date YYYY-MM-DD      current date in the system message (default: today)\n"
+    "  -n, --n-predict N      most tokens per answer (default: until the context is full)\n";
+
+#define FY_CHAT_MAX_HEADER 32 /* tokens without a message before output counts as raw text */
+
+static const char help_text[] =
+    "/help        this help\n"
+    "/reset       forget the conversation\n"
+    "/stats       token counts and speeds\n"
+    "/save FILE   write the conversation as text to FILE\n"
+    "/exit        quit (also /quit, Ctrl-D, or Ctrl-C twice at the prompt)\n"
+    "A line ending in \\ continues the message; \"\"\" on its own line starts or ends a block.\n";
+
+struct chat {
+    struct fy_tokenizer *tok;
+    struct fy_session *s;
+    struct fy_gen gen;
+    struct fy_sampler *smp;
+    struct fy_harmony_conv conv;
+    struct fy_harmony_msgs hist;
+    struct fy_tokens cached;     /* the tokens the KV cache holds, in order */
+    int64_t n_ctx;
+    int64_t n_predict;           /* -1: until the context is full */
+    bool show_reasoning;
+    bool color;                  /* stdout is a terminal */
+    bool tty_in;                 /* stdin is a terminal */
+    /* statistics */
+    int64_t turns;
+    int64_t total_prompt, total_gen;
+    int64_t last_prompt, last_gen;
+    double last_t_prompt, last_t_gen;
+};
+
+static const char *dim_on(const struct chat *c) { return c->color ? "\033[2m" : ""; }
+static const char *dim_off(const struct chat *c) { return c->color ? "\033[0m" : ""; }
+
+/* ---- input ---- */
+
+enum input_kind { IN_TEXT, IN_EOF, IN_INTERRUPT };
+
+/* Reads one line into *line (grown as needed, newline stripped). */
+static enum input_kind read_line(char **line, size_t *cap, size_t *len)
+{
+    *len = 0;
+    for (;;) {
+        if (*len + 2 > *cap) {
+            size_t ncap = *cap ? *cap * 2 : 256;
+            char *p = realloc(*line, ncap);
+            if (!p)
+                return IN_EOF;
+            *line = p;
+            *cap = ncap;
+        }
+        errno = 0;
+        int ch = fgetc(stdin);
+        if (ch == EOF) {
+            if (ferror(stdin) && errno == EINTR) {
+                clearerr(stdin);
+                fy_sigint_take();
+                return IN_INTERRUPT;
+            }
+            (*line)[*len] = '\0';
+            return *len ? IN_TEXT : IN_EOF;
+        }
+        if (ch == '\n')
+            break;
+        (*line)[(*len)++] = (char)ch;
+    }
+    if (*len && (*line)[*len - 1] == '\r')
+        (*len)--;
+    (*line)[*len] = '\0';
+    return IN_TEXT;
+}
+
+/* Reads a whole message: continuation lines ("\" at the end) and """ blocks. */
+static enum input_kind read_message(struct chat *c, char **msg, size_t *msg_len)
+{
+    static const char quote[] = "\"\"\"";
+    char *line = NULL;
+    size_t cap = 0, len = 0, mcap = 0;
+    bool block = false, more = true;
+    enum input_kind k = IN_TEXT;
+    *msg = NULL;
+    *msg_len = 0;
+    if (c->tty_in) {
+        printf("> ");
+        fflush(stdout);
+    }
+    while (more) {
+        k = read_line(&line, &cap, &len);
+        if (k != IN_TEXT)
+            break;
+        bool fence = !strcmp(line, quote);
+        bool cont = false;
+        if (fence) {
+            block = !block;
+            more = block;
+            if (!block || *msg_len == 0)
+                goto next;
+        } else if (!block && len && line[len - 1] == '\\') {
+            line[--len] = '\0';
+            cont = true;
+        }
+        if (*msg_len + len + 2 > mcap) {
+            mcap = (*msg_len + len + 2) * 2;
+            char *p = realloc(*msg, mcap);
+            if (!p) {
+                k = IN_EOF;
+                break;
+            }
+            *msg = p;
+        }
+        if (*msg_len)
+            (*msg)[(*msg_len)++] = '\n';
+        memcpy(*msg + *msg_len, line, len);
+        *msg_len += len;
+        (*msg)[*msg_len] = '\0';
+        more = block || cont;
+    next:
+        if (more && c->tty_in) {
+            printf(". ");
+            fflush(stdout);
+        }
+    }
+    free(line);
+    if (k == IN_EOF && *msg_len)
+        k = IN_TEXT; /* a last message without a newline */
+    if (k == IN_TEXT && !*msg) {
+        *msg = calloc(1, 1);
+        if (!*msg)
+            k = IN_EOF;
+    }
+    if (k != IN_TEXT) {
+        free(*msg);
+        *msg = NULL;
+    }
+    return k;
+}
+
+/* ---- commands ---- */
+
+static void print_stats(const struct chat *c)
+{
+    printf("turns %lld | context %lld / %lld tokens | prompt %lld tokens total, last %lld at "
+           "%.1f t/s | generated %lld tokens total, last %lld at %.1f t/s\n",
+           (long long)c->turns, (long long)fy_session_n_past(c->s), (long long)c->n_ctx,
+           (long long)c->total_prompt, (long long)c->last_prompt,
+           c->last_t_prompt > 0 ? (double)c->last_prompt / c->last_t_prompt : 0.0,
+           (long long)c->total_gen, (long long)c->last_gen,
+           c->last_t_gen > 0 ? (double)c->last_gen / c->last_t_gen : 0.0);
+}
+
+static void reset_chat(struct chat *c)
+{
+    fy_harmony_msgs_clear(&c->hist);
+    c->conv.msgs = c->hist.v;
+    c->conv.n_msgs = 0;
+    fy_session_reset(c->s);
+    c->cached.n = 0;
+    if (c->smp)
+        fy_sampler_reset(c->smp);
+}
+
+static int save_chat(const struct chat *c, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        printf("cannot write %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    for (int64_t i = 0; i < c->hist.n; i++) {
+        const struct fy_harmony_msg *m = &c->hist.v[i];
+        fprintf(f, "### %s%s%s\n%.*s\n\n", fy_harmony_role_name(m->role),
+                m->channel ? " / " : "", m->channel ? m->channel : "",
+                (int)(m->content_len ? m->content_len : (m->content ? strlen(m->content) : 0)),
+                m->content ? m->content : "");
+    }
+    int bad = ferror(f);
+    bad |= fclose(f);
+    if (bad)
+        printf("error writing %s\n", path);
+    else
+        printf("saved %lld messages to %s\n", (long long)c->hist.n, path);
+    return bad ? -1 : 0;
+}
+
+/* Returns 1 to exit, 0 otherwise. */
+static int run_command(struct chat *c, const char *cmd)
+{
+    if (!strcmp(cmd, "/exit") || !strcmp(cmd, "/quit"))
+        return 1;
+    if (!strcmp(cmd, "/help"))
+        fputs(help_text, stdout);
+    else if (!strcmp(cmd, "/reset")) {
+        reset_chat(c);
+        printf("conversation cleared\n");
+    } else if (!strcmp(cmd, "/stats"))
+        print_stats(c);
+    else if (!strncmp(cmd, "/save ", 6) && cmd[6])
+        save_chat(c, cmd + 6);
+    else
+        printf("unknown command %s (try /help)\n", cmd);
+    return 0;
+}
+
+/* ---- one turn ---- */
+
+/* Evaluates the rendered prompt after the prefix the cache already holds. */
+static fy_status eval_prompt(struct chat *c, const struct fy_tokens *p, bool *interrupted)
+{
+    int64_t k = 0;
+    while (k < c->cached.n && k < p->n && c->cached.ids[k] == p->ids[k])
+        k++;
+    if (k == p->n)
+        k--; /* re-evaluate the last token so there are logits to sample from */
+    fy_session_truncate(c->s, k);
+    c->cached.n = k;
+    const int64_t chunk = 256;
+    double t0 = fy_now();
+    for (int64_t i = k; i < p->n; i += chunk) {
+        if (fy_sigint_take()) {
+            *interrupted = true;
+            break;
+        }
+        int64_t n = p->n - i < chunk ? p->n - i : chunk;
+        FY_TRY(fy_gen_eval(&c->gen, p->ids + i, n));
+        for (int64_t j = 0; j < n; j++)
+            FY_TRY(fy_tokens_push(&c->cached, p->ids[i + j]));
+    }
+    c->last_prompt = c->cached.n - k;
+    c->last_t_prompt = fy_now() - t0;
+    c->total_prompt += c->last_prompt;
+    return FY_OK;
+}
+
+static void show_event(struct chat *c, const struct fy_harmony_event *ev, bool *in_dim)
+{
+    const struct fy_harmony_msg *m = ev->msg;
+    bool analysis = m && m->channel && strcmp(m->channel, "final") != 0;
+    if (!(ev->events & FY_HARMONY_EV_DELTA) || !m)
+        return;
+    if (analysis && !c->show_reasoning)
+        return;
+    if (analysis && !*in_dim) {
+        fputs(dim_on(c), stdout);
+        *in_dim = true;
+    } else if (!analysis && *in_dim) {
+        fputs(dim_off(c), stdout);
+        fputc('\n', stdout);
+        *in_dim = false;
+    }
+    fwrite(ev->delta, 1, ev->delta_len, stdout);
+    fflush(stdout);
+}
+
+/* Renders the conversation plus the user message um; the message joins the history only once
+ * it fits in the context. */
+static fy_status render_with(struct chat *c, const struct fy_harmony_msg *um,
+                             struct fy_tokens *prompt)
+{
+    struct fy_harmony_msg *all = malloc((size_t)(c->hist.n + 1) * sizeof(*all));
+    if (!all)
+        return FY_E_NOMEM;
+    if (c->hist.n)
+        memcpy(all, c->hist.v, (size_t)c->hist.n * sizeof(*all));
+    all[c->hist.n] = *um;
+    struct fy_harmony_conv conv = c->conv;
+    conv.msgs = all;
+    conv.n_msgs = c->hist.n + 1;
+    fy_status st = fy_harmony_render(c->tok, &conv, true, prompt);
+    free(all);
+    return st;
+}
+
+static fy_status answer(struct chat *c, const struct fy_harmony_msg *um)
+{
+    struct fy_tokens prompt = {0};
+    struct fy_harmony_parser *p = NULL;
+    struct fy_detok dt = {0};
+    struct fy_tokens said = {0}; /* the ids sampled this turn */
+    int64_t header_run = 0;      /* tokens since the parser was last inside a message */
+    bool interrupted = false, in_dim = false, raw = false, full = false;
+    char buf[512];
+    fy_status st = render_with(c, um, &prompt);
+    if (st != FY_OK)
+        goto out;
+    if (prompt.n + 1 > c->n_ctx) {
+        printf("context full: the conversation needs %lld tokens but the context holds %lld. "
+               "Your message was not sent (it is above); /save FILE keeps the conversation, "
+               "/reset starts over, or restart with a larger -c.\n", (long long)prompt.n,
+               (long long)c->n_ctx);
+        st = FY_E_FULL;
+        goto out;
+    }
+    st = fy_harmony_msgs_push(&c->hist, um);
+    if (st != FY_OK)
+        goto out;
+    c->conv.msgs = c->hist.v;
+    c->conv.n_msgs = c->hist.n;
+    st = eval_prompt(c, &prompt, &interrupted);
+    if (st != FY_OK || interrupted)
+        goto out;
+    st = fy_harmony_parser_new(c->tok, FY_ROLE_ASSISTANT, &p);
+    if (st != FY_OK)
+        goto out;
+    double t0 = fy_now();
+    int64_t produced = 0;
+    for (;;) {
+        if (fy_sigint_take()) {
+            interrupted = true;
+            break;
+        }
+        if (c->n_predict >= 0 && produced >= c->n_predict)
+            break;
+        if (fy_session_n_past(c->s) >= c->n_ctx) {
+            full = true;
+            break;
+        }
+        int32_t id = fy_gen_sample(&c->gen);
+        produced++;
+        st = fy_tokens_push(&said, id);
+        if (st != FY_OK)
+            goto out;
+        struct fy_harmony_event ev = {0};
+        if (!raw) {
+            const char *why = NULL;
+            if (fy_harmony_parser_push(p, id, &ev) != FY_OK)
+                why = fy_harmony_parser_error(p);
+            header_run = fy_harmony_parser_current(p) ? 0 : header_run + 1;
+            if (!why && header_run > FY_CHAT_MAX_HEADER)
+                why = "no message after 32 header tokens";
+            if (why) {
+                /* not harmony (an untrained or synthetic model): show the raw text, dimmed */
+                raw = true;
+                printf("%s[not harmony (%s); the raw output follows]%s\n", dim_on(c), why,
+                       dim_off(c));
+                said.n--; /* this turn's earlier tokens are printed below with this one */
+                for (int64_t i = 0; i < said.n; i++) {
+                    size_t n = fy_detok_push(&dt, c->tok, said.ids[i], buf, sizeof(buf));
+                    fwrite(buf, 1, n, stdout);
+                }
+            }
+        }
+        if (raw) {
+            if (id == 199999 || id == 200002 || id == 200012)
+                break;
+            size_t n = fy_detok_push(&dt, c->tok, id, buf, sizeof(buf));
+            fputs(dim_on(c), stdout);
+            fwrite(buf, 1, n, stdout);
+            fputs(dim_off(c), stdout);
+            fflush(stdout);
+        } else {
+            show_event(c, &ev, &in_dim);
+            if (ev.events & FY_HARMONY_EV_DONE)
+                break;
+        }
+        st = fy_gen_eval(&c->gen, &id, 1);
+        if (st == FY_OK)
+            st = fy_tokens_push(&c->cached, id);
+        if (st != FY_OK)
+            goto out;
+    }
+    c->last_gen = produced;
+    c->last_t_gen = fy_now() - t0;
+    c->total_gen += produced;
+    if (in_dim)
+        fputs(dim_off(c), stdout);
+    if (!raw)
+        fy_harmony_parser_finish(p, NULL);
+    /* keep what the model said (also a partial answer) in the conversation */
+    int64_t n_msgs = 0;
+    const struct fy_harmony_msg *msgs = raw ? NULL : fy_harmony_parser_messages(p, &n_msgs);
+    for (int64_t i = 0; i < n_msgs && st == FY_OK; i++)
+        st = fy_harmony_msgs_push(&c->hist, &msgs[i]);
+    c->conv.msgs = c->hist.v;
+    c->conv.n_msgs = c->hist.n;
+    c->turns++;
+out:
+    printf("\n");
+    if (interrupted)
+        printf("%s[interrupted]%s\n", dim_on(c), dim_off(c));
+    if (full)
+        printf("context full (%lld tokens): the answer was cut. /reset starts over, /save FILE "
+               "keeps the conversation.\n", (long long)c->n_ctx);
+    if (st == FY_OK && !interrupted)
+        printf("%s[prompt %lld tokens, %.1f t/s | generation %lld tokens, %.1f t/s | context "
+               "%lld/%lld]%s\n", dim_on(c), (long long)c->last_prompt,
+               c->last_t_prompt > 0 ? (double)c->last_prompt / c->last_t_prompt : 0.0,
+               (long long)c->last_gen,
+               c->last_t_gen > 0 ? (double)c->last_gen / c->last_t_gen : 0.0,
+               (long long)fy_session_n_past(c->s), (long long)c->n_ctx, dim_off(c));
+    fflush(stdout);
+    fy_harmony_parser_free(p);
+    fy_tokens_free(&prompt);
+    fy_tokens_free(&said);
+    return st;
+}
+
+/* ---- the command ---- */
+
+static int parse_effort(const char *v, enum fy_harmony_effort *e)
+{
+    if (!strcmp(v, "low"))
+        *e = FY_EFFORT_LOW;
+    else if (!strcmp(v, "medium"))
+        *e = FY_EFFORT_MEDIUM;
+    else if (!strcmp(v, "high"))
+        *e = FY_EFFORT_HIGH;
+    else {
+        fy_log(FY_LOG_ERR, "flag --reasoning: \"%s\" is not one of low, medium, high", v);
+        return -1;
+    }
+    return 0;
+}
+
+int fy_cmd_chat(int argc, char **argv)
+{
+    struct fy_cli o;
+    struct fy_sampler_params sp = fy_sampler_params_default();
+    bool temp_set = false;
+    struct chat c;
+    struct fy_model *m = NULL;
+    char date[16] = "";
+    const char *date_arg = NULL;
+    int rc = 1;
+
+    memset(&c, 0, sizeof(c));
+    c.n_predict = -1;
+    fy_cli_init(&o);
+    for (int i = 1; i < argc; i++) {
+        int r = fy_cli_parse_common(&o, argc, argv, &i);
+        if (r == 0)
+            r = fy_cli_parse_sampling(&sp, &temp_set, argc, argv, &i);
+        if (r < 0)
+            goto done;
+        if (r > 0)
+            continue;
+        const char *a = argv[i], *v = NULL;
+        if (!strcmp(a, "--reasoning")) {
+            if (!(v = fy_arg_value(argc, argv, &i)) || parse_effort(v, &c.conv.system.effort))
+                goto done;
+        } else if (!strcmp(a, "--sys") || !strcmp(a, "-sys") || !strcmp(a, "--system-prompt")) {
+            if (!(c.conv.developer.instructions = fy_arg_value(argc, argv, &i)))
+                goto done;
+        } else if (!strcmp(a, "--show-reasoning")) {
+            c.show_reasoning = true;
+        } else if (!strcmp(a, "--date")) {
+            if (!(date_arg = fy_arg_value(argc, argv, &i)))
+                goto done;
+        } else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
+            if (!(v = fy_arg_value(argc, argv, &i)) ||
+                fy_arg_int(a, v, -1, INT32_MAX, &c.n_predict) != FY_OK)
+                goto done;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            printf("%s%s%s", usage_text, fy_cli_help_sampling, fy_cli_help_common);
+            rc = 0;
+            goto done;
+        } else {
+            fy_log(FY_LOG_ERR, "chat: unknown flag %s (see ferry chat -h)", a);
+            rc = 2;
+            goto done;
+        }
+    }
+    if (!o.model) {
+        fy_log(FY_LOG_ERR, "chat: -m MODEL is required (see ferry chat -h)");
+        goto done;
+    }
+    if (date_arg) {
+        snprintf(date, sizeof(date), "%s", date_arg);
+    } else {
+        time_t now = time(NULL);
+        strftime(date, sizeof(date), "%Y-%m-%d", localtime(&now));
+    }
+    c.conv.system.current_date = date;
+    if (fy_cli_load(&o, &m) != FY_OK || fy_tokenizer_load(m->gguf, &c.tok) != FY_OK)
+        goto done;
+    c.n_ctx = o.n_ctx ? o.n_ctx : (m->hp.n_ctx_train < 8192 ? m->hp.n_ctx_train : 8192);
+    if (fy_cli_session(&o, m, c.n_ctx, &c.s) != FY_OK)
+        goto done;
+    c.n_ctx = fy_session_n_ctx(c.s);
+    if (fy_sampler_new(&sp, m->hp.n_vocab, &c.smp) != FY_OK ||
+        fy_gen_init(&c.gen, c.s, sp.temp > 0 ? c.smp : NULL, m->hp.n_vocab) != FY_OK)
+        goto done;
+    c.color = isatty(1);
+    c.tty_in = isatty(0);
+    fy_sigint_install();
+    if (c.tty_in)
+        printf("ferry chat: %s, context %lld tokens, reasoning %s. /help for commands.\n",
+               o.model, (long long)c.n_ctx,
+               c.conv.system.effort == FY_EFFORT_LOW    ? "low"
+               : c.conv.system.effort == FY_EFFORT_HIGH ? "high"
+                                                        : "medium");
+    bool armed = false; /* a Ctrl-C at the prompt: the next one exits */
+    for (;;) {
+        char *msg = NULL;
+        size_t len = 0;
+        enum input_kind k = read_message(&c, &msg, &len);
+        if (k == IN_EOF)
+            break;
+        if (k == IN_INTERRUPT) {
+            if (armed)
+                break;
+            armed = true;
+            printf("\n(Ctrl-C again, /exit or Ctrl-D to quit)\n");
+            continue;
+        }
+        armed = false;
+        if (len == 0) {
+            free(msg);
+            continue;
+        }
+        if (msg[0] == '/' && !strchr(msg, '\n')) {
+            int quit = run_command(&c, msg);
+            free(msg);
+            if (quit)
+                break;
+            continue;
+        }
+        struct fy_harmony_msg um = {.role = FY_ROLE_USER, .content = msg, .content_len = len,
+                                    .end_token = -1};
+        fy_status st = answer(&c, &um);
+        free(msg);
+        if (st == FY_E_INVAL)
+            printf("the message was not sent: it is not valid UTF-8\n");
+        else if (st != FY_OK && st != FY_E_FULL)
+            goto done;
+    }
+    if (c.tty_in)
+        printf("\n");
+    rc = 0;
+done:
+    fy_gen_free(&c.gen);
+    fy_sampler_free(c.smp);
+    fy_harmony_msgs_free(&c.hist);
+    fy_tokens_free(&c.cached);
+    fy_tokenizer_free(c.tok);
+    fy_session_free(c.s);
+    fy_model_free(m);
+    fy_cli_free(&o);
+    return rc;
+}

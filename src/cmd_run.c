@@ -1,0 +1,192 @@
+/* `ferry run`: complete raw text (-p/-f, streamed) or token ids (--tokens), with sampling. */
+#include "cli_args.h"
+#include "cli_common.h"
+#include "cli_signal.h"
+#include "cmd.h"
+#include "generate.h"
+#include "tokenizer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage_text[] =
+    "usage: ferry run -m MODEL (-p TEXT | -f FILE | --tokens IDS) [-n N] [options]\n\n"
+    "Completes raw text and streams it (or, with --tokens, prints generated token ids).\n"
+    "Without --temp, --tokens runs greedy; text uses the sampler defaults.\n\n"
+    "  -p, --prompt TEXT      prompt text\n"
+    "  -f, --file FILE        prompt text from a file\n"
+    "  -n, --n-predict N      tokens to generate (default 128; 16 with --tokens)\n"
+    "  --special              parse special-token strings (<|start|>...) in the prompt\n"
+    "  --ids                  print generated token ids instead of text\n"
+    "  --no-display-prompt    do not echo the prompt text\n"
+    "  --ignore-eos           do not stop at end-of-generation tokens\n";
+
+/* The stop set of gpt-oss: <|endoftext|>, <|return|>, <|call|> (tokenizer.md section 6). */
+static void stop_ids(const struct fy_tokenizer *t, const struct fy_model *m, int32_t out[3])
+{
+    static const char *const names[3] = {"<|endoftext|>", "<|return|>", "<|call|>"};
+    static const int32_t ids[3] = {199999, 200002, 200012};
+    for (int i = 0; i < 3; i++)
+        out[i] = t ? fy_tokenizer_special(t, names[i]) : (m->hp.n_vocab == 201088 ? ids[i] : -1);
+}
+
+int fy_cmd_run(int argc, char **argv)
+{
+    struct fy_cli o;
+    struct fy_sampler_params sp = fy_sampler_params_default();
+    bool temp_set = false, special = false, print_ids = false, echo = true, ignore_eos = false;
+    const char *prompt = NULL, *prompt_file = NULL;
+    int64_t n_gen = -1;
+    char *file_text = NULL;
+    size_t file_len = 0;
+    struct fy_model *m = NULL;
+    struct fy_session *s = NULL;
+    struct fy_tokenizer *tok = NULL;
+    struct fy_sampler *smp = NULL;
+    struct fy_tokens ptoks = {0};
+    struct fy_gen gen = {0};
+    int rc = 1;
+
+    fy_cli_init(&o);
+    for (int i = 1; i < argc; i++) {
+        int r = fy_cli_parse_common(&o, argc, argv, &i);
+        if (r == 0)
+            r = fy_cli_parse_sampling(&sp, &temp_set, argc, argv, &i);
+        if (r < 0)
+            goto done;
+        if (r > 0)
+            continue;
+        const char *a = argv[i];
+        if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
+            if (!(prompt = fy_arg_value(argc, argv, &i)))
+                goto done;
+        } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
+            if (!(prompt_file = fy_arg_value(argc, argv, &i)))
+                goto done;
+        } else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
+            const char *v = fy_arg_value(argc, argv, &i);
+            if (!v || fy_arg_int(a, v, 0, INT32_MAX, &n_gen) != FY_OK)
+                goto done;
+        } else if (!strcmp(a, "--special")) {
+            special = true;
+        } else if (!strcmp(a, "--ids")) {
+            print_ids = true;
+        } else if (!strcmp(a, "--no-display-prompt")) {
+            echo = false;
+        } else if (!strcmp(a, "--ignore-eos")) {
+            ignore_eos = true;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            printf("%s%s%s", usage_text, fy_cli_help_sampling, fy_cli_help_common);
+            rc = 0;
+            goto done;
+        } else {
+            fy_log(FY_LOG_ERR, "run: unknown flag %s (see ferry run -h)", a);
+            rc = 2;
+            goto done;
+        }
+    }
+    if (!o.model) {
+        fy_log(FY_LOG_ERR, "run: -m MODEL is required (see ferry run -h)");
+        goto done;
+    }
+    if (!!prompt + !!prompt_file + !!o.tokens != 1) {
+        fy_log(FY_LOG_ERR, "run: give exactly one of -p TEXT, -f FILE, --tokens IDS");
+        goto done;
+    }
+    const bool text_mode = !o.tokens;
+    if (text_mode && prompt_file &&
+        !(file_text = fy_arg_read_file("-f", prompt_file, &file_len)))
+        goto done;
+    if (n_gen < 0)
+        n_gen = text_mode ? 128 : 16;
+    if (!text_mode && !temp_set)
+        sp.temp = 0; /* token-id mode is greedy unless asked otherwise */
+    print_ids = print_ids || !text_mode;
+
+    /* load the model and (for text) its tokenizer; tokenize before sizing the context */
+    if (fy_cli_load(&o, &m) != FY_OK)
+        goto done;
+    const int32_t *ids = o.tokens;
+    int64_t n_ids = o.n_tokens;
+    fy_status st = fy_tokenizer_load(m->gguf, &tok);
+    if (st != FY_OK && text_mode)
+        goto done;
+    if (text_mode) {
+        const char *text = file_text ? file_text : prompt;
+        size_t len = file_text ? file_len : strlen(prompt);
+        if (fy_tokenize(tok, text, len, special, &ptoks) != FY_OK)
+            goto done;
+        if (ptoks.n == 0) {
+            fy_log(FY_LOG_ERR, "run: the prompt is empty");
+            goto done;
+        }
+        ids = ptoks.ids;
+        n_ids = ptoks.n;
+        if (echo && !print_ids) {
+            fwrite(text, 1, len, stdout);
+            fflush(stdout);
+        }
+    }
+    if (fy_cli_session(&o, m, n_ids + n_gen, &s) != FY_OK)
+        goto done;
+    if (fy_sampler_new(&sp, m->hp.n_vocab, &smp) != FY_OK ||
+        fy_gen_init(&gen, s, sp.temp > 0 ? smp : NULL, m->hp.n_vocab) != FY_OK)
+        goto done;
+    int32_t stop[3];
+    stop_ids(tok, m, stop);
+
+    fy_sigint_install();
+    double t0 = fy_now();
+    st = fy_gen_eval(&gen, ids, n_ids);
+    double t1 = fy_now(), t2 = t1;
+    int64_t produced = 0;
+    struct fy_detok dt = {0};
+    char buf[512];
+    bool interrupted = false;
+    while (st == FY_OK && produced < n_gen) {
+        if (fy_sigint_take()) {
+            interrupted = true;
+            break;
+        }
+        int32_t id = fy_gen_sample(&gen);
+        bool eog = !ignore_eos && (id == stop[0] || id == stop[1] || id == stop[2]);
+        if (print_ids) {
+            printf("%s%d", produced ? "," : "", id);
+        } else if (!eog) {
+            size_t n = fy_detok_push(&dt, tok, id, buf, sizeof(buf));
+            fwrite(buf, 1, n, stdout);
+        }
+        fflush(stdout);
+        produced++;
+        if (eog || produced == n_gen)
+            break;
+        st = fy_gen_eval(&gen, &id, 1);
+        t2 = fy_now();
+    }
+    if (!print_ids) {
+        size_t n = fy_detok_flush(&dt, buf, sizeof(buf));
+        fwrite(buf, 1, n, stdout);
+    }
+    printf("\n");
+    fflush(stdout);
+    if (st != FY_OK)
+        goto done;
+    if (interrupted)
+        fy_log(FY_LOG_INFO, "interrupted");
+    fy_log(FY_LOG_INFO, "prompt: %lld tokens in %.3f s (%.2f t/s); generation: %lld tokens in "
+           "%.3f s (%.2f t/s)", (long long)n_ids, t1 - t0,
+           (double)n_ids / (t1 - t0 > 0 ? t1 - t0 : 1e-9), (long long)produced, t2 - t1,
+           produced > 1 ? (double)(produced - 1) / (t2 - t1 > 0 ? t2 - t1 : 1e-9) : 0.0);
+    rc = 0;
+done:
+    fy_gen_free(&gen);
+    fy_sampler_free(smp);
+    fy_tokens_free(&ptoks);
+    fy_tokenizer_free(tok);
+    fy_session_free(s);
+    fy_model_free(m);
+    fy_cli_free(&o);
+    free(file_text);
+    return rc;
+}

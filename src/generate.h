@@ -1,0 +1,30 @@
+/* Token generation over a session: evaluate tokens, keep the last logits, sample the next. */
+#ifndef FY_GENERATE_H
+#define FY_GENERATE_H
+
+#include "graph/session.h"
+#include "sampler.h"
+
+struct fy_gen {
+    struct fy_session *s;
+    struct fy_sampler *smp;  /* NULL: greedy */
+    float *logits;           /* (n_vocab): logits after the last evaluated token */
+    int64_t n_vocab;
+    bool have_logits;
+};
+
+fy_status fy_gen_init(struct fy_gen *g, struct fy_session *s, struct fy_sampler *smp,
+                      int64_t n_vocab);
+void fy_gen_free(struct fy_gen *g);
+
+/* Evaluates n tokens after what the session holds; keeps the last row of logits. */
+fy_status fy_gen_eval(struct fy_gen *g, const int32_t *ids, int64_t n);
+
+/* Picks the next token from the kept logits (the sampler, or arg-max without one) and records
+ * it in the sampler's history. -1 if nothing was evaluated yet. */
+int32_t fy_gen_sample(struct fy_gen *g);
+
+/* Monotonic seconds. */
+double fy_now(void);
+
+#endif
