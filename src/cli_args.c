@@ -29,6 +29,19 @@ fy_status fy_arg_int(const char *flag, const char *val, int64_t lo, int64_t hi, 
     return FY_OK;
 }
 
+fy_status fy_arg_u64(const char *flag, const char *val, uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(val, &end, 10);
+    if (errno || end == val || *end != '\0' || val[0] == '-') {
+        fy_log(FY_LOG_ERR, "flag %s: \"%s\" is not an unsigned 64-bit integer", flag, val);
+        return FY_E_INVAL;
+    }
+    *out = v;
+    return FY_OK;
+}
+
 fy_status fy_arg_float(const char *flag, const char *val, double lo, double hi, float *out)
 {
     char *end = NULL;

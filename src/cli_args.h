@@ -8,6 +8,8 @@
 const char *fy_arg_value(int argc, char **argv, int *i);
 /* Parses a decimal integer in [lo, hi]; FY_E_INVAL with a message naming the flag otherwise. */
 fy_status fy_arg_int(const char *flag, const char *val, int64_t lo, int64_t hi, int64_t *out);
+/* Parses an unsigned 64-bit decimal integer. */
+fy_status fy_arg_u64(const char *flag, const char *val, uint64_t *out);
 /* Parses a finite number in [lo, hi]; FY_E_INVAL with a message naming the flag otherwise. */
 fy_status fy_arg_float(const char *flag, const char *val, double lo, double hi, float *out);
 /* Parses a comma-separated list of token ids ("1,2,3"); *out is malloc'd. */

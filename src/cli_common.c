@@ -165,13 +165,12 @@ int fy_cli_parse_sampling(struct fy_sampler_params *p, bool *temp_set, int argc,
     } else if (!strcmp(a, "--min-p")) {
         st = fy_arg_float(a, v, 0, 1, &p->min_p);
     } else if (!strcmp(a, "--repeat-penalty")) {
-        st = fy_arg_float(a, v, 0, 100, &p->repeat_penalty);
+        st = fy_arg_float(a, v, 1e-3, 100, &p->repeat_penalty);
     } else if (!strcmp(a, "--repeat-last-n")) {
         st = fy_arg_int(a, v, 0, INT32_MAX, &x);
         p->repeat_last_n = (int32_t)x;
     } else {
-        st = fy_arg_int(a, v, 0, INT64_MAX, &x);
-        p->seed = (uint64_t)x;
+        st = fy_arg_u64(a, v, &p->seed);
     }
     return st == FY_OK ? 1 : -1;
 }

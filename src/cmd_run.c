@@ -174,6 +174,9 @@ int fy_cmd_run(int argc, char **argv)
         goto done;
     if (interrupted)
         fy_log(FY_LOG_INFO, "interrupted");
+    if (gen.smp)
+        fy_log(FY_LOG_INFO, "sampling seed %llu (-s to repeat)",
+               (unsigned long long)fy_sampler_seed(smp));
     fy_log(FY_LOG_INFO, "prompt: %lld tokens in %.3f s (%.2f t/s); generation: %lld tokens in "
            "%.3f s (%.2f t/s)", (long long)n_ids, t1 - t0,
            (double)n_ids / (t1 - t0 > 0 ? t1 - t0 : 1e-9), (long long)produced, t2 - t1,

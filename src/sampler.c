@@ -105,7 +105,6 @@ static void rng_start(struct fy_sampler *s)
         s->rng[i] = splitmix64(&x);   /* never all zero: splitmix64 is a bijection of a counter */
 }
 
-
 /* ---- vectorisable block passes ---- */
 
 /* y where keep is nonzero, else +0; by bit mask, since GCC will not if-convert a conditional

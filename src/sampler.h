@@ -15,9 +15,12 @@
  * skipped and no random number is drawn.
  *
  * Ordering: "highest" means larger logit, then lower id, so ties at a top-k or top-p boundary
- * keep the lower ids. Nothing sorts or copies the whole vocabulary: top-k <= 1024 scans with a
- * k-heap; a larger top-k, and top-p over the whole vocabulary, find their cut with a histogram
- * of logits below the max plus a quickselect inside one bucket; min-p is a logit threshold.
+ * keep the lower ids. Nothing sorts the whole vocabulary: top-k <= 1024 scans with a k-heap;
+ * a larger top-k, and top-p over the whole vocabulary, find their cut with a histogram of
+ * logits below the max plus a quickselect inside one bucket; min-p is a logit threshold. Only
+ * an active repetition penalty copies the logits (once per call).
+ *
+ * Probabilities use a vectorised exp with relative error < 3e-7 (0 below exp(-87)).
  *
  * Logits may hold -inf (a token that must never be drawn) but not NaN. If the largest penalised
  * logit is not finite (all -inf, or some +inf), the result is the greedy one.

@@ -40,8 +40,8 @@ static int map_insert(struct fy_tokenizer *t, struct fy_tok_map *m, int32_t id)
     uint64_t i = h & m->mask;
     while (m->slots[i].id >= 0)
         i = (i + 1) & m->mask;
-    m->slots[i] = (struct fy_tok_slot){.w = w, .id = id, .len = (uint16_t)n,
-                                       .tag = (uint16_t)(h >> 48)};
+    m->slots[i] =
+        (struct fy_tok_slot){.w = w, .id = id, .len = (uint16_t)n, .tag = (uint16_t)(h >> 48)};
     return 1;
 }
 
@@ -103,7 +103,8 @@ static void unbyte_init(struct unbyte *u)
     for (int b = 0; b < 256; b++) {
         char s[2];
         int n = fy_byte_to_unicode((uint8_t)b, s);
-        unsigned cp = n == 1 ? (uint8_t)s[0] : (((uint8_t)s[0] & 0x1Fu) << 6) | ((uint8_t)s[1] & 0x3Fu);
+        unsigned cp =
+            n == 1 ? (uint8_t)s[0] : (((uint8_t)s[0] & 0x1Fu) << 6) | ((uint8_t)s[1] & 0x3Fu);
         u->b[cp] = (int16_t)b;
     }
 }
@@ -171,15 +172,19 @@ static fy_status build_maps(struct fy_tokenizer *t)
         }
     }
     if (n_dup)
-        fy_log(FY_LOG_WARN, "tokenizer: %lld normal tokens repeat the bytes of an earlier one "
-               "(first: id %lld); the lowest id wins", (long long)n_dup, (long long)first_dup);
+        fy_log(FY_LOG_WARN,
+               "tokenizer: %lld normal tokens repeat the bytes of an earlier one "
+               "(first: id %lld); the lowest id wins",
+               (long long)n_dup, (long long)first_dup);
     qsort_r(t->specials, (size_t)t->n_specials, sizeof(*t->specials), cmp_special_len, t);
     for (int b = 0; b < 256; b++) {
         uint8_t c = (uint8_t)b;
         t->byte_id[b] = fy_tok_map_find(t, &t->bpe, &c, 1);
         if (t->byte_id[b] < 0) {
-            fy_log(FY_LOG_ERR, "tokenizer: no normal token for byte 0x%02x (a byte-level BPE "
-                   "vocabulary needs all 256)", b);
+            fy_log(FY_LOG_ERR,
+                   "tokenizer: no normal token for byte 0x%02x (a byte-level BPE "
+                   "vocabulary needs all 256)",
+                   b);
             return FY_E_FORMAT;
         }
     }
@@ -187,8 +192,7 @@ static fy_status build_maps(struct fy_tokenizer *t)
 }
 
 fy_status fy_tokenizer_from_strings(const char *const *strs, const uint64_t *lens,
-                                    const int32_t *types, int64_t n,
-                                    struct fy_tokenizer **out)
+                                    const int32_t *types, int64_t n, struct fy_tokenizer **out)
 {
     struct fy_tokenizer *t = NULL;
     struct unbyte u;
@@ -275,8 +279,10 @@ fy_status fy_tokenizer_load(const struct fy_gguf *g, struct fy_tokenizer **out)
         return FY_E_FORMAT;
     }
     if (strcmp(model, "gpt2") != 0) {
-        fy_log(FY_LOG_ERR, "%s: tokenizer.ggml.model is \"%s\"; only \"gpt2\" (byte-level BPE) "
-               "is supported", fy_gguf_path(g, 0), model);
+        fy_log(FY_LOG_ERR,
+               "%s: tokenizer.ggml.model is \"%s\"; only \"gpt2\" (byte-level BPE) "
+               "is supported",
+               fy_gguf_path(g, 0), model);
         return FY_E_UNSUPPORTED;
     }
     const struct fy_gguf_kv *kt = fy_gguf_find_kv(g, "tokenizer.ggml.tokens");
@@ -284,8 +290,10 @@ fy_status fy_tokenizer_load(const struct fy_gguf *g, struct fy_tokenizer **out)
     if (!kt || !ky || kt->type != FY_GGUF_ARR || ky->type != FY_GGUF_ARR ||
         kt->arr_type != FY_GGUF_STR || kt->arr_n != ky->arr_n || kt->arr_n == 0 ||
         kt->arr_n >= INT32_MAX) {
-        fy_log(FY_LOG_ERR, "%s: tokenizer.ggml.tokens and tokenizer.ggml.token_type must be "
-               "non-empty arrays (strings, integers) of equal length", fy_gguf_path(g, 0));
+        fy_log(FY_LOG_ERR,
+               "%s: tokenizer.ggml.tokens and tokenizer.ggml.token_type must be "
+               "non-empty arrays (strings, integers) of equal length",
+               fy_gguf_path(g, 0));
         return FY_E_FORMAT;
     }
     int64_t n = (int64_t)kt->arr_n;

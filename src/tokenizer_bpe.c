@@ -67,27 +67,27 @@ void fy_tok_regex_free(struct fy_tokenizer *t)
 
 /* Long pieces: a bucket queue of pair starts keyed by rank (see bpe_long). */
 struct bpe_queue {
-    uint32_t *e_pos, *e_next;  /* entries: a pair start, the next entry of its bucket */
+    uint32_t *e_pos, *e_next; /* entries: a pair start, the next entry of its bucket */
     size_t e_n, e_cap;
-    uint32_t e_free;           /* recycled entries */
-    int32_t *m_rank;           /* rank -> bucket, open addressing; FY_TOK_NONE: empty slot */
-    uint32_t *m_head;          /* the bucket's first entry */
-    uint8_t *m_queued;         /* the rank is in the heap */
-    uint32_t *m_used;          /* [m_n] occupied slots, to reset the map in O(m_n) */
+    uint32_t e_free;   /* recycled entries */
+    int32_t *m_rank;   /* rank -> bucket, open addressing; FY_TOK_NONE: empty slot */
+    uint32_t *m_head;  /* the bucket's first entry */
+    uint8_t *m_queued; /* the rank is in the heap */
+    uint32_t *m_used;  /* [m_n] occupied slots, to reset the map in O(m_n) */
     size_t m_n, m_cap;
-    int32_t *h;                /* min-heap of the queued ranks, capacity m_cap / 2 */
+    int32_t *h; /* min-heap of the queued ranks, capacity m_cap / 2 */
     size_t h_n;
-    uint32_t *w;               /* the bucket being merged, sorted */
+    uint32_t *w; /* the bucket being merged, sorted */
     size_t w_cap;
 };
 
 /* Scratch space of one fy_tokenize call, grown as needed. */
 struct bpe_scratch {
-    size_t cap;      /* entries in each array below */
-    uint32_t *a;     /* short: part starts; long: next part start */
-    uint32_t *b;     /* long: previous part start */
-    int32_t *rank;   /* rank of the pair starting at part i (FY_TOK_NONE: none) */
-    int32_t *id;     /* token of part i */
+    size_t cap;    /* entries in each array below */
+    uint32_t *a;   /* short: part starts; long: next part start */
+    uint32_t *b;   /* long: previous part start */
+    int32_t *rank; /* rank of the pair starting at part i (FY_TOK_NONE: none) */
+    int32_t *id;   /* token of part i */
     struct bpe_queue q;
 };
 
@@ -482,8 +482,7 @@ static fy_status encode_ordinary(const struct fy_tokenizer *t, pcre2_match_data 
         else
             rc = pcre2_match(t->re, text, len, at, PCRE2_NO_UTF_CHECK, md, t->mctx);
         if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
-            rc = pcre2_match(t->re, text, len, at, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, md,
-                             t->mctx);
+            rc = pcre2_match(t->re, text, len, at, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, md, t->mctx);
         size_t ms, me;
         if (rc == PCRE2_ERROR_NOMATCH) {
             ms = me = len;

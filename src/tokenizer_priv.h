@@ -10,16 +10,16 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#define FY_TOK_MAX_BYTES 256   /* longest token accepted (o200k: 128); fy_detok_push relies on it */
-#define FY_TOK_NONE INT32_MAX  /* "no token" rank */
+#define FY_TOK_MAX_BYTES 256  /* longest token accepted (o200k: 128); fy_detok_push relies on it */
+#define FY_TOK_NONE INT32_MAX /* "no token" rank */
 
 /* Open-addressing map (linear probing, load <= 1/2) from token bytes to id. A slot holds the
  * first 8 bytes of its token, so most lookups touch one cache line and no token blob. */
 struct fy_tok_slot {
-    uint64_t w;      /* bytes 0..7 of the token, zero-padded */
-    int32_t id;      /* -1: empty */
+    uint64_t w; /* bytes 0..7 of the token, zero-padded */
+    int32_t id; /* -1: empty */
     uint16_t len;
-    uint16_t tag;    /* 16 more bits of the hash */
+    uint16_t tag; /* 16 more bits of the hash */
 };
 
 struct fy_tok_map {
@@ -41,7 +41,7 @@ struct fy_tokenizer {
     uint8_t special_first[256]; /* 1 where some special string starts with that byte */
     pcre2_code *re;
     pcre2_match_context *mctx;
-    int jit;                 /* 1 when the pattern is JIT-compiled */
+    int jit; /* 1 when the pattern is JIT-compiled */
 };
 
 /* Hash of p[0..n); *w gets the first min(n, 8) bytes, zero-padded. */

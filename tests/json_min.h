@@ -4,19 +4,27 @@
 #ifndef FY_JSON_MIN_H
 #define FY_JSON_MIN_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum fy_json_type { FY_JSON_NULL, FY_JSON_BOOL, FY_JSON_NUM, FY_JSON_STR, FY_JSON_ARR, FY_JSON_OBJ };
+enum fy_json_type {
+    FY_JSON_NULL,
+    FY_JSON_BOOL,
+    FY_JSON_NUM,
+    FY_JSON_STR,
+    FY_JSON_ARR,
+    FY_JSON_OBJ
+};
 
 struct fy_json {
     enum fy_json_type type;
-    double num;             /* NUM; BOOL: 0 or 1 */
-    char *str;              /* STR: NUL-terminated UTF-8 (may hold NUL bytes: use len) */
-    size_t len;             /* STR: bytes; ARR/OBJ: entries */
-    struct fy_json *items;  /* ARR elements / OBJ values */
-    char **keys;            /* OBJ keys */
+    double num;            /* NUM; BOOL: 0 or 1 */
+    char *str;             /* STR: NUL-terminated UTF-8 (may hold NUL bytes: use len) */
+    size_t len;            /* STR: bytes; ARR/OBJ: entries */
+    struct fy_json *items; /* ARR elements / OBJ values */
+    char **keys;           /* OBJ keys */
 };
 
 struct fy_json_parser {
@@ -122,14 +130,30 @@ static inline char *fy_json_str(struct fy_json_parser *ps, size_t *len)
         c = *ps->p++;
         unsigned cp, lo;
         switch (c) {
-        case 'n': *d++ = '\n'; break;
-        case 't': *d++ = '\t'; break;
-        case 'r': *d++ = '\r'; break;
-        case 'b': *d++ = '\b'; break;
-        case 'f': *d++ = '\f'; break;
-        case '/': *d++ = '/'; break;
-        case '\\': *d++ = '\\'; break;
-        case '"': *d++ = '"'; break;
+        case 'n':
+            *d++ = '\n';
+            break;
+        case 't':
+            *d++ = '\t';
+            break;
+        case 'r':
+            *d++ = '\r';
+            break;
+        case 'b':
+            *d++ = '\b';
+            break;
+        case 'f':
+            *d++ = '\f';
+            break;
+        case '/':
+            *d++ = '/';
+            break;
+        case '\\':
+            *d++ = '\\';
+            break;
+        case '"':
+            *d++ = '"';
+            break;
         case 'u':
             if (fy_json_hex4(ps, &cp))
                 goto bad;
@@ -140,7 +164,7 @@ static inline char *fy_json_str(struct fy_json_parser *ps, size_t *len)
                     goto bad;
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
             }
-            d += fy_json_put_utf8(d, cp);  /* \uXXXX expands to at most 4 bytes from 6 */
+            d += fy_json_put_utf8(d, cp); /* \uXXXX expands to at most 4 bytes from 6 */
             break;
         default:
             goto bad;
@@ -299,6 +323,29 @@ static inline const struct fy_json *fy_json_get(const struct fy_json *j, const c
         if (!strcmp(j->keys[i], key))
             return &j->items[i];
     return NULL;
+}
+
+/* Decodes base64 s[0..n) (padding and unknown characters skipped) into out; returns the bytes
+ * written (at most 3 * n / 4 + 3). */
+static inline size_t fy_json_b64_decode(const char *s, size_t n, uint8_t *out)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *c = s[i] ? strchr(alphabet, s[i]) : NULL;
+        if (!c)
+            continue;
+        acc = acc << 6 | (uint32_t)(c - alphabet);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[k++] = (uint8_t)(acc >> bits);
+        }
+    }
+    return k;
 }
 
 /* Reads a whole file, NUL-terminated; NULL if it cannot be read. */

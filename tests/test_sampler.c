@@ -547,27 +547,34 @@ static int test_args(void)
 {
     int failed = 0;
     struct fy_sampler_params p = fy_sampler_params_default();
-    struct fy_sampler *s = (struct fy_sampler *)&p;
+    struct fy_sampler *ok = NULL;
+    FY_EXPECT(fy_sampler_new(&p, 10, &ok) == FY_OK && ok);
+    struct fy_sampler *s = ok;   /* a failed new must set *out to NULL */
     FY_EXPECT(fy_sampler_new(&p, 10, NULL) == FY_E_INVAL);
     FY_EXPECT(fy_sampler_new(NULL, 10, &s) == FY_E_INVAL && s == NULL);
+    s = ok;
     FY_EXPECT(fy_sampler_new(&p, 0, &s) == FY_E_INVAL && s == NULL);
     FY_EXPECT(fy_sampler_new(&p, (int64_t)INT32_MAX + 1, &s) == FY_E_INVAL);
     p.temp = NAN;
     FY_EXPECT(fy_sampler_new(&p, 10, &s) == FY_E_INVAL);
     p = fy_sampler_params_default();
+    p.top_p = NAN;
+    FY_EXPECT(fy_sampler_new(&p, 10, &s) == FY_E_INVAL);
+    p = fy_sampler_params_default();
     p.repeat_penalty = 0.0f;
+    FY_EXPECT(fy_sampler_new(&p, 10, &s) == FY_E_INVAL);
+    p.repeat_penalty = INFINITY;
     FY_EXPECT(fy_sampler_new(&p, 10, &s) == FY_E_INVAL);
     p = fy_sampler_params_default();
     p.repeat_last_n = -1;
     FY_EXPECT(fy_sampler_new(&p, 10, &s) == FY_E_INVAL);
-    p = fy_sampler_params_default();
-    FY_EXPECT(fy_sampler_new(&p, 10, &s) == FY_OK);
-    FY_EXPECT(fy_sampler_accept(s, 10) == FY_E_INVAL);
-    FY_EXPECT(fy_sampler_accept(s, -1) == FY_E_INVAL);
+    FY_EXPECT(fy_sampler_accept(ok, 10) == FY_E_INVAL);
+    FY_EXPECT(fy_sampler_accept(ok, -1) == FY_E_INVAL);
+    FY_EXPECT(fy_sampler_accept(ok, 9) == FY_OK);
     FY_EXPECT(fy_sampler_accept(NULL, 0) == FY_E_INVAL);
-    FY_EXPECT(fy_sampler_sample(s, NULL) == -1);
+    FY_EXPECT(fy_sampler_sample(ok, NULL) == -1);
     FY_EXPECT(fy_sampler_sample(NULL, NULL) == -1);
-    fy_sampler_free(s);
+    fy_sampler_free(ok);
     fy_sampler_free(NULL);
     fy_sampler_reset(NULL);
     if (!failed)

@@ -14,7 +14,8 @@
 //                             random strings (seeded); no code point of DIVERGENT below
 //   tok_o200k_divergent.json  encode_ordinary of strings holding characters assigned after
 //                             Unicode 14 (PCRE2 10.42 sees them as unassigned; tiktoken 1.0.22
-//                             knows Unicode 16), plus control strings without them
+//                             knows Unicode 16), plus control strings without them; the header
+//                             also lists the ranges ("divergent_ranges": [[lo, hi], ...])
 //   tok_o200k_harmony_all.json  o200k_harmony with encode(s, 'all'): special tokens in text
 //   tok_o200k_large.json      one ~100 KB document written from the paragraphs below
 //   tok_o200k_stress.json     long runs of one unit: {"what","unit_b64","repeat","n_ids","ids_fnv1a",
@@ -681,9 +682,12 @@ function caseOf(text, ids) {
     return { text, utf8_b64: Buffer.from(text, 'utf8').toString('base64'), ids: Array.from(ids) };
 }
 
-function writeVectors(file, encoding, mode, cases) {
-    const head = `{"source":${JSON.stringify(SOURCE)},"encoding":${JSON.stringify(encoding)},` +
-        `"mode":${JSON.stringify(mode)},"cases":[\n`;
+function writeVectors(file, encoding, mode, cases, extra) {
+    let head = `{"source":${JSON.stringify(SOURCE)},"encoding":${JSON.stringify(encoding)},` +
+        `"mode":${JSON.stringify(mode)},`;
+    for (const [k, v] of Object.entries(extra || {}))
+        head += `${JSON.stringify(k)}:${JSON.stringify(v)},`;
+    head += '"cases":[\n';
     const body = cases.map((c) => JSON.stringify(c)).join(',\n');
     fs.writeFileSync(file, head + body + '\n]}\n');
     process.stdout.write(`gen-token-vectors: ${path.basename(file)}: ${cases.length} cases\n`);
@@ -743,7 +747,7 @@ function main() {
         // divergent
         const drng = makeRng(1516);
         writeVectors(path.join(opt.out, 'tok_o200k_divergent.json'), 'o200k_base', 'ordinary',
-            divergentCases(drng).map((s) => caseOf(s, enc(s))));
+            divergentCases(drng).map((s) => caseOf(s, enc(s))), { divergent_ranges: DIVERGENT });
 
         // specials
         const spCases = specialCases(makeRng(200006)).filter((s) => !hasDivergent(s));
