@@ -167,7 +167,7 @@ int fy_cmd_synth(int argc, char **argv)
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = 1;
         } else {
-            fy_log(FY_LOG_ERR, "synth: unknown argument \"%s\" (ferry synth -h lists flags)", a);
+            fy_log(FY_LOG_ERR, "synth: unknown flag %s (see ferry synth -h)", a);
             return 2;
         }
     }

@@ -329,16 +329,20 @@ static inline const struct fy_json *fy_json_get(const struct fy_json *j, const c
  * written (at most 3 * n / 4 + 3). */
 static inline size_t fy_json_b64_decode(const char *s, size_t n, uint8_t *out)
 {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     uint32_t acc = 0;
     int bits = 0;
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        const char *c = s[i] ? strchr(alphabet, s[i]) : NULL;
-        if (!c)
+        char c = s[i];
+        int v = c >= 'A' && c <= 'Z'   ? c - 'A'
+                : c >= 'a' && c <= 'z' ? c - 'a' + 26
+                : c >= '0' && c <= '9' ? c - '0' + 52
+                : c == '+'             ? 62
+                : c == '/'             ? 63
+                                       : -1;
+        if (v < 0)
             continue;
-        acc = acc << 6 | (uint32_t)(c - alphabet);
+        acc = acc << 6 | (uint32_t)v;
         bits += 6;
         if (bits >= 8) {
             bits -= 8;

@@ -26,18 +26,19 @@
  * these may tokenize differently from tiktoken; every other string must match exactly.
  * The same table is in tools/gen-token-vectors.js. */
 static const uint32_t divergent[][2] = {
-    {0x0295, 0x0295}, {0x088F, 0x088F}, {0x0897, 0x0897}, {0x0C5C, 0x0C5C}, {0x0CDC, 0x0CDC},
-    {0x0CF3, 0x0CF3}, {0x0ECE, 0x0ECE}, {0x1ACF, 0x1AEB}, {0x1C89, 0x1C8A}, {0xA7CB, 0xA7CF},
-    {0xA7D2, 0xA7D2}, {0xA7D4, 0xA7D4}, {0xA7DA, 0xA7F1}, {0x105C0, 0x105F3}, {0x10940, 0x10959},
-    {0x10D40, 0x10D6D}, {0x10D6F, 0x10D85}, {0x10EC2, 0x10EC7}, {0x10EFA, 0x10EFF},
-    {0x1123F, 0x11241}, {0x11380, 0x113D3}, {0x113E1, 0x113E2}, {0x116D0, 0x116E3},
-    {0x11B60, 0x11BE0}, {0x11BF0, 0x11BF9}, {0x11DB0, 0x11DE9}, {0x11F00, 0x11F42},
-    {0x11F50, 0x11F5A}, {0x1342F, 0x1342F}, {0x13440, 0x143FA}, {0x16100, 0x16139},
-    {0x16D40, 0x16D6C}, {0x16D70, 0x16D79}, {0x16EA0, 0x16ED3}, {0x16FF2, 0x16FF6},
-    {0x187F8, 0x187FF}, {0x18CFF, 0x18CFF}, {0x18D09, 0x18DF2}, {0x1B132, 0x1B132},
-    {0x1B155, 0x1B155}, {0x1CCF0, 0x1CCF9}, {0x1D2C0, 0x1D2D3}, {0x1DF25, 0x1DF2A},
-    {0x1E030, 0x1E08F}, {0x1E4D0, 0x1E5FA}, {0x1E6C0, 0x1E6FF}, {0x2B739, 0x2B73F},
-    {0x2CEA2, 0x2CEAD}, {0x2EBF0, 0x2EE5D}, {0x31350, 0x33479},
+    {0x0295, 0x0295},   {0x088F, 0x088F},   {0x0897, 0x0897},   {0x0C5C, 0x0C5C},
+    {0x0CDC, 0x0CDC},   {0x0CF3, 0x0CF3},   {0x0ECE, 0x0ECE},   {0x1ACF, 0x1AEB},
+    {0x1C89, 0x1C8A},   {0xA7CB, 0xA7CF},   {0xA7D2, 0xA7D2},   {0xA7D4, 0xA7D4},
+    {0xA7DA, 0xA7F1},   {0x105C0, 0x105F3}, {0x10940, 0x10959}, {0x10D40, 0x10D6D},
+    {0x10D6F, 0x10D85}, {0x10EC2, 0x10EC7}, {0x10EFA, 0x10EFF}, {0x1123F, 0x11241},
+    {0x11380, 0x113D3}, {0x113E1, 0x113E2}, {0x116D0, 0x116E3}, {0x11B60, 0x11BE0},
+    {0x11BF0, 0x11BF9}, {0x11DB0, 0x11DE9}, {0x11F00, 0x11F42}, {0x11F50, 0x11F5A},
+    {0x1342F, 0x1342F}, {0x13440, 0x143FA}, {0x16100, 0x16139}, {0x16D40, 0x16D6C},
+    {0x16D70, 0x16D79}, {0x16EA0, 0x16ED3}, {0x16FF2, 0x16FF6}, {0x187F8, 0x187FF},
+    {0x18CFF, 0x18CFF}, {0x18D09, 0x18DF2}, {0x1B132, 0x1B132}, {0x1B155, 0x1B155},
+    {0x1CCF0, 0x1CCF9}, {0x1D2C0, 0x1D2D3}, {0x1DF25, 0x1DF2A}, {0x1E030, 0x1E08F},
+    {0x1E4D0, 0x1E5FA}, {0x1E6C0, 0x1E6FF}, {0x2B739, 0x2B73F}, {0x2CEA2, 0x2CEAD},
+    {0x2EBF0, 0x2EE5D}, {0x31350, 0x33479},
 };
 
 static double now_s(void)
@@ -65,8 +66,11 @@ static bool utf8_valid(const uint8_t *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
         uint8_t c = s[i];
-        size_t len = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3
-                   : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+        size_t len = c < 0x80                   ? 1
+                     : (c >= 0xC2 && c <= 0xDF) ? 2
+                     : (c >= 0xE0 && c <= 0xEF) ? 3
+                     : (c >= 0xF0 && c <= 0xF4) ? 4
+                                                : 0;
         if (!len || i + len > n)
             return false;
         for (size_t k = 1; k < len; k++)
@@ -116,9 +120,8 @@ static void print_text(const uint8_t *s, size_t n)
     fprintf(stderr, n > 160 ? "\"... (%zu bytes)" : "\" (%zu bytes)", n);
 }
 
-static int ids_equal(const char *what, size_t idx, const uint8_t *s, size_t n,
-                     const int32_t *got, int64_t n_got, const int32_t *want, int64_t n_want,
-                     bool quiet)
+static int ids_equal(const char *what, size_t idx, const uint8_t *s, size_t n, const int32_t *got,
+                     int64_t n_got, const int32_t *want, int64_t n_want, bool quiet)
 {
     int64_t i = 0;
     while (i < n_got && i < n_want && got[i] == want[i])
@@ -281,8 +284,10 @@ static int check_file(const struct fy_tokenizer *t, const char *name, bool diver
         size_t n = fy_json_b64_decode(b64->str, b64->len, s);
         bool div = has_divergent(s, n);
         if (div && !divergent_file) {
-            fprintf(stderr, "FAIL %s case %zu: holds a Unicode 15+ code point; it belongs in the "
-                    "divergent file\n", name, c);
+            fprintf(stderr,
+                    "FAIL %s case %zu: holds a Unicode 15+ code point; it belongs in the "
+                    "divergent file\n",
+                    name, c);
             failed++;
         }
         out.n = 0;
@@ -340,7 +345,7 @@ static int check_stress(const struct fy_tokenizer *t, double *worst_mbs)
         }
         size_t ulen = fy_json_b64_decode(b64->str, b64->len, unit);
         size_t reps = (size_t)rep->num;
-        size_t big = ((size_t)1 << 20) / ulen;  /* 1 MiB of the unit */
+        size_t big = ((size_t)1 << 20) / ulen; /* 1 MiB of the unit */
         uint8_t *s = malloc(ulen * big);
         for (size_t i = 0; i < big; i++)
             memcpy(s + i * ulen, unit, ulen);
@@ -352,9 +357,8 @@ static int check_stress(const struct fy_tokenizer *t, double *worst_mbs)
         if (!ok) {
             fprintf(stderr, "FAIL stress case %zu (%zu x ", c, reps);
             print_text(unit, ulen);
-            fprintf(stderr, "): %lld ids (fnv %08x), tiktoken %lld (fnv %08x)\n",
-                    (long long)out.n, fnv1a_ids(out.ids, out.n), (long long)nids->num,
-                    (uint32_t)fnv->num);
+            fprintf(stderr, "): %lld ids (fnv %08x), tiktoken %lld (fnv %08x)\n", (long long)out.n,
+                    fnv1a_ids(out.ids, out.n), (long long)nids->num, (uint32_t)fnv->num);
             failed++;
         }
         /* the 1 MiB run: linear time and a round trip */
@@ -368,8 +372,8 @@ static int check_stress(const struct fy_tokenizer *t, double *worst_mbs)
         if (mbs < *worst_mbs)
             *worst_mbs = mbs;
         if (st != FY_OK || dt > 10.0) {
-            fprintf(stderr, "FAIL stress case %zu: 1 MiB run: %s in %.2f s\n", c,
-                    fy_status_str(st), dt);
+            fprintf(stderr, "FAIL stress case %zu: 1 MiB run: %s in %.2f s\n", c, fy_status_str(st),
+                    dt);
             failed++;
         } else {
             int64_t held = 0;
@@ -467,15 +471,21 @@ static int check_bpe_paths(const struct fy_tokenizer *t)
     struct ref_map m;
     struct fy_rng rng = {12345};
     struct fy_tokens out = {0};
-    static const char *const alphabets[] = {"x", "ab", "aeiou", "abcdefghijklmnopqrstuvwxyz",
-                                            "etaoinshr", "\xe4\xb8\xad\xe6\x96\x87\xe5\xad\x97",
+    static const char *const alphabets[] = {"x",
+                                            "ab",
+                                            "aeiou",
+                                            "abcdefghijklmnopqrstuvwxyz",
+                                            "etaoinshr",
+                                            "\xe4\xb8\xad\xe6\x96\x87\xe5\xad\x97",
                                             "\xc3\xa9\xc3\xa8\xc3\xa0"};
     ref_build(&m, t, FY_O200K_N_BASE);
     uint8_t *s = malloc(4096);
     int32_t *want = malloc(sizeof(*want) * 4096);
     for (size_t a = 0; a < FY_ARRAY_LEN(alphabets); a++) {
         const char *al = alphabets[a];
-        size_t alen = strlen(al), step = (uint8_t)al[0] >= 0xE0 ? 3 : (uint8_t)al[0] >= 0xC0 ? 2 : 1;
+        size_t alen = strlen(al), step = (uint8_t)al[0] >= 0xE0   ? 3
+                                         : (uint8_t)al[0] >= 0xC0 ? 2
+                                                                  : 1;
         for (int rep = 0; rep < 12; rep++) {
             size_t target = 1 + (size_t)(fy_rng_unif(&rng) * (rep < 6 ? 120 : 3000)), n = 0;
             while (n + step <= target) {
@@ -549,12 +559,12 @@ static int check_bpe_shuffled(void)
     for (int rep = 0; rep < 80; rep++) {
         size_t len = 1 + (size_t)(fy_rng_unif(&rng) * (rep < 40 ? 80 : 3000));
         for (size_t i = 0; i < len; i++)
-            s[i] = (uint8_t)"abc"[(int)(fy_rng_unif(&rng) * (rep % 4 == 0 ? 2 : 3))];
+            s[i] = (uint8_t) "abc"[(int)(fy_rng_unif(&rng) * (rep % 4 == 0 ? 2 : 3))];
         int64_t nw = ref_bpe(&m, s, len, want);
         out.n = 0;
         FY_EXPECT(fy_tokenize(t, (const char *)s, len, false, &out) == FY_OK);
-        failed += !ids_equal("shuffled-rank BPE", (size_t)n_cases, s, len, out.ids, out.n, want,
-                             nw, false);
+        failed += !ids_equal("shuffled-rank BPE", (size_t)n_cases, s, len, out.ids, out.n, want, nw,
+                             false);
         n_cases++;
     }
     printf("%s BPE with shuffled ranks vs naive reference: %d strings\n", failed ? "FAIL" : "ok  ",
@@ -639,7 +649,7 @@ static int check_basics(const struct fy_tokenizer *t)
     FY_EXPECT(fy_tokenizer_special(t, "<|reserved_200017|>") == 200017);
     FY_EXPECT(fy_tokenizer_special(t, "[PAD201087]") == 201087);
     FY_EXPECT(fy_tokenizer_special(t, "<|nope|>") == -1);
-    FY_EXPECT(fy_tokenizer_special(t, "hello") == -1);  /* normal tokens are not specials */
+    FY_EXPECT(fy_tokenizer_special(t, "hello") == -1); /* normal tokens are not specials */
     FY_EXPECT(fy_tokenizer_special(t, NULL) == -1);
     const uint8_t *p = fy_token_bytes(t, 220, &len);
     FY_EXPECT(p && len == 1 && p[0] == ' ');
@@ -666,8 +676,9 @@ static int check_basics(const struct fy_tokenizer *t)
     FY_EXPECT(a.n == b.n && a.n > 2 && !memcmp(a.ids, b.ids, sizeof(*a.ids) * (size_t)a.n));
 
     /* invalid UTF-8: FY_E_INVAL, out untouched */
-    static const char *const bad[] = {"\xff", "a\xc3", "\xed\xa0\x80", "\xc0\xaf", "ok\x80",
-                                      "\xf4\x90\x80\x80", "\xe4\xb8", "\xf0\x9f\x98", "x\xc3\x28"};
+    static const char *const bad[] = {"\xff",     "a\xc3",        "\xed\xa0\x80",
+                                      "\xc0\xaf", "ok\x80",       "\xf4\x90\x80\x80",
+                                      "\xe4\xb8", "\xf0\x9f\x98", "x\xc3\x28"};
     a.n = 0;
     FY_EXPECT(fy_tokens_push(&a, 42) == FY_OK);
     fprintf(stderr, "expected errors follow:\n");
@@ -691,7 +702,7 @@ static int check_detok(const struct fy_tokenizer *t)
     struct fy_detok d = {0};
     char out[300];
     int32_t id[4] = {-1, -1, -1, -1};
-    const uint8_t emoji[4] = {0xF0, 0x9F, 0x98, 0x80};  /* U+1F600, fed one byte token at a time */
+    const uint8_t emoji[4] = {0xF0, 0x9F, 0x98, 0x80}; /* U+1F600, fed one byte token at a time */
     for (int32_t k = 0; k < 256; k++) {
         size_t len;
         const uint8_t *p = fy_token_bytes(t, k, &len);
@@ -707,7 +718,10 @@ static int check_detok(const struct fy_tokenizer *t)
               out[4] == '\0' && d.n_pending == 0);
     /* a truncated character followed by text: U+FFFD, then the text */
     FY_EXPECT(fy_detok_push(&d, t, id[0], out, sizeof(out)) == 0);
-    FY_EXPECT(fy_detok_push(&d, t, 64, out, sizeof(out)) == 4 && !memcmp(out, "\xef\xbf\xbd" "a", 4));
+    FY_EXPECT(fy_detok_push(&d, t, 64, out, sizeof(out)) == 4 && !memcmp(out,
+                                                                         "\xef\xbf\xbd"
+                                                                         "a",
+                                                                         4));
     /* a stray byte: U+FFFD right away */
     FY_EXPECT(fy_detok_push(&d, t, 187, out, sizeof(out)) == 3 && !memcmp(out, "\xef\xbf\xbd", 3));
     /* flush of a held prefix */
@@ -724,8 +738,8 @@ static int check_detok(const struct fy_tokenizer *t)
     struct fy_tokens v = {0};
     int64_t held = 0;
     FY_EXPECT(fy_tokenize(t, text, sizeof(text) - 1, false, &v) == FY_OK);
-    failed += check_roundtrip(t, "detok", 0, (const uint8_t *)text, sizeof(text) - 1, v.ids, v.n,
-                              &held);
+    failed +=
+        check_roundtrip(t, "detok", 0, (const uint8_t *)text, sizeof(text) - 1, v.ids, v.n, &held);
     fy_tokens_free(&v);
     return failed;
 }
@@ -754,8 +768,10 @@ static int check_gguf(const struct fy_tokenizer *ref, const char *vocab)
         FY_EXPECT(fy_tokenizer_n_vocab(t) == fy_tokenizer_n_vocab(ref));
         FY_EXPECT(TOK_IS(t, "hello world", false, 24912, 2375));
         FY_EXPECT(TOK_IS(t, "I'M HERE'S", false, 40, 95346, 32396, 31233));
-        FY_EXPECT(TOK_IS(t, "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82, \xd0\xbc\xd0\xb8"
-                         "\xd1\x80!", false, 23881, 131903, 11, 37934, 0));
+        FY_EXPECT(TOK_IS(t,
+                         "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82, \xd0\xbc\xd0\xb8"
+                         "\xd1\x80!",
+                         false, 23881, 131903, 11, 37934, 0));
         FY_EXPECT(TOK_IS(t, "<|startoftext|><|start|><|message|>Hello World<|end|><|endoftext|>",
                          true, 199998, 200006, 200008, 13225, 5922, 200007, 199999));
         FY_EXPECT(fy_tokenizer_special(t, "<|call|>") == 200012);
@@ -854,8 +870,10 @@ int main(void)
         const char *file;
         bool divergent;
     } files[] = {
-        {"tok_o200k_ordinary.json", false},  {"tok_o200k_harmony_all.json", false},
-        {"tok_o200k_large.json", false},     {"tok_o200k_divergent.json", true},
+        {"tok_o200k_ordinary.json", false},
+        {"tok_o200k_harmony_all.json", false},
+        {"tok_o200k_large.json", false},
+        {"tok_o200k_divergent.json", true},
     };
     for (size_t i = 0; i < FY_ARRAY_LEN(files); i++) {
         struct vec_stats vs = {0};

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The command line as a user meets it: -h everywhere, errors that name the flag and the accepted
+# values, tokenize output, run -p determinism and streaming, logits/run on token ids.
+# usage: test_cli.sh FERRY VOCAB       exit 0 pass, 77 skip, 1 fail
+set -uo pipefail
+ferry=$1 vocab=$2
+[ -f "$vocab" ] || { echo "skip: vocabulary $vocab absent"; exit 77; }
+tmp=$(mktemp -d /tmp/ferry-cli.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+ok() { echo "ok   $1"; }
+bad() { echo "FAIL $1"; fail=1; }
+# expect NAME RC PATTERN cmd...: exit status RC and combined output matching PATTERN (grep -E)
+expect() {
+    local name=$1 rc=$2 pat=$3
+    shift 3
+    local out
+    out=$("$@" 2>&1)
+    local got=$?
+    if [ "$got" = "$rc" ] && grep -Eq -- "$pat" <<< "$out"; then ok "$name"; else
+        bad "$name (exit $got, want $rc; output: $(head -c 300 <<< "$out"))"; fi
+}
+
+"$ferry" synth --preset tiny --seed 5 --vocab "$vocab" -q -o "$tmp/m.gguf" || exit 1
+m=$tmp/m.gguf
+
+for c in synth logits run chat tokenize; do
+    expect "$c -h" 0 "usage: ferry $c" "$ferry" $c -h
+    expect "$c unknown flag" 2 "unknown flag --bogus" "$ferry" $c --bogus
+done
+expect "no command" 2 "usage" "$ferry"
+expect "unknown command" 2 'unknown command "frobnicate"' "$ferry" frobnicate
+expect "bad -n" 1 'flag -n: "x" is not an integer' "$ferry" run -m "$m" -p hi -n x
+expect "bad --temp" 1 'flag --temp: "hot" is not a number in \[0, 100\]' \
+    "$ferry" run -m "$m" -p hi --temp hot
+expect "bad --kv-type" 1 'flag --kv-type: "q4" is not one of f16, f32' \
+    "$ferry" run -m "$m" -p hi --kv-type q4
+expect "bad --reasoning" 1 'flag --reasoning: "max" is not one of low, medium, high' \
+    "$ferry" chat -m "$m" --reasoning max
+expect "missing value" 1 'flag -p needs a value' "$ferry" run -m "$m" -p
+expect "missing model file" 1 'nope.gguf: open: No such file' "$ferry" run -m "$tmp/nope.gguf" -p hi
+expect "prompt and tokens" 1 'exactly one of' "$ferry" run -m "$m" -p hi --tokens 1
+
+# tokenize (ids from tiktoken: tokenizer.md)
+expect "tokenize --ids" 0 '^24912,2375$' "$ferry" tokenize -m "$m" -p "hello world" --ids
+expect "specials are text by default" 0 '^27,91,419,1440,919,91,29$' \
+    "$ferry" tokenize -m "$m" -p "<|endoftext|>" --ids
+expect "tokenize --special" 0 '^199998,200006,200008,13225,5922,200007,199999$' \
+    "$ferry" tokenize -m "$m" --ids --special \
+    -p "<|startoftext|><|start|><|message|>Hello World<|end|><|endoftext|>"
+printf 'def f(x):\n    return x**2\n' > "$tmp/code.txt"
+expect "tokenize -f" 0 '^1314,285,4061,1883,271,622,1215,410,17,198$' \
+    "$ferry" tokenize -m "$m" -f "$tmp/code.txt" --ids
+expect "tokenize pieces" 0 "13225 -> 'Hello'" "$ferry" tokenize -m "$m" -p "Hello"
+
+# run -p: echoes the prompt, streams text, same seed same text, other seed other text
+a=$("$ferry" run -m "$m" -p "The capital of France is" -n 12 -s 42 2>/dev/null)
+b=$("$ferry" run -m "$m" -p "The capital of France is" -n 12 -s 42 2>/dev/null)
+c=$("$ferry" run -m "$m" -p "The capital of France is" -n 12 -s 43 2>/dev/null)
+[[ "$a" == "The capital of France is"* ]] && ok "run -p echoes the prompt" || bad "run -p echo: $a"
+[ "$a" = "$b" ] && ok "run -p same seed, same text" || bad "run -p seed: '$a' vs '$b'"
+[ "$a" != "$c" ] && ok "run -p other seed, other text" || bad "run -p seeds 42 and 43 agree"
+[ ${#a} -gt 26 ] && ok "run -p generated text" || bad "run -p generated nothing: '$a'"
+ids=$("$ferry" run -m "$m" -p "The capital of France is" -n 12 -s 42 --ids 2>/dev/null)
+[[ "$ids" =~ ^[0-9]+(,[0-9]+){11}$ ]] && ok "run --ids prints 12 ids" || bad "run --ids: $ids"
+
+# token ids in, greedy ids out; logits file of the right size
+g1=$("$ferry" run -m "$m" --tokens 1,2,3 -n 5 --ignore-eos 2>/dev/null)
+g2=$("$ferry" run -m "$m" --tokens 1,2,3 -n 5 --ignore-eos -t 1 -ub 1 2>/dev/null)
+[[ "$g1" =~ ^[0-9]+(,[0-9]+){4}$ ]] && [ "$g1" = "$g2" ] && ok "run --tokens greedy, stable" \
+    || bad "run --tokens: '$g1' vs '$g2'"
+"$ferry" logits -m "$m" --tokens 1,2,3 -o "$tmp/l.bin" 2>/dev/null
+[ "$(stat -c %s "$tmp/l.bin" 2>/dev/null)" = $((3 * 201088 * 4)) ] && ok "logits file size" \
+    || bad "logits file size"
+expect "logits bad id" 1 'id 201088 is outside the vocabulary' \
+    "$ferry" logits -m "$m" --tokens 1,201088 -o "$tmp/l2.bin"
+[ ! -e "$tmp/l2.bin" ] && [ ! -e "$tmp/l2.bin.part" ] && ok "no file left on error" \
+    || bad "a file was left after an error"
+
+[ $fail = 0 ] && echo "cli: all checks passed"
+exit $fail
