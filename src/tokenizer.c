@@ -121,6 +121,8 @@ static int64_t unbyte_decode(const struct unbyte *u, const uint8_t *s, uint64_t 
         } else if ((s[i] & 0xE0) == 0xC0 && i + 1 < n && (s[i + 1] & 0xC0) == 0x80) {
             cp = ((s[i] & 0x1Fu) << 6) | (s[i + 1] & 0x3Fu);
             i += 2;
+            if (cp < 0x80)
+                return -1; /* overlong */
         } else {
             return -1;
         }

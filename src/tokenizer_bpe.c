@@ -65,20 +65,27 @@ void fy_tok_regex_free(struct fy_tokenizer *t)
 
 #define BQ_NIL UINT32_MAX
 
-/* Long pieces: a bucket queue of pair starts keyed by rank (see bpe_long). */
+/* One rank's bucket in the long-piece queue (see bpe_long). */
+struct bq_bucket {
+    int32_t rank;   /* FY_TOK_NONE: empty map slot */
+    uint32_t head;  /* first entry of its list, or BQ_NIL */
+    uint32_t base;  /* suspended: its run in w starts here ... */
+    uint32_t next;  /* ... and continues from here (0: not suspended, else index + 1) */
+    uint8_t queued; /* the rank is in the heap */
+};
+
+/* Long pieces: pending pair starts bucketed by rank. */
 struct bpe_queue {
     uint32_t *e_pos, *e_next; /* entries: a pair start, the next entry of its bucket */
     size_t e_n, e_cap;
-    uint32_t e_free;   /* recycled entries */
-    int32_t *m_rank;   /* rank -> bucket, open addressing; FY_TOK_NONE: empty slot */
-    uint32_t *m_head;  /* the bucket's first entry */
-    uint8_t *m_queued; /* the rank is in the heap */
-    uint32_t *m_used;  /* [m_n] occupied slots, to reset the map in O(m_n) */
+    uint32_t e_free;     /* recycled entries */
+    struct bq_bucket *m; /* rank -> bucket, open addressing */
+    uint32_t *m_used;    /* [m_n] occupied slots, to reset the map in O(m_n) */
     size_t m_n, m_cap;
-    int32_t *h; /* min-heap of the queued ranks, capacity m_cap / 2 */
+    int32_t *h; /* min-heap of the queued ranks, capacity m_cap / 2 + 1 */
     size_t h_n;
-    uint32_t *w; /* the bucket being merged, sorted */
-    size_t w_cap;
+    uint32_t *w; /* a stack of sorted runs: the bucket being merged on top */
+    size_t w_n, w_cap;
 };
 
 /* Scratch space of one fy_tokenize call, grown as needed. */
@@ -99,9 +106,7 @@ static void scratch_free(struct bpe_scratch *s)
     free(s->id);
     free(s->q.e_pos);
     free(s->q.e_next);
-    free(s->q.m_rank);
-    free(s->q.m_head);
-    free(s->q.m_queued);
+    free(s->q.m);
     free(s->q.m_used);
     free(s->q.h);
     free(s->q.w);
@@ -202,9 +207,11 @@ static fy_status bpe_short(const struct fy_tokenizer *t, struct bpe_scratch *s, 
  * left to right, skipping stale entries (rank[start] no longer equal to the bucket's rank). A
  * merge never creates a pair of the rank being merged (a new pair's bytes strictly contain the
  * merged token), so the sorted bucket stays complete; when a merge creates a pair of lower rank,
- * the rest of the bucket goes back and that rank is merged first. Each step therefore merges the
- * (lowest rank, leftmost) pair, as tiktoken does, in O(m log m) with few heap operations on
- * repetitive input (1 MiB of 'x' is ~5 buckets). */
+ * the rest of the run is suspended (left on a stack of runs) and that rank is merged first. Each
+ * step therefore merges the (lowest rank, leftmost) pair, as tiktoken does, in O(m log m) with
+ * few heap operations on repetitive input (1 MiB of 'x' is ~5 buckets). A trained vocabulary
+ * rarely suspends (o200k: never in the test vectors); tests/test_tokenizer.c forces it with a
+ * shuffled-rank vocabulary. */
 
 static void rheap_push(int32_t *h, size_t *n, int32_t r)
 {
@@ -239,7 +246,7 @@ static int32_t rheap_pop(int32_t *h, size_t *n)
 static size_t bq_slot(const struct bpe_queue *q, int32_t r)
 {
     size_t i = ((uint32_t)r * 0x9E3779B1u) & (q->m_cap - 1);
-    while (q->m_rank[i] != FY_TOK_NONE && q->m_rank[i] != r)
+    while (q->m[i].rank != FY_TOK_NONE && q->m[i].rank != r)
         i = (i + 1) & (q->m_cap - 1);
     return i;
 }
@@ -248,37 +255,27 @@ static size_t bq_slot(const struct bpe_queue *q, int32_t r)
 static fy_status bq_grow_map(struct bpe_queue *q)
 {
     size_t cap = q->m_cap ? q->m_cap * 2 : 64;
-    int32_t *rk = malloc(cap * sizeof(*rk));
-    uint32_t *hd = malloc(cap * sizeof(*hd));
-    uint8_t *qd = malloc(cap);
+    struct bq_bucket *m = malloc(cap * sizeof(*m));
     int32_t *h = realloc(q->h, (cap / 2 + 1) * sizeof(*h));
     if (h)
         q->h = h;
     uint32_t *used = realloc(q->m_used, (cap / 2 + 1) * sizeof(*used));
     if (used)
         q->m_used = used;
-    if (!rk || !hd || !qd || !h || !used) {
-        free(rk);
-        free(hd);
-        free(qd);
+    if (!m || !h || !used) {
+        free(m);
         return FY_E_NOMEM;
     }
     for (size_t i = 0; i < cap; i++)
-        rk[i] = FY_TOK_NONE;
-    struct bpe_queue nq = {.m_rank = rk, .m_head = hd, .m_queued = qd, .m_cap = cap};
+        m[i].rank = FY_TOK_NONE;
+    struct bpe_queue nq = {.m = m, .m_cap = cap};
     for (size_t u = 0; u < q->m_n; u++) {
-        size_t i = q->m_used[u], j = bq_slot(&nq, q->m_rank[i]);
-        rk[j] = q->m_rank[i];
-        hd[j] = q->m_head[i];
-        qd[j] = q->m_queued[i];
+        size_t j = bq_slot(&nq, q->m[used[u]].rank);
+        m[j] = q->m[used[u]];
         used[u] = (uint32_t)j;
     }
-    free(q->m_rank);
-    free(q->m_head);
-    free(q->m_queued);
-    q->m_rank = rk;
-    q->m_head = hd;
-    q->m_queued = qd;
+    free(q->m);
+    q->m = m;
     q->m_cap = cap;
     return FY_OK;
 }
@@ -305,19 +302,17 @@ static fy_status bq_push(struct bpe_queue *q, int32_t r, uint32_t pos)
         }
         e = (uint32_t)q->e_n++;
     }
-    size_t i = bq_slot(q, r);
-    if (q->m_rank[i] == FY_TOK_NONE) {
-        q->m_rank[i] = r;
-        q->m_head[i] = BQ_NIL;
-        q->m_queued[i] = 0;
-        q->m_used[q->m_n++] = (uint32_t)i;
+    struct bq_bucket *b = &q->m[bq_slot(q, r)];
+    if (b->rank == FY_TOK_NONE) {
+        *b = (struct bq_bucket){.rank = r, .head = BQ_NIL};
+        q->m_used[q->m_n++] = (uint32_t)(b - q->m);
     }
     q->e_pos[e] = pos;
-    q->e_next[e] = q->m_head[i];
-    q->m_head[i] = e;
-    if (!q->m_queued[i]) {
+    q->e_next[e] = b->head;
+    b->head = e;
+    if (!b->queued) {
         rheap_push(q->h, &q->h_n, r);
-        q->m_queued[i] = 1;
+        b->queued = 1;
     }
     return FY_OK;
 }
@@ -328,51 +323,60 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Moves bucket r into q->w, sorted ascending; returns its size, or -1 without memory. */
-static int64_t bq_take(struct bpe_queue *q, int32_t r)
+/* Makes bucket b's run the top of the w stack, sorted ascending: its suspended run (which is
+ * then on top: every run pushed since belongs to a lower rank, merged to completion before b is
+ * popped again) followed by the entries of its list. Sets *lo, *cur: the run and where merging
+ * resumes. */
+static fy_status bq_take(struct bpe_queue *q, struct bq_bucket *b, size_t *lo, size_t *cur)
 {
-    size_t i = bq_slot(q, r), k = 0;
-    q->m_queued[i] = 0;
-    for (uint32_t e = q->m_head[i]; e != BQ_NIL; e = q->e_next[e])
+    size_t k = 0;
+    for (uint32_t e = b->head; e != BQ_NIL; e = q->e_next[e])
         k++;
-    if (k > q->w_cap) {
+    if (q->w_n + k > q->w_cap) {
         size_t cap = q->w_cap ? q->w_cap : 256;
-        while (cap < k)
+        while (cap < q->w_n + k)
             cap *= 2;
         uint32_t *w = realloc(q->w, cap * sizeof(*w));
         if (!w)
-            return -1;
+            return FY_E_NOMEM;
         q->w = w;
         q->w_cap = cap;
     }
-    uint32_t *w = q->w;
-    /* entries were pushed front, mostly during left-to-right sweeps: usually descending */
-    k = 0;
-    for (uint32_t e = q->m_head[i], nx; e != BQ_NIL; e = nx) {
+    *lo = b->next ? b->base : q->w_n;
+    *cur = b->next ? b->next - 1 : q->w_n;
+    b->next = 0;
+    b->queued = 0;
+    uint32_t *w = q->w + q->w_n;
+    for (uint32_t e = b->head, nx; e != BQ_NIL; e = nx) {
         nx = q->e_next[e];
-        w[k++] = q->e_pos[e];
+        *w++ = q->e_pos[e];
         q->e_next[e] = q->e_free;
         q->e_free = e;
     }
-    q->m_head[i] = BQ_NIL;
+    b->head = BQ_NIL;
+    /* lists are pushed front, mostly during left-to-right sweeps: usually descending */
+    w = q->w + q->w_n;
     size_t up = 0, down = 0;
     for (size_t j = 1; j < k; j++) {
         up += w[j] > w[j - 1];
         down += w[j] < w[j - 1];
     }
     if (up == 0) {
-        for (size_t a = 0, b = k ? k - 1 : 0; a < b; a++, b--) {
-            uint32_t x = w[a];
-            w[a] = w[b];
-            w[b] = x;
+        for (size_t x = 0, y = k ? k - 1 : 0; x < y; x++, y--) {
+            uint32_t v = w[x];
+            w[x] = w[y];
+            w[y] = v;
         }
     } else if (down != 0) {
         qsort(w, k, sizeof(*w), cmp_u32);
     }
-    return (int64_t)k;
+    q->w_n += k;
+    if (k && *cur < q->w_n - k) /* a resumed run gained entries: merge the two runs */
+        qsort(q->w + *cur, q->w_n - *cur, sizeof(*w), cmp_u32);
+    return FY_OK;
 }
 
-/* Parts as a linked list over byte offsets (next/prev), pairs in the bucket queue. */
+/* Parts as a linked list over byte offsets (next/prev); pending pairs in the bucket queue. */
 static fy_status bpe_long(const struct fy_tokenizer *t, struct bpe_scratch *s, const uint8_t *p,
                           size_t m, struct fy_tokens *out)
 {
@@ -385,8 +389,9 @@ static fy_status bpe_long(const struct fy_tokenizer *t, struct bpe_scratch *s, c
     q->e_n = 0;
     q->e_free = BQ_NIL;
     q->h_n = 0;
+    q->w_n = 0;
     for (size_t u = 0; u < q->m_n; u++)
-        q->m_rank[q->m_used[u]] = FY_TOK_NONE;
+        q->m[q->m_used[u]].rank = FY_TOK_NONE;
     q->m_n = 0;
     for (size_t i = 0; i < m; i++) {
         next[i] = (uint32_t)(i + 1);
@@ -398,11 +403,11 @@ static fy_status bpe_long(const struct fy_tokenizer *t, struct bpe_scratch *s, c
     }
     while (q->h_n) {
         int32_t r = rheap_pop(q->h, &q->h_n);
-        int64_t k = bq_take(q, r);
-        if (k < 0)
-            return FY_E_NOMEM;
-        for (int64_t wi = 0; wi < k; wi++) {
-            uint32_t i = q->w[wi];
+        size_t lo, c;
+        if ((st = bq_take(q, &q->m[bq_slot(q, r)], &lo, &c)) != FY_OK)
+            return st;
+        for (; c < q->w_n; c++) {
+            uint32_t i = q->w[c];
             if (rank[i] != r)
                 continue; /* stale: the pair at i changed, or part i was merged away */
             uint32_t j = next[i];
@@ -422,14 +427,20 @@ static fy_status bpe_long(const struct fy_tokenizer *t, struct bpe_scratch *s, c
                 if (rank[h] != FY_TOK_NONE && (st = bq_push(q, rank[h], h)) != FY_OK)
                     return st;
             }
-            if (q->h_n && q->h[0] < r) {
-                /* a lower rank appeared: put the rest back and merge that first */
-                for (int64_t rest = wi + 1; rest < k; rest++)
-                    if ((st = bq_push(q, r, q->w[rest])) != FY_OK)
-                        return st;
+            if (q->h_n && q->h[0] < r && c + 1 < q->w_n) {
+                /* a lower rank appeared: suspend this run, merge that rank first */
+                struct bq_bucket *b = &q->m[bq_slot(q, r)];
+                b->base = (uint32_t)lo;
+                b->next = (uint32_t)(c + 2);
+                if (!b->queued) {
+                    rheap_push(q->h, &q->h_n, r);
+                    b->queued = 1;
+                }
                 break;
             }
         }
+        if (c >= q->w_n)
+            q->w_n = lo; /* run done: pop it */
     }
     /* compact the surviving parts into id[] */
     size_t k = 0;

@@ -465,45 +465,37 @@ static int64_t ref_bpe(const struct ref_map *m, const uint8_t *p, size_t n, int3
     return (int64_t)k;
 }
 
-static int check_bpe_paths(const struct fy_tokenizer *t)
+/* fy_tokenize against ref_bpe on single-piece strings: random runs of characters drawn from each
+ * alphabet (all of one byte length), short and long (up to 3000 bytes: the long-piece path). */
+static int naive_compare(const struct fy_tokenizer *t, int64_t n_ref, const char *const *alphabets,
+                         size_t n_alpha, int reps, uint64_t seed, const char *what)
 {
     int failed = 0, n_cases = 0;
     struct ref_map m;
-    struct fy_rng rng = {12345};
+    struct fy_rng rng = {seed};
     struct fy_tokens out = {0};
-    static const char *const alphabets[] = {"x",
-                                            "ab",
-                                            "aeiou",
-                                            "abcdefghijklmnopqrstuvwxyz",
-                                            "etaoinshr",
-                                            "\xe4\xb8\xad\xe6\x96\x87\xe5\xad\x97",
-                                            "\xc3\xa9\xc3\xa8\xc3\xa0"};
-    ref_build(&m, t, FY_O200K_N_BASE);
     uint8_t *s = malloc(4096);
     int32_t *want = malloc(sizeof(*want) * 4096);
-    for (size_t a = 0; a < FY_ARRAY_LEN(alphabets); a++) {
+    ref_build(&m, t, n_ref);
+    for (size_t a = 0; a < n_alpha; a++) {
         const char *al = alphabets[a];
-        size_t alen = strlen(al), step = (uint8_t)al[0] >= 0xE0   ? 3
-                                         : (uint8_t)al[0] >= 0xC0 ? 2
-                                                                  : 1;
-        for (int rep = 0; rep < 12; rep++) {
-            size_t target = 1 + (size_t)(fy_rng_unif(&rng) * (rep < 6 ? 120 : 3000)), n = 0;
-            while (n + step <= target) {
-                size_t k = (size_t)(fy_rng_unif(&rng) * (double)(alen / step)) * step;
-                memcpy(s + n, al + k, step);
-                n += step;
-            }
+        size_t step = (uint8_t)al[0] >= 0xE0 ? 3 : (uint8_t)al[0] >= 0xC0 ? 2 : 1;
+        size_t n_chars = strlen(al) / step;
+        for (int rep = 0; rep < reps; rep++) {
+            size_t target = 1 + (size_t)(fy_rng_unif(&rng) * (rep < reps / 2 ? 120 : 3000)), n = 0;
+            for (; n + step <= target; n += step)
+                memcpy(s + n, al + step * (size_t)(fy_rng_unif(&rng) * (double)n_chars), step);
             if (n == 0)
                 continue;
             int64_t nw = ref_bpe(&m, s, n, want);
             out.n = 0;
             FY_EXPECT(fy_tokenize(t, (const char *)s, n, false, &out) == FY_OK);
-            failed += !ids_equal("heap-vs-naive BPE", (size_t)n_cases, s, n, out.ids, out.n, want,
-                                 nw, false);
+            failed += !ids_equal(what, (size_t)n_cases, s, n, out.ids, out.n, want, nw, false);
             n_cases++;
         }
     }
-    printf("ok   BPE (scan and heap paths) vs naive reference: %d single-piece strings\n", n_cases);
+    printf("%s %s vs naive reference BPE: %d single-piece strings\n", failed ? "FAIL" : "ok  ",
+           what, n_cases);
     free(s);
     free(want);
     free(m.slot);
@@ -511,69 +503,55 @@ static int check_bpe_paths(const struct fy_tokenizer *t)
     return failed;
 }
 
+static int check_bpe_paths(const struct fy_tokenizer *t)
+{
+    static const char *const alphabets[] = {"x",
+                                            "ab",
+                                            "aeiou",
+                                            "abcdefghijklmnopqrstuvwxyz",
+                                            "etaoinshr",
+                                            "\xe4\xb8\xad\xe6\x96\x87\xe5\xad\x97",
+                                            "\xc3\xa9\xc3\xa8\xc3\xa0"};
+    return naive_compare(t, FY_O200K_N_BASE, alphabets, FY_ARRAY_LEN(alphabets), 12, 12345,
+                         "o200k BPE (scan and long-piece paths)");
+}
+
 /* A vocabulary with shuffled ranks over {a, b, c} (ids 0..59; the 256 bytes come after them):
  * merges create pairs of lower rank than the one being merged, unlike a trained vocabulary,
- * which exercises the re-queueing and sorting paths of the long-piece BPE. */
+ * which exercises the re-queueing path of the long-piece BPE. */
 static int check_bpe_shuffled(void)
 {
-    int failed = 0, n_cases = 0;
+    int failed = 0;
     enum { N_MERGE = 60, N = N_MERGE + 256 };
     struct fy_rng rng = {777};
-    char *store = calloc(N, 8), *strs_buf[N];
+    char store[N][8];
     const char *strs[N];
     uint64_t lens[N];
     int32_t types[N];
-    int n = 0;
-    while (n < N_MERGE) {
-        size_t len = 2 + (size_t)(fy_rng_unif(&rng) * 4);
-        char *s = store + 8 * n;
-        for (size_t i = 0; i < len; i++)
-            s[i] = "abc"[(int)(fy_rng_unif(&rng) * 3)];
-        bool dup = false;
-        for (int k = 0; k < n && !dup; k++)
-            dup = lens[k] == len && !memcmp(strs[k], s, len);
-        if (dup)
+    for (int n = 0; n < N; n++) {
+        strs[n] = store[n];
+        types[n] = 1;
+        if (n >= N_MERGE) {
+            lens[n] = (uint64_t)fy_byte_to_unicode((uint8_t)(n - N_MERGE), store[n]);
             continue;
-        strs[n] = s;
-        lens[n] = len;
-        types[n] = 1;
-        n++;
-    }
-    for (int b = 0; b < 256; b++, n++) {
-        strs_buf[n] = store + 8 * n;
-        lens[n] = (uint64_t)fy_byte_to_unicode((uint8_t)b, strs_buf[n]);
-        strs[n] = strs_buf[n];
-        types[n] = 1;
+        }
+        bool dup = true;
+        while (dup) {
+            lens[n] = 2 + (uint64_t)(fy_rng_unif(&rng) * 4);
+            for (size_t i = 0; i < lens[n]; i++)
+                store[n][i] = "abc"[(int)(fy_rng_unif(&rng) * 3)];
+            dup = false;
+            for (int k = 0; k < n && !dup; k++)
+                dup = lens[k] == lens[n] && !memcmp(store[k], store[n], lens[n]);
+        }
     }
     struct fy_tokenizer *t = NULL;
     FY_EXPECT(fy_tokenizer_from_strings(strs, lens, types, N, &t) == FY_OK);
-    if (!t) {
-        free(store);
-        return failed;
+    if (t) {
+        static const char *const alphabets[] = {"abc", "ab", "abc", "ac"};
+        failed +=
+            naive_compare(t, N, alphabets, FY_ARRAY_LEN(alphabets), 20, 778, "shuffled-rank BPE");
     }
-    struct ref_map m;
-    struct fy_tokens out = {0};
-    ref_build(&m, t, N);
-    uint8_t *s = malloc(4096);
-    int32_t *want = malloc(sizeof(*want) * 4096);
-    for (int rep = 0; rep < 80; rep++) {
-        size_t len = 1 + (size_t)(fy_rng_unif(&rng) * (rep < 40 ? 80 : 3000));
-        for (size_t i = 0; i < len; i++)
-            s[i] = (uint8_t) "abc"[(int)(fy_rng_unif(&rng) * (rep % 4 == 0 ? 2 : 3))];
-        int64_t nw = ref_bpe(&m, s, len, want);
-        out.n = 0;
-        FY_EXPECT(fy_tokenize(t, (const char *)s, len, false, &out) == FY_OK);
-        failed += !ids_equal("shuffled-rank BPE", (size_t)n_cases, s, len, out.ids, out.n, want, nw,
-                             false);
-        n_cases++;
-    }
-    printf("%s BPE with shuffled ranks vs naive reference: %d strings\n", failed ? "FAIL" : "ok  ",
-           n_cases);
-    fy_tokens_free(&out);
-    free(s);
-    free(want);
-    free(m.slot);
-    free(store);
     fy_tokenizer_free(t);
     return failed;
 }
@@ -718,10 +696,9 @@ static int check_detok(const struct fy_tokenizer *t)
               out[4] == '\0' && d.n_pending == 0);
     /* a truncated character followed by text: U+FFFD, then the text */
     FY_EXPECT(fy_detok_push(&d, t, id[0], out, sizeof(out)) == 0);
-    FY_EXPECT(fy_detok_push(&d, t, 64, out, sizeof(out)) == 4 && !memcmp(out,
-                                                                         "\xef\xbf\xbd"
-                                                                         "a",
-                                                                         4));
+    static const char fffd_a[] = "\xef\xbf\xbd"
+                                 "a";
+    FY_EXPECT(fy_detok_push(&d, t, 64, out, sizeof(out)) == 4 && !memcmp(out, fffd_a, 4));
     /* a stray byte: U+FFFD right away */
     FY_EXPECT(fy_detok_push(&d, t, 187, out, sizeof(out)) == 3 && !memcmp(out, "\xef\xbf\xbd", 3));
     /* flush of a held prefix */

@@ -18,10 +18,11 @@
 //                             also lists the ranges ("divergent_ranges": [[lo, hi], ...])
 //   tok_o200k_harmony_all.json  o200k_harmony with encode(s, 'all'): special tokens in text
 //   tok_o200k_large.json      one ~100 KB document written from the paragraphs below
-//   tok_o200k_stress.json     long runs of one unit: {"what","unit_b64","repeat","n_ids","ids_fnv1a",
-//                             "ids_head","ids_tail"} (ids too many to store; fnv1a-32 over the
-//                             ids as little-endian u32). tiktoken-WASM is quadratic on one long
-//                             piece (100 KB of 'x': 12 s; 1 MB aborts), so runs stay <= 64 KiB.
+//   tok_o200k_stress.json     long runs of one unit: {"what","unit_b64","repeat","n_ids",
+//                             "ids_fnv1a","ids_head","ids_tail"} (too many ids to store:
+//                             fnv1a-32 over the ids as little-endian u32). tiktoken-WASM is
+//                             quadratic on one long piece (100 KB of 'x': 12 s; 1 MB aborts),
+//                             so runs stay <= 64 KiB.
 //
 // Deterministic: fixed seeds, fixed order, no dependence on time or locale.
 'use strict';
@@ -33,7 +34,8 @@ const crypto = require('crypto');
 const { execFileSync } = require('child_process');
 
 const PKG = 'tiktoken@1.0.22';
-const INTEGRITY = 'sha512-PKvy1rVF1RibfF3JlXBSP0Jrcw2uq3yXdgcEXtKTYn3QJ/cBRBHDnrJ5jHky+MENZ6DIPwNUGWpkVx+7joCpNA==';
+const INTEGRITY = 'sha512-' +
+    'PKvy1rVF1RibfF3JlXBSP0Jrcw2uq3yXdgcEXtKTYn3QJ/cBRBHDnrJ5jHky+MENZ6DIPwNUGWpkVx+7joCpNA==';
 const SOURCE = 'tiktoken@1.0.22';
 
 // Code points whose pre-tokenizer class (letter, number, the two case classes of the pattern)
@@ -62,14 +64,18 @@ function die(msg) {
 }
 
 function parseArgs(argv) {
-    const o = { pkg: process.env.TIKTOKEN_PKG || '', out: path.join(__dirname, '..', 'tests', 'data') };
+    const o = {
+        pkg: process.env.TIKTOKEN_PKG || '',
+        out: path.join(__dirname, '..', 'tests', 'data'),
+    };
     for (let i = 0; i < argv.length; i++) {
         if (argv[i] === '--pkg' && i + 1 < argv.length)
             o.pkg = argv[++i];
         else if (argv[i] === '--out' && i + 1 < argv.length)
             o.out = argv[++i];
         else
-            die(`unknown argument ${argv[i]} (usage: gen-token-vectors.js [--pkg DIR] [--out DIR])`);
+            die(`unknown argument ${argv[i]} ` +
+                '(usage: gen-token-vectors.js [--pkg DIR] [--out DIR])');
     }
     return o;
 }
@@ -81,7 +87,8 @@ function loadPackage(dir) {
     const name = execFileSync('npm', ['pack', '--silent', PKG], { cwd: tmp, encoding: 'utf8' })
         .trim().split('\n').pop();
     const tgz = path.join(tmp, name);
-    const got = 'sha512-' + crypto.createHash('sha512').update(fs.readFileSync(tgz)).digest('base64');
+    const got = 'sha512-' +
+        crypto.createHash('sha512').update(fs.readFileSync(tgz)).digest('base64');
     if (got !== INTEGRITY)
         die(`${PKG}: integrity ${got}, expected ${INTEGRITY}`);
     execFileSync('tar', ['-xzf', tgz, '-C', tmp]);
@@ -168,7 +175,8 @@ const EDGE = [
     '~~', '@user', '#tag', '&amp;', '&#x27;', '%20', '\\n', '\\\\', 'a\u0301', '\u0301',
     '\u0301\u0301\u0301', 'e\u0301\u0302\u0303', ' \u0301', '1\u0301', '!\u0301', 'A\u0301B',
     'ÅÅÅ', 'ååå', 'Åå', 'aÅ', 'ŁÓDŹ łódź', 'ÆØÅ æøå', 'ΑΒΓ αβγ', 'ΣΊΣΥΦΟΣ σίσυφος',
-    '\u{1F600}', '\u{1F44D}\u{1F3FD}', '\u{1F468}\u200d\u{1F469}\u200d\u{1F467}', '\u{1F1FA}\u{1F1F8}',
+    '\u{1F600}', '\u{1F44D}\u{1F3FD}', '\u{1F468}\u200d\u{1F469}\u200d\u{1F467}',
+    '\u{1F1FA}\u{1F1F8}',
     '\u2764\ufe0f', 'a\u{1F600}b', ' \u{1F600}', '\u{1F600}\u{1F600}\u{1F600}', '\u{E000}',
     '\u{F8FF}', '\u{FFFD}', '\u{FFFE}', '\u{FFFF}', '\u{10FFFF}', '\u{E0001}', '\u{1D400}\u{1D41A}',
     '\u0000', '\u0001\u0002', '\u007f', '\u0080', 'a\u0000b', '\u001b[31mred\u001b[0m',
@@ -338,14 +346,16 @@ const SENTENCES = [
     'I told him: "Never again."', 'Version 2.0.1 was released on 2024-03-15.',
     'Temperatures ranged from -12°C to 38°C.', 'Call +1 (555) 010-9999 or e-mail info@example.com.',
     'He ran 42.195 km in 2:01:09.', 'Is it 10:30 a.m. or p.m.?', 'Wait... what?!',
-    'they\'re, there, their', "We'd've gone if we'd known.", "Y'ALL'D'VE", 'co-operate vs cooperate',
+    'they\'re, there, their', "We'd've gone if we'd known.", "Y'ALL'D'VE",
+    'co-operate vs cooperate',
     'state-of-the-art', 'e.g., i.e., etc.', 'Mr. & Mrs. Smith', 'ISBN 978-3-16-148410-0',
     'fooBar bazQux', 'XMLHttpRequest', 'iPhone', 'McDonald', 'HTTPServer', 'ABCdef', 'abcDEF',
 ];
 
 const CODE_SNIPPETS = [
     'x = [i**2 for i in range(10) if i % 2]', 'for (int i = 0; i < n; ++i) { a[i] = 0; }',
-    'if err != nil {\n\treturn err\n}', 'SELECT * FROM t WHERE a = 1;', '#define MAX(a, b) ((a) > (b) ? (a) : (b))',
+    'if err != nil {\n\treturn err\n}', 'SELECT * FROM t WHERE a = 1;',
+    '#define MAX(a, b) ((a) > (b) ? (a) : (b))',
     'const f = (a, b) => a + b;', 'std::vector<std::string> v{"a", "b"};', 'print(f"{x:.3f}")',
     '$ ls -la /tmp | grep foo', '<div class="x">&nbsp;</div>', 'a->b->c', 'p != NULL && *p',
     '0xDEADBEEF', 'x <<= 2;', 'i++; j--;', 'return {"ok": true}', '// TODO(mara): fix this',
@@ -361,19 +371,23 @@ const CODE_SNIPPETS = [
 const POOLS = {
     lower: [[0x61, 0x7a]], upper: [[0x41, 0x5a]], digit: [[0x30, 0x39]],
     punct: [[0x21, 0x2f], [0x3a, 0x40], [0x5b, 0x60], [0x7b, 0x7e]],
-    latin1: [[0xc0, 0xff], [0xa1, 0xbf]], latinx: [[0x100, 0x24f]], ipa: [[0x250, 0x2af], [0x2b0, 0x2ff]],
-    greek: [[0x370, 0x3ff]], cyril: [[0x400, 0x4ff]], armen: [[0x531, 0x58a]], hebrew: [[0x591, 0x5f4]],
+    latin1: [[0xc0, 0xff], [0xa1, 0xbf]], latinx: [[0x100, 0x24f]],
+    ipa: [[0x250, 0x2af], [0x2b0, 0x2ff]], greek: [[0x370, 0x3ff]], cyril: [[0x400, 0x4ff]],
+    armen: [[0x531, 0x58a]], hebrew: [[0x591, 0x5f4]],
     arabic: [[0x600, 0x6ff], [0x750, 0x77f]], deva: [[0x900, 0x97f]], bengali: [[0x980, 0x9fe]],
     tamil: [[0xb82, 0xbfa]], thai: [[0xe01, 0xe5b]], georg: [[0x10a0, 0x10ff]],
     hangul: [[0xac00, 0xd7a3], [0x1100, 0x11ff]], kana: [[0x3041, 0x30ff]], cjk: [[0x4e00, 0x9fff]],
-    cjkb: [[0x20000, 0x2a6df]], marks: [[0x300, 0x36f], [0x1ab0, 0x1ace], [0x20d0, 0x20f0], [0xfe20, 0xfe2f]],
-    emoji: [[0x1f300, 0x1f5ff], [0x1f600, 0x1f64f], [0x1f680, 0x1f6ff], [0x1f900, 0x1faff], [0x2600, 0x27bf]],
+    cjkb: [[0x20000, 0x2a6df]],
+    marks: [[0x300, 0x36f], [0x1ab0, 0x1ace], [0x20d0, 0x20f0], [0xfe20, 0xfe2f]],
+    emoji: [[0x1f300, 0x1f5ff], [0x1f600, 0x1f64f], [0x1f680, 0x1f6ff], [0x1f900, 0x1faff],
+        [0x2600, 0x27bf]],
     symbols: [[0x2190, 0x22ff], [0x20a0, 0x20c0], [0x2500, 0x257f], [0x2100, 0x214f]],
     numeric: [[0x660, 0x669], [0x966, 0x96f], [0xff10, 0xff19], [0x2160, 0x2188], [0xb2, 0xb3],
         [0xbc, 0xbe], [0x2460, 0x249b], [0x1d7ce, 0x1d7ff]],
     ws: [[0x09, 0x0d], [0x20, 0x20], [0x85, 0x85], [0xa0, 0xa0], [0x1680, 0x1680], [0x2000, 0x200a],
         [0x2028, 0x2029], [0x202f, 0x202f], [0x205f, 0x205f], [0x3000, 0x3000]],
-    notws: [[0x180e, 0x180e], [0xfeff, 0xfeff], [0x200b, 0x200d], [0x2060, 0x2060], [0xfe0f, 0xfe0f]],
+    notws: [[0x180e, 0x180e], [0xfeff, 0xfeff], [0x200b, 0x200d], [0x2060, 0x2060],
+        [0xfe0f, 0xfe0f]],
     fullwidth: [[0xff01, 0xff5e]], privuse: [[0xe000, 0xf8ff], [0xf0000, 0xf00ff]],
     control: [[0x00, 0x08], [0x0e, 0x1f], [0x7f, 0x9f]],
     titlecase: [[0x1c4, 0x1cc], [0x1f1, 0x1f3], [0x1f88, 0x1f8f]],
@@ -447,7 +461,8 @@ const WORDS = ('time person year way day thing man world life hand part child ey
     'go know take see come think look want give use find tell ask seem feel try leave call good ' +
     'new first last long great little own other old right big high different small large next ' +
     'early young important few public bad same able to of in for on with at by from up about ' +
-    'into over after kernel buffer thread socket token vector matrix tensor cache pointer').split(' ');
+    'into over after kernel buffer thread socket token vector matrix tensor cache pointer')
+    .split(' ');
 
 function randomProse(rng, nWords) {
     const out = [];
@@ -473,7 +488,8 @@ function randomProse(rng, nWords) {
     }
     let s = out.join(' ');
     if (rng.chance(0.3))
-        s = s.replace(/ /g, () => (rng.chance(0.05) ? rng.pick(['\n', '  ', '\r\n', '\t', '\n\n']) : ' '));
+        s = s.replace(/ /g,
+            () => (rng.chance(0.05) ? rng.pick(['\n', '  ', '\r\n', '\t', '\n\n']) : ' '));
     return s;
 }
 
@@ -538,8 +554,9 @@ function scriptCases(rng) {
         }
     }
     // combining-mark heavy scripts: Devanagari conjuncts, Arabic with harakat, Thai tone marks
-    const combos = ['क्षत्रिय', 'श्रीमान्', 'द्वारा', 'مُحَمَّد', 'كِتَابٌ', 'السَّلَامُ عَلَيْكُمْ',
-        'ที่นี่', 'น้ำ', 'ก็', 'ñ', 'n\u0303', 'Z\u0351\u036b\u0343\u036a\u0302\u036b\u033d\u034f\u0334',
+    const combos = ['क्षत्रिय', 'श्रीमान्', 'द्वारा', 'مُحَمَّد', 'كِتَابٌ',
+        'السَّلَامُ عَلَيْكُمْ', 'ที่นี่', 'น้ำ', 'ก็', 'ñ', 'n\u0303',
+        'Z\u0351\u036b\u0343\u036a\u0302\u036b\u033d\u034f\u0334',
         'a\u0308\u0304', '\u05e9\u05c1\u05b8', '\u0915\u093f', 'ខ្មែរ', 'မြန်မာ', '각', 'க்ஷ'];
     for (const c of combos)
         out.push(c, c + ' ' + c, 'A' + c, c.toUpperCase() + "'s", ' ' + c + '\n');
@@ -584,25 +601,29 @@ function specialCases(rng) {
     const out = [
         '<|startoftext|><|start|><|message|>Hello World<|end|><|endoftext|>',
         '<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.\n' +
-        'Knowledge cutoff: 2024-06\n\nReasoning: medium\n\n# Valid channels: analysis, commentary, ' +
-        'final. Channel must be included for every message.<|end|><|start|>user<|message|>What is ' +
-        '2 + 2?<|end|><|start|>assistant',
+        'Knowledge cutoff: 2024-06\n\nReasoning: medium\n\n# Valid channels: analysis, ' +
+        'commentary, final. Channel must be included for every message.<|end|>' +
+        '<|start|>user<|message|>What is 2 + 2?<|end|><|start|>assistant',
         '<|channel|>analysis<|message|>User asks: "What is 2 + 2?" Simple arithmetic. Provide ' +
         'answer.<|end|><|start|>assistant<|channel|>final<|message|>2 + 2 = 4.<|return|>',
-        '<|start|>developer<|message|># Instructions\n\nAnswer briefly.\n\n# Tools\n\n## functions\n\n' +
+        '<|start|>developer<|message|># Instructions\n\nAnswer briefly.\n\n# Tools\n\n' +
+        '## functions\n\n' +
         'namespace functions {\n\n// Gets the weather\ntype get_weather = (_: {\n// City name\n' +
         'location: string,\n}) => any;\n\n} // namespace functions<|end|>',
         '<|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json' +
         '<|message|>{"location":"Tokyo"}<|call|>',
-        '<|start|>functions.get_weather to=assistant<|channel|>commentary<|message|>{"temp":21}<|end|>',
+        '<|start|>functions.get_weather to=assistant<|channel|>commentary<|message|>' +
+        '{"temp":21}<|end|>',
         '<|start|>user<|message|>Hi<|end|><|start|>assistant<|channel|>analysis<|message|>Greet.' +
-        '<|end|><|start|>assistant<|channel|>final<|message|>Hello!<|end|><|start|>user<|message|>' +
-        'Thanks<|end|><|start|>assistant',
+        '<|end|><|start|>assistant<|channel|>final<|message|>Hello!<|end|>' +
+        '<|start|>user<|message|>Thanks<|end|><|start|>assistant',
         '<|endofprompt|>', '<|reserved_200000|><|reserved_200017|>', '<|end|><|end|><|end|>',
-        'a<|end|>b', ' <|end|> ', '\n<|start|>\n', '<|end|', '<|end', '|end|>', '<||>', '<|<|end|>|>',
+        'a<|end|>b', ' <|end|> ', '\n<|start|>\n', '<|end|', '<|end', '|end|>', '<||>',
+        '<|<|end|>|>',
         '<|endoftext|>x<|endoftext', '<|reserved_200018|>', '<<|start|>>', '<|START|>', '< |end| >',
         'text<|message|>more text<|constrain|>json', '<|call|><|return|><|channel|>', '',
-        'no specials at all', "it's<|end|>'s", '12<|end|>34', '  <|start|>  ', '\u{1F600}<|end|>\u4e2d',
+        'no specials at all', "it's<|end|>'s", '12<|end|>34', '  <|start|>  ',
+        '\u{1F600}<|end|>\u4e2d',
     ];
     for (let i = 0; i < 150; i++) {
         let s = '';
@@ -630,7 +651,8 @@ function divergentCases(rng) {
         0x10d40, 0x16100, 0x16d40, 0x1e5d0, 0x11380, 0x1ccf0, 0x0cf3, 0x1acf, 0x1c89, 0x116d0];
     for (const c of named) {
         const ch = cp(c);
-        out.push(ch, 'x' + ch + 'y', 'A' + ch, ch + "'s", ' ' + ch + ch, '1' + ch + '2', 'abc ' + ch + ' def');
+        out.push(ch, 'x' + ch + 'y', 'A' + ch, ch + "'s", ' ' + ch + ch, '1' + ch + '2',
+            'abc ' + ch + ' def');
     }
     for (let i = 0; i < 60; i++) {
         let s = '';
@@ -662,7 +684,8 @@ function largeDocument(rng, targetBytes) {
         if (r < 6) {
             p = PARAGRAPHS[(k + rng.below(PARAGRAPHS.length)) % PARAGRAPHS.length];
             // vary numbers and names so repeated paragraphs are not identical
-            p = p.replace(/\d+/g, (m) => (rng.chance(0.5) ? String(rng.range(0, 10 ** Math.min(m.length, 6))) : m));
+            p = p.replace(/\d+/g,
+                (m) => (rng.chance(0.5) ? String(rng.range(0, 10 ** Math.min(m.length, 6))) : m));
         } else if (r < 9) {
             p = randomProse(rng, rng.range(30, 160));
         } else {
@@ -709,7 +732,8 @@ function main() {
     const pkg = loadPackage(opt.pkg);
     try {
         const tk = require(path.join(path.resolve(pkg.dir), 'tiktoken.cjs'));
-        const json = JSON.parse(fs.readFileSync(path.join(pkg.dir, 'encoders', 'o200k_base.json'), 'utf8'));
+        const json = JSON.parse(
+            fs.readFileSync(path.join(pkg.dir, 'encoders', 'o200k_base.json'), 'utf8'));
         const base = tk.get_encoding('o200k_base');
         const harmony = new tk.Tiktoken(json.bpe_ranks, harmonySpecials(), json.pat_str);
         const enc = (s) => Array.from(base.encode_ordinary(s));
@@ -724,14 +748,16 @@ function main() {
         // ordinary
         const rng = makeRng(20240601);
         let texts = [];
-        texts.push(...HANDY.map((h) => h[0]), ...EDGE, ...SENTENCES, ...CODE_SNIPPETS, ...PARAGRAPHS);
+        texts.push(...HANDY.map((h) => h[0]), ...EDGE, ...SENTENCES, ...CODE_SNIPPETS,
+            ...PARAGRAPHS);
         for (const p of PARAGRAPHS)
             texts.push(...p.split('\n'), p.replace(/\n/g, '\r\n'), p.toUpperCase());
-        texts.push(...patternCases(), ...whitespaceCases(rng), ...numberCases(rng), ...scriptCases(rng));
+        texts.push(...patternCases(), ...whitespaceCases(rng), ...numberCases(rng),
+            ...scriptCases(rng));
         for (let i = 0; i < 200; i++)
             texts.push(randomProse(rng, rng.range(1, 60)));
-        const focusPools = [null, null, null, 'frag', 'ws', 'marks', 'digit', 'punct', 'upper', 'any',
-            'emoji', 'cjk', 'arabic', 'deva', 'latin1', 'notws'];
+        const focusPools = [null, null, null, 'frag', 'ws', 'marks', 'digit', 'punct', 'upper',
+            'any', 'emoji', 'cjk', 'arabic', 'deva', 'latin1', 'notws'];
         for (let i = 0; i < 1600; i++)
             texts.push(randomString(rng, rng.range(1, 40), rng.pick(focusPools)));
         for (let i = 0; i < 20; i++)   // a few long mixed inputs
