@@ -4,6 +4,7 @@
 #include "cli_args.h"
 #include "cli_common.h"
 #include "cli_signal.h"
+#include "chat_view.h"
 #include "cmd.h"
 #include "generate.h"
 #include "harmony.h"
@@ -261,26 +262,6 @@ static fy_status eval_prompt(struct chat *c, const struct fy_tokens *p, bool *in
     return FY_OK;
 }
 
-static void show_event(struct chat *c, const struct fy_harmony_event *ev, bool *in_dim)
-{
-    const struct fy_harmony_msg *m = ev->msg;
-    bool analysis = m && m->channel && strcmp(m->channel, "final") != 0;
-    if (!(ev->events & FY_HARMONY_EV_DELTA) || !m)
-        return;
-    if (analysis && !c->show_reasoning)
-        return;
-    if (analysis && !*in_dim) {
-        fputs(dim_on(c), stdout);
-        *in_dim = true;
-    } else if (!analysis && *in_dim) {
-        fputs(dim_off(c), stdout);
-        fputc('\n', stdout);
-        *in_dim = false;
-    }
-    fwrite(ev->delta, 1, ev->delta_len, stdout);
-    fflush(stdout);
-}
-
 /* Renders the conversation plus the user message um; the message joins the history only once
  * it fits in the context. */
 static fy_status render_with(struct chat *c, const struct fy_harmony_msg *um,
@@ -307,7 +288,9 @@ static fy_status answer(struct chat *c, const struct fy_harmony_msg *um)
     struct fy_detok dt = {0};
     struct fy_tokens said = {0}; /* the ids sampled this turn */
     int64_t header_run = 0;      /* tokens since the parser was last inside a message */
-    bool interrupted = false, in_dim = false, raw = false, full = false;
+    struct fy_chat_view view = {.out = stdout, .show_reasoning = c->show_reasoning,
+                                .color = c->color};
+    bool interrupted = false, raw = false, full = false;
     char buf[512];
     fy_status st = render_with(c, um, &prompt);
     if (st != FY_OK)
@@ -378,7 +361,7 @@ static fy_status answer(struct chat *c, const struct fy_harmony_msg *um)
             fputs(dim_off(c), stdout);
             fflush(stdout);
         } else {
-            show_event(c, &ev, &in_dim);
+            fy_chat_view_event(&view, &ev);
             if (ev.events & FY_HARMONY_EV_DONE)
                 break;
         }
@@ -391,8 +374,7 @@ static fy_status answer(struct chat *c, const struct fy_harmony_msg *um)
     c->last_gen = produced;
     c->last_t_gen = fy_now() - t0;
     c->total_gen += produced;
-    if (in_dim)
-        fputs(dim_off(c), stdout);
+    fy_chat_view_end(&view);
     if (!raw)
         fy_harmony_parser_finish(p, NULL);
     /* keep what the model said (also a partial answer) in the conversation */

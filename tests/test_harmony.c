@@ -5,6 +5,7 @@
  * Needs the rank file (FY_DEFAULT_VOCAB or $FERRY_VOCAB), else exit 77. */
 #include "fy_config.h"
 #include "fy_test.h"
+#include "fy_test_tok.h"
 #include "harmony.h"
 #include "tokenizer.h"
 #include "vocab_o200k.h"
@@ -878,26 +879,11 @@ static void check_random(const struct fy_tokenizer *t)
 
 int main(void)
 {
-    const char *path = getenv("FERRY_VOCAB");
-    struct stat sb;
-    struct fy_vocab_o200k *v = NULL;
     struct fy_tokenizer *t = NULL;
     char *json;
-
-    if (!path || !*path)
-        path = FY_DEFAULT_VOCAB;
-    if (stat(path, &sb) != 0) {
-        printf("skip: rank file %s absent (bash tools/setup-vocab.sh)\n", path);
-        return FY_TEST_SKIP;
-    }
-    if (fy_vocab_o200k_load(path, 0, &v) != FY_OK ||
-        fy_tokenizer_from_strings(v->tokens, v->token_lens, v->token_types, v->n_vocab, &t) !=
-            FY_OK) {
-        fprintf(stderr, "FAIL: building the tokenizer from %s\n", path);
-        fy_vocab_o200k_free(v);
-        return FY_TEST_HARD;
-    }
-    fy_vocab_o200k_free(v);
+    int rc = fy_test_tokenizer(&t);
+    if (rc)
+        return rc;
 
     json = load_vectors();
     if (!json) {
