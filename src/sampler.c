@@ -122,6 +122,19 @@ static inline float keep_or_zero(float y, int keep)
  * and for NaN. exp(x) = 2^n exp(r), n = round(x / ln2), |r| <= ln2 / 2, exp(r) by its degree-6
  * Taylor polynomial. Branch-free so that block loops vectorise: out of range, the arithmetic
  * makes garbage that the final mask discards. */
+/* Sum of one block of FY_SAMP_BLOCK probabilities, in a fixed order (16 float lanes, then
+ * double), so both passes that sum blocks agree to the bit. */
+static inline double block_sum(const float *pb)
+{
+    float lane[16];
+    for (int j = 0; j < 16; j++)
+        lane[j] = (pb[j] + pb[j + 16]) + (pb[j + 32] + pb[j + 48]);
+    double sb = 0.0;
+    for (int j = 0; j < 16; j++)
+        sb += lane[j];
+    return sb;
+}
+
 static inline float samp_exp(float x)
 {
     const float shift = 12582912.0f;   /* 1.5 * 2^23: x + shift rounds x to an integer */
@@ -247,12 +260,7 @@ static double exp_pass(float *restrict prob, double *restrict bsum, const float 
             const float e = samp_exp((vb[j] - vmax) * inv_t);
             pb[j] = keep_or_zero(e, thr_keep(vb[j], i0 + j, t));
         }
-        float lane[16];
-        for (int j = 0; j < 16; j++)
-            lane[j] = (pb[j] + pb[j + 16]) + (pb[j + 32] + pb[j + 48]);
-        double sb = 0.0;
-        for (int j = 0; j < 16; j++)
-            sb += lane[j];
+        const double sb = block_sum(pb);
         bsum[b] = sb;
         z += sb;
     }
@@ -298,12 +306,7 @@ static double mask_pass(float *restrict prob, double *restrict bsum, const float
         }
         for (int j = 0; j < FY_SAMP_BLOCK; j++)
             pb[j] = keep_or_zero(pb[j], thr_keep(vb[j], (int32_t)i0 + j, t));
-        float lane[16];
-        for (int j = 0; j < 16; j++)
-            lane[j] = (pb[j] + pb[j + 16]) + (pb[j + 32] + pb[j + 48]);
-        double sb = 0.0;
-        for (int j = 0; j < 16; j++)
-            sb += lane[j];
+        const double sb = block_sum(pb);
         bsum[b] = sb;
         z += sb;
     }

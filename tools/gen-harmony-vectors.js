@@ -18,14 +18,9 @@
 'use strict';
 
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
-const crypto = require('crypto');
-const { execFileSync } = require('child_process');
 
-const PKG = 'tiktoken@1.0.22';
-const INTEGRITY = 'sha512-' +
-    'PKvy1rVF1RibfF3JlXBSP0Jrcw2uq3yXdgcEXtKTYn3QJ/cBRBHDnrJ5jHky+MENZ6DIPwNUGWpkVx+7joCpNA==';
+const { PKG, loadTiktoken } = require('./tiktoken-pkg.js');
 
 // tokenizer.md §7: the two goldens, checked here and (hard-coded) in the C test.
 const GOLDEN_RENDER = [200006, 17360, 200008, 3575, 553, 17554, 162016, 11, 261, 4410, 6439, 2359,
@@ -40,18 +35,7 @@ function die(msg) {
 }
 
 function loadPackage() {
-    if (process.env.TIKTOKEN_PKG)
-        return { dir: process.env.TIKTOKEN_PKG, tmp: null };
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-harmony-'));
-    const name = execFileSync('npm', ['pack', '--silent', PKG], { cwd: tmp, encoding: 'utf8' })
-        .trim().split('\n').pop();
-    const tgz = path.join(tmp, name);
-    const got = 'sha512-' +
-        crypto.createHash('sha512').update(fs.readFileSync(tgz)).digest('base64');
-    if (got !== INTEGRITY)
-        die(`${PKG}: integrity ${got}, expected ${INTEGRITY}`);
-    execFileSync('tar', ['-xzf', tgz, '-C', tmp]);
-    return { dir: path.join(tmp, 'package'), tmp };
+    return loadTiktoken(process.env.TIKTOKEN_PKG, 'ferry-harmony-', die);
 }
 
 // The o200k_harmony specials (tokenizer.md §6, §8.3).

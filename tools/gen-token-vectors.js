@@ -28,14 +28,9 @@
 'use strict';
 
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
-const crypto = require('crypto');
-const { execFileSync } = require('child_process');
 
-const PKG = 'tiktoken@1.0.22';
-const INTEGRITY = 'sha512-' +
-    'PKvy1rVF1RibfF3JlXBSP0Jrcw2uq3yXdgcEXtKTYn3QJ/cBRBHDnrJ5jHky+MENZ6DIPwNUGWpkVx+7joCpNA==';
+const { PKG, loadTiktoken } = require('./tiktoken-pkg.js');
 const SOURCE = 'tiktoken@1.0.22';
 
 // Code points whose pre-tokenizer class (letter, number, the two case classes of the pattern)
@@ -81,18 +76,7 @@ function parseArgs(argv) {
 }
 
 function loadPackage(dir) {
-    if (dir)
-        return { dir, tmp: null };
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-tokvec-'));
-    const name = execFileSync('npm', ['pack', '--silent', PKG], { cwd: tmp, encoding: 'utf8' })
-        .trim().split('\n').pop();
-    const tgz = path.join(tmp, name);
-    const got = 'sha512-' +
-        crypto.createHash('sha512').update(fs.readFileSync(tgz)).digest('base64');
-    if (got !== INTEGRITY)
-        die(`${PKG}: integrity ${got}, expected ${INTEGRITY}`);
-    execFileSync('tar', ['-xzf', tgz, '-C', tmp]);
-    return { dir: path.join(tmp, 'package'), tmp };
+    return loadTiktoken(dir, 'ferry-tokvec-', die);
 }
 
 // ---- seeded PRNG (sfc32) ---------------------------------------------------------------------
