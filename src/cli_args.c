@@ -15,6 +15,20 @@ const char *fy_arg_value(int argc, char **argv, int *i)
     return argv[++*i];
 }
 
+int fy_arg_help_or_unknown(const char *cmd, const char *flag, const char *help1,
+                           const char *help2, const char *help3)
+{
+    if (!strcmp(flag, "-h") || !strcmp(flag, "--help")) {
+        const char *h[3] = {help1, help2, help3};
+        for (int i = 0; i < 3; i++)
+            if (h[i])
+                fputs(h[i], stdout);
+        return 0;
+    }
+    fy_log(FY_LOG_ERR, "%s: unknown flag %s (see ferry %s -h)", cmd, flag, cmd);
+    return 2;
+}
+
 fy_status fy_arg_int(const char *flag, const char *val, int64_t lo, int64_t hi, int64_t *out)
 {
     char *end = NULL;

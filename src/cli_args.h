@@ -6,6 +6,11 @@
 
 /* Returns argv[*i + 1] and advances *i, or NULL (with a message naming the flag) if absent. */
 const char *fy_arg_value(int argc, char **argv, int *i);
+/* For a flag no parser took: -h/--help prints the help texts (NULLs skipped) and returns 0;
+ * anything else is logged as "CMD: unknown flag F (see ferry CMD -h)" and returns 2. The caller
+ * exits with the result. */
+int fy_arg_help_or_unknown(const char *cmd, const char *flag, const char *help1,
+                           const char *help2, const char *help3);
 /* Parses a decimal integer in [lo, hi]; FY_E_INVAL with a message naming the flag otherwise. */
 fy_status fy_arg_int(const char *flag, const char *val, int64_t lo, int64_t hi, int64_t *out);
 /* Parses an unsigned 64-bit decimal integer. */

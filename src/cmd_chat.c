@@ -461,13 +461,9 @@ int fy_cmd_chat(int argc, char **argv)
             if (!(v = fy_arg_value(argc, argv, &i)) ||
                 fy_arg_int(a, v, -1, INT32_MAX, &c.n_predict) != FY_OK)
                 goto done;
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf("%s%s%s", usage_text, fy_cli_help_sampling, fy_cli_help_common);
-            rc = 0;
-            goto done;
         } else {
-            fy_log(FY_LOG_ERR, "chat: unknown flag %s (see ferry chat -h)", a);
-            rc = 2;
+            rc = fy_arg_help_or_unknown("chat", a, usage_text, fy_cli_help_sampling,
+                                        fy_cli_help_common);
             goto done;
         }
     }

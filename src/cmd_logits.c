@@ -12,6 +12,12 @@
 #include <string.h>
 #include <unistd.h>
 
+static const char usage_text[] =
+    "usage: ferry logits -m MODEL (--tokens IDS | --tokens-file F) -o FILE [options]\n\n"
+    "Evaluates the tokens as one sequence and writes n_tokens x n_vocab float32 (little-endian)\n"
+    "logits to FILE; row i = logits after token i.\n\n"
+    "  -o, --output FILE      output file\n";
+
 struct logits_out {
     FILE *f;
     const char *path;
@@ -56,16 +62,8 @@ int fy_cmd_logits(int argc, char **argv)
         if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
             if (!(out_path = fy_arg_value(argc, argv, &i)))
                 goto done;
-        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: ferry logits -m MODEL (--tokens IDS | --tokens-file F) -o FILE "
-                   "[options]\n\nEvaluates the tokens as one sequence and writes n_tokens x "
-                   "n_vocab float32 (little-endian)\nlogits to FILE; row i = logits after token "
-                   "i.\n\n  -o, --output FILE      output file\n%s", fy_cli_help_common);
-            rc = 0;
-            goto done;
         } else {
-            fy_log(FY_LOG_ERR, "logits: unknown flag %s (see ferry logits -h)", argv[i]);
-            rc = 2;
+            rc = fy_arg_help_or_unknown("logits", argv[i], usage_text, fy_cli_help_common, NULL);
             goto done;
         }
     }

@@ -76,13 +76,9 @@ int fy_cmd_run(int argc, char **argv)
             echo = false;
         } else if (!strcmp(a, "--ignore-eos")) {
             ignore_eos = true;
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf("%s%s%s", usage_text, fy_cli_help_sampling, fy_cli_help_common);
-            rc = 0;
-            goto done;
         } else {
-            fy_log(FY_LOG_ERR, "run: unknown flag %s (see ferry run -h)", a);
-            rc = 2;
+            rc = fy_arg_help_or_unknown("run", a, usage_text, fy_cli_help_sampling,
+                                        fy_cli_help_common);
             goto done;
         }
     }

@@ -90,13 +90,8 @@ int fy_cmd_tokenize(int argc, char **argv)
             ids_only = true;
         } else if (!strcmp(a, "--special")) {
             special = true;
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(usage_text, stdout);
-            rc = 0;
-            goto done;
         } else {
-            fy_log(FY_LOG_ERR, "tokenize: unknown flag %s (see ferry tokenize -h)", a);
-            rc = 2;
+            rc = fy_arg_help_or_unknown("tokenize", a, usage_text, NULL, NULL);
             goto done;
         }
     }
