@@ -57,5 +57,16 @@ rc=$?
 check "pipe mode exits 0" "[ $rc = 0 ]"
 check "pipe mode answers and /stats" "grep -q '^turns 1 |' <<< \"\$out\""
 
+# a full context: the long message is refused with a clear message, the conversation so far is
+# kept (/save writes it), and the next short message still gets an answer
+long=$(printf 'word %.0s' $(seq 1 200))
+out=$(printf 'hi\n%s\n/save %s\nok\n/stats\n' "$long" "$tmp/saved.txt" |
+      "$ferry" chat -m "$tmp/tiny.gguf" -n 8 -s 1 -c 160 2>&1)
+rc=$?
+check "full context: exit 0" "[ $rc = 0 ]"
+check "full context: clear message" "grep -q 'context full: the conversation needs' <<< \"\$out\""
+check "full context: conversation kept" "grep -q '^turns 2 |' <<< \"\$out\""
+check "/save wrote the conversation" "grep -q '^### user' '$tmp/saved.txt' && grep -q '^hi$' '$tmp/saved.txt'"
+
 [ $fail = 0 ] && echo "chat: all checks passed"
 exit $fail
