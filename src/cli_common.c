@@ -3,6 +3,8 @@
 
 #include "cli_args.h"
 #include "fy_config.h"
+#include "graph/device.h"
+#include "placement/placement.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -10,16 +12,37 @@
 #include <omp.h>
 #endif
 
-void fy_cli_init(struct fy_cli *o)
+fy_status fy_cli_init(struct fy_cli *o)
 {
     memset(o, 0, sizeof(*o));
     o->kv_type = FY_F16;
+    return fy_place_rules_new(&o->rules);
 }
 
 void fy_cli_free(struct fy_cli *o)
 {
     free(o->tokens);
     o->tokens = NULL;
+    fy_placement_free(o->placement);
+    o->placement = NULL;
+    fy_device_free(o->gpu);
+    o->gpu = NULL;
+    fy_place_rules_free(o->rules);
+    o->rules = NULL;
+}
+
+void fy_cli_report(const struct fy_cli *o, const struct fy_session *s)
+{
+    const struct fy_sched_stats *st = s ? fy_session_sched_stats(s) : NULL;
+    if (!st)
+        return;
+    fy_log(FY_LOG_INFO, "%s: weights uploaded at load %.1f MiB; experts uploaded %lld (%.1f MiB) "
+           "+ biases %.1f MiB; activations %.1f MiB in, %.1f MiB out; MoE layer runs: %lld on "
+           "%s, %lld on CPU", o->gpu->name, st->load_bytes / 1048576.0,
+           (long long)st->experts_uploaded, st->expert_bytes / 1048576.0,
+           st->bias_bytes / 1048576.0, st->act_bytes_in / 1048576.0,
+           st->act_bytes_out / 1048576.0, (long long)st->moe_gpu, o->gpu->name,
+           (long long)st->moe_cpu);
 }
 
 const char fy_cli_help_common[] =
@@ -31,6 +54,8 @@ const char fy_cli_help_common[] =
     "  -b, --batch-size N     accepted for llama.cpp compatibility; micro-batches rule\n"
     "  -t, --threads N        CPU threads (default: all cores)\n"
     "  --kv-type f16|f32      KV cache type (default f16)\n"
+    "  --test-gpu             GPU0 is a test device in host memory that counts every byte\n"
+    "                         moved (exercises placement and offload without a GPU)\n"
     "  -h, --help             this help\n";
 
 /* Parses one common flag at argv[*i]. Returns 1 if consumed, 0 if not ours, -1 on error. */
@@ -76,10 +101,14 @@ int fy_cli_parse_common(struct fy_cli *o, int argc, char **argv, int *i)
             fy_log(FY_LOG_ERR, "flag --kv-type: \"%s\" is not one of f16, f32", v);
             return -1;
         }
+    } else if (!strcmp(a, "--test-gpu")) {
+        o->test_gpu = true;
     } else if (!strcmp(a, "--yarn-unrounded")) {
         o->yarn_unrounded = true; /* test-only: OpenAI/HF YaRN correction range */
     } else {
-        return 0;
+        int r = fy_place_parse_flag(o->rules, argc, argv, i);
+        o->placement_given |= r == 1;
+        return r;
     }
 #undef VALUE
     return 1;
@@ -121,6 +150,20 @@ fy_status fy_cli_session(const struct fy_cli *o, const struct fy_model *m, int64
     if (o->n_ubatch)
         so.n_ubatch = o->n_ubatch;
     so.kv_type = o->kv_type;
+    if (o->placement_given || o->test_gpu) {
+        struct fy_cli *w = (struct fy_cli *)o; /* the placement and device live in the options */
+        struct fy_place_dims dims;
+        if (!o->test_gpu) {
+            fy_log(FY_LOG_ERR, "placement flags need a GPU, and this build has no GPU backend "
+                   "yet; --test-gpu runs GPU0 as a test device in host memory");
+            return FY_E_UNSUPPORTED;
+        }
+        FY_TRY(fy_place_dims_from_gguf(m->gguf, &dims));
+        FY_TRY(fy_placement_new(o->rules, m->gguf, &dims, &w->placement));
+        FY_TRY(fy_device_test_new(FY_DEV_GPU0, &w->gpu));
+        so.placement = o->placement;
+        so.gpu = o->gpu;
+    }
     return fy_session_new(m, &so, s_out);
 }
 

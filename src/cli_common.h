@@ -17,19 +17,31 @@ struct fy_cli {
     int64_t n_threads;      /* -t; 0: OpenMP default (all cores) */
     enum fy_dtype kv_type;  /* --kv-type */
     bool yarn_unrounded;    /* --yarn-unrounded (test-only) */
+    /* placement: -ot, -ngl, --n-cpu-moe, --cpu-moe, offload settings (src/placement/) */
+    struct fy_place_rules *rules;
+    bool placement_given;   /* a placement flag was on the command line */
+    bool test_gpu;          /* --test-gpu: GPU0 is the counting test device in host memory */
+    struct fy_placement *placement;  /* made by fy_cli_session */
+    struct fy_device *gpu;
 };
 
 extern const char fy_cli_help_common[];
 
-void fy_cli_init(struct fy_cli *o);
+/* FY_E_NOMEM only. */
+fy_status fy_cli_init(struct fy_cli *o);
+/* Frees the options, the placement and the GPU device: call it after fy_session_free and before
+ * fy_model_free (the placement points into the model's GGUF). */
 void fy_cli_free(struct fy_cli *o);
+/* Logs what the hybrid scheduler moved (nothing without a placement). */
+void fy_cli_report(const struct fy_cli *o, const struct fy_session *s);
 /* Parses one shared flag at argv[*i]: 1 consumed, 0 not a shared flag, -1 error (logged). */
 int fy_cli_parse_common(struct fy_cli *o, int argc, char **argv, int *i);
 /* 1 if -m and --tokens/--tokens-file were given; otherwise logs what is missing and returns 0. */
 int fy_cli_check_tokens(const struct fy_cli *o, const char *cmd);
 /* Sets threads and loads the model (with the test-only rope switch applied). */
 fy_status fy_cli_load(const struct fy_cli *o, struct fy_model **m_out);
-/* Opens a session of -c positions (need_ctx when -c is absent), -ub, --kv-type. */
+/* Opens a session of -c positions (need_ctx when -c is absent), -ub, --kv-type; with placement
+ * flags, over the placement they make (which needs a GPU: for now only --test-gpu). */
 fy_status fy_cli_session(const struct fy_cli *o, const struct fy_model *m, int64_t need_ctx,
                          struct fy_session **s_out);
 /* Both of the above. */

@@ -7,5 +7,6 @@ int fy_cmd_logits(int argc, char **argv);
 int fy_cmd_run(int argc, char **argv);
 int fy_cmd_tokenize(int argc, char **argv);
 int fy_cmd_chat(int argc, char **argv);
+int fy_cmd_plan(int argc, char **argv);
 
 #endif

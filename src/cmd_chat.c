@@ -436,7 +436,8 @@ int fy_cmd_chat(int argc, char **argv)
 
     memset(&c, 0, sizeof(c));
     c.n_predict = -1;
-    fy_cli_init(&o);
+    if (fy_cli_init(&o) != FY_OK)
+        goto done;
     for (int i = 1; i < argc; i++) {
         int r = fy_cli_parse_common(&o, argc, argv, &i);
         if (r == 0)
@@ -541,7 +542,7 @@ done:
     fy_tokens_free(&c.cached);
     fy_tokenizer_free(c.tok);
     fy_session_free(c.s);
-    fy_model_free(m);
     fy_cli_free(&o);
+    fy_model_free(m);
     return rc;
 }

@@ -45,7 +45,6 @@ static fy_status write_rows(void *ud, int64_t row0, int64_t n_rows, const float 
 int fy_cmd_logits(int argc, char **argv)
 {
     struct fy_cli o;
-    fy_cli_init(&o);
     const char *out_path = NULL;
     struct fy_model *m = NULL;
     struct fy_session *s = NULL;
@@ -53,6 +52,8 @@ int fy_cmd_logits(int argc, char **argv)
     struct logits_out w = {0};
     int rc = 1;
 
+    if (fy_cli_init(&o) != FY_OK)
+        goto done;
     for (int i = 1; i < argc; i++) {
         int r = fy_cli_parse_common(&o, argc, argv, &i);
         if (r < 0)
@@ -98,14 +99,16 @@ int fy_cmd_logits(int argc, char **argv)
         fy_log(FY_LOG_ERR, "cannot rename %s to %s: %s", tmp, out_path, strerror(errno));
         st = FY_E_IO;
     }
-    if (st != FY_OK)
+    if (st != FY_OK) {
         remove(tmp);
-    else
+    } else {
+        fy_cli_report(&o, s);
         rc = 0;
+    }
 done:
     fy_session_free(s);
-    fy_model_free(m);
     fy_cli_free(&o);
+    fy_model_free(m);
     free(tmp);
     return rc;
 }

@@ -48,7 +48,8 @@ int fy_cmd_run(int argc, char **argv)
     struct fy_gen gen = {0};
     int rc = 1;
 
-    fy_cli_init(&o);
+    if (fy_cli_init(&o) != FY_OK)
+        goto done;
     for (int i = 1; i < argc; i++) {
         int r = fy_cli_parse_common(&o, argc, argv, &i);
         if (r == 0)
@@ -170,6 +171,7 @@ int fy_cmd_run(int argc, char **argv)
         goto done;
     if (interrupted)
         fy_log(FY_LOG_INFO, "interrupted");
+    fy_cli_report(&o, s);
     if (gen.smp)
         fy_log(FY_LOG_INFO, "sampling seed %llu (-s to repeat)",
                (unsigned long long)fy_sampler_seed(smp));
@@ -184,8 +186,8 @@ done:
     fy_tokens_free(&ptoks);
     fy_tokenizer_free(tok);
     fy_session_free(s);
-    fy_model_free(m);
     fy_cli_free(&o);
+    fy_model_free(m);
     free(file_text);
     return rc;
 }

@@ -39,6 +39,8 @@ static void usage(FILE *f)
             "  --mild               small q/k and gate/up weights (flat attention, no clamping)\n"
             "  --qk-scale F         multiply the q/k weight std (default 1: peaky attention)\n"
             "  --ffn-scale F        multiply the gate/up weight std (default 1: clamps engage)\n"
+            "  --sparse             metadata only: the tensor data is left as a hole (zeros), so\n"
+            "                       a 120b file takes a few MB of disk (for ferry plan, tests)\n"
             "  -q, --quiet          no progress line\n"
             "  -h, --help           this text\n\n"
             "exit status: 0 written, 1 error, 2 usage error\n",
@@ -158,6 +160,8 @@ int fy_cmd_synth(int argc, char **argv)
                 return 2;
         } else if (!strcmp(a, "--fuse-gate-up")) {
             c.fused_gate_up = 1;
+        } else if (!strcmp(a, "--sparse")) {
+            c.sparse = 1;
         } else if (!strcmp(a, "--mild")) {
             c.mild = 1;
         } else if (!strcmp(a, "--qk-scale") || !strcmp(a, "--ffn-scale")) {

@@ -108,6 +108,9 @@ fy_status fy_gguf_writer_tensor(struct fy_gguf_writer *w, const char *name, enum
 fy_status fy_gguf_writer_begin_data(struct fy_gguf_writer *w);
 fy_status fy_gguf_writer_write(struct fy_gguf_writer *w, const void *bytes, size_t n);
 fy_status fy_gguf_writer_finish(struct fy_gguf_writer *w);  /* checks every tensor was written */
+/* Finishes right after begin_data with no tensor bytes written: the data section is left as a
+ * hole (the file is extended to its full size), for metadata-only test files of large models. */
+fy_status fy_gguf_writer_finish_sparse(struct fy_gguf_writer *w);
 void fy_gguf_writer_free(struct fy_gguf_writer *w);  /* NULL-safe; unfinished: deletes the .tmp */
 
 #endif

@@ -514,6 +514,33 @@ fy_status fy_gguf_writer_write(struct fy_gguf_writer *w, const void *bytes, size
     return FY_OK;
 }
 
+static fy_status close_and_rename(struct fy_gguf_writer *w);
+
+fy_status fy_gguf_writer_finish_sparse(struct fy_gguf_writer *w)
+{
+    FY_CHECK_ARG(w);
+    if (w->state == GW_BUILD)
+        FY_TRY(fy_gguf_writer_begin_data(w));
+    if (w->state != GW_DATA || w->cur != 0 || w->cur_done != 0) {
+        fy_log(FY_LOG_ERR, "%s: a sparse finish needs a writer with no tensor bytes written",
+               w->path);
+        return FY_E_INVAL;
+    }
+    if (fflush(w->f) != 0) {
+        fy_log(FY_LOG_ERR, "%s: write failed: %s", w->tmp_path, strerror(errno));
+        w->state = GW_FAILED;
+        return FY_E_IO;
+    }
+    off_t end = ftello(w->f);
+    if (end < 0 || ftruncate(fileno(w->f), end + (off_t)w->data_size) != 0) {
+        fy_log(FY_LOG_ERR, "%s: cannot extend to its full size: %s", w->tmp_path,
+               strerror(errno));
+        w->state = GW_FAILED;
+        return FY_E_IO;
+    }
+    return close_and_rename(w);
+}
+
 fy_status fy_gguf_writer_finish(struct fy_gguf_writer *w)
 {
     FY_CHECK_ARG(w);
@@ -531,6 +558,12 @@ fy_status fy_gguf_writer_finish(struct fy_gguf_writer *w)
         w->state = GW_FAILED;
         return FY_E_INVAL;
     }
+    return close_and_rename(w);
+}
+
+/* Closes the .tmp file and gives it the final name. */
+static fy_status close_and_rename(struct fy_gguf_writer *w)
+{
     FILE *f = w->f;
     w->f = NULL;
     int bad = fflush(f) != 0 || ferror(f);

@@ -15,7 +15,8 @@ static void usage(FILE *f)
             "  logits    evaluate token ids, write every row of logits to a file\n"
             "  run       complete text (-p) or token ids (--tokens), streamed\n"
             "  chat      interactive harmony chat\n"
-            "  tokenize  show the tokens of a text\n",
+            "  tokenize  show the tokens of a text\n"
+            "  plan      where each tensor goes (-ngl, -ot, --n-cpu-moe), memory per device\n",
             FY_VERSION);
 }
 
@@ -30,6 +31,7 @@ int main(int argc, char **argv)
         {"run", fy_cmd_run},
         {"chat", fy_cmd_chat},
         {"tokenize", fy_cmd_tokenize},
+        {"plan", fy_cmd_plan},
     };
     if (argc < 2) {
         usage(stderr);
@@ -47,6 +49,6 @@ int main(int argc, char **argv)
         if (!strcmp(argv[1], cmds[i].name))
             return cmds[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "ferry: unknown command \"%s\"; commands: synth, logits, run, chat, "
-            "tokenize\n", argv[1]);
+            "tokenize, plan\n", argv[1]);
     return 2;
 }

@@ -11,7 +11,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -763,6 +765,14 @@ fy_status fy_synth_write(const struct fy_synth_config *c, const char *vocab_path
         goto fail;
     fy_vocab_o200k_free(v);  /* the metadata is written; free it before the long part */
     v = NULL;
+    if (c->sparse) {
+        st = fy_gguf_writer_finish_sparse(w); /* the data section stays a hole */
+        if (st != FY_OK)
+            goto fail;
+        fy_gguf_writer_free(w);
+        fy_synth_plan_free(plan);
+        return FY_OK;
+    }
 
     nt = normal_table_new();
     st = nt ? write_data(c, plan, w, nt) : FY_E_NOMEM;

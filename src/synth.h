@@ -62,6 +62,7 @@ struct fy_synth_config {
     float qk_scale;             /* multiplies the attn_q/attn_k weight std (default 1) */
     float ffn_scale;            /* multiplies the gate/up weight std (default 1) */
     int progress;               /* print progress to stderr when it is a terminal */
+    int sparse;                 /* metadata only: the data section is a hole (reads as zeros) */
 };
 
 /* Fills *c with a preset: "tiny" (4 layers, d 256, 8/2 heads of 64, 8 experts of 256, k 4,
@@ -99,7 +100,10 @@ void fy_synth_plan_free(struct fy_synth_plan *p);
 uint32_t fy_synth_file_type(const struct fy_synth_config *c);
 
 /* Writes the GGUF to out_path (through out_path.tmp, renamed at the end). vocab_path is the
- * o200k_base.tiktoken rank file; it is ignored (may be NULL) when c->toy_vocab is set. */
+ * o200k_base.tiktoken rank file; it is ignored (may be NULL) when c->toy_vocab is set.
+ * With c->sparse the header and metadata are written as usual and the file is then extended to
+ * its full size without writing the tensor data: a hole that reads as zeros, so a 120b file takes
+ * only its metadata on disk (for placement and loader tests; the weights are all zero). */
 fy_status fy_synth_write(const struct fy_synth_config *c, const char *vocab_path,
                          const char *out_path);
 

@@ -77,5 +77,18 @@ expect "logits bad id" 1 'id 201088 is outside the vocabulary' \
 [ ! -e "$tmp/l2.bin" ] && [ ! -e "$tmp/l2.bin.part" ] && ok "no file left on error" \
     || bad "a file was left after an error"
 
+# placement flags: without a GPU they need --test-gpu; with it the logits are the CPU's, exactly
+"$ferry" logits -m "$m" --tokens 1,2,3,4,5,6,7,8,9,10 -ub 4 -o "$tmp/cpu.bin" 2>/dev/null
+for recipe in "-ngl 99" "-ngl 99 -ot exps=CPU --offload-threshold 4" "--n-cpu-moe 2 -ngl 3"; do
+    # shellcheck disable=SC2086
+    "$ferry" logits -m "$m" --tokens 1,2,3,4,5,6,7,8,9,10 -ub 4 $recipe --test-gpu \
+        -o "$tmp/gpu.bin" 2>/dev/null
+    cmp -s "$tmp/cpu.bin" "$tmp/gpu.bin" && ok "logits with $recipe --test-gpu equal the CPU's" \
+        || bad "logits with $recipe --test-gpu differ"
+done
+expect "placement without a GPU" 1 'placement flags need a GPU' \
+    "$ferry" logits -m "$m" --tokens 1 -ngl 99 -o "$tmp/x.bin"
+expect "bad -ot device" 1 'CUDA7' "$ferry" run -m "$m" -p hi -ot "exps=CUDA7" --test-gpu
+
 [ $fail = 0 ] && echo "cli: all checks passed"
 exit $fail

@@ -1,31 +1,19 @@
 /* The gpt-oss graph for a micro-batch of n tokens (n = 1 for generation uses the same code),
  * and the session that owns its buffers. */
-#include "session.h"
+#include "sched.h"
+#include "session_priv.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum { ACT_X, ACT_H, ACT_Q, ACT_K, ACT_V, ACT_ATTN, ACT_O, ACT_RL, ACT_IDS, ACT_W, ACT_MOE,
-       ACT_LOGITS, ACT_HLAST, ACT_COUNT };
-
-struct fy_session {
-    const struct fy_model *m;
-    struct fy_session_opts o;
-    struct fy_kvcache *kv;
-    struct fy_act act[ACT_COUNT];
-    struct fy_attn_shape shape;
-    struct fy_graph graph;
-    int32_t *pos;          /* [n_ubatch] */
-    int64_t n_past;
-    int64_t logits_rows;   /* rows allocated in act[ACT_LOGITS] */
-};
 
 void fy_session_opts_default(struct fy_session_opts *o)
 {
     o->n_ctx = 4096;
     o->n_ubatch = 512;
     o->kv_type = FY_F16;
+    o->placement = NULL;
+    o->gpu = NULL;
 }
 
 static fy_status act_alloc(struct fy_act *a, enum fy_act_type type, int64_t ne0, int64_t rows)
@@ -80,6 +68,8 @@ fy_status fy_session_new(const struct fy_model *m, const struct fy_session_opts 
     s->pos = malloc((size_t)ub * sizeof(*s->pos));
     if (st == FY_OK && !s->pos)
         st = FY_E_NOMEM;
+    if (st == FY_OK && (s->o.placement || s->o.gpu))
+        st = fy_sched_new(s, &s->sched);
     if (st != FY_OK)
         goto fail;
     *out = s;
@@ -93,6 +83,7 @@ void fy_session_free(struct fy_session *s)
 {
     if (!s)
         return;
+    fy_sched_free(s->sched);
     fy_kvcache_free(s->kv);
     for (int i = 0; i < ACT_COUNT; i++)
         if (i != ACT_HLAST)
@@ -112,6 +103,11 @@ void fy_session_truncate(struct fy_session *s, int64_t n)
         s->n_past = n;
 }
 const struct fy_graph *fy_session_graph(const struct fy_session *s) { return &s->graph; }
+
+const struct fy_sched_stats *fy_session_sched_stats(const struct fy_session *s)
+{
+    return s->sched ? fy_sched_stats(s->sched) : NULL;
+}
 
 /* ---- graph construction ---- */
 
@@ -285,7 +281,9 @@ fy_status fy_session_eval(struct fy_session *s, const int32_t *tokens, int64_t n
             .n_tok = nb, .tokens = tokens + i0, .pos = s->pos, .kv = s->kv,
             .n_kv = s->n_past + nb,
         };
-        fy_status st = fy_graph_exec(&s->graph, backends, (int)FY_ARRAY_LEN(backends), &b);
+        fy_status st = s->sched ? fy_sched_exec(s->sched, &b)
+                                : fy_graph_exec(&s->graph, backends, (int)FY_ARRAY_LEN(backends),
+                                                &b);
         if (st != FY_OK)
             return st;
         s->n_past += nb;

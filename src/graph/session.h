@@ -9,11 +9,35 @@
 
 #include <stdbool.h>
 
+struct fy_placement;
+struct fy_device;
+struct fy_session;
+
 struct fy_session_opts {
     int64_t n_ctx;          /* KV cache positions (default: 4096, capped at n_ctx_train) */
     int64_t n_ubatch;       /* tokens per graph evaluation (default 512) */
     enum fy_dtype kv_type;  /* FY_F16 (default) or FY_F32 */
+    /* Hybrid execution (both or neither): tensors placed by `placement` on GPU0 live on `gpu`,
+     * uploaded when the session opens; each node runs where its weights live, the MoE layers
+     * where fy_place_experts says. The session does not own either. */
+    const struct fy_placement *placement;
+    struct fy_device *gpu;
 };
+
+/* What the hybrid scheduler moved, cumulated since the session opened. */
+struct fy_sched_stats {
+    uint64_t load_bytes;        /* weights uploaded when the session opened */
+    uint64_t expert_bytes;      /* expert weights uploaded for offloaded MoE layers */
+    int64_t experts_uploaded;   /* (layer, expert) pairs uploaded */
+    uint64_t bias_bytes;        /* expert biases uploaded per step (no GPU copy) */
+    uint64_t act_bytes_in;      /* activations and batch inputs, host -> device */
+    uint64_t act_bytes_out;     /* activations, device -> host */
+    int64_t moe_gpu;            /* MoE layer evaluations on the GPU (resident or uploaded) */
+    int64_t moe_cpu;            /* MoE layer evaluations on the CPU */
+    int64_t segments;           /* device segments run */
+};
+/* NULL for a session without a placement. */
+const struct fy_sched_stats *fy_session_sched_stats(const struct fy_session *s);
 
 void fy_session_opts_default(struct fy_session_opts *o);
 

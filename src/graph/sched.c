@@ -1,0 +1,525 @@
+/* The hybrid scheduler. Each node runs on the device of the weights it reads (the MoE layers
+ * where fy_place_experts says; weight-less nodes on their layer's KV device); consecutive nodes
+ * of one device form a segment; an activation is copied across only when a segment reads it
+ * and its latest version is on the other side. */
+#include "sched.h"
+
+#include "../placement/placement.h"
+#include "device.h"
+#include "kvcache.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A placed tensor's host bytes (the mmap) and, if it has one, its device copy. */
+struct wrange {
+    const uint8_t *host;
+    size_t n;
+    int64_t t;     /* index in the placement */
+    uint8_t *dev;  /* NULL: not on the device */
+};
+
+struct fy_sched {
+    struct fy_session *s;
+    const struct fy_placement *pl;
+    struct fy_device *gpu;
+    struct fy_device *cpu;
+    struct wrange *w;                      /* sorted by host address */
+    int64_t n_w;
+    struct fy_act dact[ACT_COUNT];         /* device copies of the activations */
+    size_t dcap[ACT_COUNT];                /* bytes allocated for them */
+    bool on_host[ACT_COUNT];
+    bool on_dev[ACT_COUNT];
+    int32_t *tok_dev;                      /* [n_ubatch] */
+    int32_t *pos_dev;                      /* [n_ubatch] */
+    struct fy_kvcache kv_view;             /* device pointers for the device's layers */
+    uint8_t *stage[FY_EXP_PROJ_COUNT];     /* expert weights uploaded for one MoE layer */
+    size_t stage_cap[FY_EXP_PROJ_COUNT];
+    uint8_t *stage_b[FY_EXP_PROJ_COUNT];   /* expert biases without a device copy */
+    size_t stage_b_cap[FY_EXP_PROJ_COUNT];
+    bool *used;                            /* [n_expert] */
+    struct fy_node *seg;                   /* translated nodes of one device segment */
+    struct fy_mat *mats;                   /* their weights */
+    int64_t seg_cap;
+    struct fy_moe_layer moe;               /* translated MoE parameters */
+    struct fy_sched_stats st;
+};
+
+static int cmp_range(const void *a, const void *b)
+{
+    const struct wrange *x = a, *y = b;
+    return x->host < y->host ? -1 : x->host > y->host;
+}
+
+static const struct wrange *find(const struct fy_sched *sc, const void *p)
+{
+    const uint8_t *q = p;
+    int64_t lo = 0, hi = sc->n_w - 1;
+    while (lo <= hi) {
+        int64_t mid = (lo + hi) / 2;
+        const struct wrange *r = &sc->w[mid];
+        if (q < r->host)
+            hi = mid - 1;
+        else if (q >= r->host + r->n)
+            lo = mid + 1;
+        else
+            return r;
+    }
+    return NULL;
+}
+
+/* Device address of host weight bytes p, or NULL if they have no device copy. */
+static void *dev_ptr(const struct fy_sched *sc, const void *p)
+{
+    const struct wrange *r = find(sc, p);
+    return r && r->dev ? r->dev + ((const uint8_t *)p - r->host) : NULL;
+}
+
+static enum fy_device_id weight_dev(const struct fy_sched *sc, const void *p)
+{
+    const struct wrange *r = find(sc, p);
+    return r ? sc->pl->t[r->t].dev : FY_DEV_CPU;
+}
+
+static int act_index(const struct fy_sched *sc, const struct fy_act *a)
+{
+    return (int)(a - sc->s->act);
+}
+
+static fy_status dev_alloc(struct fy_sched *sc, size_t n, void **out)
+{
+    return sc->gpu->ops->alloc(sc->gpu, n ? n : 1, out);
+}
+
+/* ---- set-up ---- */
+
+static fy_status upload_weights(struct fy_sched *sc)
+{
+    const struct fy_placement *pl = sc->pl;
+    sc->w = calloc((size_t)pl->n_tensors, sizeof(*sc->w));
+    if (!sc->w)
+        return FY_E_NOMEM;
+    for (int64_t i = 0; i < pl->n_tensors; i++) {
+        const struct fy_place_tensor *t = &pl->t[i];
+        struct wrange *r = &sc->w[sc->n_w++];
+        *r = (struct wrange){t->t->data, t->t->size, i, NULL};
+        if (t->dev != FY_DEV_GPU0 && !(t->dup && t->dup_dev == FY_DEV_GPU0))
+            continue;
+        FY_TRY(dev_alloc(sc, r->n, (void **)&r->dev));
+        FY_TRY(sc->gpu->ops->copy_in(sc->gpu, r->dev, r->host, r->n));
+        sc->st.load_bytes += r->n;
+    }
+    qsort(sc->w, (size_t)sc->n_w, sizeof(*sc->w), cmp_range);
+    return FY_OK;
+}
+
+static fy_status make_kv_view(struct fy_sched *sc)
+{
+    const struct fy_kvcache *kv = sc->s->kv;
+    sc->kv_view = *kv;
+    sc->kv_view.k = calloc((size_t)kv->n_layer, sizeof(void *));
+    sc->kv_view.v = calloc((size_t)kv->n_layer, sizeof(void *));
+    if (!sc->kv_view.k || !sc->kv_view.v)
+        return FY_E_NOMEM;
+    const size_t bytes = (size_t)kv->n_ctx * (size_t)kv->width * fy_dtype_block_bytes(kv->type);
+    for (int64_t l = 0; l < kv->n_layer; l++) {
+        if (sc->pl->layers[l].kv_dev == FY_DEV_GPU0) {
+            FY_TRY(dev_alloc(sc, bytes, &sc->kv_view.k[l]));
+            FY_TRY(dev_alloc(sc, bytes, &sc->kv_view.v[l]));
+        } else {
+            sc->kv_view.k[l] = kv->k[l];
+            sc->kv_view.v[l] = kv->v[l];
+        }
+    }
+    return FY_OK;
+}
+
+fy_status fy_sched_new(struct fy_session *s, struct fy_sched **out)
+{
+    const struct fy_placement *pl = s->o.placement;
+    struct fy_sched *sc = NULL;
+    fy_status st;
+    *out = NULL;
+    if (!pl || !s->o.gpu || pl->dims.n_layer != s->m->hp.n_layer ||
+        pl->dims.n_expert != s->m->hp.n_expert) {
+        fy_log(FY_LOG_ERR, "session: the placement does not belong to this model");
+        return FY_E_INVAL;
+    }
+    sc = calloc(1, sizeof(*sc));
+    if (!sc)
+        return FY_E_NOMEM;
+    sc->s = s;
+    sc->pl = pl;
+    sc->gpu = s->o.gpu;
+    st = fy_device_cpu_new(&sc->cpu);
+    if (st == FY_OK)
+        st = upload_weights(sc);
+    if (st == FY_OK)
+        st = make_kv_view(sc);
+    if (st == FY_OK)
+        st = dev_alloc(sc, (size_t)s->o.n_ubatch * sizeof(int32_t), (void **)&sc->tok_dev);
+    if (st == FY_OK)
+        st = dev_alloc(sc, (size_t)s->o.n_ubatch * sizeof(int32_t), (void **)&sc->pos_dev);
+    if (st == FY_OK && !(sc->used = calloc((size_t)s->m->hp.n_expert, sizeof(bool))))
+        st = FY_E_NOMEM;
+    if (st != FY_OK) {
+        fy_sched_free(sc);
+        return st;
+    }
+    *out = sc;
+    return FY_OK;
+}
+
+void fy_sched_free(struct fy_sched *sc)
+{
+    if (!sc)
+        return;
+    struct fy_device *g = sc->gpu;
+    for (int64_t i = 0; i < sc->n_w; i++)
+        g->ops->free(g, sc->w[i].dev);
+    for (int a = 0; a < ACT_COUNT; a++)
+        if (a != ACT_HLAST)
+            g->ops->free(g, sc->dact[a].data);
+    for (int64_t l = 0; sc->kv_view.k && l < sc->kv_view.n_layer; l++) {
+        if (sc->pl->layers[l].kv_dev == FY_DEV_GPU0) {
+            g->ops->free(g, sc->kv_view.k[l]);
+            if (sc->kv_view.v)
+                g->ops->free(g, sc->kv_view.v[l]);
+        }
+    }
+    for (int p = 0; p < FY_EXP_PROJ_COUNT; p++) {
+        g->ops->free(g, sc->stage[p]);
+        g->ops->free(g, sc->stage_b[p]);
+    }
+    g->ops->free(g, sc->tok_dev);
+    g->ops->free(g, sc->pos_dev);
+    free(sc->kv_view.k);
+    free(sc->kv_view.v);
+    free(sc->w);
+    free(sc->used);
+    free(sc->seg);
+    free(sc->mats);
+    fy_device_free(sc->cpu);
+    free(sc);
+}
+
+const struct fy_sched_stats *fy_sched_stats(const struct fy_sched *sc) { return &sc->st; }
+
+/* ---- activations across the boundary ---- */
+
+static size_t act_bytes(const struct fy_act *a) { return (size_t)(a->ne0 * a->ne1) * 4; }
+
+/* Host capacity of activation a, in bytes. */
+static size_t act_cap(const struct fy_sched *sc, int a)
+{
+    const struct fy_session *s = sc->s;
+    int64_t rows = a == ACT_LOGITS ? s->logits_rows : s->o.n_ubatch;
+    return (size_t)(s->act[a].ne0 * rows) * 4;
+}
+
+/* Makes the device copy of a exist (for an output) without copying anything into it. */
+static fy_status ensure_room(struct fy_sched *sc, int a)
+{
+    if (a == ACT_HLAST)
+        a = ACT_H;
+    struct fy_act *g = &sc->dact[a];
+    if (sc->dcap[a] < act_cap(sc, a)) {
+        sc->gpu->ops->free(sc->gpu, g->data);
+        g->data = NULL;
+        sc->dcap[a] = 0;
+        FY_TRY(dev_alloc(sc, act_cap(sc, a), &g->data));
+        sc->dcap[a] = act_cap(sc, a);
+    }
+    g->type = sc->s->act[a].type;
+    g->ne0 = sc->s->act[a].ne0;
+    return FY_OK;
+}
+
+static fy_status ensure(struct fy_sched *sc, int a, enum fy_device_id d)
+{
+    struct fy_session *s = sc->s;
+    if (a == ACT_HLAST)
+        a = ACT_H; /* a view: its parent moves */
+    struct fy_act *h = &s->act[a], *g = &sc->dact[a];
+    if (d == FY_DEV_GPU0 && !sc->on_dev[a]) {
+        FY_TRY(ensure_room(sc, a));
+        g->ne1 = h->ne1;
+        FY_TRY(sc->gpu->ops->copy_in(sc->gpu, g->data, h->data, act_bytes(h)));
+        sc->st.act_bytes_in += act_bytes(h);
+        sc->on_dev[a] = true;
+    } else if (d == FY_DEV_CPU && !sc->on_host[a]) {
+        h->ne1 = g->ne1;
+        FY_TRY(sc->gpu->ops->copy_out(sc->gpu, h->data, g->data, act_bytes(g)));
+        sc->st.act_bytes_out += act_bytes(g);
+        sc->on_host[a] = true;
+    }
+    return FY_OK;
+}
+
+static void written(struct fy_sched *sc, const struct fy_act *a, enum fy_device_id d)
+{
+    int i = act_index(sc, a);
+    if (i == ACT_HLAST)
+        i = ACT_H;
+    sc->on_dev[i] = d == FY_DEV_GPU0;
+    sc->on_host[i] = d == FY_DEV_CPU;
+}
+
+/* ---- where nodes run ---- */
+
+static enum fy_device_id node_dev(const struct fy_sched *sc, const struct fy_node *n,
+                                  int64_t n_tok, struct fy_expert_path *path)
+{
+    switch (n->op) {
+    case FY_OP_MOE_FFN:
+        if (fy_place_experts(sc->pl, n->layer, n_tok, path) != FY_OK)
+            return FY_DEV_CPU;
+        return path->dev;
+    case FY_OP_GET_ROWS:
+    case FY_OP_MATMUL:
+        return weight_dev(sc, n->w->data);
+    case FY_OP_RMSNORM:
+        return weight_dev(sc, n->vec);
+    default:
+        return n->layer >= 0 ? sc->pl->layers[n->layer].kv_dev : FY_DEV_CPU;
+    }
+}
+
+static fy_status grow_seg(struct fy_sched *sc, int64_t n)
+{
+    if (n <= sc->seg_cap)
+        return FY_OK;
+    struct fy_node *seg = realloc(sc->seg, (size_t)n * sizeof(*seg));
+    if (seg)
+        sc->seg = seg;
+    struct fy_mat *mats = realloc(sc->mats, (size_t)n * sizeof(*mats));
+    if (mats)
+        sc->mats = mats;
+    if (!seg || !mats)
+        return FY_E_NOMEM;
+    sc->seg_cap = n;
+    return FY_OK;
+}
+
+static struct fy_act *dev_act(struct fy_sched *sc, const struct fy_act *a, int64_t n_tok)
+{
+    if (!a)
+        return NULL;
+    int i = act_index(sc, a);
+    if (i == ACT_HLAST) {
+        struct fy_act *h = &sc->dact[ACT_H];
+        sc->dact[ACT_HLAST] = (struct fy_act){FY_ACT_F32, h->ne0, 1,
+                                              (float *)h->data + (n_tok - 1) * h->ne0};
+    }
+    return &sc->dact[i];
+}
+
+/* Rewrites node n for the device: activations to their device copies, weights to theirs. */
+static fy_status translate(struct fy_sched *sc, const struct fy_node *n, struct fy_node *out,
+                           struct fy_mat *mat, int64_t n_tok)
+{
+    *out = *n;
+    for (int i = 0; i < 3; i++)
+        out->src[i] = dev_act(sc, n->src[i], n_tok);
+    out->dst = dev_act(sc, n->dst, n_tok);
+    out->dst2 = dev_act(sc, n->dst2, n_tok);
+    if (n->w) {
+        *mat = *n->w;
+        mat->data = dev_ptr(sc, n->w->data);
+        out->w = mat;
+    }
+    if (n->vec)
+        out->vec = dev_ptr(sc, n->vec);
+    if ((n->w && !mat->data) || (n->vec && !out->vec)) {
+        fy_log(FY_LOG_ERR, "placement: node %s of layer %d runs on %s but reads a tensor that is "
+               "not there (place the layer's tensors together)", n->name, n->layer,
+               sc->gpu->name);
+        return FY_E_UNSUPPORTED;
+    }
+    return FY_OK;
+}
+
+/* Runs nodes [i, j) of the graph on device d. */
+static fy_status run_segment(struct fy_sched *sc, int64_t i, int64_t j, enum fy_device_id d,
+                             const struct fy_batch *b, const struct fy_batch *bd)
+{
+    const struct fy_node *nodes = sc->s->graph.nodes;
+    for (int64_t k = i; k < j; k++) {
+        for (int q = 0; q < 3; q++)
+            if (nodes[k].src[q])
+                FY_TRY(ensure(sc, act_index(sc, nodes[k].src[q]), d));
+        if (d == FY_DEV_GPU0) {
+            if (nodes[k].dst)
+                FY_TRY(ensure_room(sc, act_index(sc, nodes[k].dst)));
+            if (nodes[k].dst2)
+                FY_TRY(ensure_room(sc, act_index(sc, nodes[k].dst2)));
+        }
+        /* later nodes of the segment read this output where it is made */
+        if (nodes[k].dst)
+            written(sc, nodes[k].dst, d);
+        if (nodes[k].dst2)
+            written(sc, nodes[k].dst2, d);
+    }
+    sc->st.segments++;
+    if (d == FY_DEV_CPU)
+        return sc->cpu->ops->run(sc->cpu, nodes + i, j - i, b);
+    FY_TRY(grow_seg(sc, j - i));
+    for (int64_t k = i; k < j; k++)
+        FY_TRY(translate(sc, &nodes[k], &sc->seg[k - i], &sc->mats[k - i], b->n_tok));
+    return sc->gpu->ops->run(sc->gpu, sc->seg, j - i, bd);
+}
+
+/* ---- MoE layers ---- */
+
+/* Device copy of the expert weights a view starts in: resident, or the staging buffer, filled
+ * with the experts the batch selected (once per tensor and call). */
+static fy_status stage_mat(struct fy_sched *sc, struct fy_mat *m, int64_t *done, int *n_done)
+{
+    const struct wrange *r = find(sc, m->data);
+    const size_t off = (const uint8_t *)m->data - r->host;
+    if (r->dev) {
+        m->data = r->dev + off;
+        return FY_OK;
+    }
+    const int proj = sc->pl->t[r->t].proj;
+    if (sc->stage_cap[proj] < r->n) {
+        sc->gpu->ops->free(sc->gpu, sc->stage[proj]);
+        sc->stage[proj] = NULL;
+        sc->stage_cap[proj] = 0;
+        FY_TRY(dev_alloc(sc, r->n, (void **)&sc->stage[proj]));
+        sc->stage_cap[proj] = r->n;
+    }
+    m->data = sc->stage[proj] + off;
+    for (int k = 0; k < *n_done; k++)
+        if (done[k] == r->t)
+            return FY_OK; /* a fused gate/up tensor: its other view already uploaded it */
+    done[(*n_done)++] = r->t;
+    const size_t nb2 = m->mat_bytes;
+    for (int64_t e = 0; e < m->n_mat; e++) {
+        if (!sc->used[e])
+            continue;
+        FY_TRY(sc->gpu->ops->copy_in(sc->gpu, sc->stage[proj] + e * nb2, r->host + e * nb2, nb2));
+        sc->st.expert_bytes += nb2;
+    }
+    return FY_OK;
+}
+
+static fy_status stage_bias(struct fy_sched *sc, struct fy_bias *bias, int64_t *done, int *n_done)
+{
+    const struct wrange *r = find(sc, bias->data);
+    const size_t off = (const uint8_t *)bias->data - r->host;
+    if (r->dev) {
+        bias->data = (const float *)(r->dev + off);
+        return FY_OK;
+    }
+    const int proj = sc->pl->t[r->t].proj;
+    if (sc->stage_b_cap[proj] < r->n) {
+        sc->gpu->ops->free(sc->gpu, sc->stage_b[proj]);
+        sc->stage_b[proj] = NULL;
+        sc->stage_b_cap[proj] = 0;
+        FY_TRY(dev_alloc(sc, r->n, (void **)&sc->stage_b[proj]));
+        sc->stage_b_cap[proj] = r->n;
+    }
+    bias->data = (const float *)(sc->stage_b[proj] + off);
+    for (int k = 0; k < *n_done; k++)
+        if (done[k] == r->t)
+            return FY_OK;
+    done[(*n_done)++] = r->t;
+    FY_TRY(sc->gpu->ops->copy_in(sc->gpu, sc->stage_b[proj], r->host, r->n));
+    sc->st.bias_bytes += r->n;
+    return FY_OK;
+}
+
+static fy_status run_moe(struct fy_sched *sc, int64_t k, const struct fy_expert_path *path,
+                         const struct fy_batch *b, const struct fy_batch *bd)
+{
+    const struct fy_node *n = &sc->s->graph.nodes[k];
+    const int64_t n_exp = sc->s->m->hp.n_expert;
+    if (path->dev == FY_DEV_CPU) {
+        sc->st.moe_cpu++;
+        return run_segment(sc, k, k + 1, FY_DEV_CPU, b, bd);
+    }
+    sc->st.moe_gpu++;
+    /* which experts the batch selected: the router's ids, read on the host */
+    FY_TRY(ensure(sc, act_index(sc, n->src[1]), FY_DEV_CPU));
+    const int32_t *ids = n->src[1]->data;
+    memset(sc->used, 0, (size_t)n_exp * sizeof(bool));
+    for (int64_t i = 0; i < n->src[1]->ne0 * n->src[1]->ne1; i++)
+        if (ids[i] >= 0 && ids[i] < n_exp)
+            sc->used[ids[i]] = true;
+    if (path->upload)
+        for (int64_t e = 0; e < n_exp; e++)
+            sc->st.experts_uploaded += sc->used[e];
+    sc->moe = *(const struct fy_moe_layer *)n->params;
+    int64_t done[6];
+    int n_done = 0, n_bdone = 0;
+    int64_t bdone[6];
+    FY_TRY(stage_mat(sc, &sc->moe.gate, done, &n_done));
+    FY_TRY(stage_mat(sc, &sc->moe.up, done, &n_done));
+    FY_TRY(stage_mat(sc, &sc->moe.down, done, &n_done));
+    FY_TRY(stage_bias(sc, &sc->moe.gate_b, bdone, &n_bdone));
+    FY_TRY(stage_bias(sc, &sc->moe.up_b, bdone, &n_bdone));
+    FY_TRY(stage_bias(sc, &sc->moe.down_b, bdone, &n_bdone));
+    for (int q = 0; q < 3; q++)
+        FY_TRY(ensure(sc, act_index(sc, n->src[q]), FY_DEV_GPU0));
+    FY_TRY(ensure_room(sc, act_index(sc, n->dst)));
+    written(sc, n->dst, FY_DEV_GPU0);
+    FY_TRY(grow_seg(sc, 1));
+    struct fy_node *t = &sc->seg[0];
+    *t = *n;
+    for (int q = 0; q < 3; q++)
+        t->src[q] = dev_act(sc, n->src[q], b->n_tok);
+    t->dst = dev_act(sc, n->dst, b->n_tok);
+    t->params = &sc->moe;
+    sc->st.segments++;
+    return sc->gpu->ops->run(sc->gpu, t, 1, bd);
+}
+
+/* ---- a micro-batch ---- */
+
+fy_status fy_sched_exec(struct fy_sched *sc, const struct fy_batch *b)
+{
+    const struct fy_graph *g = &sc->s->graph;
+    struct fy_batch bd = *b;
+    struct fy_expert_path path;
+    bool need_tok = false, need_pos = false;
+
+    for (int64_t i = 0; i < g->n_nodes; i++) {
+        const struct fy_node *n = &g->nodes[i];
+        if (node_dev(sc, n, b->n_tok, &path) != FY_DEV_GPU0)
+            continue;
+        need_tok |= n->op == FY_OP_GET_ROWS;
+        need_pos |= n->op == FY_OP_ROPE || n->op == FY_OP_KV_STORE || n->op == FY_OP_ATTENTION;
+    }
+    const size_t in_bytes = (size_t)b->n_tok * sizeof(int32_t);
+    if (need_tok) {
+        FY_TRY(sc->gpu->ops->copy_in(sc->gpu, sc->tok_dev, b->tokens, in_bytes));
+        sc->st.act_bytes_in += in_bytes;
+    }
+    if (need_pos) {
+        FY_TRY(sc->gpu->ops->copy_in(sc->gpu, sc->pos_dev, b->pos, in_bytes));
+        sc->st.act_bytes_in += in_bytes;
+    }
+    bd.tokens = sc->tok_dev;
+    bd.pos = sc->pos_dev;
+    bd.kv = &sc->kv_view;
+
+    for (int64_t i = 0; i < g->n_nodes;) {
+        enum fy_device_id d = node_dev(sc, &g->nodes[i], b->n_tok, &path);
+        if (g->nodes[i].op == FY_OP_MOE_FFN) {
+            FY_TRY(run_moe(sc, i, &path, b, &bd));
+            i++;
+            continue;
+        }
+        int64_t j = i + 1;
+        while (j < g->n_nodes && g->nodes[j].op != FY_OP_MOE_FFN &&
+               node_dev(sc, &g->nodes[j], b->n_tok, &path) == d)
+            j++;
+        FY_TRY(run_segment(sc, i, j, d, b, &bd));
+        i = j;
+    }
+    FY_TRY(sc->gpu->ops->sync(sc->gpu));
+    if (g->n_nodes && g->nodes[g->n_nodes - 1].dst == &sc->s->act[ACT_LOGITS])
+        FY_TRY(ensure(sc, ACT_LOGITS, FY_DEV_CPU));
+    return FY_OK;
+}

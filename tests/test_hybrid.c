@@ -1,0 +1,196 @@
+/* The hybrid flow without a GPU: the test device stands in for GPU0 (separate memory, every
+ * byte counted, foreign pointers refused). For each placement recipe and micro-batch sizes on
+ * both sides of the offload threshold, the logits equal the all-CPU logits exactly, and the
+ * bytes moved add up: weights at load, only the selected experts per offloaded layer. */
+#include "fy_test.h"
+#include "graph/device.h"
+#include "graph/session.h"
+#include "model.h"
+#include "placement/placement.h"
+#include "synth.h"
+
+#include <string.h>
+#include <unistd.h>
+
+enum { N = 40, VOCAB = 600, E = 16, THRESHOLD = 4 };
+
+struct rows {
+    float *data;
+};
+
+static fy_status keep(void *ud, int64_t row0, int64_t n_rows, const float *logits,
+                      int64_t n_vocab)
+{
+    struct rows *r = ud;
+    memcpy(r->data + row0 * n_vocab, logits, (size_t)(n_rows * n_vocab) * sizeof(float));
+    return FY_OK;
+}
+
+static fy_status eval(const struct fy_model *m, const struct fy_placement *pl,
+                      struct fy_device *gpu, int64_t ub, const int32_t *toks, float *out,
+                      struct fy_sched_stats *st)
+{
+    struct fy_session_opts o;
+    struct fy_session *s = NULL;
+    struct rows r = {out};
+    fy_session_opts_default(&o);
+    o.n_ctx = N;
+    o.n_ubatch = ub;
+    o.kv_type = FY_F32;
+    o.placement = pl;
+    o.gpu = gpu;
+    FY_TRY(fy_session_new(m, &o, &s));
+    fy_status rc = fy_session_eval(s, toks, N, true, keep, &r);
+    if (st && fy_session_sched_stats(s))
+        *st = *fy_session_sched_stats(s);
+    fy_session_free(s);
+    return rc;
+}
+
+/* Builds the placement of a recipe (command-line words) for model m. */
+static fy_status place(const struct fy_model *m, const char *const *words, int n_words,
+                       struct fy_placement **out)
+{
+    struct fy_place_rules *r = NULL;
+    struct fy_place_dims dims;
+    char *argv[16];
+    fy_status st = fy_place_rules_new(&r);
+    for (int i = 0; i < n_words; i++)
+        argv[i] = (char *)words[i];
+    for (int i = 0; st == FY_OK && i < n_words; i++)
+        if (fy_place_parse_flag(r, n_words, argv, &i) != 1)
+            st = FY_E_INVAL;
+    if (st == FY_OK)
+        st = fy_place_rules_set_offload_threshold(r, THRESHOLD);
+    if (st == FY_OK)
+        st = fy_place_dims_from_gguf(m->gguf, &dims);
+    if (st == FY_OK)
+        st = fy_placement_new(r, m->gguf, &dims, out);
+    fy_place_rules_free(r);
+    return st;
+}
+
+struct recipe {
+    const char *name;
+    const char *words[8];
+    int n;
+};
+
+int main(void)
+{
+    int failed = 0;
+    char dir[] = "/tmp/fy-hybrid-XXXXXX", path[64];
+    struct fy_synth_config c;
+    struct fy_model *m = NULL;
+    if (!mkdtemp(dir))
+        return FY_TEST_HARD;
+    fy_synth_preset("tiny", &c);
+    c.n_layer = 4;
+    c.d_model = 64;
+    c.n_head = 4;
+    c.n_head_kv = 2;
+    c.head_dim = 16;
+    c.n_expert = E;
+    c.n_expert_used = 2;
+    c.n_ff_exp = 64;
+    c.n_vocab = VOCAB;
+    c.toy_vocab = 1;
+    c.sliding_window = 8;
+    c.seed = 21;
+    c.progress = 0;
+    snprintf(path, sizeof(path), "%s/m.gguf", dir);
+    if (fy_synth_write(&c, NULL, path) != FY_OK || fy_model_load(path, &m) != FY_OK)
+        return FY_TEST_HARD;
+
+    int32_t toks[N];
+    struct fy_rng rng = {9};
+    for (int i = 0; i < N; i++)
+        toks[i] = (int32_t)(fy_rng_u64(&rng) % VOCAB);
+    float *ref = malloc(sizeof(float) * N * VOCAB), *got = malloc(sizeof(float) * N * VOCAB);
+    FY_EXPECT(ref && got && eval(m, NULL, NULL, N, toks, ref, NULL) == FY_OK);
+
+    static const struct recipe recipes[] = {
+        {"all CPU", {0}, 0},
+        {"-ngl 99", {"-ngl", "99"}, 2},
+        {"-ngl 99 -ot exps=CPU", {"-ngl", "99", "-ot", "exps=CPU"}, 4},
+        {"-ngl 99 -ot ffn_(up|gate|down)_exps\\.weight=CPU",
+         {"-ngl", "99", "-ot", "ffn_(up|gate|down)_exps\\.weight=CPU"}, 4},
+        {"-ngl 99 --n-cpu-moe 2", {"-ngl", "99", "--n-cpu-moe", "2"}, 4},
+        {"-ngl 2", {"-ngl", "2"}, 2},
+        {"-ngl 99 --cpu-moe -ot blk\\.1\\.attn_norm=CPU",
+         {"-ngl", "99", "--cpu-moe", "-ot", "blk\\.1\\.attn_norm=CPU"}, 5},
+    };
+    const int64_t ubs[] = {THRESHOLD - 1, 2 * THRESHOLD}; /* CPU experts below, GPU above */
+    for (size_t ri = 0; ri < FY_ARRAY_LEN(recipes); ri++) {
+        const struct recipe *rc = &recipes[ri];
+        struct fy_placement *pl = NULL;
+        if (place(m, rc->words, rc->n, &pl) != FY_OK) {
+            fprintf(stderr, "FAIL %s: placement\n", rc->name);
+            failed++;
+            continue;
+        }
+        /* experts of a layer whose weights are all on the CPU: bytes of one expert */
+        size_t cpu_expert = 0;
+        int64_t cpu_layers = 0;
+        for (int64_t l = 0; l < c.n_layer; l++) {
+            if (pl->layers[l].n_weights_gpu == 0) {
+                cpu_expert = pl->layers[l].cpu_expert_bytes;
+                cpu_layers++;
+            }
+        }
+        for (size_t u = 0; u < FY_ARRAY_LEN(ubs); u++) {
+            struct fy_device *dev = NULL;
+            struct fy_sched_stats st = {0};
+            FY_EXPECT(fy_device_test_new(1, &dev) == FY_OK);
+            fy_status rc_eval = eval(m, pl, dev, ubs[u], toks, got, &st);
+            const int64_t n_batches = (N + ubs[u] - 1) / ubs[u];
+            bool same = rc_eval == FY_OK && !memcmp(got, ref, sizeof(float) * N * VOCAB);
+            bool bytes = dev->stats.bytes_in == st.load_bytes + st.expert_bytes + st.bias_bytes +
+                                                    st.act_bytes_in &&
+                         dev->stats.bytes_out == st.act_bytes_out &&
+                         st.load_bytes == pl->weight_bytes[FY_DEV_GPU0] +
+                                              pl->dup_bytes[FY_DEV_GPU0] &&
+                         st.expert_bytes == (uint64_t)st.experts_uploaded * cpu_expert;
+            bool paths = st.moe_gpu + st.moe_cpu == c.n_layer * n_batches;
+            if (ubs[u] < THRESHOLD) /* below the threshold, CPU experts stay on the CPU */
+                paths = paths && st.experts_uploaded == 0 &&
+                        st.moe_cpu == cpu_layers * n_batches;
+            else if (cpu_layers) /* above it they are uploaded, only those selected */
+                paths = paths && st.experts_uploaded > 0 &&
+                        st.experts_uploaded <= cpu_layers * n_batches * ubs[u] * 2 &&
+                        st.experts_uploaded < cpu_layers * n_batches * E;
+            printf("%s %-46s ub=%-2lld logits %s | load %llu B, experts %lld (%llu B), biases "
+                   "%llu B, act in %llu B out %llu B | moe gpu %lld cpu %lld, %lld segments\n",
+                   same && bytes && paths ? "ok  " : "FAIL", rc->name, (long long)ubs[u],
+                   same ? "equal" : "DIFFER", (unsigned long long)st.load_bytes,
+                   (long long)st.experts_uploaded, (unsigned long long)st.expert_bytes,
+                   (unsigned long long)st.bias_bytes, (unsigned long long)st.act_bytes_in,
+                   (unsigned long long)st.act_bytes_out, (long long)st.moe_gpu,
+                   (long long)st.moe_cpu, (long long)st.segments);
+            failed += !(same && bytes && paths);
+            FY_EXPECT(dev->stats.bytes_live == 0); /* the session freed all it allocated */
+            fy_device_free(dev);
+        }
+        fy_placement_free(pl);
+    }
+
+    /* a placement the scheduler cannot run (attention on GPU0, its sinks on the CPU) fails with
+     * a message, not a crash */
+    {
+        const char *const w[] = {"-ngl", "99", "-ot", "attn_sinks=CPU"};
+        struct fy_placement *pl = NULL;
+        struct fy_device *dev = NULL;
+        FY_EXPECT(place(m, w, 4, &pl) == FY_OK && fy_device_test_new(1, &dev) == FY_OK);
+        FY_EXPECT(eval(m, pl, dev, 8, toks, got, NULL) == FY_E_UNSUPPORTED);
+        fy_device_free(dev);
+        fy_placement_free(pl);
+    }
+
+    free(ref);
+    free(got);
+    fy_model_free(m);
+    unlink(path);
+    rmdir(dir);
+    printf("%s\n", failed ? "test_hybrid: FAILED" : "test_hybrid: ok");
+    return failed ? 1 : 0;
+}

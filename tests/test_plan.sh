@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# ferry plan on sparse 20b and 120b presets (real vocabulary, metadata only on disk):
+#  - every recipe's JSON against the committed golden tests/data/plan_<model>_<recipe>.json
+#    (model path normalized to "MODEL"); regenerate with: test_plan.sh FERRY VOCAB SRC --regen
+#  - per-device totals add up to the sum of the tensor sizes, read from the GGUF by Python
+#  - with --tensors, every tensor's size matches the file and the groups agree with the list
+#  - the 120b plan takes well under a second; errors name the flag
+# usage: test_plan.sh FERRY VOCAB SRCDIR [--regen]     exit 0 pass, 77 skip, 1 fail
+set -uo pipefail
+ferry=$1 vocab=$2 src=$3 regen=${4:-}
+py=/usr/bin/python3
+[ -f "$vocab" ] || { echo "skip: vocabulary $vocab absent"; exit 77; }
+[ -x "$py" ] || { echo "skip: $py absent"; exit 77; }
+tmp=$(mktemp -d /tmp/ferry-plan.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+ok() { echo "ok   $1"; }
+bad() { echo "FAIL $1"; fail=1; }
+
+for m in 20b 120b; do
+    "$ferry" synth --preset $m --sparse --vocab "$vocab" -q -o "$tmp/$m.gguf" >/dev/null || exit 1
+done
+du -k "$tmp/120b.gguf" | awk '$1 < 65536 { exit 0 } { exit 1 }' \
+    && ok "sparse 120b is small on disk" \
+    || bad "sparse 120b takes $(du -h "$tmp/120b.gguf" | cut -f1) on disk"
+
+recipes=(
+    "default|"
+    "ngl99|-ngl 99"
+    "cpumoe|-ngl 99 --cpu-moe"
+    "otexps|-ngl 99 -ot exps=CPU"
+    "ncmoe10|-ngl 99 --n-cpu-moe 10"
+)
+
+# check.py GGUF PLAN.json [MODE]: totals against the file's tensor sizes
+cat > "$tmp/check.py" <<'EOF'
+import json, mmap, struct, sys
+
+def tensor_sizes(path):
+    """name -> bytes, from the GGUF tensor-info table (gpt-oss.md §2)."""
+    blocks = {0: (1, 4), 1: (1, 2), 8: (32, 34), 30: (1, 2), 39: (32, 17)}
+    fixed = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+    with open(path, "rb") as f:
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    pos = 0
+    def u(fmt):
+        nonlocal pos
+        v = struct.unpack_from("<" + fmt, mm, pos)
+        pos += struct.calcsize(fmt)
+        return v[0]
+    def skip_str():
+        nonlocal pos
+        n = struct.unpack_from("<Q", mm, pos)[0]
+        pos += 8 + n
+    def skip_val(t):
+        nonlocal pos
+        if t == 8:
+            skip_str()
+        elif t == 9:
+            et, n = u("I"), u("Q")
+            if et == 8:
+                for _ in range(n):
+                    skip_str()
+            else:
+                pos += fixed[et] * n
+        else:
+            pos += fixed[t]
+    assert u("I") == 0x46554747 and u("I") == 3
+    n_t, n_kv = u("Q"), u("Q")
+    for _ in range(n_kv):
+        skip_str()
+        skip_val(u("I"))
+    sizes = {}
+    for _ in range(n_t):
+        n = u("Q")
+        name = mm[pos:pos + n].decode()
+        pos += n
+        nd = u("I")
+        ne = [u("Q") for _ in range(nd)]
+        typ = u("I")
+        u("Q")
+        el = 1
+        for x in ne:
+            el *= x
+        be, bb = blocks[typ]
+        sizes[name] = el // be * bb
+    return sizes
+
+sizes = tensor_sizes(sys.argv[1])
+plan = json.load(open(sys.argv[2]))
+errs = []
+def want(cond, msg):
+    if not cond:
+        errs.append(msg)
+total = sum(sizes.values())
+want(plan["model"]["tensor_bytes"] == total, "tensor_bytes %d != file %d"
+     % (plan["model"]["tensor_bytes"], total))
+want(plan["model"]["n_tensors"] == len(sizes), "n_tensors")
+devs = {d["device"]: d for d in plan["devices"]}
+want(sum(d["weights"] for d in devs.values()) == total,
+     "device weights sum %d != file %d" % (sum(d["weights"] for d in devs.values()), total))
+for name, d in devs.items():
+    g = [x for x in plan["groups"] if x["device"] == name]
+    want(d["weights"] == sum(x["bytes"] for x in g if not x["copy"]), name + " weights vs groups")
+    want(d["dup_bias"] == sum(x["bytes"] for x in g if x["copy"]), name + " dup vs groups")
+    want(d["total"] == d["weights"] + d["dup_bias"] + d["kv_cache"] + d["compute"], name + " total")
+want(sum(x["tensors"] for x in plan["groups"] if not x["copy"]) == len(sizes), "group counts")
+want(plan["dup_bias"]["bytes"] == sum(d["dup_bias"] for d in devs.values()), "dup_bias")
+n_layer, ctx = plan["model"]["n_layer"], plan["options"]["ctx"]
+want(sum(d["kv_cache"] for d in devs.values()) == 2 * n_layer * ctx * 512 * 2, "KV cache f16")
+if "tensors" in plan:
+    want(len(plan["tensors"]) == len(sizes), "tensor list length")
+    for t in plan["tensors"]:
+        want(sizes.get(t["name"]) == t["bytes"], "size of " + t["name"])
+    for name, d in devs.items():
+        want(d["weights"] == sum(t["bytes"] for t in plan["tensors"] if t["device"] == name),
+             name + " weights vs tensor list")
+        want(d["dup_bias"] == sum(t["bytes"] for t in plan["tensors"]
+                                  if t["copy_device"] == name), name + " dup vs tensor list")
+mode = sys.argv[3] if len(sys.argv) > 3 else ""
+E = plan["model"]["n_expert"]
+if mode == "cpumoe":  # hybrid.md §4: 3 x 2880 x E x 4 B per layer, on the CPU
+    want(devs["CPU"]["dup_bias"] == n_layer * 3 * 2880 * E * 4, "cpumoe dup bytes")
+if mode == "default":
+    want(devs["GPU0"]["weights"] == 0, "default: nothing on GPU0")
+print("\n".join(errs) if errs else "totals ok (%d tensors, %d bytes)" % (len(sizes), total))
+sys.exit(1 if errs else 0)
+EOF
+
+# normalize: the model path field becomes "MODEL"
+norm() { sed -e "s|\"path\": \"[^\"]*\"|\"path\": \"MODEL\"|" "$1"; }
+
+for m in 20b 120b; do
+    for r in "${recipes[@]}"; do
+        name=${r%%|*} args=${r#*|}
+        out=$tmp/plan_${m}_$name.json
+        # shellcheck disable=SC2086
+        if ! "$ferry" plan -m "$tmp/$m.gguf" $args --vram 24G --json > "$out" 2> "$tmp/err"; then
+            bad "$m $name: ferry plan failed: $(head -c 300 "$tmp/err")"
+            continue
+        fi
+        res=$("$py" "$tmp/check.py" "$tmp/$m.gguf" "$out" "$name" 2>&1) \
+            && ok "$m $name: $res" || bad "$m $name: $res"
+        golden=$src/tests/data/plan_${m}_$name.json
+        if [ "$regen" = "--regen" ]; then
+            norm "$out" > "$golden" && echo "wrote $golden"
+        elif [ ! -f "$golden" ]; then
+            bad "$m $name: golden $golden missing (run with --regen)"
+        elif diff -u "$golden" <(norm "$out") > "$tmp/diff"; then
+            ok "$m $name: matches $(basename "$golden")"
+        else
+            bad "$m $name: differs from $(basename "$golden"):"
+            head -40 "$tmp/diff"
+        fi
+    done
+done
+
+# the per-tensor list agrees with the file and the groups
+"$ferry" plan -m "$tmp/120b.gguf" -ngl 20 --n-cpu-moe 4 -ot 'blk\.3[0-5]\.ffn_up=CPU' \
+    --tensors --json > "$tmp/t.json" 2>/dev/null
+res=$("$py" "$tmp/check.py" "$tmp/120b.gguf" "$tmp/t.json" 2>&1) && ok "--tensors: $res" \
+    || bad "--tensors: $res"
+
+# metadata only: well under a second for the 120b
+t0=$(date +%s%N)
+"$ferry" plan -m "$tmp/120b.gguf" -ngl 99 --cpu-moe > /dev/null || bad "plan 120b failed"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ $ms -lt 500 ] && ok "plan on the 120b takes $ms ms" || bad "plan on the 120b takes $ms ms"
+
+# the text report and errors
+out=$("$ferry" plan -m "$tmp/20b.gguf" -ngl 99 --cpu-moe --vram 8G 2>&1)
+grep -q "duplicated expert biases: 72 tensors, 26.5 MB" <<< "$out" && ok "text: duplicated biases" \
+    || bad "text report: $(head -c 400 <<< "$out")"
+grep -Eq "blk\.0-23 +ffn_\*_exps\.weight +MXFP4 +72 +9\.46 GiB +CPU" <<< "$out" \
+    && ok "text: expert group row" || bad "text: no expert group row"
+grep -q "threshold 34 tokens: cost model" <<< "$out" && ok "text: threshold" \
+    || bad "text: threshold line"
+err=$("$ferry" plan -m "$tmp/20b.gguf" -ot 'blk.(=CPU' 2>&1)
+[ $? = 1 ] && grep -q 'flag -ot: bad regular expression "blk.(" at offset 5: missing closing' \
+    <<< "$err" && ok "bad regex" || bad "bad regex: $err"
+err=$("$ferry" plan -m "$tmp/20b.gguf" -ot 'exps=CUDA1' 2>&1)
+grep -q 'unknown device "CUDA1" in "exps=CUDA1"; valid devices: CPU, GPU0 (aliases CUDA0, ROCm0)' \
+    <<< "$err" && ok "unknown device" || bad "unknown device: $err"
+err=$("$ferry" plan -m "$tmp/20b.gguf" -ot 'nothing=CPU' 2>&1 >/dev/null)
+grep -q 'warning: flag -ot: rule 1 "nothing=CPU" matches no tensor' <<< "$err" \
+    && ok "rule without a match warns" || bad "no warning: $err"
+err=$("$ferry" plan 2>&1)
+[ $? = 1 ] && grep -q "plan: -m MODEL is required" <<< "$err" && ok "no -m" || bad "no -m: $err"
+"$ferry" plan -h | grep -q "blk.0 .. blk.N-1" && ok "-h names the --n-cpu-moe layers" \
+    || bad "-h does not say which layers --n-cpu-moe takes"
+
+[ $fail = 0 ] && echo "plan: all checks passed"
+exit $fail
