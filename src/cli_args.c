@@ -16,11 +16,11 @@ const char *fy_arg_value(int argc, char **argv, int *i)
 }
 
 int fy_arg_help_or_unknown(const char *cmd, const char *flag, const char *help1,
-                           const char *help2, const char *help3)
+                           const char *help2, const char *help3, const char *help4)
 {
     if (!strcmp(flag, "-h") || !strcmp(flag, "--help")) {
-        const char *h[3] = {help1, help2, help3};
-        for (int i = 0; i < 3; i++)
+        const char *h[4] = {help1, help2, help3, help4};
+        for (int i = 0; i < 4; i++)
             if (h[i])
                 fputs(h[i], stdout);
         return 0;

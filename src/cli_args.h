@@ -10,7 +10,7 @@ const char *fy_arg_value(int argc, char **argv, int *i);
  * anything else is logged as "CMD: unknown flag F (see ferry CMD -h)" and returns 2. The caller
  * exits with the result. */
 int fy_arg_help_or_unknown(const char *cmd, const char *flag, const char *help1,
-                           const char *help2, const char *help3);
+                           const char *help2, const char *help3, const char *help4);
 /* Parses a decimal integer in [lo, hi]; FY_E_INVAL with a message naming the flag otherwise. */
 fy_status fy_arg_int(const char *flag, const char *val, int64_t lo, int64_t hi, int64_t *out);
 /* Parses an unsigned 64-bit decimal integer. */

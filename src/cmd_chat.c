@@ -3,6 +3,7 @@
  * the KV cache already holds are evaluated. */
 #include "cli_args.h"
 #include "cli_common.h"
+#include "placement/placement.h"
 #include "cli_signal.h"
 #include "chat_view.h"
 #include "cmd.h"
@@ -464,7 +465,7 @@ int fy_cmd_chat(int argc, char **argv)
                 goto done;
         } else {
             rc = fy_arg_help_or_unknown("chat", a, usage_text, fy_cli_help_sampling,
-                                        fy_cli_help_common);
+                                        fy_cli_help_common, fy_place_help);
             goto done;
         }
     }

@@ -1,6 +1,7 @@
 /* `ferry logits`: every row of logits of a token sequence, to a file. */
 #include "cli_args.h"
 #include "cli_common.h"
+#include "placement/placement.h"
 #include "cmd.h"
 #include "graph/session.h"
 #include "model.h"
@@ -64,7 +65,8 @@ int fy_cmd_logits(int argc, char **argv)
             if (!(out_path = fy_arg_value(argc, argv, &i)))
                 goto done;
         } else {
-            rc = fy_arg_help_or_unknown("logits", argv[i], usage_text, fy_cli_help_common, NULL);
+            rc = fy_arg_help_or_unknown("logits", argv[i], usage_text, fy_cli_help_common,
+                                        fy_place_help, NULL);
             goto done;
         }
     }

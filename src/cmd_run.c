@@ -1,6 +1,7 @@
 /* `ferry run`: complete raw text (-p/-f, streamed) or token ids (--tokens), with sampling. */
 #include "cli_args.h"
 #include "cli_common.h"
+#include "placement/placement.h"
 #include "cli_signal.h"
 #include "cmd.h"
 #include "generate.h"
@@ -79,7 +80,7 @@ int fy_cmd_run(int argc, char **argv)
             ignore_eos = true;
         } else {
             rc = fy_arg_help_or_unknown("run", a, usage_text, fy_cli_help_sampling,
-                                        fy_cli_help_common);
+                                        fy_cli_help_common, fy_place_help);
             goto done;
         }
     }

@@ -91,7 +91,7 @@ int fy_cmd_tokenize(int argc, char **argv)
         } else if (!strcmp(a, "--special")) {
             special = true;
         } else {
-            rc = fy_arg_help_or_unknown("tokenize", a, usage_text, NULL, NULL);
+            rc = fy_arg_help_or_unknown("tokenize", a, usage_text, NULL, NULL, NULL);
             goto done;
         }
     }
