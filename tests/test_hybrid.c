@@ -14,6 +14,8 @@
 
 enum { N = 40, VOCAB = 600, E = 16, THRESHOLD = 4 };
 
+static int g_attn_on_gpu; /* attention nodes placed on GPU0 in the last evaluated batch */
+
 struct rows {
     float *data;
 };
@@ -43,6 +45,11 @@ static fy_status eval(const struct fy_model *m, const struct fy_placement *pl,
     fy_status rc = fy_session_eval(s, toks, N, true, keep, &r);
     if (st && fy_session_sched_stats(s))
         *st = *fy_session_sched_stats(s);
+    /* where the last micro-batch's attention nodes ran */
+    const struct fy_graph *g = fy_session_graph(s);
+    for (int64_t i = 0; g && i < g->n_nodes; i++)
+        if (g->nodes[i].op == FY_OP_ATTENTION)
+            g_attn_on_gpu += g->nodes[i].backend == 1;
     fy_session_free(s);
     return rc;
 }
@@ -142,6 +149,7 @@ int main(void)
             struct fy_device *dev = NULL;
             struct fy_sched_stats st = {0};
             FY_EXPECT(fy_device_test_new(1, &dev) == FY_OK);
+            g_attn_on_gpu = 0;
             fy_status rc_eval = eval(m, pl, dev, ubs[u], toks, got, &st);
             const int64_t n_batches = (N + ubs[u] - 1) / ubs[u];
             bool same = rc_eval == FY_OK && !memcmp(got, ref, sizeof(float) * N * VOCAB);
@@ -168,6 +176,10 @@ int main(void)
                    (unsigned long long)st.act_bytes_out, (long long)st.moe_gpu,
                    (long long)st.moe_cpu, (long long)st.segments);
             failed += !(same && bytes && paths);
+            int64_t gpu_layers = 0; /* layers whose KV cache (and so attention) is on GPU0 */
+            for (int64_t l = 0; l < c.n_layer; l++)
+                gpu_layers += pl->layers[l].kv_dev == FY_DEV_GPU0;
+            FY_EXPECT(g_attn_on_gpu == gpu_layers);
             FY_EXPECT(dev->stats.bytes_live == 0); /* the session freed all it allocated */
             fy_device_free(dev);
         }

@@ -479,14 +479,15 @@ static fy_status run_moe(struct fy_sched *sc, int64_t k, const struct fy_expert_
 
 fy_status fy_sched_exec(struct fy_sched *sc, const struct fy_batch *b)
 {
-    const struct fy_graph *g = &sc->s->graph;
+    struct fy_graph *g = &sc->s->graph;
     struct fy_batch bd = *b;
     struct fy_expert_path path;
     bool need_tok = false, need_pos = false;
 
     for (int64_t i = 0; i < g->n_nodes; i++) {
-        const struct fy_node *n = &g->nodes[i];
-        if (node_dev(sc, n, b->n_tok, &path) != FY_DEV_GPU0)
+        struct fy_node *n = &g->nodes[i];
+        n->backend = node_dev(sc, n, b->n_tok, &path); /* recorded for inspection */
+        if (n->backend != FY_DEV_GPU0)
             continue;
         need_tok |= n->op == FY_OP_GET_ROWS;
         need_pos |= n->op == FY_OP_ROPE || n->op == FY_OP_KV_STORE || n->op == FY_OP_ATTENTION;
