@@ -16,7 +16,7 @@ struct wrange {
     const uint8_t *host;
     size_t n;
     int64_t t;     /* index in the placement */
-    uint8_t *dev;  /* NULL: not on the device */
+    void *dev;     /* NULL: not on the device */
 };
 
 struct fy_sched {
@@ -30,12 +30,12 @@ struct fy_sched {
     size_t dcap[ACT_COUNT];                /* bytes allocated for them */
     bool on_host[ACT_COUNT];
     bool on_dev[ACT_COUNT];
-    int32_t *tok_dev;                      /* [n_ubatch] */
-    int32_t *pos_dev;                      /* [n_ubatch] */
+    void *tok_dev;                         /* int32 [n_ubatch] */
+    void *pos_dev;                         /* int32 [n_ubatch] */
     struct fy_kvcache kv_view;             /* device pointers for the device's layers */
-    uint8_t *stage[FY_EXP_PROJ_COUNT];     /* expert weights uploaded for one MoE layer */
+    void *stage[FY_EXP_PROJ_COUNT];        /* expert weights uploaded for one MoE layer */
     size_t stage_cap[FY_EXP_PROJ_COUNT];
-    uint8_t *stage_b[FY_EXP_PROJ_COUNT];   /* expert biases without a device copy */
+    void *stage_b[FY_EXP_PROJ_COUNT];      /* expert biases without a device copy */
     size_t stage_b_cap[FY_EXP_PROJ_COUNT];
     bool *used;                            /* [n_expert] */
     struct fy_node *seg;                   /* translated nodes of one device segment */
@@ -72,7 +72,7 @@ static const struct wrange *find(const struct fy_sched *sc, const void *p)
 static void *dev_ptr(const struct fy_sched *sc, const void *p)
 {
     const struct wrange *r = find(sc, p);
-    return r && r->dev ? r->dev + ((const uint8_t *)p - r->host) : NULL;
+    return r && r->dev ? (uint8_t *)r->dev + ((const uint8_t *)p - r->host) : NULL;
 }
 
 static enum fy_device_id weight_dev(const struct fy_sched *sc, const void *p)
@@ -91,6 +91,19 @@ static fy_status dev_alloc(struct fy_sched *sc, size_t n, void **out)
     return sc->gpu->ops->alloc(sc->gpu, n ? n : 1, out);
 }
 
+/* Makes *buf (device memory of *cap bytes) hold at least need bytes; the contents are lost. */
+static fy_status dev_grow(struct fy_sched *sc, void **buf, size_t *cap, size_t need)
+{
+    if (*cap >= need)
+        return FY_OK;
+    sc->gpu->ops->free(sc->gpu, *buf);
+    *buf = NULL;
+    *cap = 0;
+    FY_TRY(dev_alloc(sc, need, buf));
+    *cap = need;
+    return FY_OK;
+}
+
 /* ---- set-up ---- */
 
 static fy_status upload_weights(struct fy_sched *sc)
@@ -105,7 +118,7 @@ static fy_status upload_weights(struct fy_sched *sc)
         *r = (struct wrange){t->t->data, t->t->size, i, NULL};
         if (t->dev != FY_DEV_GPU0 && !(t->dup && t->dup_dev == FY_DEV_GPU0))
             continue;
-        FY_TRY(dev_alloc(sc, r->n, (void **)&r->dev));
+        FY_TRY(dev_alloc(sc, r->n, &r->dev));
         FY_TRY(sc->gpu->ops->copy_in(sc->gpu, r->dev, r->host, r->n));
         sc->st.load_bytes += r->n;
     }
@@ -157,9 +170,9 @@ fy_status fy_sched_new(struct fy_session *s, struct fy_sched **out)
     if (st == FY_OK)
         st = make_kv_view(sc);
     if (st == FY_OK)
-        st = dev_alloc(sc, (size_t)s->o.n_ubatch * sizeof(int32_t), (void **)&sc->tok_dev);
+        st = dev_alloc(sc, (size_t)s->o.n_ubatch * sizeof(int32_t), &sc->tok_dev);
     if (st == FY_OK)
-        st = dev_alloc(sc, (size_t)s->o.n_ubatch * sizeof(int32_t), (void **)&sc->pos_dev);
+        st = dev_alloc(sc, (size_t)s->o.n_ubatch * sizeof(int32_t), &sc->pos_dev);
     if (st == FY_OK && !(sc->used = calloc((size_t)s->m->hp.n_expert, sizeof(bool))))
         st = FY_E_NOMEM;
     if (st != FY_OK) {
@@ -223,13 +236,7 @@ static fy_status ensure_room(struct fy_sched *sc, int a)
     if (a == ACT_HLAST)
         a = ACT_H;
     struct fy_act *g = &sc->dact[a];
-    if (sc->dcap[a] < act_cap(sc, a)) {
-        sc->gpu->ops->free(sc->gpu, g->data);
-        g->data = NULL;
-        sc->dcap[a] = 0;
-        FY_TRY(dev_alloc(sc, act_cap(sc, a), &g->data));
-        sc->dcap[a] = act_cap(sc, a);
-    }
+    FY_TRY(dev_grow(sc, &g->data, &sc->dcap[a], act_cap(sc, a)));
     g->type = sc->s->act[a].type;
     g->ne0 = sc->s->act[a].ne0;
     return FY_OK;
@@ -378,18 +385,12 @@ static fy_status stage_mat(struct fy_sched *sc, struct fy_mat *m, int64_t *done,
     const struct wrange *r = find(sc, m->data);
     const size_t off = (const uint8_t *)m->data - r->host;
     if (r->dev) {
-        m->data = r->dev + off;
+        m->data = (uint8_t *)r->dev + off;
         return FY_OK;
     }
     const int proj = sc->pl->t[r->t].proj;
-    if (sc->stage_cap[proj] < r->n) {
-        sc->gpu->ops->free(sc->gpu, sc->stage[proj]);
-        sc->stage[proj] = NULL;
-        sc->stage_cap[proj] = 0;
-        FY_TRY(dev_alloc(sc, r->n, (void **)&sc->stage[proj]));
-        sc->stage_cap[proj] = r->n;
-    }
-    m->data = sc->stage[proj] + off;
+    FY_TRY(dev_grow(sc, &sc->stage[proj], &sc->stage_cap[proj], r->n));
+    m->data = (uint8_t *)sc->stage[proj] + off;
     for (int k = 0; k < *n_done; k++)
         if (done[k] == r->t)
             return FY_OK; /* a fused gate/up tensor: its other view already uploaded it */
@@ -398,7 +399,8 @@ static fy_status stage_mat(struct fy_sched *sc, struct fy_mat *m, int64_t *done,
     for (int64_t e = 0; e < m->n_mat; e++) {
         if (!sc->used[e])
             continue;
-        FY_TRY(sc->gpu->ops->copy_in(sc->gpu, sc->stage[proj] + e * nb2, r->host + e * nb2, nb2));
+        FY_TRY(sc->gpu->ops->copy_in(sc->gpu, (uint8_t *)sc->stage[proj] + e * nb2,
+                                     r->host + e * nb2, nb2));
         sc->st.expert_bytes += nb2;
     }
     return FY_OK;
@@ -409,18 +411,12 @@ static fy_status stage_bias(struct fy_sched *sc, struct fy_bias *bias, int64_t *
     const struct wrange *r = find(sc, bias->data);
     const size_t off = (const uint8_t *)bias->data - r->host;
     if (r->dev) {
-        bias->data = (const float *)(r->dev + off);
+        bias->data = (const float *)((uint8_t *)r->dev + off);
         return FY_OK;
     }
     const int proj = sc->pl->t[r->t].proj;
-    if (sc->stage_b_cap[proj] < r->n) {
-        sc->gpu->ops->free(sc->gpu, sc->stage_b[proj]);
-        sc->stage_b[proj] = NULL;
-        sc->stage_b_cap[proj] = 0;
-        FY_TRY(dev_alloc(sc, r->n, (void **)&sc->stage_b[proj]));
-        sc->stage_b_cap[proj] = r->n;
-    }
-    bias->data = (const float *)(sc->stage_b[proj] + off);
+    FY_TRY(dev_grow(sc, &sc->stage_b[proj], &sc->stage_b_cap[proj], r->n));
+    bias->data = (const float *)((uint8_t *)sc->stage_b[proj] + off);
     for (int k = 0; k < *n_done; k++)
         if (done[k] == r->t)
             return FY_OK;
