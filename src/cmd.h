@@ -8,5 +8,8 @@ int fy_cmd_run(int argc, char **argv);
 int fy_cmd_tokenize(int argc, char **argv);
 int fy_cmd_chat(int argc, char **argv);
 int fy_cmd_plan(int argc, char **argv);
+int fy_cmd_bench(int argc, char **argv);
+int fy_cmd_bench_compare(int argc, char **argv);
+int fy_cmd_sweep_bench(int argc, char **argv);
 
 #endif

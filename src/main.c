@@ -16,7 +16,10 @@ static void usage(FILE *f)
             "  run       complete text (-p) or token ids (--tokens), streamed\n"
             "  chat      interactive harmony chat\n"
             "  tokenize  show the tokens of a text\n"
-            "  plan      where each tensor goes (-ngl, -ot, --n-cpu-moe), memory per device\n",
+            "  plan      where each tensor goes (-ngl, -ot, --n-cpu-moe), memory per device\n"
+            "  sweep-bench  PP and TG speed at growing KV depth (llama-sweep-bench's table)\n"
+            "  bench     llama-bench-style pp/tg tests: median t/s and spread (md/csv/json/jsonl)\n"
+            "  bench-compare  compare two `bench -o jsonl` files; exit 1 on a regression\n",
             FY_VERSION);
 }
 
@@ -32,6 +35,9 @@ int main(int argc, char **argv)
         {"chat", fy_cmd_chat},
         {"tokenize", fy_cmd_tokenize},
         {"plan", fy_cmd_plan},
+        {"bench", fy_cmd_bench},
+        {"bench-compare", fy_cmd_bench_compare},
+        {"sweep-bench", fy_cmd_sweep_bench},
     };
     if (argc < 2) {
         usage(stderr);
@@ -49,6 +55,6 @@ int main(int argc, char **argv)
         if (!strcmp(argv[1], cmds[i].name))
             return cmds[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "ferry: unknown command \"%s\"; commands: synth, logits, run, chat, "
-            "tokenize, plan\n", argv[1]);
+            "tokenize, plan, sweep-bench, bench, bench-compare\n", argv[1]);
     return 2;
 }

@@ -1,0 +1,240 @@
+/* What a benchmark records besides its timings (see benchinfo.h). */
+#include "benchinfo.h"
+
+#include "fy_config.h"
+#include "fy_git.h"
+#include "generate.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#if FY_HAVE_OPENMP
+#include <omp.h>
+#endif
+#if FY_HAVE_NUMA
+#include <numa.h>
+#endif
+
+#define BW_BYTES ((size_t)256 << 20) /* per buffer */
+#define BW_MIN_PASSES 3
+#define BW_MAX_PASSES 7
+#define BW_BUDGET_S 0.35 /* stop adding passes after this (touching excluded) */
+
+/* Value of the first "key<spaces>: value" line of a /proc file, into buf; 0 if found. */
+static int proc_field(const char *path, const char *key, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    char line[512];
+    size_t klen = strlen(key);
+    int rc = -1;
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, key, klen) != 0)
+            continue;
+        const char *p = line + klen;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p != ':')
+            continue;
+        p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        snprintf(buf, cap, "%s", p);
+        size_t n = strlen(buf);
+        while (n > 0 && isspace((unsigned char)buf[n - 1]))
+            buf[--n] = '\0';
+        rc = 0;
+        break;
+    }
+    fclose(f);
+    return rc;
+}
+
+/* "<n> kB" fields of /proc files, in bytes; 0 if absent. */
+static uint64_t proc_kb(const char *path, const char *key)
+{
+    char buf[64];
+    if (proc_field(path, key, buf, sizeof(buf)) != 0)
+        return 0;
+    return strtoull(buf, NULL, 10) * 1024;
+}
+
+static int numa_nodes_sys(void)
+{
+    DIR *d = opendir("/sys/devices/system/node");
+    struct dirent *e;
+    int n = 0;
+    if (!d)
+        return 1;
+    while ((e = readdir(d)))
+        if (!strncmp(e->d_name, "node", 4) && isdigit((unsigned char)e->d_name[4]))
+            n++;
+    closedir(d);
+    return n > 0 ? n : 1;
+}
+
+static int numa_nodes(void)
+{
+#if FY_HAVE_NUMA
+    if (numa_available() >= 0) {
+        int n = numa_num_configured_nodes();
+        if (n >= 1)
+            return n;
+    }
+#endif
+    return numa_nodes_sys();
+}
+
+/* dst = src over n bytes, split across the OpenMP threads (as the engine reads weights). */
+static void copy_par(char *dst, const char *src, size_t n)
+{
+#if FY_HAVE_OPENMP
+#pragma omp parallel
+    {
+        size_t nt = (size_t)omp_get_num_threads(), it = (size_t)omp_get_thread_num();
+        size_t chunk = (n / nt + 4095) & ~(size_t)4095;
+        size_t a = it * chunk < n ? it * chunk : n;
+        size_t b = a + chunk < n ? a + chunk : n;
+        if (b > a)
+            memcpy(dst + a, src + a, b - a);
+    }
+#else
+    memcpy(dst, src, n);
+#endif
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double fy_mem_bandwidth_gbps(void)
+{
+    char *a = malloc(BW_BYTES), *b = malloc(BW_BYTES);
+    double gbps[BW_MAX_PASSES];
+    int n = 0;
+    double res = 0;
+    /* Touch both buffers first (page faults are not bandwidth), from the copying threads. */
+    if (!a || !b)
+        goto done;
+#if FY_HAVE_OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (int64_t i = 0; i < (int64_t)(BW_BYTES >> 12); i++) {
+        a[(size_t)i << 12] = (char)i;
+        memset(b + ((size_t)i << 12), 1, 4096);
+    }
+    copy_par(a, b, BW_BYTES); /* warm-up: faults in the rest of a, settles clocks */
+    double t_start = fy_now();
+    while (n < BW_MAX_PASSES) {
+        double t0 = fy_now();
+        copy_par(n % 2 ? a : b, n % 2 ? b : a, BW_BYTES);
+        double dt = fy_now() - t0;
+        gbps[n++] = dt > 0 ? 2.0 * (double)BW_BYTES / dt / 1e9 : 0;
+        if (n >= BW_MIN_PASSES && fy_now() - t_start > BW_BUDGET_S)
+            break;
+    }
+    qsort(gbps, (size_t)n, sizeof(gbps[0]), cmp_double);
+    res = n % 2 ? gbps[n / 2] : 0.5 * (gbps[n / 2 - 1] + gbps[n / 2]);
+done:
+    free(a);
+    free(b);
+    return res;
+}
+
+fy_status fy_machine_info_get(struct fy_machine_info *m, bool measure_bw)
+{
+    FY_CHECK_ARG(m);
+    memset(m, 0, sizeof(*m));
+    if (proc_field("/proc/cpuinfo", "model name", m->cpu, sizeof(m->cpu)) != 0 &&
+        proc_field("/proc/cpuinfo", "Model", m->cpu, sizeof(m->cpu)) != 0 &&
+        proc_field("/proc/cpuinfo", "Hardware", m->cpu, sizeof(m->cpu)) != 0)
+        snprintf(m->cpu, sizeof(m->cpu), "unknown");
+    long nc = sysconf(_SC_NPROCESSORS_ONLN);
+    m->cores = nc > 0 ? (int)nc : 1;
+    m->numa_nodes = numa_nodes();
+    m->ram_bytes = proc_kb("/proc/meminfo", "MemTotal");
+    m->gpu[0] = '\0'; /* no GPU backend in this build yet */
+    m->gpu_mem_bytes = 0;
+    m->mem_bw_gbps = measure_bw ? fy_mem_bandwidth_gbps() : 0;
+    return FY_OK;
+}
+
+#if defined(__clang__)
+#define FY_COMPILER "clang " __clang_version__
+#elif defined(__GNUC__)
+#define FY_COMPILER "gcc " __VERSION__
+#else
+#define FY_COMPILER "unknown"
+#endif
+
+void fy_build_info_get(struct fy_build_info *b)
+{
+    if (!b)
+        return;
+    b->version = FY_VERSION;
+    b->git = FY_GIT[0] ? FY_GIT : "unknown";
+    b->compiler = FY_COMPILER;
+    b->backend = "cpu";
+}
+
+uint64_t fy_model_bytes_per_token(const struct fy_model *m)
+{
+    uint64_t total = 0;
+    if (!m || !m->gguf)
+        return 0;
+    const int64_t n_exp = m->hp.n_expert > 0 ? m->hp.n_expert : 1;
+    const int64_t k = m->hp.n_expert_used < n_exp ? m->hp.n_expert_used : n_exp;
+    const int64_t nt = fy_gguf_n_tensors(m->gguf);
+    for (int64_t i = 0; i < nt; i++) {
+        const struct fy_gguf_tensor *t = fy_gguf_tensor_at(m->gguf, i);
+        if (!strncmp(t->name, "token_embd.", 11)) {
+            int64_t rows = t->n_dims >= 2 ? t->ne[1] : 1;
+            total += rows > 0 ? t->size / (uint64_t)rows : t->size;
+        } else if (strstr(t->name, "_exps.")) {
+            total += t->size / (uint64_t)n_exp * (uint64_t)k; /* k of the E experts */
+        } else {
+            total += t->size;
+        }
+    }
+    return total;
+}
+
+uint64_t fy_rss_hwm_bytes(void)
+{
+    return proc_kb("/proc/self/status", "VmHWM");
+}
+
+void fy_json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        switch (*p) {
+        case '"':
+            fputs("\\\"", f);
+            break;
+        case '\\':
+            fputs("\\\\", f);
+            break;
+        case '\n':
+            fputs("\\n", f);
+            break;
+        case '\r':
+            fputs("\\r", f);
+            break;
+        case '\t':
+            fputs("\\t", f);
+            break;
+        default:
+            if (*p < 0x20 || *p == 0x7f)
+                fprintf(f, "\\u%04x", *p);
+            else
+                fputc(*p, f);
+        }
+    }
+    fputc('"', f);
+}
