@@ -9,18 +9,8 @@ py=/usr/bin/python3
 [ -x "$py" ] || py=$(command -v python3) || { echo "skip: python3 absent"; exit 77; }
 tmp=$(mktemp -d /tmp/ferry-bench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-fail=0
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fail=1; }
-expect() {
-    local name=$1 rc=$2 pat=$3
-    shift 3
-    local out got
-    out=$("$@" 2>&1)
-    got=$?
-    if [ "$got" = "$rc" ] && grep -Eq -- "$pat" <<< "$out"; then ok "$name"; else
-        bad "$name (exit $got, want $rc; output: $(head -c 600 <<< "$out"))"; fi
-}
+# shellcheck source=testlib.sh
+source "$(dirname "$0")/testlib.sh"
 
 "$ferry" synth --toy-vocab 300 --seed 3 -q -o "$tmp/m.gguf" || exit 1
 m=$tmp/m.gguf

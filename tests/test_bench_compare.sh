@@ -7,19 +7,8 @@ set -uo pipefail
 ferry=$1 data=$2
 tmp=$(mktemp -d /tmp/ferry-bcmp.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-fail=0
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fail=1; }
-# expect NAME RC PATTERN cmd...: exit status RC and combined output matching PATTERN (grep -E)
-expect() {
-    local name=$1 rc=$2 pat=$3
-    shift 3
-    local out got
-    out=$("$@" 2>&1)
-    got=$?
-    if [ "$got" = "$rc" ] && grep -Eq -- "$pat" <<< "$out"; then ok "$name"; else
-        bad "$name (exit $got, want $rc; output: $(head -c 600 <<< "$out"))"; fi
-}
+# shellcheck source=testlib.sh
+source "$(dirname "$0")/testlib.sh"
 b=$data/bench_base.jsonl
 
 expect "itself" 0 '4 compared, 0 only in one file, 0 regressions' "$ferry" bench-compare "$b" "$b"

@@ -7,19 +7,8 @@ ferry=$1 vocab=$2
 [ -f "$vocab" ] || { echo "skip: vocabulary $vocab absent"; exit 77; }
 tmp=$(mktemp -d /tmp/ferry-cli.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-fail=0
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fail=1; }
-# expect NAME RC PATTERN cmd...: exit status RC and combined output matching PATTERN (grep -E)
-expect() {
-    local name=$1 rc=$2 pat=$3
-    shift 3
-    local out
-    out=$("$@" 2>&1)
-    local got=$?
-    if [ "$got" = "$rc" ] && grep -Eq -- "$pat" <<< "$out"; then ok "$name"; else
-        bad "$name (exit $got, want $rc; output: $(head -c 300 <<< "$out"))"; fi
-}
+# shellcheck source=testlib.sh
+source "$(dirname "$0")/testlib.sh"
 
 "$ferry" synth --preset tiny --seed 5 --vocab "$vocab" -q -o "$tmp/m.gguf" || exit 1
 m=$tmp/m.gguf

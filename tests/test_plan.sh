@@ -13,9 +13,8 @@ py=/usr/bin/python3
 [ -x "$py" ] || { echo "skip: $py absent"; exit 77; }
 tmp=$(mktemp -d /tmp/ferry-plan.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-fail=0
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fail=1; }
+# shellcheck source=testlib.sh
+source "$(dirname "$0")/testlib.sh"
 
 for m in 20b 120b; do
     "$ferry" synth --preset $m --sparse --vocab "$vocab" -q -o "$tmp/$m.gguf" >/dev/null || exit 1
