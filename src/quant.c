@@ -159,6 +159,16 @@ static inline void i8x16_to_f32(fy_v16i8 v, float s, fy_v8f *a, fy_v8f *b)
     *b = s16x8_to_f32(__builtin_shufflevector(v16, v16, 8, 9, 10, 11, 12, 13, 14, 15)) * s;
 }
 
+#if defined(__AVX2__)
+/* AVX2 form of i8x16_to_f32: 16 int8 -> elements 0-7 and 8-15 as floats, times s */
+static inline void i8x16_to_f32_avx2(__m128i v, __m256 s, fy_v8f *a, fy_v8f *b)
+{
+    *a = (fy_v8f)_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)), s);
+    *b = (fy_v8f)_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(v, 8))),
+                               s);
+}
+#endif
+
 /* MXFP4 block -> 32 floats: table value (doubled E2M1, an exact small integer) times
  * 2^(e-128). Both factors are exact, so the product is the exact element value (it overflows
  * to inf only where the true value exceeds FLT_MAX, e.g. nibble 6.0 at e = 254). */
@@ -174,12 +184,8 @@ static inline struct fy_blk blk_mxfp4(const uint8_t *b)
     __m128i qs = _mm_loadu_si128((const __m128i *)(b + 1));
     __m128i lo = _mm_shuffle_epi8(tab, _mm_and_si128(qs, m4));
     __m128i hi = _mm_shuffle_epi8(tab, _mm_and_si128(_mm_srli_epi16(qs, 4), m4));
-    w.v0 = (fy_v8f)_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), vs);
-    w.v1 = (fy_v8f)_mm256_mul_ps(
-        _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), vs);
-    w.v2 = (fy_v8f)_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), vs);
-    w.v3 = (fy_v8f)_mm256_mul_ps(
-        _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), vs);
+    i8x16_to_f32_avx2(lo, vs, &w.v0, &w.v1);
+    i8x16_to_f32_avx2(hi, vs, &w.v2, &w.v3);
 #else
     fy_v16i8 lo, hi;
 #if defined(__GNUC__) && !defined(__clang__)
@@ -208,12 +214,8 @@ static inline struct fy_blk blk_q8_0(const uint8_t *b)
     const __m256 vd = _mm256_set1_ps(d);
     __m128i q0 = _mm_loadu_si128((const __m128i *)(b + 2));
     __m128i q1 = _mm_loadu_si128((const __m128i *)(b + 18));
-    w.v0 = (fy_v8f)_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q0)), vd);
-    w.v1 = (fy_v8f)_mm256_mul_ps(
-        _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q0, 8))), vd);
-    w.v2 = (fy_v8f)_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q1)), vd);
-    w.v3 = (fy_v8f)_mm256_mul_ps(
-        _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q1, 8))), vd);
+    i8x16_to_f32_avx2(q0, vd, &w.v0, &w.v1);
+    i8x16_to_f32_avx2(q1, vd, &w.v2, &w.v3);
 #else
     fy_v16u8 q0, q1;
     memcpy(&q0, b + 2, sizeof(q0));
