@@ -217,3 +217,10 @@ int fy_cli_parse_sampling(struct fy_sampler_params *p, bool *temp_set, int argc,
     }
     return st == FY_OK ? 1 : -1;
 }
+
+int fy_cli_parse_gen(struct fy_cli *o, struct fy_sampler_params *p, bool *temp_set, int argc,
+                     char **argv, int *i)
+{
+    int r = fy_cli_parse_common(o, argc, argv, i);
+    return r ? r : fy_cli_parse_sampling(p, temp_set, argc, argv, i);
+}

@@ -53,5 +53,8 @@ fy_status fy_cli_open(const struct fy_cli *o, int64_t need_ctx, struct fy_model 
 int fy_cli_parse_sampling(struct fy_sampler_params *p, bool *temp_set, int argc, char **argv,
                           int *i);
 extern const char fy_cli_help_sampling[];
+/* The flags of the generating commands (run, chat): shared flags, then sampling flags. */
+int fy_cli_parse_gen(struct fy_cli *o, struct fy_sampler_params *p, bool *temp_set, int argc,
+                     char **argv, int *i);
 
 #endif

@@ -440,9 +440,7 @@ int fy_cmd_chat(int argc, char **argv)
     if (fy_cli_init(&o) != FY_OK)
         goto done;
     for (int i = 1; i < argc; i++) {
-        int r = fy_cli_parse_common(&o, argc, argv, &i);
-        if (r == 0)
-            r = fy_cli_parse_sampling(&sp, &temp_set, argc, argv, &i);
+        int r = fy_cli_parse_gen(&o, &sp, &temp_set, argc, argv, &i);
         if (r < 0)
             goto done;
         if (r > 0)
