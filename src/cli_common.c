@@ -4,6 +4,7 @@
 #include "cli_args.h"
 #include "fy_config.h"
 #include "graph/device.h"
+#include "graph/device_gpu.h"
 #include "placement/placement.h"
 
 #include <stdlib.h>
@@ -54,6 +55,9 @@ const char fy_cli_help_common[] =
     "  -b, --batch-size N     accepted for llama.cpp compatibility; micro-batches rule\n"
     "  -t, --threads N        CPU threads (default: all cores)\n"
     "  --kv-type f16|f32      KV cache type (default f16)\n"
+    "  -mg, --main-gpu N      the GPU that placement flags use as GPU0/CUDA0 (default 0)\n"
+    "  --no-pin               do not pin the host memory experts are uploaded from (for\n"
+    "                         models larger than RAM; uploads are then slower)\n"
     "  --test-gpu             GPU0 is a test device in host memory that counts every byte\n"
     "                         moved (exercises placement and offload without a GPU)\n"
     "  -h, --help             this help\n";
@@ -103,6 +107,13 @@ int fy_cli_parse_common(struct fy_cli *o, int argc, char **argv, int *i)
         }
     } else if (!strcmp(a, "--test-gpu")) {
         o->test_gpu = true;
+    } else if (!strcmp(a, "--no-pin")) {
+        o->no_pin = true;
+    } else if (!strcmp(a, "-mg") || !strcmp(a, "--main-gpu")) {
+        VALUE();
+        if (fy_arg_int(a, v, 0, 63, &x) != FY_OK)
+            return -1;
+        o->main_gpu = (int)x;
     } else if (!strcmp(a, "--yarn-unrounded")) {
         o->yarn_unrounded = true; /* test-only: OpenAI/HF YaRN correction range */
     } else {
@@ -153,14 +164,28 @@ fy_status fy_cli_session(const struct fy_cli *o, const struct fy_model *m, int64
     if (o->placement_given || o->test_gpu) {
         struct fy_cli *w = (struct fy_cli *)o; /* the placement and device live in the options */
         struct fy_place_dims dims;
-        if (!o->test_gpu) {
-            fy_log(FY_LOG_ERR, "placement flags need a GPU, and this build has no GPU backend "
-                   "yet; --test-gpu runs GPU0 as a test device in host memory");
+        if (!o->test_gpu && fy_device_gpu_count() <= o->main_gpu) {
+            if (!strcmp(fy_device_gpu_platform(), "none"))
+                fy_log(FY_LOG_ERR, "placement flags need a GPU, and this ferry was built without "
+                       "GPU support (rebuild with -Dgpu=cuda or -Dgpu=hip); --test-gpu runs GPU0 "
+                       "as a test device in host memory");
+            else
+                fy_log(FY_LOG_ERR, "placement flags need a GPU: %s GPU %d not found (%d "
+                       "present); drop -ngl/-ot/--n-cpu-moe to run on the CPU",
+                       fy_device_gpu_platform(), o->main_gpu, fy_device_gpu_count());
             return FY_E_UNSUPPORTED;
         }
         FY_TRY(fy_place_dims_from_gguf(m->gguf, &dims));
         FY_TRY(fy_placement_new(o->rules, m->gguf, &dims, &w->placement));
-        FY_TRY(fy_device_test_new(FY_DEV_GPU0, &w->gpu));
+        if (o->test_gpu) {
+            FY_TRY(fy_device_test_new(FY_DEV_GPU0, &w->gpu));
+        } else {
+            struct fy_device_gpu_opts go;
+            fy_device_gpu_opts_default(&go);
+            go.index = o->main_gpu;
+            go.pin = !o->no_pin;
+            FY_TRY(fy_device_gpu_new(FY_DEV_GPU0, &go, &w->gpu));
+        }
         so.placement = o->placement;
         so.gpu = o->gpu;
     }

@@ -21,6 +21,8 @@ struct fy_cli {
     struct fy_place_rules *rules;
     bool placement_given;   /* a placement flag was on the command line */
     bool test_gpu;          /* --test-gpu: GPU0 is the counting test device in host memory */
+    bool no_pin;            /* --no-pin: leave expert host memory pageable */
+    int main_gpu;           /* -mg: the GPU ordinal used as GPU0 */
     struct fy_placement *placement;  /* made by fy_cli_session */
     struct fy_device *gpu;
 };
@@ -41,7 +43,7 @@ int fy_cli_check_tokens(const struct fy_cli *o, const char *cmd);
 /* Sets threads and loads the model (with the test-only rope switch applied). */
 fy_status fy_cli_load(const struct fy_cli *o, struct fy_model **m_out);
 /* Opens a session of -c positions (need_ctx when -c is absent), -ub, --kv-type; with placement
- * flags, over the placement they make (which needs a GPU: for now only --test-gpu). */
+ * flags, over the placement they make, on the GPU (-mg) or the test device (--test-gpu). */
 fy_status fy_cli_session(const struct fy_cli *o, const struct fy_model *m, int64_t need_ctx,
                          struct fy_session **s_out);
 /* Both of the above. */

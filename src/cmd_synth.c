@@ -41,6 +41,10 @@ static void usage(FILE *f)
             "  --ffn-scale F        multiply the gate/up weight std (default 1: clamps engage)\n"
             "  --sparse             metadata only: the tensor data is left as a hole (zeros), so\n"
             "                       a 120b file takes a few MB of disk (for ferry plan, tests)\n"
+            "  --sparse-experts     only the expert weights are holes (zeros); everything else,\n"
+            "                       router included, is real: a 120b file of ~3 GB on disk for\n"
+            "                       speed benchmarks (expert compute and uploads do not depend\n"
+            "                       on the values)\n"
             "  -q, --quiet          no progress line\n"
             "  -h, --help           this text\n\n"
             "exit status: 0 written, 1 error, 2 usage error\n",
@@ -162,6 +166,8 @@ int fy_cmd_synth(int argc, char **argv)
             c.fused_gate_up = 1;
         } else if (!strcmp(a, "--sparse")) {
             c.sparse = 1;
+        } else if (!strcmp(a, "--sparse-experts")) {
+            c.sparse_experts = 1;
         } else if (!strcmp(a, "--mild")) {
             c.mild = 1;
         } else if (!strcmp(a, "--qk-scale") || !strcmp(a, "--ffn-scale")) {

@@ -107,6 +107,9 @@ fy_status fy_gguf_writer_tensor(struct fy_gguf_writer *w, const char *name, enum
                                 int n_dims, const int64_t *ne);
 fy_status fy_gguf_writer_begin_data(struct fy_gguf_writer *w);
 fy_status fy_gguf_writer_write(struct fy_gguf_writer *w, const void *bytes, size_t n);
+/* Like fy_gguf_writer_write, but the n bytes are left as a hole in the file (they read as zeros
+ * and take no disk space). */
+fy_status fy_gguf_writer_skip(struct fy_gguf_writer *w, size_t n);
 fy_status fy_gguf_writer_finish(struct fy_gguf_writer *w);  /* checks every tensor was written */
 /* Finishes right after begin_data with no tensor bytes written: the data section is left as a
  * hole (the file is extended to its full size), for metadata-only test files of large models. */

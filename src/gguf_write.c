@@ -482,11 +482,36 @@ fail:
 
 /* Bytes continue the current tensor; when it is complete, the padding to the alignment is
  * written and the next tensor begins. A call may therefore span several tensors. */
+/* Moves the file position n bytes on without writing: a hole that reads as zeros. */
+static fy_status put_hole(struct fy_gguf_writer *w, size_t n)
+{
+    if (n && fseeko(w->f, (off_t)n, SEEK_CUR) != 0) {
+        fy_log(FY_LOG_ERR, "%s: seek failed: %s", w->tmp_path, strerror(errno));
+        w->state = GW_FAILED;
+        return FY_E_IO;
+    }
+    return FY_OK;
+}
+
+static fy_status write_or_skip(struct fy_gguf_writer *w, const void *bytes, size_t n);
+
 fy_status fy_gguf_writer_write(struct fy_gguf_writer *w, const void *bytes, size_t n)
+{
+    FY_CHECK_ARG(w && (bytes || n == 0));
+    return write_or_skip(w, bytes, n);
+}
+
+fy_status fy_gguf_writer_skip(struct fy_gguf_writer *w, size_t n)
+{
+    FY_CHECK_ARG(w);
+    return write_or_skip(w, NULL, n);
+}
+
+/* bytes NULL: the n bytes are left as a hole. */
+static fy_status write_or_skip(struct fy_gguf_writer *w, const void *bytes, size_t n)
 {
     const uint8_t *p = bytes;
 
-    FY_CHECK_ARG(w && (bytes || n == 0));
     if (w->state != GW_DATA) {
         fy_log(FY_LOG_ERR, "%s: write outside the data section (begin_data not called, or "
                "finished, or an earlier error)", w->path);
@@ -501,8 +526,12 @@ fy_status fy_gguf_writer_write(struct fy_gguf_writer *w, const void *bytes, size
         const struct gw_tensor *t = &w->t[w->cur];
         uint64_t left = t->size - w->cur_done;
         size_t k = n < left ? n : (size_t)left;
-        FY_TRY(put_file(w, p, k));
-        p += k;
+        if (p) {
+            FY_TRY(put_file(w, p, k));
+            p += k;
+        } else {
+            FY_TRY(put_hole(w, k));
+        }
         n -= k;
         w->cur_done += k;
         if (w->cur_done == t->size) {
@@ -557,6 +586,13 @@ fy_status fy_gguf_writer_finish(struct fy_gguf_writer *w)
                w->cur + 1 < w->n_t ? " (and the tensors after it none)" : "");
         w->state = GW_FAILED;
         return FY_E_INVAL;
+    }
+    /* a trailing hole (fy_gguf_writer_skip) leaves the position past the end: extend */
+    off_t end = fflush(w->f) == 0 ? ftello(w->f) : -1;
+    if (end < 0 || ftruncate(fileno(w->f), end) != 0) {
+        fy_log(FY_LOG_ERR, "%s: cannot set its final size: %s", w->tmp_path, strerror(errno));
+        w->state = GW_FAILED;
+        return FY_E_IO;
     }
     return close_and_rename(w);
 }

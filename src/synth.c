@@ -614,6 +614,7 @@ struct sy_pipe {
     uint8_t *buf[2];
     size_t len[2];
     int full[2];
+    int hole[2];   /* the chunk is len bytes of hole, not buf's contents */
     int closing;   /* no more chunks */
     fy_status st;  /* the writer thread's first error */
 };
@@ -629,7 +630,8 @@ static void *pipe_writer(void *arg)
         if (!p->full[i])
             break;  /* closing and drained */
         pthread_mutex_unlock(&p->mu);
-        fy_status st = fy_gguf_writer_write(p->w, p->buf[i], p->len[i]);
+        fy_status st = p->hole[i] ? fy_gguf_writer_skip(p->w, p->len[i])
+                                  : fy_gguf_writer_write(p->w, p->buf[i], p->len[i]);
         pthread_mutex_lock(&p->mu);
         p->full[i] = 0;
         if (st != FY_OK) {
@@ -675,6 +677,7 @@ static fy_status write_data(const struct fy_synth_config *c, const struct fy_syn
         const size_t ub = unit_bytes(t->type);
         const int64_t per_chunk = (int64_t)(SY_CHUNK / ub);
         int64_t left = (int64_t)(t->size / ub);
+        const int hole = c->sparse_experts && strstr(t->name, "_exps.weight");
         gen_init(&g, c, t, nt);
         while (left > 0) {
             pthread_mutex_lock(&p.mu);
@@ -685,8 +688,12 @@ static fy_status write_data(const struct fy_synth_config *c, const struct fy_syn
             if (st != FY_OK)
                 break;
             int64_t k = left < per_chunk ? left : per_chunk;
-            gen_units(&g, p.buf[slot], k);
+            if (hole)
+                k = left; /* one hole for the whole tensor */
+            else
+                gen_units(&g, p.buf[slot], k);
             pthread_mutex_lock(&p.mu);
+            p.hole[slot] = hole;
             p.len[slot] = (size_t)k * ub;
             p.full[slot] = 1;
             pthread_cond_broadcast(&p.cv);

@@ -63,6 +63,8 @@ struct fy_synth_config {
     float ffn_scale;            /* multiplies the gate/up weight std (default 1) */
     int progress;               /* print progress to stderr when it is a terminal */
     int sparse;                 /* metadata only: the data section is a hole (reads as zeros) */
+    int sparse_experts;         /* expert weights (*_exps.weight) are holes, the rest is real:
+                                   a 120b file for speed benchmarks on a small disk */
 };
 
 /* Fills *c with a preset: "tiny" (4 layers, d 256, 8/2 heads of 64, 8 experts of 256, k 4,

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Issue 6's GPU figures in one go, for a lent GPU machine (H100/H200: nvcc, gcc, meson, ninja, no
+# apt, no network). Needs, carried with the tree: .debs/ (libpcre2-dev, libnuma-dev and their
+# runtime libraries as Debian .deb files: bash bench/gpu/fetch-debs.sh on a Debian 12 machine)
+# and data/o200k_base.tiktoken (tools/setup-vocab.sh).
+#   bash bench/gpu/run.sh OUT_DIR [steps...]     steps: build suite sweep20 sweep120 (default all)
+# Writes OUT_DIR/{machine.md, build.txt, gpu-suite.txt, sweep-20b-gpu.{md,jsonl},
+# sweep-120b-hybrid.{md,jsonl}}: copy them into bench/results/<date>_<what>/.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+out=${1:?usage: run.sh OUT_DIR [build suite sweep20 sweep120]}
+shift
+steps=${*:-build suite sweep20 sweep120}
+mkdir -p "$out" models
+has() { [[ " $steps " == *" $1 "* ]]; }
+bld=build-gpu
+
+# Debian -dev packages unpacked into a private prefix (no apt there)
+if [ -d .debs ] && ! pkg-config --exists libpcre2-8 2>/dev/null; then
+    pre=$PWD/.debs/root
+    for f in .debs/*.deb; do dpkg -x "$f" "$pre"; done
+    export PKG_CONFIG_PATH=$pre/usr/lib/x86_64-linux-gnu/pkgconfig:$pre/usr/share/pkgconfig
+    export LIBRARY_PATH=$pre/usr/lib/x86_64-linux-gnu${LIBRARY_PATH:+:$LIBRARY_PATH}
+    export LD_LIBRARY_PATH=$pre/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    export C_INCLUDE_PATH=$pre/usr/include${C_INCLUDE_PATH:+:$C_INCLUDE_PATH}
+    # the .pc files name /usr as prefix: point them at the private prefix
+    sed -i "s|^prefix=/usr|prefix=$pre/usr|" "$pre"/usr/lib/x86_64-linux-gnu/pkgconfig/*.pc
+fi
+
+{
+    echo "# Machine"
+    echo; echo '```'
+    nvidia-smi --query-gpu=name,memory.total,driver_version,pcie.link.gen.max,pcie.link.width.max \
+        --format=csv 2>&1
+    lscpu | grep -E 'Model name|^CPU\(s\)|Thread|NUMA node\(s\)' ; free -g | head -2
+    nvcc --version | tail -2; gcc --version | head -1; meson --version
+    git describe --always --dirty 2>/dev/null
+    echo '```'
+} > "$out/machine.md" 2>&1
+
+if has build; then
+    arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d .)
+    [ "$arch" = 90 ] && arch=90a,90   # sm_90a for Hopper-only instructions, sm_90 too
+    { meson setup "$bld" -Dgpu=cuda -Dcuda-arch="${arch:-90}" -Dnative=true --wipe 2>&1 \
+        || meson setup "$bld" -Dgpu=cuda -Dcuda-arch="${arch:-90}" -Dnative=true 2>&1
+      time ninja -C "$bld" 2>&1 | tail -5; } > "$out/build.txt" 2>&1
+fi
+ferry=$bld/ferry
+[ -x "$ferry" ] || { echo "no $ferry (build failed: $out/build.txt)"; tail -30 "$out/build.txt"; exit 1; }
+
+if has suite; then
+    meson test -C "$bld" --suite gpu --print-errorlogs --num-processes 1 > "$out/gpu-suite.txt" 2>&1
+    tail -15 "$out/gpu-suite.txt"
+fi
+
+sweep() {  # name model args...
+    local name=$1 model=$2
+    shift 2
+    echo "$ferry sweep-bench -m $model $*" > "$out/$name.cmd"
+    "$ferry" sweep-bench -m "$model" "$@" 2> "$out/$name.log" | tee "$out/$name.md"
+    "$ferry" sweep-bench -m "$model" "$@" --output-format jsonl > "$out/$name.jsonl" 2>> "$out/$name.log"
+}
+if has sweep20; then
+    m=models/synth-20b.gguf
+    [ -f $m ] || "$ferry" synth --preset 20b --seed 1 -q -o $m
+    sweep sweep-20b-gpu $m -c 8192 -ub 2048 -ngl 99
+fi
+if has sweep120; then
+    m=models/synth-120b-se.gguf
+    [ -f $m ] || "$ferry" synth --preset 120b --seed 1 --sparse-experts -q -o $m
+    sweep sweep-120b-hybrid $m -c 8192 -ub 4096 -ngl 99 -ot exps=CPU -t 16
+fi

@@ -1,0 +1,117 @@
+/* The GPU module's C interface, implemented in src/hip/ (HIP dialect, built by hipcc, nvcc or,
+ * for CI, g++ against the CPU emulator). Two halves:
+ *   - the runtime (device.hip): device, memory, pinned host memory, streams, events;
+ *   - one launcher per graph op, the same names and arguments as src/cpu/ops.h plus a stream.
+ * Every pointer a launcher takes is device memory, including the data of fy_mat / fy_bias /
+ * fy_attn_args / fy_moe_layer views and the batch positions and token ids. Launchers enqueue
+ * work on the stream and return at once: FY_OK, FY_E_INVAL (bad shape), FY_E_NOMEM (workspace)
+ * or FY_E_GPU (launch failed, logged with the kernel's name). */
+#ifndef FY_GPU_H
+#define FY_GPU_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "../cpu/ops.h"
+#include "../ferry.h"
+#include "../tensor.h"
+
+#include <stdbool.h>
+
+typedef struct fy_gpu_stream_ *fy_gpu_stream;  /* hipStream_t / cudaStream_t */
+typedef struct fy_gpu_event_ *fy_gpu_event;    /* hipEvent_t / cudaEvent_t */
+
+/* ---- runtime (device.hip) ---- */
+
+struct fy_gpu_info {
+    char name[256];
+    char arch[64];          /* "sm_90", "gfx942", "emu" */
+    size_t mem_total;
+    size_t mem_free;
+    int n_sm;               /* multiprocessors / compute units */
+    int warp;               /* 32 or 64 */
+    bool matrix_units;      /* tensor cores (sm_80+) / MFMA (CDNA); the GEMMs use them */
+};
+
+const char *fy_gpu_platform(void);        /* "cuda", "hip", "emu"; "none" without a GPU build */
+int fy_gpu_count(void);                   /* devices present (0 when none, or no GPU build) */
+fy_status fy_gpu_init(int dev, struct fy_gpu_info *info);  /* selects dev, fills info */
+
+/* Device memory. On failure: FY_E_NOMEM and a message naming `what`, the bytes asked for and
+ * the bytes free. */
+fy_status fy_gpu_malloc(void **p, size_t n, const char *what);
+void fy_gpu_free(void *p);                /* NULL-safe */
+fy_status fy_gpu_mem_info(size_t *free_bytes, size_t *total_bytes);
+
+/* Pinned host memory: register existing pages (e.g. a mapped model file) or allocate. */
+fy_status fy_gpu_host_register(void *p, size_t n, bool read_only);
+void fy_gpu_host_unregister(void *p);
+fy_status fy_gpu_host_alloc(void **p, size_t n);
+void fy_gpu_host_free(void *p);
+
+fy_status fy_gpu_stream_new(fy_gpu_stream *s);
+void fy_gpu_stream_free(fy_gpu_stream s);
+fy_status fy_gpu_stream_sync(fy_gpu_stream s);
+fy_status fy_gpu_event_new(fy_gpu_event *e);
+void fy_gpu_event_free(fy_gpu_event e);
+fy_status fy_gpu_event_record(fy_gpu_event e, fy_gpu_stream s);
+fy_status fy_gpu_stream_wait(fy_gpu_stream s, fy_gpu_event e);  /* s waits for e on the GPU */
+fy_status fy_gpu_event_sync(fy_gpu_event e);                    /* the host waits for e */
+
+fy_status fy_gpu_copy_h2d(void *dst, const void *src, size_t n, fy_gpu_stream s);
+fy_status fy_gpu_copy_d2h(void *dst, const void *src, size_t n, fy_gpu_stream s);
+fy_status fy_gpu_copy_d2d(void *dst, const void *src, size_t n, fy_gpu_stream s);
+fy_status fy_gpu_memset(void *dst, int v, size_t n, fy_gpu_stream s);
+
+/* ---- ops: same semantics as src/cpu/ops.h ---- */
+
+fy_status fy_gpu_get_rows(float *y, const struct fy_mat *emb, const int32_t *tok, int64_t n_tok,
+                          fy_gpu_stream s);
+fy_status fy_gpu_rmsnorm(float *y, const float *x, const float *w, int64_t rows, int64_t n,
+                         float eps, fy_gpu_stream s);
+/* GEMV for small n_tok, tiled GEMM (matrix units where present) for large. */
+fy_status fy_gpu_matmul(float *y, const struct fy_mat *w, int64_t e, const float *x, int64_t n_tok,
+                        const float *bias, fy_gpu_stream s);
+/* Expert-grouped product for MoE: for each sorted row r in [off[e], off[e+1]) of each expert e in
+ * [e0, e1): y[r] = W_e x[src_row ? src_row[r] : r] + (bias.data ? bias_e : 0).
+ * off is device int32 [n_mat+1]; max_rows bounds off[e+1]-off[e] (sizes the grid without
+ * reading off on the host). x rows have x_stride floats, y rows have w->n_out floats. */
+fy_status fy_gpu_matmul_grouped(float *y, const struct fy_mat *w, const float *x, int64_t x_stride,
+                                const int32_t *src_row, const int32_t *off, int64_t e0, int64_t e1,
+                                int64_t max_rows, const struct fy_bias *bias, fy_gpu_stream s);
+fy_status fy_gpu_add(float *y, const float *a, const float *b, int64_t n, fy_gpu_stream s);
+fy_status fy_gpu_rope_yarn(float *x, int64_t n_tok, int64_t n_heads, int64_t head_dim,
+                           const int32_t *pos, const struct fy_rope *r, fy_gpu_stream s);
+fy_status fy_gpu_kv_store(void *kc, void *vc, enum fy_dtype kv_type, const float *k,
+                          const float *v, int64_t n_tok, int64_t width, const int32_t *pos,
+                          fy_gpu_stream s);
+/* Flash-style: memory does not grow with n_tok * n_kv. a->pos is device memory. */
+fy_status fy_gpu_attention(float *out, const struct fy_attn_args *a, fy_gpu_stream s);
+fy_status fy_gpu_router_topk(int32_t *ids, float *w, const float *logits, int64_t n_tok,
+                             int64_t n_exp, int k, fy_gpu_stream s);
+fy_status fy_gpu_swiglu_oai(float *a, const float *g, const float *u, int64_t n, float alpha,
+                            float limit, fy_gpu_stream s);
+
+/* MoE in three steps so that uploads of expert weights can overlap the compute of earlier
+ * experts: begin (group the (token, slot) pairs by expert), experts [e0, e1) (gate, up,
+ * SwiGLU-OAI, down, each only on that expert's rows), end (weighted sum per token, in slot order).
+ * fy_gpu_moe_ffn is all three. The workspace grows as needed (FY_E_NOMEM names it). */
+struct fy_gpu_moe_ws;
+fy_status fy_gpu_moe_ws_new(struct fy_gpu_moe_ws **ws);
+void fy_gpu_moe_ws_free(struct fy_gpu_moe_ws *ws);
+fy_status fy_gpu_moe_begin(struct fy_gpu_moe_ws *ws, const float *x, int64_t n_tok,
+                           const int32_t *ids, int k, const struct fy_moe_layer *L,
+                           fy_gpu_stream s);
+fy_status fy_gpu_moe_experts(struct fy_gpu_moe_ws *ws, const struct fy_moe_layer *L, int64_t e0,
+                             int64_t e1, fy_gpu_stream s);
+fy_status fy_gpu_moe_end(struct fy_gpu_moe_ws *ws, float *y, const float *w, fy_gpu_stream s);
+fy_status fy_gpu_moe_ffn(struct fy_gpu_moe_ws *ws, float *y, const float *x, int64_t n_tok,
+                         const int32_t *ids, const float *w, int k, const struct fy_moe_layer *L,
+                         fy_gpu_stream s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

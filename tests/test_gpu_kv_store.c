@@ -1,0 +1,153 @@
+/* fy_gpu_kv_store against fy_cpu_kv_store, F32 and F16 caches, bit for bit over the whole
+ * caches (slots not written must keep their contents). Positions are distinct and scattered
+ * over 8192 slots; widths 512 (gpt-oss: 8 KV heads x 64), 64 and 33; n_tok 1, 7, 33, 512. Values
+ * span the f16 range (subnormals, overflow to inf) plus exact ties of round-to-nearest-even,
+ * 65504 / 65520, 2^-25, -0, +-inf and NaN (the CPU's NaN encoding is reproduced). */
+#include <string.h>
+
+#include "cpu/ops.h"
+#include "fy_test.h"
+#include "hip/fy_gpu.h"
+
+#define N_SLOTS 8192
+
+static float bits(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof(f));
+    return f;
+}
+
+static void fill(struct fy_rng *rng, float *x, int64_t n)
+{
+    const float special[] = {
+        1.0f + 0x1p-11f,      /* tie: down to even 1.0 */
+        1.0f + 3 * 0x1p-11f,  /* tie: up to even */
+        65504.0f, 65519.0f, 65520.0f, -65520.0f, 1e6f,
+        0x1p-25f,             /* tie to 0 */
+        3 * 0x1p-26f, 0x1p-24f, 3 * 0x1p-25f, 0x1p-14f - 0x1p-25f, 0x1p-14f,
+        -0.0f, bits(0x7f800000u), bits(0xff800000u), bits(0x7fc00000u), bits(0xffa12345u),
+        bits(0x7f800001u),
+    };
+    for (int64_t i = 0; i < n; i++) {
+        if (fy_rng_unif(rng) < 0.05)
+            x[i] = special[fy_rng_u64(rng) % FY_ARRAY_LEN(special)];
+        else
+            x[i] = (float)(fy_rng_normal(rng) * pow(2.0, fy_rng_range(rng, -28.0f, 17.0f)));
+    }
+}
+
+static int run_case(fy_gpu_stream s, enum fy_dtype t, int64_t n_tok, int64_t width, uint64_t seed)
+{
+    struct fy_rng rng = { seed };
+    const size_t esz = t == FY_F16 ? 2 : 4;
+    const size_t cache_bytes = (size_t)N_SLOTS * (size_t)width * esz;
+    const size_t in_bytes = (size_t)(n_tok * width) * sizeof(float);
+    float *k = malloc(in_bytes), *v = malloc(in_bytes);
+    int32_t *pos = malloc((size_t)n_tok * sizeof(int32_t));
+    int32_t *perm = malloc(N_SLOTS * sizeof(int32_t));
+    uint8_t *kc = malloc(cache_bytes), *vc = malloc(cache_bytes);
+    uint8_t *gk = malloc(cache_bytes), *gv = malloc(cache_bytes);
+    void *dkc = NULL, *dvc = NULL;
+    float *dk = NULL, *dv = NULL;
+    int32_t *dpos = NULL;
+    int bad = 1;
+
+    if (!k || !v || !pos || !perm || !kc || !vc || !gk || !gv) {
+        fprintf(stderr, "out of memory\n");
+        goto done;
+    }
+    fill(&rng, k, n_tok * width);
+    fill(&rng, v, n_tok * width);
+    for (size_t i = 0; i < cache_bytes; i++) {
+        kc[i] = (uint8_t)fy_rng_u64(&rng);
+        vc[i] = (uint8_t)(kc[i] ^ 0x5a);
+    }
+    /* distinct scattered slots: 0, the last slot, and a random permutation of the others */
+    for (int32_t i = 0; i < N_SLOTS - 2; i++)
+        perm[i] = i + 1;
+    for (int32_t i = N_SLOTS - 3; i > 0; i--) {
+        int32_t j = (int32_t)(fy_rng_u64(&rng) % (uint64_t)(i + 1));
+        int32_t tmp = perm[i];
+        perm[i] = perm[j];
+        perm[j] = tmp;
+    }
+    for (int64_t i = 0; i < n_tok; i++)
+        pos[i] = perm[i];
+    pos[0] = 0;
+    if (n_tok > 1)
+        pos[n_tok - 1] = N_SLOTS - 1;
+
+    if (fy_gpu_malloc(&dkc, cache_bytes, "k cache") || fy_gpu_malloc(&dvc, cache_bytes, "v cache") ||
+        fy_gpu_malloc((void **)&dk, in_bytes, "k") || fy_gpu_malloc((void **)&dv, in_bytes, "v") ||
+        fy_gpu_malloc((void **)&dpos, (size_t)n_tok * sizeof(int32_t), "pos"))
+        goto done;
+    if (fy_gpu_copy_h2d(dkc, kc, cache_bytes, s) || fy_gpu_copy_h2d(dvc, vc, cache_bytes, s) ||
+        fy_gpu_copy_h2d(dk, k, in_bytes, s) || fy_gpu_copy_h2d(dv, v, in_bytes, s) ||
+        fy_gpu_copy_h2d(dpos, pos, (size_t)n_tok * sizeof(int32_t), s))
+        goto done;
+    if (fy_gpu_kv_store(dkc, dvc, t, dk, dv, n_tok, width, dpos, s) != FY_OK)
+        goto done;
+    if (fy_gpu_copy_d2h(gk, dkc, cache_bytes, s) || fy_gpu_copy_d2h(gv, dvc, cache_bytes, s) ||
+        fy_gpu_stream_sync(s))
+        goto done;
+    fy_cpu_kv_store(kc, vc, t, k, v, n_tok, width, pos);
+
+    int64_t first = -1, n_bad = 0;
+    for (size_t i = 0; i < cache_bytes; i += esz) {
+        if (memcmp(gk + i, kc + i, esz) || memcmp(gv + i, vc + i, esz)) {
+            if (first < 0)
+                first = (int64_t)(i / esz);
+            n_bad++;
+        }
+    }
+    bad = first >= 0;
+    printf("%s kv_store %s n_tok %lld width %lld: %lld cache elements differ (bit-exact)",
+           bad ? "FAIL" : "PASS", fy_dtype_name(t), (long long)n_tok, (long long)width,
+           (long long)n_bad);
+    if (bad)
+        printf(" (first bad: slot %lld column %lld)", (long long)(first / width),
+               (long long)(first % width));
+    printf("\n");
+done:
+    fy_gpu_free(dkc);
+    fy_gpu_free(dvc);
+    fy_gpu_free(dk);
+    fy_gpu_free(dv);
+    fy_gpu_free(dpos);
+    free(k);
+    free(v);
+    free(pos);
+    free(perm);
+    free(kc);
+    free(vc);
+    free(gk);
+    free(gv);
+    return bad;
+}
+
+int main(void)
+{
+    static const int64_t ntoks[] = { 1, 7, 33, 512 };
+    static const int64_t widths[] = { 512, 64, 33 };
+    struct fy_gpu_info info;
+    fy_gpu_stream s = NULL;
+    int failed = 0;
+
+    if (fy_gpu_count() == 0)
+        return FY_TEST_SKIP;
+    if (fy_gpu_init(0, &info) != FY_OK || fy_gpu_stream_new(&s) != FY_OK)
+        return FY_TEST_HARD;
+    printf("device: %s (%s, %s, warp %d)\n", info.name, info.arch, fy_gpu_platform(), info.warp);
+    for (int f16 = 0; f16 < 2; f16++)
+        for (size_t i = 0; i < FY_ARRAY_LEN(ntoks); i++)
+            for (size_t w = 0; w < FY_ARRAY_LEN(widths); w++)
+                failed += run_case(s, f16 ? FY_F16 : FY_F32, ntoks[i], widths[w],
+                                   100 * (uint64_t)f16 + 10 * i + w);
+    FY_EXPECT(fy_gpu_kv_store(NULL, NULL, FY_F16, NULL, NULL, 0, 512, NULL, s) == FY_OK);
+    FY_EXPECT(fy_gpu_kv_store(NULL, NULL, FY_Q8_0, NULL, NULL, 1, 512, NULL, s) == FY_E_INVAL);
+    fy_gpu_stream_free(s);
+    if (failed)
+        fprintf(stderr, "%d kv_store case(s) failed\n", failed);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,104 @@
+/* fy_gpu_rmsnorm against fy_cpu_rmsnorm on rows 1, 7, 33, 512 and n 1, 33, 64, 2880, 4096,
+ * separate and aliased output, small (eps matters) and large magnitudes.
+ *
+ * Tolerance, per element, relative to the CPU value: 2e-6. The GPU sums squares in f32 (per
+ * thread at most ceil(n/256) = 16 terms for n = 4096, then 8 butterfly levels): worst-case
+ * relative error 24 * 2^-24 = 1.4e-6 on the sum, halved by the square root, plus ~4 roundings
+ * (mean, + eps, sqrt, 1/x) on the scale; the CPU's double sum is exact to f32 rounding. The two
+ * products per element are the same operations on both sides, so the element error is the
+ * scale error: <= ~1.1e-6. */
+#include <string.h>
+
+#include "cpu/ops.h"
+#include "fy_test.h"
+#include "hip/fy_gpu.h"
+
+#define TOL 2e-6
+
+static const int64_t rows_list[] = { 1, 7, 33, 512 };
+static const int64_t widths[] = { 1, 33, 64, 2880, 4096 };
+
+static int run_case(fy_gpu_stream s, int64_t rows, int64_t n, int alias, float xscale,
+                    uint64_t seed)
+{
+    struct fy_rng rng = { seed };
+    const float eps = 1e-5f;
+    const size_t bytes = (size_t)(rows * n) * sizeof(float);
+    float *x = malloc(bytes), *w = malloc((size_t)n * sizeof(float));
+    float *ref = malloc(bytes), *got = malloc(bytes);
+    float *dx = NULL, *dw = NULL, *dy = NULL;
+    int bad = 1;
+
+    if (!x || !w || !ref || !got) {
+        fprintf(stderr, "out of memory\n");
+        goto done;
+    }
+    for (int64_t i = 0; i < rows * n; i++)
+        x[i] = fy_rng_range(&rng, 0.05f, 1.0f) * (fy_rng_unif(&rng) < 0.5 ? -xscale : xscale);
+    for (int64_t i = 0; i < n; i++)
+        w[i] = fy_rng_range(&rng, 0.1f, 2.0f) * (fy_rng_unif(&rng) < 0.2 ? -1.0f : 1.0f);
+    fy_cpu_rmsnorm(ref, x, w, rows, n, eps);
+    if (fy_gpu_malloc((void **)&dx, bytes, "x") ||
+        fy_gpu_malloc((void **)&dw, (size_t)n * sizeof(float), "w") ||
+        fy_gpu_malloc((void **)&dy, bytes, "y"))
+        goto done;
+    if (fy_gpu_copy_h2d(dx, x, bytes, s) || fy_gpu_copy_h2d(dw, w, (size_t)n * sizeof(float), s))
+        goto done;
+    float *y = alias ? dx : dy;
+    if (fy_gpu_rmsnorm(y, dx, dw, rows, n, eps, s) != FY_OK)
+        goto done;
+    if (fy_gpu_copy_d2h(got, y, bytes, s) || fy_gpu_stream_sync(s))
+        goto done;
+    int64_t first = -1;
+    double max_rel = 0.0;
+    for (int64_t i = 0; i < rows * n; i++) {
+        double rel = fabs((double)got[i] - ref[i]) / fabs((double)ref[i]);
+        if (!(rel <= max_rel))
+            max_rel = rel;   /* NaN sticks */
+        if (!(rel <= TOL) && first < 0)
+            first = i;
+    }
+    bad = first >= 0;
+    printf("%s rmsnorm rows %lld n %lld alias %d xscale %g: max rel err %.3g (tol %g)",
+           bad ? "FAIL" : "PASS", (long long)rows, (long long)n, alias, (double)xscale, max_rel,
+           TOL);
+    if (bad)
+        printf(" (first bad index %lld: %.9g vs %.9g)", (long long)first, (double)got[first],
+               (double)ref[first]);
+    printf("\n");
+done:
+    fy_gpu_free(dx);
+    fy_gpu_free(dw);
+    fy_gpu_free(dy);
+    free(x);
+    free(w);
+    free(ref);
+    free(got);
+    return bad;
+}
+
+int main(void)
+{
+    struct fy_gpu_info info;
+    fy_gpu_stream s = NULL;
+    int failed = 0;
+
+    if (fy_gpu_count() == 0)
+        return FY_TEST_SKIP;
+    if (fy_gpu_init(0, &info) != FY_OK || fy_gpu_stream_new(&s) != FY_OK)
+        return FY_TEST_HARD;
+    printf("device: %s (%s, %s, warp %d)\n", info.name, info.arch, fy_gpu_platform(), info.warp);
+    for (size_t r = 0; r < FY_ARRAY_LEN(rows_list); r++)
+        for (size_t i = 0; i < FY_ARRAY_LEN(widths); i++)
+            failed += run_case(s, rows_list[r], widths[i], (int)((r + i) & 1), 1.0f,
+                               1000 + 10 * r + i);
+    /* eps matters / large values; aliased and not */
+    failed += run_case(s, 7, 2880, 0, 1e-3f, 17);
+    failed += run_case(s, 7, 2880, 1, 300.0f, 18);
+    failed += run_case(s, 33, 4096, 1, 1.0f, 19);
+    FY_EXPECT(fy_gpu_rmsnorm(NULL, NULL, NULL, 0, 64, 1e-5f, s) == FY_OK);
+    fy_gpu_stream_free(s);
+    if (failed)
+        fprintf(stderr, "%d rmsnorm case(s) failed\n", failed);
+    return failed ? 1 : 0;
+}
