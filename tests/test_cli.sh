@@ -79,5 +79,48 @@ expect "placement without a GPU" 1 'placement flags need a GPU' \
     "$ferry" logits -m "$m" --tokens 1 -ngl 99 -o "$tmp/x.bin"
 expect "bad -ot device" 1 'CUDA7' "$ferry" run -m "$m" -p hi -ot "exps=CUDA7" --test-gpu
 
+# synth --sparse-experts: same file size and bytes except the expert weights, which are holes
+"$ferry" synth --preset tiny --toy-vocab 2000 -q -o "$tmp/full.gguf" &&
+"$ferry" synth --preset tiny --toy-vocab 2000 --sparse-experts -q -o "$tmp/se.gguf" &&
+/usr/bin/python3 - "$tmp/full.gguf" "$tmp/se.gguf" <<'PY' && ok "synth --sparse-experts: holes for *_exps.weight only" || bad "synth --sparse-experts"
+import os, struct, sys
+full, se = (open(p, "rb").read() for p in sys.argv[1:3])
+assert len(full) == len(se), "sizes differ"
+# walk the GGUF header for the tensor table (v3: counts are u64)
+def rd(fmt, o): return struct.unpack_from("<" + fmt, full, o), o + struct.calcsize("<" + fmt)
+(magic, ver, nt, nkv), o = rd("IIQQ", 0)
+def skip_val(t, o):
+    sizes = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+    if t in sizes: return o + sizes[t]
+    if t == 8: (n,), o = rd("Q", o); return o + n
+    (et, n), o = rd("IQ", o)
+    for _ in range(n): o = skip_val(et, o)
+    return o
+align = 32
+for _ in range(nkv):
+    (n,), o = rd("Q", o); o += n
+    (t,), o = rd("I", o); o = skip_val(t, o)
+tensors = []
+for _ in range(nt):
+    (n,), o = rd("Q", o); name = full[o:o + n].decode(); o += n
+    (nd,), o = rd("I", o); o += 8 * nd
+    (ty, off), o = rd("IQ", o)
+    tensors.append((off, name))
+data = (o + align - 1) // align * align
+tensors.sort()
+bounds = [t[0] for t in tensors[1:]] + [len(full) - data]
+nexp = 0
+for (off, name), end in zip(tensors, bounds):
+    a, b = full[data + off:data + end], se[data + off:data + end]
+    if "_exps.weight" in name:
+        nexp += 1
+        assert b.count(0) == len(b) and a.count(0) < len(a), name
+    else:
+        assert a == b, name
+assert nexp > 0 and se[:data] == full[:data]
+blocks = lambda p: os.stat(p).st_blocks
+assert blocks(sys.argv[2]) < blocks(sys.argv[1]), "no hole on disk"
+PY
+
 [ $fail = 0 ] && echo "cli: all checks passed"
 exit $fail

@@ -96,7 +96,11 @@ fy_status fy_gpu_swiglu_oai(float *a, const float *g, const float *u, int64_t n,
 /* MoE in three steps so that uploads of expert weights can overlap the compute of earlier
  * experts: begin (group the (token, slot) pairs by expert), experts [e0, e1) (gate, up,
  * SwiGLU-OAI, down, each only on that expert's rows), end (weighted sum per token, in slot order).
- * fy_gpu_moe_ffn is all three. The workspace grows as needed (FY_E_NOMEM names it). */
+ * fy_gpu_moe_ffn is all three. The workspace grows as needed (FY_E_NOMEM names it).
+ * x given to begin must stay valid until the last experts call; the workspace must not be freed
+ * while queued work still uses it (sync the stream first). The k ids of a token must be distinct
+ * (each expert appears at most once per token: that bounds its rows by n_tok); ids outside
+ * [0, n_expert) contribute nothing (the CPU path rejects them before this is reached). */
 struct fy_gpu_moe_ws;
 fy_status fy_gpu_moe_ws_new(struct fy_gpu_moe_ws **ws);
 void fy_gpu_moe_ws_free(struct fy_gpu_moe_ws *ws);
