@@ -112,7 +112,7 @@ struct fy_emu_block_ctx {
     void *dyn_smem;
 };
 struct fy_emu_fiber_pub {
-    uint3 thread_idx; /* must stay the first member (fy_emu_fiber in emu.cc extends it) */
+    uint3 thread_idx; /* must stay the first member (fy_emu_fiber in sched.cc extends it) */
 };
 extern __thread fy_emu_fiber_pub *fy_emu_cur_fiber_ __attribute__((tls_model("initial-exec")));
 extern __thread fy_emu_block_ctx *fy_emu_cur_block_ __attribute__((tls_model("initial-exec")));

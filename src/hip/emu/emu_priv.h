@@ -1,0 +1,126 @@
+/* Internals of the CPU emulator shared by its files (not for kernels or C callers):
+ *   emu.cc      configuration, errors, device queries, fy_emu_ctl.h
+ *   sched.cc    fibers, block scheduler, worker pool
+ *   memory.cc   device and pinned host memory, copies, memsets
+ *   stream.cc   streams, events, kernel launches
+ *   selftest.cc self-test kernels (fy_emu_selftest) */
+#ifndef FY_EMU_PRIV_H
+#define FY_EMU_PRIV_H
+
+#include "fy_emu.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <unordered_set>
+
+namespace fy_emu_priv {
+
+/* ================================================================== configuration (emu.cc) */
+
+constexpr int kWarp = FY_EMU_WARP;
+constexpr int kMaxThreads = 1024;
+constexpr size_t kSmemDefault = 48 * 1024;  /* dynamic smem without hipFuncSetAttribute */
+constexpr size_t kSmemOptin = 64 * 1024;    /* the most any kernel may ask for (AMD's LDS) */
+
+long env_long(const char *name, long def);
+[[noreturn]] void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+struct Config {
+    int workers;
+    bool eager;
+    bool reverse;
+    size_t stack_bytes;
+    int devices;
+    int sms;
+    bool guard;
+};
+Config &cfg();
+
+struct Stats {
+    std::atomic<uint64_t> launches{0}, blocks{0}, threads{0}, barriers{0}, warp_ops{0}, copies{0},
+        copy_bytes{0};
+};
+extern Stats g_stats;
+
+/* ================================================================== runtime state */
+
+extern std::recursive_mutex g_mu;  /* guards everything below and the hip* calls */
+typedef std::lock_guard<std::recursive_mutex> Guard;
+
+/* set the calling thread's last error (hipGetLastError); fail_msg prints the reason first */
+hipError_t fail(hipError_t e);
+hipError_t fail_msg(hipError_t e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ================================================================== kernel launches (sched.cc) */
+
+struct Launch {
+    std::unique_ptr<fy_emu_task> task;
+    const char *name;
+    dim3 grid, block;
+    size_t smem;
+    int nthreads;
+    uint64_t nblocks;
+    std::atomic<uint64_t> next{0};
+};
+
+/* run all blocks of L on the worker pool; returns when they are done */
+void run_launch(Launch *L);
+
+/* ================================================================== memory (memory.cc) */
+
+extern size_t g_mem_used;
+extern size_t g_mem_peak;
+extern size_t g_mem_limit;  /* 0: not set yet (mem_limit() picks the default) */
+size_t default_mem_limit();
+size_t mem_limit();
+bool is_dev(const void *p, size_t n);     /* [p, p + n) inside one device allocation */
+bool is_pinned(const void *p, size_t n);  /* [p, p + n) inside one pinned host range */
+
+/* ================================================================== streams (stream.cc) */
+
+struct Op {
+    uint64_t seq;
+    std::function<void()> fn;
+};
+
+struct EventRec {
+    fy_emu_stream *s = nullptr;  /* valid while !done (destroying a stream drains it) */
+    uint64_t seq = 0;
+    bool done = false;
+    double t_ms = 0;
+};
+
+}  // namespace fy_emu_priv
+
+struct fy_emu_stream {
+    std::deque<fy_emu_priv::Op> q;
+    uint64_t enq = 0;
+    uint64_t done = 0;
+    unsigned flags = 0;
+};
+
+struct fy_emu_event {
+    std::shared_ptr<fy_emu_priv::EventRec> rec;  /* the last record; null before the first */
+    unsigned flags = 0;
+    int queried = 0;
+};
+
+namespace fy_emu_priv {
+
+extern std::unordered_set<fy_emu_stream *> g_streams;  /* all but stream 0 */
+
+bool stream_ok(fy_emu_stream *s);
+void drain(fy_emu_stream *s, uint64_t upto);  /* run s's operations up to sequence number upto */
+void drain_all();
+/* queue fn on s; stream 0 and eager mode run it at once */
+void enqueue(fy_emu_stream *s, std::function<void()> fn);
+
+}  // namespace fy_emu_priv
+
+#endif
