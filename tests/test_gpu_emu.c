@@ -2,7 +2,15 @@
  * (geometry, barriers, shuffles, dynamic shared memory, atomics, lazy streams, events, errors)
  * under each scheduling mode, the divergence and overrun checks (each must kill a child
  * process), and
- * its f16 conversions against the CPU's, bit for bit. */
+ * its f16 conversions against the CPU's, bit for bit. Built for a real GPU (without FY_TEST_EMU)
+ * there is nothing to test: skip. */
+#ifndef FY_TEST_EMU
+int main(void)
+{
+    return 77;
+}
+#else
+
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -125,3 +133,5 @@ int main(void)
     printf("%d of %d cases failed\n", failed, cases);
     return failed ? 1 : 0;
 }
+
+#endif

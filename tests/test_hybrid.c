@@ -15,6 +15,7 @@
 enum { N = 40, VOCAB = 600, E = 16, THRESHOLD = 4 };
 
 static int g_attn_on_gpu; /* attention nodes placed on GPU0 in the last evaluated batch */
+static uint64_t g_pinned;   /* the device's pinned bytes while the session was open */
 
 struct rows {
     float *data;
@@ -45,6 +46,7 @@ static fy_status eval(const struct fy_model *m, const struct fy_placement *pl,
     fy_status rc = fy_session_eval(s, toks, N, true, keep, &r);
     if (st && fy_session_sched_stats(s))
         *st = *fy_session_sched_stats(s);
+    g_pinned = gpu ? gpu->stats.bytes_pinned : 0;
     /* where the last micro-batch's attention nodes ran */
     const struct fy_graph *g = fy_session_graph(s);
     for (int64_t i = 0; g && i < g->n_nodes; i++)
@@ -160,6 +162,14 @@ int main(void)
                                               pl->dup_bytes[FY_DEV_GPU0] &&
                          st.expert_bytes == (uint64_t)st.experts_uploaded * cpu_expert;
             bool paths = st.moe_gpu + st.moe_cpu == c.n_layer * n_batches;
+            /* uploads went in chunks through the staged hook; the host pages they read were
+             * pinned while the session was open (whole pages), and unpinned after */
+            bool chunks = (uint64_t)st.upload_chunks == dev->stats.n_chunks &&
+                          (st.expert_bytes == 0) == (st.upload_chunks == 0) &&
+                          st.pinned_bytes == g_pinned && dev->stats.bytes_pinned == 0 &&
+                          (ubs[u] < THRESHOLD ? st.pinned_bytes == 0
+                                              : st.pinned_bytes >= (uint64_t)cpu_layers * E *
+                                                                       cpu_expert);
             if (ubs[u] < THRESHOLD) /* below the threshold, CPU experts stay on the CPU */
                 paths = paths && st.experts_uploaded == 0 &&
                         st.moe_cpu == cpu_layers * n_batches;
@@ -169,13 +179,16 @@ int main(void)
                         st.experts_uploaded < cpu_layers * n_batches * E;
             printf("%s %-46s ub=%-2lld logits %s | load %llu B, experts %lld (%llu B), biases "
                    "%llu B, act in %llu B out %llu B | moe gpu %lld cpu %lld, %lld segments\n",
-                   same && bytes && paths ? "ok  " : "FAIL", rc->name, (long long)ubs[u],
+                   same && bytes && paths && chunks ? "ok  " : "FAIL", rc->name,
+                   (long long)ubs[u],
                    same ? "equal" : "DIFFER", (unsigned long long)st.load_bytes,
                    (long long)st.experts_uploaded, (unsigned long long)st.expert_bytes,
                    (unsigned long long)st.bias_bytes, (unsigned long long)st.act_bytes_in,
                    (unsigned long long)st.act_bytes_out, (long long)st.moe_gpu,
                    (long long)st.moe_cpu, (long long)st.segments);
-            failed += !(same && bytes && paths);
+            printf("     upload chunks %lld, pinned %llu B\n", (long long)st.upload_chunks,
+                   (unsigned long long)st.pinned_bytes);
+            failed += !(same && bytes && paths && chunks);
             int64_t gpu_layers = 0; /* layers whose KV cache (and so attention) is on GPU0 */
             for (int64_t l = 0; l < c.n_layer; l++)
                 gpu_layers += pl->layers[l].kv_dev == FY_DEV_GPU0;
@@ -194,6 +207,42 @@ int main(void)
         struct fy_device *dev = NULL;
         FY_EXPECT(place(m, w, 4, &pl) == FY_OK && fy_device_test_new(1, &dev) == FY_OK);
         FY_EXPECT(eval(m, pl, dev, 8, toks, got, NULL) == FY_E_UNSUPPORTED);
+        fy_device_free(dev);
+        fy_placement_free(pl);
+    }
+
+    /* out of device memory at load and at run time: FY_E_NOMEM with a message naming what did
+     * not fit (logged), no crash, and everything the session allocated is freed */
+    {
+        const char *const w[] = {"-ngl", "99", "-ot", "exps=CPU"};
+        struct fy_placement *pl = NULL;
+        struct fy_device *dev = NULL;
+        struct fy_session *s = NULL;
+        struct fy_session_opts o;
+        fy_session_opts_default(&o);
+        o.n_ctx = N;
+        o.n_ubatch = 8;
+        o.placement = NULL;
+        FY_EXPECT(place(m, w, 4, &pl) == FY_OK && fy_device_test_new(1, &dev) == FY_OK);
+        o.placement = pl;
+        o.gpu = dev;
+        FY_EXPECT(fy_session_new(m, &o, &s) == FY_OK);
+        const uint64_t at_load = dev->stats.bytes_live;
+        FY_EXPECT(fy_session_eval(s, toks, N, false, NULL, NULL) == FY_OK);
+        const uint64_t peak = dev->stats.bytes_peak;
+        fy_session_free(s);
+        s = NULL;
+        FY_EXPECT(at_load > 0 && peak > at_load && dev->stats.bytes_live == 0);
+        fy_device_test_set_limit(dev, at_load / 2); /* the weights do not fit */
+        FY_EXPECT(fy_session_new(m, &o, &s) == FY_E_NOMEM && !s);
+        FY_EXPECT(dev->stats.bytes_live == 0);
+        fy_device_test_set_limit(dev, peak - 1); /* the last buffer of the first batch does not */
+        FY_EXPECT(fy_session_new(m, &o, &s) == FY_OK);
+        FY_EXPECT(s && fy_session_eval(s, toks, N, false, NULL, NULL) == FY_E_NOMEM);
+        fy_session_free(s);
+        FY_EXPECT(dev->stats.bytes_live == 0 && dev->stats.bytes_pinned == 0);
+        printf("%s out of memory at load and at run time: FY_E_NOMEM, all freed\n",
+               failed ? "FAIL" : "ok  ");
         fy_device_free(dev);
         fy_placement_free(pl);
     }

@@ -29,11 +29,12 @@ void fy_device_free(struct fy_device *d)
     free(d);
 }
 
-static fy_status cpu_alloc(struct fy_device *d, size_t bytes, void **out)
+static fy_status cpu_alloc(struct fy_device *d, size_t bytes, const char *what, void **out)
 {
     *out = bytes ? malloc(bytes) : NULL;
     if (!*out) {
-        fy_log(FY_LOG_ERR, "%s: cannot allocate %zu bytes", d->name, bytes);
+        fy_log(FY_LOG_ERR, "%s: cannot allocate %zu bytes for %s", d->name, bytes,
+               what ? what : "a buffer");
         return FY_E_NOMEM;
     }
     return FY_OK;

@@ -14,9 +14,12 @@ struct region {
 };
 
 struct testdev {
-    struct region *r;
+    struct region *r;      /* live allocations */
     int64_t n;
     int64_t cap;
+    struct region *pin;    /* pinned host ranges */
+    int64_t n_pin;
+    uint64_t limit;        /* 0: none */
     char name[16];
 };
 
@@ -36,10 +39,23 @@ bool fy_device_test_owns(const struct fy_device *d, const void *p, size_t n)
     return false;
 }
 
-static fy_status test_alloc(struct fy_device *d, size_t bytes, void **out)
+void fy_device_test_set_limit(struct fy_device *d, uint64_t limit)
+{
+    if (d && d->ops == &test_ops)
+        ctx_of(d)->limit = limit;
+}
+
+static fy_status test_alloc(struct fy_device *d, size_t bytes, const char *what, void **out)
 {
     struct testdev *t = ctx_of(d);
     *out = NULL;
+    if (t->limit && d->stats.bytes_live + bytes > t->limit) {
+        fy_log(FY_LOG_ERR, "%s out of memory: %s needs %zu bytes, %llu free of %llu",
+               d->name, what ? what : "an allocation", bytes,
+               (unsigned long long)(t->limit - d->stats.bytes_live),
+               (unsigned long long)t->limit);
+        return FY_E_NOMEM;
+    }
     if (t->n == t->cap) {
         int64_t cap = t->cap ? 2 * t->cap : 64;
         struct region *r = realloc(t->r, (size_t)cap * sizeof(*r));
@@ -50,7 +66,8 @@ static fy_status test_alloc(struct fy_device *d, size_t bytes, void **out)
     }
     void *p = bytes ? malloc(bytes) : NULL;
     if (!p) {
-        fy_log(FY_LOG_ERR, "%s: cannot allocate %zu bytes", d->name, bytes);
+        fy_log(FY_LOG_ERR, "%s: cannot allocate %zu bytes for %s", d->name, bytes,
+               what ? what : "an allocation");
         return FY_E_NOMEM;
     }
     t->r[t->n++] = (struct region){p, bytes};
@@ -157,6 +174,128 @@ static fy_status test_run(struct fy_device *d, const struct fy_node *nodes, int6
     return fy_device_run_backend(d, nodes, n, b);
 }
 
+/* ---- pinning and staged uploads, synchronous ---- */
+
+static bool in_regions(const struct region *r, int64_t n, const void *p, size_t len)
+{
+    const uint8_t *q = p;
+    for (int64_t i = 0; i < n; i++)
+        if (q >= r[i].p && len <= r[i].n && (size_t)(q - r[i].p) <= r[i].n - len)
+            return true;
+    return false;
+}
+
+/* Pins must not overlap (as cudaHostRegister refuses memory already registered). */
+static fy_status test_pin(struct fy_device *d, const void *p, size_t n)
+{
+    struct testdev *t = ctx_of(d);
+    const uint8_t *q = p;
+    for (int64_t i = 0; i < t->n_pin; i++) {
+        if (q < t->pin[i].p + t->pin[i].n && t->pin[i].p < q + n) {
+            fy_log(FY_LOG_ERR, "%s: host range of %zu bytes pinned twice", d->name, n);
+            return FY_E_INVAL;
+        }
+    }
+    struct region *r = realloc(t->pin, (size_t)(t->n_pin + 1) * sizeof(*r));
+    if (!r)
+        return FY_E_NOMEM;
+    t->pin = r;
+    t->pin[t->n_pin++] = (struct region){q, n};
+    d->stats.bytes_pinned += n;
+    return FY_OK;
+}
+
+static void test_unpin(struct fy_device *d, const void *p)
+{
+    struct testdev *t = ctx_of(d);
+    for (int64_t i = 0; i < t->n_pin; i++) {
+        if (t->pin[i].p == p) {
+            d->stats.bytes_pinned -= t->pin[i].n;
+            t->pin[i] = t->pin[--t->n_pin];
+            return;
+        }
+    }
+}
+
+/* Bytes [p, p+len) are covered by the uploads of chunks 0..c. */
+static bool covered(const struct fy_moe_stage *st, int64_t c, const uint8_t *p, size_t len)
+{
+    while (len > 0) {
+        size_t step = 0;
+        for (int64_t i = 0; i < st->chunk_up[c + 1] && !step; i++) {
+            const uint8_t *q = st->up[i].dst;
+            if (p >= q && p < q + st->up[i].n)
+                step = (size_t)(q + st->up[i].n - p);
+        }
+        if (!step)
+            return false;
+        if (step >= len)
+            return true;
+        p += step;
+        len -= step;
+    }
+    return true;
+}
+
+/* Checks the stage's shape, and that every expert a token selected has each staged weight in
+ * the uploads of its chunk or an earlier one (so a device that computes chunk by chunk reads
+ * only what has arrived). */
+static const char *bad_stage(const struct fy_device *d, const struct fy_node *n,
+                             const struct fy_moe_stage *st)
+{
+    const struct testdev *t = ctx_of(d);
+    const struct fy_moe_layer *L = n->params;
+    const int64_t E = L->gate.n_mat;
+    if (st->slot < 0 || st->slot >= FY_STAGE_SLOTS || st->n_chunk < 1 ||
+        st->chunk_e[0] != 0 || st->chunk_e[st->n_chunk] != E || st->chunk_up[0] != 0 ||
+        st->chunk_up[st->n_chunk] != st->n_up)
+        return "bad chunk bounds";
+    for (int64_t c = 0; c < st->n_chunk; c++)
+        if (st->chunk_e[c + 1] < st->chunk_e[c] || st->chunk_up[c + 1] < st->chunk_up[c])
+            return "chunks out of order";
+    for (int64_t i = 0; i < st->n_up; i++) {
+        if (!fy_device_test_owns(d, st->up[i].dst, st->up[i].n))
+            return "an upload into memory it did not allocate";
+        if (t->n_pin && !in_regions(t->pin, t->n_pin, st->up[i].src, st->up[i].n))
+            return "an upload from host memory that is not pinned";
+    }
+    const struct fy_mat *m[3] = {&L->gate, &L->up, &L->down};
+    const struct fy_act *ids = n->src[1];
+    for (int q = 0; q < 3; q++) {
+        const uint8_t *base = m[q]->data;
+        const size_t span = (size_t)E * m[q]->mat_bytes;
+        bool staged = false;
+        for (int64_t i = 0; i < st->n_up && !staged; i++) {
+            const uint8_t *u = st->up[i].dst;
+            staged = u < base + span && base < u + st->up[i].n;
+        }
+        for (int64_t r = 0; staged && r < ids->ne0 * ids->ne1; r++) {
+            const int32_t e = ((const int32_t *)ids->data)[r];
+            int64_t c = 0;
+            while (c < st->n_chunk - 1 && e >= st->chunk_e[c + 1])
+                c++;
+            if (!covered(st, c, base + (size_t)e * m[q]->mat_bytes,
+                         (size_t)m[q]->n_out * m[q]->row_bytes))
+                return "a selected expert not uploaded by its chunk";
+        }
+    }
+    return NULL;
+}
+
+static fy_status test_run_staged(struct fy_device *d, const struct fy_node *n,
+                                 const struct fy_batch *b, const struct fy_moe_stage *st)
+{
+    const char *why = n->op == FY_OP_MOE_FFN ? bad_stage(d, n, st) : "not a MoE node";
+    if (why) {
+        fy_log(FY_LOG_ERR, "%s: staged node %s (layer %d): %s", d->name, n->name, n->layer, why);
+        return FY_E_INVAL;
+    }
+    for (int64_t i = 0; i < st->n_up; i++)
+        FY_TRY(test_copy_in(d, st->up[i].dst, st->up[i].src, st->up[i].n));
+    d->stats.n_chunks += (uint64_t)st->n_chunk;
+    return test_run(d, n, 1, b);
+}
+
 static fy_status test_sync(struct fy_device *d)
 {
     (void)d;
@@ -171,6 +310,7 @@ static void test_destroy(struct fy_device *d)
     for (int64_t i = 0; i < t->n; i++)
         free((void *)t->r[i].p);
     free(t->r);
+    free(t->pin);
     free(t);
     d->ctx = NULL;
 }
@@ -183,6 +323,9 @@ static const struct fy_device_ops test_ops = {
     .run = test_run,
     .sync = test_sync,
     .destroy = test_destroy,
+    .pin = test_pin,
+    .unpin = test_unpin,
+    .run_staged = test_run_staged,
 };
 
 fy_status fy_device_test_new(int id, struct fy_device **out)

@@ -1,15 +1,26 @@
 /* The hybrid scheduler. Each node runs on the device of the weights it reads (the MoE layers
  * where fy_place_experts says; weight-less nodes on their layer's KV device); consecutive nodes
  * of one device form a segment; an activation is copied across only when a segment reads it
- * and its latest version is on the other side. */
+ * and its latest version is on the other side.
+ *
+ * Offloaded MoE layers (CPU-resident experts run on the GPU): the host reads the router's ids,
+ * then only the selected experts are uploaded, from pinned host pages where the device pins, in
+ * chunks of FY_SCHED_CHUNK_EXPERTS experts that the device overlaps with the compute of the
+ * earlier chunks (device.h, run_staged). Staging alternates between FY_STAGE_SLOTS buffer sets
+ * so that a layer's uploads never wait for the previous layer's experts to finish reading. */
 #include "sched.h"
 
+#include "../gguf.h"
 #include "../placement/placement.h"
 #include "device.h"
 #include "kvcache.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#define FY_SCHED_CHUNK_EXPERTS 4 /* selected experts per upload chunk */
 
 /* A placed tensor's host bytes (the mmap) and, if it has one, its device copy. */
 struct wrange {
@@ -33,11 +44,21 @@ struct fy_sched {
     void *tok_dev;                         /* int32 [n_ubatch] */
     void *pos_dev;                         /* int32 [n_ubatch] */
     struct fy_kvcache kv_view;             /* device pointers for the device's layers */
-    void *stage[FY_EXP_PROJ_COUNT];        /* expert weights uploaded for one MoE layer */
-    size_t stage_cap[FY_EXP_PROJ_COUNT];
-    void *stage_b[FY_EXP_PROJ_COUNT];      /* expert biases without a device copy */
-    size_t stage_b_cap[FY_EXP_PROJ_COUNT];
+    /* staging of uploaded experts: one buffer per projection in each slot, laid out like the
+     * tensor (expert e at e * nb2), holding only the experts the batch selected */
+    void *stage[FY_STAGE_SLOTS][FY_EXP_PROJ_COUNT];
+    size_t stage_cap[FY_STAGE_SLOTS][FY_EXP_PROJ_COUNT];
+    void *stage_b[FY_STAGE_SLOTS][FY_EXP_PROJ_COUNT];  /* expert biases without a device copy */
+    size_t stage_b_cap[FY_STAGE_SLOTS][FY_EXP_PROJ_COUNT];
+    int slot;                              /* the slot of the next uploading layer */
     bool *used;                            /* [n_expert] */
+    struct fy_upload *up;                  /* the uploads of one layer */
+    int64_t up_cap;
+    int64_t *chunk_up;                     /* [n_expert + 2] */
+    int64_t *chunk_e;                      /* [n_expert + 2] */
+    const void **pins;                     /* host ranges pinned on the device */
+    int64_t n_pins;
+    bool oom_hint;                         /* the placement hint was logged */
     struct fy_node *seg;                   /* translated nodes of one device segment */
     struct fy_mat *mats;                   /* their weights */
     int64_t seg_cap;
@@ -86,20 +107,57 @@ static int act_index(const struct fy_sched *sc, const struct fy_act *a)
     return (int)(a - sc->s->act);
 }
 
-static fy_status dev_alloc(struct fy_sched *sc, size_t n, void **out)
+/* "12.3 GiB", "4.0 MiB", "512 bytes" */
+static const char *fmt_size(char *buf, size_t cap, uint64_t n)
 {
-    return sc->gpu->ops->alloc(sc->gpu, n ? n : 1, out);
+    if (n >= (1ull << 30))
+        snprintf(buf, cap, "%.2f GiB", (double)n / (1ull << 30));
+    else if (n >= (1ull << 20))
+        snprintf(buf, cap, "%.1f MiB", (double)n / (1ull << 20));
+    else
+        snprintf(buf, cap, "%llu bytes", (unsigned long long)n);
+    return buf;
+}
+
+/* Once per session, after the device has said what did not fit and how much is free: which
+ * placement flags make room. */
+static void oom_hint(struct fy_sched *sc, const char *what, size_t n)
+{
+    char sz[32], used[32];
+    if (sc->oom_hint)
+        return;
+    sc->oom_hint = true;
+    if (n)
+        snprintf(sz, sizeof(sz), " (%s)", fmt_size(used, sizeof(used), n));
+    else
+        sz[0] = 0;
+    fy_log(FY_LOG_ERR, "%s: %s%s does not fit next to the %s already allocated there. Try "
+           "fewer GPU layers (-ngl), -ot exps=CPU or --n-cpu-moe N, or a smaller -c / -ub; "
+           "`ferry plan -m %s` with the same flags shows what goes where (add --vram SIZE to "
+           "check a budget)", sc->gpu->name, what, sz,
+           fmt_size(used, sizeof(used), sc->gpu->stats.bytes_live),
+           fy_gguf_path(sc->s->m->gguf, 0));
+}
+
+/* Device memory for `what`, named in the out-of-memory messages. */
+static fy_status dev_alloc(struct fy_sched *sc, size_t n, const char *what, void **out)
+{
+    fy_status st = sc->gpu->ops->alloc(sc->gpu, n ? n : 1, what, out);
+    if (st == FY_E_NOMEM)
+        oom_hint(sc, what, n);
+    return st;
 }
 
 /* Makes *buf (device memory of *cap bytes) hold at least need bytes; the contents are lost. */
-static fy_status dev_grow(struct fy_sched *sc, void **buf, size_t *cap, size_t need)
+static fy_status dev_grow(struct fy_sched *sc, void **buf, size_t *cap, size_t need,
+                          const char *what)
 {
     if (*cap >= need)
         return FY_OK;
     sc->gpu->ops->free(sc->gpu, *buf);
     *buf = NULL;
     *cap = 0;
-    FY_TRY(dev_alloc(sc, need, buf));
+    FY_TRY(dev_alloc(sc, need, what, buf));
     *cap = need;
     return FY_OK;
 }
@@ -118,7 +176,7 @@ static fy_status upload_weights(struct fy_sched *sc)
         *r = (struct wrange){t->t->data, t->t->size, i, NULL};
         if (t->dev != FY_DEV_GPU0 && !(t->dup && t->dup_dev == FY_DEV_GPU0))
             continue;
-        FY_TRY(dev_alloc(sc, r->n, &r->dev));
+        FY_TRY(dev_alloc(sc, r->n, t->t->name, &r->dev));
         FY_TRY(sc->gpu->ops->copy_in(sc->gpu, r->dev, r->host, r->n));
         sc->st.load_bytes += r->n;
     }
@@ -137,14 +195,92 @@ static fy_status make_kv_view(struct fy_sched *sc)
     const size_t bytes = (size_t)kv->n_ctx * (size_t)kv->width * fy_dtype_block_bytes(kv->type);
     for (int64_t l = 0; l < kv->n_layer; l++) {
         if (sc->pl->layers[l].kv_dev == FY_DEV_GPU0) {
-            FY_TRY(dev_alloc(sc, bytes, &sc->kv_view.k[l]));
-            FY_TRY(dev_alloc(sc, bytes, &sc->kv_view.v[l]));
+            char what[48];
+            snprintf(what, sizeof(what), "KV cache of layer %lld (K)", (long long)l);
+            FY_TRY(dev_alloc(sc, bytes, what, &sc->kv_view.k[l]));
+            snprintf(what, sizeof(what), "KV cache of layer %lld (V)", (long long)l);
+            FY_TRY(dev_alloc(sc, bytes, what, &sc->kv_view.v[l]));
         } else {
             sc->kv_view.k[l] = kv->k[l];
             sc->kv_view.v[l] = kv->v[l];
         }
     }
     return FY_OK;
+}
+
+/* ---- pinned host memory for expert uploads ---- */
+
+struct span {
+    uintptr_t lo, hi;
+};
+
+static int cmp_span(const void *a, const void *b)
+{
+    const struct span *x = a, *y = b;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Pins, once per session, the host pages of the CPU-resident expert weights and biases of the
+ * layers that upload at the largest micro-batch: whole pages, overlapping ranges merged (a page
+ * can be registered once). Without pinning (the device does not, --no-pin, or it failed) uploads
+ * read pageable memory: slower, and not overlapped. */
+static fy_status pin_experts(struct fy_sched *sc)
+{
+    const struct fy_placement *pl = sc->pl;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    struct span *sp = NULL;
+    int64_t n = 0;
+    fy_status st = FY_OK;
+    if (!sc->gpu->ops->pin)
+        return FY_OK;
+    sp = calloc((size_t)pl->n_tensors + 1, sizeof(*sp));
+    sc->pins = calloc((size_t)pl->n_tensors + 1, sizeof(*sc->pins));
+    if (!sp || !sc->pins) {
+        free(sp);
+        return FY_E_NOMEM;
+    }
+    for (int64_t i = 0; i < pl->n_tensors; i++) {
+        const struct fy_place_tensor *t = &pl->t[i];
+        struct fy_expert_path path;
+        if ((t->kind != FY_PK_EXP_WEIGHT && t->kind != FY_PK_EXP_BIAS) ||
+            t->dev != FY_DEV_CPU || (t->dup && t->dup_dev == FY_DEV_GPU0) ||
+            fy_place_experts(pl, (int)t->layer, sc->s->o.n_ubatch, &path) != FY_OK ||
+            !path.upload)
+            continue;
+        const uintptr_t a = (uintptr_t)t->t->data;
+        sp[n++] = (struct span){a / page * page, (a + t->t->size + page - 1) / page * page};
+    }
+    qsort(sp, (size_t)n, sizeof(*sp), cmp_span);
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (m && sp[i].lo <= sp[m - 1].hi)
+            sp[m - 1].hi = sp[i].hi > sp[m - 1].hi ? sp[i].hi : sp[m - 1].hi;
+        else
+            sp[m++] = sp[i];
+    }
+    uint64_t want = 0;
+    for (int64_t i = 0; i < m; i++)
+        want += sp[i].hi - sp[i].lo;
+    for (int64_t i = 0; i < m; i++) {
+        st = sc->gpu->ops->pin(sc->gpu, (const void *)sp[i].lo, sp[i].hi - sp[i].lo);
+        if (st != FY_OK)
+            break;
+        sc->pins[sc->n_pins++] = (const void *)sp[i].lo;
+        sc->st.pinned_bytes += sp[i].hi - sp[i].lo;
+    }
+    const double mib = 1048576.0;
+    if (st == FY_OK && m)
+        fy_log(FY_LOG_INFO, "%s: pinned %.1f MiB of CPU-resident experts for uploads",
+               sc->gpu->name, (double)want / mib);
+    else if (st == FY_E_UNSUPPORTED && m)
+        fy_log(FY_LOG_INFO, "%s: expert uploads read %.1f MiB of pageable memory (not pinned)",
+               sc->gpu->name, (double)want / mib);
+    else if (st != FY_OK)
+        fy_log(FY_LOG_WARN, "%s: pinned %.1f of %.1f MiB of CPU-resident experts; the rest is "
+               "uploaded from pageable memory (slower; --no-pin skips pinning)", sc->gpu->name,
+               (double)sc->st.pinned_bytes / mib, (double)want / mib);
+    free(sp);
+    return FY_OK; /* not pinning is never fatal */
 }
 
 fy_status fy_sched_new(struct fy_session *s, struct fy_sched **out)
@@ -164,17 +300,27 @@ fy_status fy_sched_new(struct fy_session *s, struct fy_sched **out)
     sc->s = s;
     sc->pl = pl;
     sc->gpu = s->o.gpu;
+    const size_t n_exp = (size_t)s->m->hp.n_expert;
     st = fy_device_cpu_new(&sc->cpu);
     if (st == FY_OK)
         st = upload_weights(sc);
     if (st == FY_OK)
         st = make_kv_view(sc);
     if (st == FY_OK)
-        st = dev_alloc(sc, (size_t)s->o.n_ubatch * sizeof(int32_t), &sc->tok_dev);
+        st = dev_alloc(sc, (size_t)s->o.n_ubatch * sizeof(int32_t), "token ids", &sc->tok_dev);
     if (st == FY_OK)
-        st = dev_alloc(sc, (size_t)s->o.n_ubatch * sizeof(int32_t), &sc->pos_dev);
-    if (st == FY_OK && !(sc->used = calloc((size_t)s->m->hp.n_expert, sizeof(bool))))
-        st = FY_E_NOMEM;
+        st = dev_alloc(sc, (size_t)s->o.n_ubatch * sizeof(int32_t), "positions", &sc->pos_dev);
+    if (st == FY_OK) {
+        sc->used = calloc(n_exp, sizeof(bool));
+        sc->up_cap = (int64_t)(FY_EXP_PROJ_COUNT * (n_exp + 1));
+        sc->up = calloc((size_t)sc->up_cap, sizeof(*sc->up));
+        sc->chunk_up = calloc(n_exp + 2, sizeof(int64_t));
+        sc->chunk_e = calloc(n_exp + 2, sizeof(int64_t));
+        if (!sc->used || !sc->up || !sc->chunk_up || !sc->chunk_e)
+            st = FY_E_NOMEM;
+    }
+    if (st == FY_OK)
+        st = pin_experts(sc);
     if (st != FY_OK) {
         fy_sched_free(sc);
         return st;
@@ -188,6 +334,9 @@ void fy_sched_free(struct fy_sched *sc)
     if (!sc)
         return;
     struct fy_device *g = sc->gpu;
+    (void)g->ops->sync(g); /* nothing in flight reads what is freed below */
+    for (int64_t i = 0; i < sc->n_pins; i++)
+        g->ops->unpin(g, sc->pins[i]);
     for (int64_t i = 0; i < sc->n_w; i++)
         g->ops->free(g, sc->w[i].dev);
     for (int a = 0; a < ACT_COUNT; a++)
@@ -200,9 +349,11 @@ void fy_sched_free(struct fy_sched *sc)
                 g->ops->free(g, sc->kv_view.v[l]);
         }
     }
-    for (int p = 0; p < FY_EXP_PROJ_COUNT; p++) {
-        g->ops->free(g, sc->stage[p]);
-        g->ops->free(g, sc->stage_b[p]);
+    for (int k = 0; k < FY_STAGE_SLOTS; k++) {
+        for (int p = 0; p < FY_EXP_PROJ_COUNT; p++) {
+            g->ops->free(g, sc->stage[k][p]);
+            g->ops->free(g, sc->stage_b[k][p]);
+        }
     }
     g->ops->free(g, sc->tok_dev);
     g->ops->free(g, sc->pos_dev);
@@ -210,6 +361,10 @@ void fy_sched_free(struct fy_sched *sc)
     free(sc->kv_view.v);
     free(sc->w);
     free(sc->used);
+    free(sc->up);
+    free(sc->chunk_up);
+    free(sc->chunk_e);
+    free(sc->pins);
     free(sc->seg);
     free(sc->mats);
     fy_device_free(sc->cpu);
@@ -233,10 +388,18 @@ static size_t act_cap(const struct fy_sched *sc, int a)
 /* Makes the device copy of a exist (for an output) without copying anything into it. */
 static fy_status ensure_room(struct fy_sched *sc, int a)
 {
+    static const char *const names[ACT_COUNT] = {
+        [ACT_X] = "x", [ACT_H] = "h", [ACT_Q] = "q", [ACT_K] = "k", [ACT_V] = "v",
+        [ACT_ATTN] = "attention", [ACT_O] = "attention output", [ACT_RL] = "router logits",
+        [ACT_IDS] = "expert ids", [ACT_W] = "expert weights", [ACT_MOE] = "MoE output",
+        [ACT_LOGITS] = "logits",
+    };
     if (a == ACT_HLAST)
         a = ACT_H;
     struct fy_act *g = &sc->dact[a];
-    FY_TRY(dev_grow(sc, &g->data, &sc->dcap[a], act_cap(sc, a)));
+    char what[64];
+    snprintf(what, sizeof(what), "activations (%s)", names[a]);
+    FY_TRY(dev_grow(sc, &g->data, &sc->dcap[a], act_cap(sc, a), what));
     g->type = sc->s->act[a].type;
     g->ne0 = sc->s->act[a].ne0;
     return FY_OK;
@@ -378,9 +541,24 @@ static fy_status run_segment(struct fy_sched *sc, int64_t i, int64_t j, enum fy_
 
 /* ---- MoE layers ---- */
 
-/* Device copy of the expert weights a view starts in: resident, or the staging buffer, filled
- * with the experts the batch selected (once per tensor and call). */
-static fy_status stage_mat(struct fy_sched *sc, struct fy_mat *m, int64_t *done, int *n_done)
+static const char *proj_name(int proj)
+{
+    static const char *const n[FY_EXP_PROJ_COUNT] = {"gate", "up", "down", "gate_up"};
+    return proj >= 0 && proj < FY_EXP_PROJ_COUNT ? n[proj] : "?";
+}
+
+/* A CPU-resident expert tensor that the layer uploads into staging. */
+struct staged {
+    const struct wrange *r;
+    uint8_t *dst;   /* its staging buffer */
+    size_t nb2;     /* bytes of one expert */
+    int64_t run;    /* index in sc->up of its upload that the next expert may extend, or -1 */
+};
+
+/* Points m at the device copy of its expert weights: resident, or the staging buffer of `slot`,
+ * which the tensor is then listed in todo to fill (once: a fused gate/up tensor has two views). */
+static fy_status stage_mat(struct fy_sched *sc, struct fy_mat *m, int layer, int slot,
+                           struct staged *todo, int *n_todo)
 {
     const struct wrange *r = find(sc, m->data);
     const size_t off = (const uint8_t *)m->data - r->host;
@@ -389,24 +567,20 @@ static fy_status stage_mat(struct fy_sched *sc, struct fy_mat *m, int64_t *done,
         return FY_OK;
     }
     const int proj = sc->pl->t[r->t].proj;
-    FY_TRY(dev_grow(sc, &sc->stage[proj], &sc->stage_cap[proj], r->n));
-    m->data = (uint8_t *)sc->stage[proj] + off;
-    for (int k = 0; k < *n_done; k++)
-        if (done[k] == r->t)
-            return FY_OK; /* a fused gate/up tensor: its other view already uploaded it */
-    done[(*n_done)++] = r->t;
-    const size_t nb2 = m->mat_bytes;
-    for (int64_t e = 0; e < m->n_mat; e++) {
-        if (!sc->used[e])
-            continue;
-        FY_TRY(sc->gpu->ops->copy_in(sc->gpu, (uint8_t *)sc->stage[proj] + e * nb2,
-                                     r->host + e * nb2, nb2));
-        sc->st.expert_bytes += nb2;
-    }
+    char what[64];
+    snprintf(what, sizeof(what), "expert staging for layer %d (%s)", layer, proj_name(proj));
+    FY_TRY(dev_grow(sc, &sc->stage[slot][proj], &sc->stage_cap[slot][proj], r->n, what));
+    m->data = (uint8_t *)sc->stage[slot][proj] + off;
+    for (int k = 0; k < *n_todo; k++)
+        if (todo[k].r == r)
+            return FY_OK;
+    todo[(*n_todo)++] = (struct staged){r, sc->stage[slot][proj], m->mat_bytes, -1};
     return FY_OK;
 }
 
-static fy_status stage_bias(struct fy_sched *sc, struct fy_bias *bias, int64_t *done, int *n_done)
+/* The same for an expert bias: resident (or its duplicate), or uploaded whole into staging. */
+static fy_status stage_bias(struct fy_sched *sc, struct fy_bias *bias, int layer, int slot,
+                            struct staged *todo, int *n_todo)
 {
     const struct wrange *r = find(sc, bias->data);
     const size_t off = (const uint8_t *)bias->data - r->host;
@@ -415,15 +589,65 @@ static fy_status stage_bias(struct fy_sched *sc, struct fy_bias *bias, int64_t *
         return FY_OK;
     }
     const int proj = sc->pl->t[r->t].proj;
-    FY_TRY(dev_grow(sc, &sc->stage_b[proj], &sc->stage_b_cap[proj], r->n));
-    bias->data = (const float *)((uint8_t *)sc->stage_b[proj] + off);
-    for (int k = 0; k < *n_done; k++)
-        if (done[k] == r->t)
+    char what[64];
+    snprintf(what, sizeof(what), "expert bias staging for layer %d (%s)", layer,
+             proj_name(proj));
+    FY_TRY(dev_grow(sc, &sc->stage_b[slot][proj], &sc->stage_b_cap[slot][proj], r->n, what));
+    bias->data = (const float *)((uint8_t *)sc->stage_b[slot][proj] + off);
+    for (int k = 0; k < *n_todo; k++)
+        if (todo[k].r == r)
             return FY_OK;
-    done[(*n_done)++] = r->t;
-    FY_TRY(sc->gpu->ops->copy_in(sc->gpu, sc->stage_b[proj], r->host, r->n));
-    sc->st.bias_bytes += r->n;
+    todo[(*n_todo)++] = (struct staged){r, sc->stage_b[slot][proj], r->n, -1};
     return FY_OK;
+}
+
+static void push_upload(struct fy_sched *sc, int64_t *n_up, void *dst, const void *src, size_t n)
+{
+    sc->up[(*n_up)++] = (struct fy_upload){dst, src, n};
+}
+
+/* The uploads of one layer, in chunks of FY_SCHED_CHUNK_EXPERTS selected experts; consecutive
+ * selected experts of a tensor are one copy. Chunk 0 starts with the biases. Fills
+ * sc->up, chunk_up, chunk_e and *st. */
+static void plan_uploads(struct fy_sched *sc, struct staged *w, int n_w, const struct staged *bs,
+                         int n_bs, int slot, struct fy_moe_stage *st)
+{
+    const int64_t n_exp = sc->s->m->hp.n_expert;
+    int64_t n_up = 0, n_chunk = 0, in_chunk = 0;
+    for (int k = 0; k < n_bs; k++) {
+        push_upload(sc, &n_up, bs[k].dst, bs[k].r->host, bs[k].r->n);
+        sc->st.bias_bytes += bs[k].r->n;
+    }
+    sc->chunk_up[0] = 0;
+    sc->chunk_e[0] = 0;
+    for (int64_t e = 0; e < n_exp; e++) {
+        if (!sc->used[e])
+            continue;
+        for (int k = 0; k < n_w; k++) {
+            uint8_t *dst = w[k].dst + (size_t)e * w[k].nb2;
+            struct fy_upload *u = w[k].run >= 0 ? &sc->up[w[k].run] : NULL;
+            if (u && (uint8_t *)u->dst + u->n == dst) {
+                u->n += w[k].nb2;
+            } else {
+                w[k].run = n_up;
+                push_upload(sc, &n_up, dst, w[k].r->host + (size_t)e * w[k].nb2, w[k].nb2);
+            }
+            sc->st.expert_bytes += w[k].nb2;
+        }
+        if (++in_chunk == FY_SCHED_CHUNK_EXPERTS) {
+            n_chunk++;
+            sc->chunk_e[n_chunk] = e + 1;
+            sc->chunk_up[n_chunk] = n_up;
+            in_chunk = 0;
+            for (int k = 0; k < n_w; k++)
+                w[k].run = -1;
+        }
+    }
+    if (in_chunk || !n_chunk)
+        n_chunk++;
+    sc->chunk_e[n_chunk] = n_exp; /* the last chunk runs to the end */
+    sc->chunk_up[n_chunk] = n_up;
+    *st = (struct fy_moe_stage){slot, sc->up, n_up, sc->chunk_up, sc->chunk_e, n_chunk};
 }
 
 static fy_status run_moe(struct fy_sched *sc, int64_t k, const struct fy_expert_path *path,
@@ -436,26 +660,32 @@ static fy_status run_moe(struct fy_sched *sc, int64_t k, const struct fy_expert_
         return run_segment(sc, k, k + 1, FY_DEV_CPU, b, bd);
     }
     sc->st.moe_gpu++;
-    /* which experts the batch selected: the router's ids, read on the host */
-    FY_TRY(ensure(sc, act_index(sc, n->src[1]), FY_DEV_CPU));
-    const int32_t *ids = n->src[1]->data;
-    memset(sc->used, 0, (size_t)n_exp * sizeof(bool));
-    for (int64_t i = 0; i < n->src[1]->ne0 * n->src[1]->ne1; i++)
-        if (ids[i] >= 0 && ids[i] < n_exp)
-            sc->used[ids[i]] = true;
-    if (path->upload)
-        for (int64_t e = 0; e < n_exp; e++)
-            sc->st.experts_uploaded += sc->used[e];
+    const int slot = sc->slot;
+    struct staged w[FY_EXP_PROJ_COUNT], bs[FY_EXP_PROJ_COUNT];
+    int n_w = 0, n_bs = 0;
     sc->moe = *(const struct fy_moe_layer *)n->params;
-    int64_t done[6];
-    int n_done = 0, n_bdone = 0;
-    int64_t bdone[6];
-    FY_TRY(stage_mat(sc, &sc->moe.gate, done, &n_done));
-    FY_TRY(stage_mat(sc, &sc->moe.up, done, &n_done));
-    FY_TRY(stage_mat(sc, &sc->moe.down, done, &n_done));
-    FY_TRY(stage_bias(sc, &sc->moe.gate_b, bdone, &n_bdone));
-    FY_TRY(stage_bias(sc, &sc->moe.up_b, bdone, &n_bdone));
-    FY_TRY(stage_bias(sc, &sc->moe.down_b, bdone, &n_bdone));
+    FY_TRY(stage_mat(sc, &sc->moe.gate, n->layer, slot, w, &n_w));
+    FY_TRY(stage_mat(sc, &sc->moe.up, n->layer, slot, w, &n_w));
+    FY_TRY(stage_mat(sc, &sc->moe.down, n->layer, slot, w, &n_w));
+    FY_TRY(stage_bias(sc, &sc->moe.gate_b, n->layer, slot, bs, &n_bs));
+    FY_TRY(stage_bias(sc, &sc->moe.up_b, n->layer, slot, bs, &n_bs));
+    FY_TRY(stage_bias(sc, &sc->moe.down_b, n->layer, slot, bs, &n_bs));
+    struct fy_moe_stage stage = {0};
+    if (n_w || n_bs) {
+        /* which experts the batch selected: the router's ids, read on the host */
+        FY_TRY(ensure(sc, act_index(sc, n->src[1]), FY_DEV_CPU));
+        const int32_t *ids = n->src[1]->data;
+        memset(sc->used, 0, (size_t)n_exp * sizeof(bool));
+        for (int64_t i = 0; i < n->src[1]->ne0 * n->src[1]->ne1; i++)
+            if (ids[i] >= 0 && ids[i] < n_exp)
+                sc->used[ids[i]] = true;
+        if (n_w)
+            for (int64_t e = 0; e < n_exp; e++)
+                sc->st.experts_uploaded += sc->used[e];
+        plan_uploads(sc, w, n_w, bs, n_bs, slot, &stage);
+        sc->st.upload_chunks += stage.n_chunk;
+        sc->slot = (slot + 1) % FY_STAGE_SLOTS;
+    }
     for (int q = 0; q < 3; q++)
         FY_TRY(ensure(sc, act_index(sc, n->src[q]), FY_DEV_GPU0));
     FY_TRY(ensure_room(sc, act_index(sc, n->dst)));
@@ -468,12 +698,18 @@ static fy_status run_moe(struct fy_sched *sc, int64_t k, const struct fy_expert_
     t->dst = dev_act(sc, n->dst, b->n_tok);
     t->params = &sc->moe;
     sc->st.segments++;
+    if (!stage.n_chunk)
+        return sc->gpu->ops->run(sc->gpu, t, 1, bd);
+    if (sc->gpu->ops->run_staged)
+        return sc->gpu->ops->run_staged(sc->gpu, t, bd, &stage);
+    for (int64_t i = 0; i < stage.n_up; i++)
+        FY_TRY(sc->gpu->ops->copy_in(sc->gpu, stage.up[i].dst, stage.up[i].src, stage.up[i].n));
     return sc->gpu->ops->run(sc->gpu, t, 1, bd);
 }
 
 /* ---- a micro-batch ---- */
 
-fy_status fy_sched_exec(struct fy_sched *sc, const struct fy_batch *b)
+static fy_status exec_batch(struct fy_sched *sc, const struct fy_batch *b)
 {
     struct fy_graph *g = &sc->s->graph;
     struct fy_batch bd = *b;
@@ -519,4 +755,12 @@ fy_status fy_sched_exec(struct fy_sched *sc, const struct fy_batch *b)
     if (g->n_nodes && g->nodes[g->n_nodes - 1].dst == &sc->s->act[ACT_LOGITS])
         FY_TRY(ensure(sc, ACT_LOGITS, FY_DEV_CPU));
     return FY_OK;
+}
+
+fy_status fy_sched_exec(struct fy_sched *sc, const struct fy_batch *b)
+{
+    fy_status st = exec_batch(sc, b);
+    if (st == FY_E_NOMEM) /* a kernel's own workspace (the MoE's), named by the GPU module */
+        oom_hint(sc, "a kernel workspace", 0);
+    return st;
 }

@@ -35,6 +35,9 @@ struct fy_sched_stats {
     int64_t moe_gpu;            /* MoE layer evaluations on the GPU (resident or uploaded) */
     int64_t moe_cpu;            /* MoE layer evaluations on the CPU */
     int64_t segments;           /* device segments run */
+    int64_t upload_chunks;      /* chunks the expert uploads were split into (each a few
+                                   experts, computed while the next one uploads) */
+    uint64_t pinned_bytes;      /* host memory pinned for expert uploads (whole pages) */
 };
 /* NULL for a session without a placement. */
 const struct fy_sched_stats *fy_session_sched_stats(const struct fy_session *s);

@@ -1,0 +1,358 @@
+/* End to end on the GPU device: a tiny synthetic gpt-oss model evaluated through a session with
+ * GPU0 for all-GPU (-ngl 99) and three hybrid placements, at micro-batches below the offload
+ * threshold (experts on the CPU with the CPU bias copies; n = 1 is token generation) and above
+ * it (selected experts uploaded in chunks on the copy stream), against the all-CPU logits:
+ * relative error per row < 1e-2 and the same arg-max on >= 99% of rows. The uploaded bytes are
+ * the selected experts times one expert's bytes; every device byte is freed at the end. Out of
+ * memory at load and at run time gives a message naming what did not fit and a placement hint.
+ * On the emulator the hybrid cases run with lazy streams (copies run as late as the event waits
+ * allow, so a missing wait reads stale staging) and with eager streams (everything in issue
+ * order). */
+#include "fy_test.h"
+#include "graph/device.h"
+#include "graph/device_gpu.h"
+#include "graph/session.h"
+#include "model.h"
+#include "placement/placement.h"
+#include "synth.h"
+#ifdef FY_TEST_EMU
+#include "hip/emu/fy_emu_ctl.h"
+#endif
+
+#include <string.h>
+#include <unistd.h>
+
+enum { N = 40, VOCAB = 600, E = 16, KUSED = 2, THRESHOLD = 4 };
+
+static int failed;
+
+struct rows {
+    float *data;
+};
+
+static fy_status keep(void *ud, int64_t row0, int64_t n_rows, const float *logits,
+                      int64_t n_vocab)
+{
+    struct rows *r = ud;
+    memcpy(r->data + row0 * n_vocab, logits, (size_t)(n_rows * n_vocab) * sizeof(float));
+    return FY_OK;
+}
+
+static fy_status eval(const struct fy_model *m, const struct fy_placement *pl,
+                      struct fy_device *gpu, int64_t ub, const int32_t *toks, float *out,
+                      struct fy_sched_stats *st)
+{
+    struct fy_session_opts o;
+    struct fy_session *s = NULL;
+    struct rows r = {out};
+    fy_session_opts_default(&o);
+    o.n_ctx = N;
+    o.n_ubatch = ub;
+    o.kv_type = FY_F16;
+    o.placement = pl;
+    o.gpu = gpu;
+    FY_TRY(fy_session_new(m, &o, &s));
+    fy_status rc = fy_session_eval(s, toks, N, true, keep, &r);
+    if (st && fy_session_sched_stats(s))
+        *st = *fy_session_sched_stats(s);
+    fy_session_free(s);
+    return rc;
+}
+
+static fy_status place(const struct fy_model *m, const char *const *words, int n_words,
+                       struct fy_placement **out)
+{
+    struct fy_place_rules *r = NULL;
+    struct fy_place_dims dims;
+    char *argv[16];
+    fy_status st = fy_place_rules_new(&r);
+    for (int i = 0; i < n_words; i++)
+        argv[i] = (char *)words[i];
+    for (int i = 0; st == FY_OK && i < n_words; i++)
+        if (fy_place_parse_flag(r, n_words, argv, &i) != 1)
+            st = FY_E_INVAL;
+    if (st == FY_OK)
+        st = fy_place_rules_set_offload_threshold(r, THRESHOLD);
+    if (st == FY_OK)
+        st = fy_place_dims_from_gguf(m->gguf, &dims);
+    if (st == FY_OK)
+        st = fy_placement_new(r, m->gguf, &dims, out);
+    fy_place_rules_free(r);
+    return st;
+}
+
+/* Per row: relative L2 error and arg-max agreement. Returns 1 if the logits pass. */
+static int compare(const char *what, const float *got, const float *ref)
+{
+    double worst = 0;
+    int64_t worst_row = 0, same_argmax = 0;
+    for (int64_t t = 0; t < N; t++) {
+        const float *g = got + t * VOCAB, *r = ref + t * VOCAB;
+        double num = 0, den = 0;
+        int64_t ag = 0, ar = 0;
+        for (int64_t v = 0; v < VOCAB; v++) {
+            num += ((double)g[v] - r[v]) * ((double)g[v] - r[v]);
+            den += (double)r[v] * r[v];
+            ag = g[v] > g[ag] ? v : ag;
+            ar = r[v] > r[ar] ? v : ar;
+        }
+        double e = den > 0 ? sqrt(num / den) : sqrt(num);
+        if (!(e <= worst)) {
+            worst = e;
+            worst_row = t;
+        }
+        same_argmax += ag == ar;
+    }
+    int ok = worst < 1e-2 && same_argmax * 100 >= 99 * N;
+    printf("%s %-58s worst row %2lld rel err %.2e, arg-max %lld/%d", ok ? "ok  " : "FAIL", what,
+           (long long)worst_row, worst, (long long)same_argmax, N);
+    return ok;
+}
+
+struct recipe {
+    const char *name;
+    const char *words[8];
+    int n;
+};
+
+#ifdef FY_TEST_EMU
+/* Runs fn with stderr captured into buf (for checking a logged message). */
+static fy_status with_stderr(char *buf, size_t cap, fy_status (*fn)(void *), void *arg)
+{
+    char path[] = "/tmp/fy-e2e-log-XXXXXX";
+    int fd = mkstemp(path), saved = dup(2);
+    fflush(stderr);
+    dup2(fd, 2);
+    fy_status st = fn(arg);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    lseek(fd, 0, SEEK_SET);
+    ssize_t n = read(fd, buf, cap - 1);
+    buf[n > 0 ? n : 0] = 0;
+    close(fd);
+    unlink(path);
+    return st;
+}
+
+struct oom_job {
+    const struct fy_model *m;
+    const struct fy_placement *pl;
+    struct fy_device *gpu;
+    const int32_t *toks;
+    float *out;
+};
+
+static struct fy_session *g_oom_session;
+static const int32_t *g_oom_toks;
+
+static fy_status oom_session_eval(void *arg)
+{
+    (void)arg;
+    return fy_session_eval(g_oom_session, g_oom_toks, N, false, NULL, NULL);
+}
+
+static fy_status oom_run(void *arg)
+{
+    struct oom_job *j = arg;
+    return eval(j->m, j->pl, j->gpu, 8, j->toks, j->out, NULL);
+}
+#endif
+
+int main(void)
+{
+#ifndef FY_TEST_EMU
+    if (fy_device_gpu_count() < 1) {
+        printf("test_gpu_e2e: no GPU (%s build): skipped\n", fy_device_gpu_platform());
+        return FY_TEST_SKIP;
+    }
+#endif
+    char dir[] = "/tmp/fy-gpu-e2e-XXXXXX", path[64];
+    struct fy_synth_config c;
+    struct fy_model *m = NULL;
+    if (!mkdtemp(dir))
+        return FY_TEST_HARD;
+    fy_synth_preset("tiny", &c);
+    c.n_layer = 4;
+    c.d_model = 64;
+    c.n_head = 4;
+    c.n_head_kv = 2;
+    c.head_dim = 64; /* gpt-oss's, the one the GPU attention implements */
+    c.n_expert = E;
+    c.n_expert_used = KUSED;
+    c.n_ff_exp = 64;
+    c.n_vocab = VOCAB;
+    c.toy_vocab = 1;
+    c.sliding_window = 8;
+    c.seed = 33;
+    c.progress = 0;
+    snprintf(path, sizeof(path), "%s/m.gguf", dir);
+    if (fy_synth_write(&c, NULL, path) != FY_OK || fy_model_load(path, &m) != FY_OK)
+        return FY_TEST_HARD;
+
+    int32_t toks[N];
+    struct fy_rng rng = {5};
+    for (int i = 0; i < N; i++)
+        toks[i] = (int32_t)(fy_rng_u64(&rng) % VOCAB);
+    float *ref = malloc(sizeof(float) * N * VOCAB), *got = malloc(sizeof(float) * N * VOCAB);
+    if (!ref || !got || eval(m, NULL, NULL, N, toks, ref, NULL) != FY_OK)
+        return FY_TEST_HARD;
+
+    static const struct recipe recipes[] = {
+        {"-ngl 99", {"-ngl", "99"}, 2},
+        {"-ngl 99 -ot ffn_(up|gate|down)_exps\\.weight=CPU",
+         {"-ngl", "99", "-ot", "ffn_(up|gate|down)_exps\\.weight=CPU"}, 4},
+        {"-ngl 99 --n-cpu-moe 2", {"-ngl", "99", "--n-cpu-moe", "2"}, 4},
+        {"-ngl 2", {"-ngl", "2"}, 2},
+    };
+    /* n = 1: generation, experts of CPU layers on the CPU; 3: below the threshold too;
+     * 8 and 40: prompt processing, selected experts uploaded */
+    const int64_t ubs[] = {1, THRESHOLD - 1, 2 * THRESHOLD, N};
+#ifdef FY_TEST_EMU
+    const int n_modes = 2; /* lazy, eager */
+#else
+    const int n_modes = 1;
+#endif
+    struct fy_device_gpu_opts go;
+    fy_device_gpu_opts_default(&go);
+    for (size_t ri = 0; ri < FY_ARRAY_LEN(recipes); ri++) {
+        const struct recipe *rc = &recipes[ri];
+        struct fy_placement *pl = NULL;
+        if (place(m, rc->words, rc->n, &pl) != FY_OK) {
+            fprintf(stderr, "FAIL %s: placement\n", rc->name);
+            failed++;
+            continue;
+        }
+        size_t cpu_expert = 0; /* one expert's bytes in a layer with its experts on the CPU */
+        int64_t cpu_layers = 0;
+        for (int64_t l = 0; l < c.n_layer; l++) {
+            if (pl->layers[l].n_weights_gpu == 0) {
+                cpu_expert = pl->layers[l].cpu_expert_bytes;
+                cpu_layers++;
+            }
+        }
+        for (int mode = 0; mode < n_modes; mode++) {
+#ifdef FY_TEST_EMU
+            if (mode == 1 && cpu_layers == 0)
+                continue; /* no copy stream involved: once is enough */
+            fy_emu_set_eager(mode);
+            struct fy_emu_stats es0, es1;
+            fy_emu_stats_get(&es0);
+#endif
+            for (size_t u = 0; u < FY_ARRAY_LEN(ubs); u++) {
+                const int64_t ub = ubs[u];
+                if (mode == 1 && ub < THRESHOLD)
+                    continue; /* nothing on the copy stream to reorder */
+                struct fy_device *dev = NULL;
+                struct fy_sched_stats st = {0};
+                if (fy_device_gpu_new(1, &go, &dev) != FY_OK)
+                    return FY_TEST_HARD;
+                memset(got, 0, sizeof(float) * N * VOCAB);
+                fy_status rc_eval = eval(m, pl, dev, ub, toks, got, &st);
+                const int64_t n_batches = (N + ub - 1) / ub;
+                char what[160];
+                snprintf(what, sizeof(what), "%s ub=%lld%s", rc->name, (long long)ub,
+                         n_modes > 1 ? (mode ? " eager" : " lazy") : "");
+                int ok = rc_eval == FY_OK && compare(what, got, ref);
+                if (rc_eval != FY_OK)
+                    printf("FAIL %-58s %s", what, fy_status_str(rc_eval));
+                /* bytes: everything the device received is accounted for; uploads are the
+                 * selected experts only, in chunks, read from pinned pages */
+                bool bytes = dev->stats.bytes_in == st.load_bytes + st.expert_bytes +
+                                                        st.bias_bytes + st.act_bytes_in &&
+                             dev->stats.bytes_out == st.act_bytes_out &&
+                             st.load_bytes == pl->weight_bytes[FY_DEV_GPU0] +
+                                                  pl->dup_bytes[FY_DEV_GPU0] &&
+                             st.expert_bytes == (uint64_t)st.experts_uploaded * cpu_expert &&
+                             (uint64_t)st.upload_chunks == dev->stats.n_chunks;
+                bool paths = st.moe_gpu + st.moe_cpu == c.n_layer * n_batches;
+                if (ub < THRESHOLD)
+                    paths = paths && st.experts_uploaded == 0 &&
+                            st.moe_cpu == cpu_layers * n_batches;
+                else if (cpu_layers)
+                    paths = paths && st.experts_uploaded > 0 &&
+                            st.experts_uploaded <= cpu_layers * n_batches *
+                                                       (ub * KUSED < E ? ub * KUSED : E) &&
+                            st.upload_chunks >= st.moe_gpu - (c.n_layer - cpu_layers) *
+                                                                 n_batches &&
+                            st.pinned_bytes > 0;
+                printf(" | experts %lld (%llu B) in %lld chunks, pinned %llu B, moe gpu %lld "
+                       "cpu %lld%s%s\n", (long long)st.experts_uploaded,
+                       (unsigned long long)st.expert_bytes, (long long)st.upload_chunks,
+                       (unsigned long long)st.pinned_bytes, (long long)st.moe_gpu,
+                       (long long)st.moe_cpu, bytes ? "" : " BYTES WRONG",
+                       paths ? "" : " PATHS WRONG");
+                ok = ok && bytes && paths && dev->stats.bytes_live == 0 &&
+                     dev->stats.bytes_pinned == 0;
+                failed += !ok;
+                fy_device_free(dev);
+            }
+#ifdef FY_TEST_EMU
+            fy_emu_stats_get(&es1);
+            if (es1.mem_used != es0.mem_used) {
+                printf("FAIL %s: %zu device bytes left after the devices were freed\n", rc->name,
+                       es1.mem_used - es0.mem_used);
+                failed++;
+            }
+#endif
+        }
+        fy_placement_free(pl);
+    }
+
+#ifdef FY_TEST_EMU
+    /* out of memory at load (the weights) and at run time (expert staging): FY_E_NOMEM, a
+     * message naming what did not fit and the placement flags, all freed */
+    {
+        fy_emu_set_eager(0);
+        const char *const w[] = {"-ngl", "99", "-ot", "exps=CPU"};
+        struct fy_placement *pl = NULL;
+        struct fy_device *dev = NULL;
+        char log[4096];
+        FY_EXPECT(place(m, w, 4, &pl) == FY_OK && fy_device_gpu_new(1, &go, &dev) == FY_OK);
+        struct fy_emu_stats es;
+        fy_emu_stats_get(&es);
+        struct oom_job j = {m, pl, dev, toks, got};
+        fy_emu_set_mem_limit(es.mem_used + 4096);
+        fy_status st = with_stderr(log, sizeof(log), oom_run, &j);
+        fy_emu_set_mem_limit(0);
+        bool ok = st == FY_E_NOMEM && strstr(log, "needs") && strstr(log, "does not fit") &&
+                  strstr(log, "ferry plan") && dev->stats.bytes_live == 0;
+        printf("%s out of memory at load:\n%s", ok ? "ok  " : "FAIL", log);
+        failed += !ok;
+        fy_device_free(dev);
+        fy_placement_free(pl);
+        /* all weights on the CPU, experts offloaded from ub 4 on: the first device buffer a
+         * batch needs is the staging of layer 0's experts */
+        FY_EXPECT(place(m, NULL, 0, &pl) == FY_OK && fy_device_gpu_new(1, &go, &dev) == FY_OK);
+        struct fy_session_opts o;
+        struct fy_session *s = NULL;
+        fy_session_opts_default(&o);
+        o.n_ctx = N;
+        o.n_ubatch = 8;
+        o.placement = pl;
+        o.gpu = dev;
+        FY_EXPECT(fy_session_new(m, &o, &s) == FY_OK);
+        fy_emu_stats_get(&es);
+        fy_emu_set_mem_limit(es.mem_used + 1024);
+        g_oom_session = s;
+        g_oom_toks = toks;
+        st = s ? with_stderr(log, sizeof(log), oom_session_eval, NULL) : FY_E_INVAL;
+        fy_session_free(s);
+        fy_emu_set_mem_limit(0);
+        ok = st == FY_E_NOMEM && strstr(log, "expert staging for layer 0") &&
+             strstr(log, "does not fit") && dev->stats.bytes_live == 0;
+        printf("%s out of memory at run time:\n%s", ok ? "ok  " : "FAIL", log);
+        failed += !ok;
+        fy_device_free(dev);
+        fy_placement_free(pl);
+    }
+#endif
+
+    free(ref);
+    free(got);
+    fy_model_free(m);
+    unlink(path);
+    rmdir(dir);
+    printf("%s\n", failed ? "test_gpu_e2e: FAILED" : "test_gpu_e2e: ok");
+    return failed ? 1 : 0;
+}
