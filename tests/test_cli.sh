@@ -79,6 +79,27 @@ expect "placement without a GPU" 1 'placement flags need a GPU' \
     "$ferry" logits -m "$m" --tokens 1 -ngl 99 -o "$tmp/x.bin"
 expect "bad -ot device" 1 'CUDA7' "$ferry" run -m "$m" -p hi -ot "exps=CUDA7" --test-gpu
 
+# the GPU code through the command line, on the CPU emulator (ferry-emu: the same program linked
+# with the emulator): per-row relative error < 1e-2 and the same arg-max as the CPU
+emu=$(dirname "$ferry")/ferry-emu
+if [ -x "$emu" ]; then
+    for recipe in "-ngl 99" "-ngl 99 -ot exps=CPU --offload-threshold 4" "--n-cpu-moe 2 -ngl 3"; do
+        # shellcheck disable=SC2086
+        "$emu" logits -m "$m" --tokens 1,2,3,4,5,6,7,8,9,10 -ub 4 $recipe -o "$tmp/emu.bin" \
+            2>"$tmp/emu.log" &&
+        /usr/bin/python3 - "$tmp/cpu.bin" "$tmp/emu.bin" <<'PY' && ok "ferry-emu logits $recipe match the CPU's" || bad "ferry-emu logits $recipe (log: $(tail -3 "$tmp/emu.log"))"
+import sys, numpy as np
+a, b = (np.fromfile(p, dtype=np.float32) for p in sys.argv[1:3])
+assert a.shape == b.shape and a.size > 0, (a.shape, b.shape)
+rows_a = a.reshape(-1, a.size // 10) if a.size % 10 == 0 else a.reshape(1, -1)
+rows_b = b.reshape(rows_a.shape)
+rel = np.linalg.norm(rows_a - rows_b, axis=1) / np.linalg.norm(rows_a, axis=1)
+assert rel.max() < 1e-2, rel.max()
+assert (rows_a.argmax(1) == rows_b.argmax(1)).all()
+PY
+    done
+fi
+
 # synth --sparse-experts: same file size and bytes except the expert weights, which are holes
 "$ferry" synth --preset tiny --toy-vocab 2000 -q -o "$tmp/full.gguf" &&
 "$ferry" synth --preset tiny --toy-vocab 2000 --sparse-experts -q -o "$tmp/se.gguf" &&

@@ -63,6 +63,18 @@ extern "C" fy_status fy_gpu_init(int dev, struct fy_gpu_info *info)
 
 static double gib(size_t n) { return (double)n / (1024.0 * 1024.0 * 1024.0); }
 
+/* "1.25 GiB", "3.0 MiB" or "512 B" */
+static const char *human(size_t n, char *buf, size_t cap)
+{
+    if (n >= ((size_t)1 << 30))
+        snprintf(buf, cap, "%.2f GiB", gib(n));
+    else if (n >= ((size_t)1 << 20))
+        snprintf(buf, cap, "%.1f MiB", (double)n / 1048576.0);
+    else
+        snprintf(buf, cap, "%zu B", n);
+    return buf;
+}
+
 extern "C" fy_status fy_gpu_mem_info(size_t *free_bytes, size_t *total_bytes)
 {
     size_t f = 0, t = 0;
@@ -85,9 +97,10 @@ extern "C" fy_status fy_gpu_malloc(void **p, size_t n, const char *what)
     size_t f = 0, t = 0;
     if (hipMemGetInfo(&f, &t) != hipSuccess)
         (void)hipGetLastError();
-    fy_log(FY_LOG_ERR, "GPU out of memory: %s needs %.2f GiB (%zu bytes), %.2f GiB free of "
-           "%.2f GiB (%s)", what ? what : "an allocation", gib(n), n, gib(f), gib(t),
-           hipGetErrorString(e));
+    char a[32], b[32], c[32];
+    fy_log(FY_LOG_ERR, "GPU out of memory: %s needs %s (%zu bytes), %s free of %s (%s)",
+           what ? what : "an allocation", human(n, a, sizeof(a)), n, human(f, b, sizeof(b)),
+           human(t, c, sizeof(c)), hipGetErrorString(e));
     return FY_E_NOMEM;
 }
 
