@@ -248,6 +248,9 @@ int main(void)
                 if (fy_device_gpu_new(1, &go, &dev) != FY_OK)
                     return FY_TEST_HARD;
                 memset(got, 0, sizeof(float) * N * VOCAB);
+#ifdef FY_TEST_EMU
+                fy_emu_stats_reset(); /* the overlap counters cover this evaluation only */
+#endif
                 fy_status rc_eval = eval(m, pl, dev, ub, toks, got, &st);
                 const int64_t n_batches = (N + ub - 1) / ub;
                 char what[160];
@@ -277,11 +280,26 @@ int main(void)
                                                                  n_batches &&
                             st.pinned_bytes > 0;
                 printf(" | experts %lld (%llu B) in %lld chunks, pinned %llu B, moe gpu %lld "
-                       "cpu %lld%s%s\n", (long long)st.experts_uploaded,
+                       "cpu %lld%s%s", (long long)st.experts_uploaded,
                        (unsigned long long)st.expert_bytes, (long long)st.upload_chunks,
                        (unsigned long long)st.pinned_bytes, (long long)st.moe_gpu,
                        (long long)st.moe_cpu, bytes ? "" : " BYTES WRONG",
                        paths ? "" : " PATHS WRONG");
+#ifdef FY_TEST_EMU
+                /* the schedule lets uploads overlap compute (happens-before over the streams,
+                 * whatever order the emulator ran them in): required where a staged run uploads
+                 * its experts in more than one chunk */
+                struct fy_emu_stats ov;
+                fy_emu_stats_get(&ov);
+                const int64_t staged = st.moe_gpu - (c.n_layer - cpu_layers) * n_batches;
+                bool overlap = !(cpu_layers && ub >= THRESHOLD && st.upload_chunks > staged) ||
+                               ov.copies_overlappable > 0;
+                printf(" | overlappable copies %llu kernels %llu%s",
+                       (unsigned long long)ov.copies_overlappable,
+                       (unsigned long long)ov.kernels_overlappable, overlap ? "" : " NO OVERLAP");
+                ok = ok && overlap;
+#endif
+                printf("\n");
                 ok = ok && bytes && paths && dev->stats.bytes_live == 0 &&
                      dev->stats.bytes_pinned == 0;
                 failed += !ok;

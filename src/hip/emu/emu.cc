@@ -257,6 +257,8 @@ void fy_emu_stats_get(struct fy_emu_stats *st)
     st->pending = 0;
     for (fy_emu_stream *s : g_streams)
         st->pending += (int64_t)s->q.size();
+    st->copies_overlappable = g_stats.copies_overlappable.load();
+    st->kernels_overlappable = g_stats.kernels_overlappable.load();
 }
 
 void fy_emu_stats_reset(void)
@@ -270,6 +272,7 @@ void fy_emu_stats_reset(void)
     g_stats.copies = 0;
     g_stats.copy_bytes = 0;
     g_mem_peak = g_mem_used;
+    overlap_reset();
 }
 
 void fy_emu_set_mem_limit(size_t bytes)

@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <unordered_set>
+#include <vector>
 
 namespace fy_emu_priv {
 
@@ -45,6 +46,8 @@ Config &cfg();
 struct Stats {
     std::atomic<uint64_t> launches{0}, blocks{0}, threads{0}, barriers{0}, warp_ops{0}, copies{0},
         copy_bytes{0};
+    /* happens-before analysis (stream.cc): ops concurrent with one of the other kind */
+    std::atomic<uint64_t> copies_overlappable{0}, kernels_overlappable{0};
 };
 extern Stats g_stats;
 
@@ -84,8 +87,21 @@ bool is_pinned(const void *p, size_t n);  /* [p, p + n) inside one pinned host r
 
 /* ================================================================== streams (stream.cc) */
 
+/* Happens-before between stream operations, for fy_emu_stats' *_overlappable (what a GPU could
+ * run concurrently, whatever order the emulator runs it in). Each stream has an id (stream 0: 0;
+ * the others 1, 2, ... never reused) and a vector clock indexed by id: an op enqueued on S takes
+ * seq = ++clock_S[S] and the op's clock is clock_S at that point. hipEventRecord stores the
+ * recording stream's clock in the event, hipStreamWaitEvent joins it into the waiting stream's
+ * clock; stream 0 joins every clock both ways; a host synchronisation joins what the host waited
+ * for into every stream's clock (and into the clock new streams start from). Op A (stream i, seq
+ * a) happens before op B iff B's clock[i] >= a; ops of different streams that are not ordered
+ * either way are concurrent. */
+enum class OpKind : uint8_t { other, kernel, copy };  /* copy: device copies and memsets */
+typedef std::vector<uint64_t> VClock;  /* missing entries are 0 */
+
 struct Op {
     uint64_t seq;
+    OpKind kind;
     std::function<void()> fn;
 };
 
@@ -94,6 +110,7 @@ struct EventRec {
     uint64_t seq = 0;
     bool done = false;
     double t_ms = 0;
+    VClock clock;  /* the recording stream's clock, the record included */
 };
 
 }  // namespace fy_emu_priv
@@ -103,6 +120,8 @@ struct fy_emu_stream {
     uint64_t enq = 0;
     uint64_t done = 0;
     unsigned flags = 0;
+    uint32_t id = 0;               /* index in vector clocks; 0 is stream 0 */
+    fy_emu_priv::VClock clock;     /* clock[id] == enq */
 };
 
 struct fy_emu_event {
@@ -119,7 +138,11 @@ bool stream_ok(fy_emu_stream *s);
 void drain(fy_emu_stream *s, uint64_t upto);  /* run s's operations up to sequence number upto */
 void drain_all();
 /* queue fn on s; stream 0 and eager mode run it at once */
-void enqueue(fy_emu_stream *s, std::function<void()> fn);
+void enqueue(fy_emu_stream *s, OpKind kind, std::function<void()> fn);
+/* the host waits for the whole device (drain_all, then orders later work after everything) */
+void device_synchronize();
+/* forget the ops enqueued so far for the *_overlappable counters, which go to 0 */
+void overlap_reset();
 
 }  // namespace fy_emu_priv
 

@@ -22,9 +22,15 @@ struct fy_emu_stats {
     size_t mem_peak;       /* since the last reset */
     size_t mem_limit;      /* the emulated device's memory */
     int64_t pending;       /* operations enqueued on streams and not yet run */
+    /* Happens-before analysis of what was enqueued since the last reset (vector clocks over
+     * streams, from events, stream 0 and host synchronisation; see emu_priv.h): operations a GPU
+     * is allowed to run at the same time, whatever order the emulator ran them in. */
+    uint64_t copies_overlappable;   /* copies/memsets concurrent with a kernel on another stream */
+    uint64_t kernels_overlappable;  /* kernels concurrent with a copy/memset on another stream */
 };
 void fy_emu_stats_get(struct fy_emu_stats *st);
-void fy_emu_stats_reset(void);  /* counters to 0, mem_peak to mem_used */
+/* counters to 0, mem_peak to mem_used; the overlap analysis forgets what was enqueued before */
+void fy_emu_stats_reset(void);
 
 /* Emulated device memory; hipMalloc fails with hipErrorOutOfMemory beyond it. 0: the default
  * (FY_EMU_MEM_MB, else half the host's RAM, at most 16 GiB). Never below what is allocated. */

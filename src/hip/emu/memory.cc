@@ -119,16 +119,18 @@ hipError_t memcpy_async(void *dst, const void *src, size_t n, hipMemcpyKind kind
     hipError_t e = check_copy(dst, src, n, kind);
     if (e != hipSuccess)
         return e;
+    /* host to host (kind Default or HostToHost) is no transfer the device could overlap */
+    const OpKind ok = is_dev(dst, n) || is_dev(src, n) ? OpKind::copy : OpKind::other;
     if (!is_dev(src, n) && !is_pinned(src, n)) {
         /* pageable source: the runtime stages it before returning, so the caller may reuse it */
         auto stage = std::make_shared<std::vector<unsigned char>>((const unsigned char *)src,
                                                                   (const unsigned char *)src + n);
-        enqueue(s, [dst, stage, n] {
+        enqueue(s, ok, [dst, stage, n] {
             memcpy(dst, stage->data(), n);
             count_copy(n);
         });
     } else {
-        enqueue(s, [dst, src, n] {
+        enqueue(s, ok, [dst, src, n] {
             memmove(dst, src, n);
             count_copy(n);
         });
@@ -193,7 +195,7 @@ hipError_t hipFree(void *p)
     if (!p)
         return hipSuccess;
     Guard g(g_mu);
-    drain_all();  /* like cudaFree: waits for the device */
+    device_synchronize();  /* like cudaFree: waits for the device */
     auto it = g_dev.find((uintptr_t)p);
     if (it == g_dev.end())
         return fail_msg(hipErrorInvalidDevicePointer, "hipFree(%p): not a device allocation", p);
@@ -228,7 +230,7 @@ hipError_t hipHostFree(void *p)
     if (!p)
         return hipSuccess;
     Guard g(g_mu);
-    drain_all();
+    device_synchronize();  /* like cudaFreeHost */
     auto it = g_pinned.find((uintptr_t)p);
     if (it == g_pinned.end() || !it->second.second)
         return fail_msg(hipErrorInvalidValue, "hipHostFree(%p): not from hipHostMalloc", p);
@@ -291,7 +293,7 @@ hipError_t hipMemsetAsync(void *dst, int v, size_t n, hipStream_t s)
     if (!is_dev(dst, n))
         return fail_msg(hipErrorInvalidValue, "memset of %zu bytes at %p: not device memory", n,
                         dst);
-    enqueue(s, [dst, v, n] {
+    enqueue(s, OpKind::copy, [dst, v, n] {
         memset(dst, v, n);
         count_copy(n);
     });

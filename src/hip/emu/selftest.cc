@@ -358,6 +358,238 @@ void st_events()
     cfg().eager = eager;
 }
 
+/* happens-before: fy_emu_stats' copies_overlappable / kernels_overlappable count what a GPU may run
+ * at once (a copy and a kernel on different streams that no event, stream 0 or host sync
+ * orders), the same in every scheduling mode */
+struct OvlRig {
+    hipStream_t a = nullptr, b = nullptr;
+    hipEvent_t e1 = nullptr, e2 = nullptr;
+    float *d = nullptr;
+    std::vector<float> h = std::vector<float>(64, 1.0f);
+    uint64_t c0 = 0, k0 = 0;
+
+    OvlRig()
+    {
+        ST_HIP(hipDeviceSynchronize());  /* everything before is ordered before what follows */
+        ST_HIP(hipMalloc(&d, 2 * 64 * 4));
+        ST_HIP(hipStreamCreateWithFlags(&a, hipStreamNonBlocking));
+        ST_HIP(hipStreamCreateWithFlags(&b, hipStreamNonBlocking));
+        ST_HIP(hipEventCreateWithFlags(&e1, hipEventDisableTiming));
+        ST_HIP(hipEventCreateWithFlags(&e2, hipEventDisableTiming));
+        fy_emu_stats st;
+        fy_emu_stats_get(&st);
+        c0 = st.copies_overlappable;
+        k0 = st.kernels_overlappable;
+    }
+    void copy(hipStream_t s) { ST_HIP(hipMemcpyAsync(d, h.data(), 64 * 4, hipMemcpyHostToDevice, s)); }
+    void kern(hipStream_t s)
+    {
+        FY_LAUNCH(st_fill_kern, 1, 64, 0, s, d + 64, d, 1.0f, 64);
+        ST_HIP(hipGetLastError());
+    }
+    void rec(hipEvent_t e, hipStream_t s) { ST_HIP(hipEventRecord(e, s)); }
+    void wait(hipStream_t s, hipEvent_t e) { ST_HIP(hipStreamWaitEvent(s, e, 0)); }
+    void check(const char *what, uint64_t copies, uint64_t kernels)
+    {
+        fy_emu_stats st;
+        fy_emu_stats_get(&st);
+        ST_CHECK(st.copies_overlappable - c0 == copies && st.kernels_overlappable - k0 == kernels,
+                 "%s: %llu copies and %llu kernels overlappable, want %llu and %llu", what,
+                 (unsigned long long)(st.copies_overlappable - c0),
+                 (unsigned long long)(st.kernels_overlappable - k0), (unsigned long long)copies,
+                 (unsigned long long)kernels);
+    }
+    ~OvlRig()
+    {
+        ST_HIP(hipDeviceSynchronize());
+        ST_HIP(hipEventDestroy(e1));
+        ST_HIP(hipEventDestroy(e2));
+        ST_HIP(hipStreamDestroy(a));
+        ST_HIP(hipStreamDestroy(b));
+        ST_HIP(hipFree(d));
+    }
+};
+
+void st_overlap()
+{
+    {   /* (a) a copy on A, a kernel on B, nothing between them */
+        OvlRig r;
+        r.copy(r.a);
+        r.kern(r.b);
+        r.check("copy A, kernel B", 1, 1);
+    }
+    {   /* a memset is a copy too; the kernel first */
+        OvlRig r;
+        r.kern(r.b);
+        ST_HIP(hipMemsetAsync(r.d, 0, 64, r.a));
+        r.check("kernel B, memset A", 1, 1);
+    }
+    {   /* one stream: in order */
+        OvlRig r;
+        r.copy(r.a);
+        r.kern(r.a);
+        r.copy(r.a);
+        r.check("one stream", 0, 0);
+    }
+    {   /* (b) B waits for an event recorded on A after the copy */
+        OvlRig r;
+        r.copy(r.a);
+        r.rec(r.e1, r.a);
+        r.wait(r.b, r.e1);
+        r.kern(r.b);
+        r.check("B waits for the copy", 0, 0);
+    }
+    {   /* (c) chunks: copy2 may run during k1, which waits only for copy1 */
+        OvlRig r;
+        r.copy(r.a);
+        r.rec(r.e1, r.a);
+        r.copy(r.a);
+        r.rec(r.e2, r.a);
+        r.wait(r.b, r.e1);
+        r.kern(r.b);
+        r.wait(r.b, r.e2);
+        r.kern(r.b);
+        r.check("chunked", 1, 1);
+    }
+    {   /* (c) issued interleaved: copy2 is enqueued after k1 */
+        OvlRig r;
+        r.copy(r.a);
+        r.rec(r.e1, r.a);
+        r.wait(r.b, r.e1);
+        r.kern(r.b);
+        r.copy(r.a);
+        r.rec(r.e2, r.a);
+        r.wait(r.b, r.e2);
+        r.kern(r.b);
+        r.check("chunked, interleaved", 1, 1);
+    }
+    {   /* (d) serialized: B waits for every chunk before its first kernel */
+        OvlRig r;
+        r.copy(r.a);
+        r.rec(r.e1, r.a);
+        r.copy(r.a);
+        r.rec(r.e2, r.a);
+        r.wait(r.b, r.e1);
+        r.wait(r.b, r.e2);
+        r.kern(r.b);
+        r.kern(r.b);
+        r.check("serialized", 0, 0);
+    }
+    {   /* the GPU device's pattern: k0 before the waits overlaps both copies, k1 overlaps copy2 */
+        OvlRig r;
+        r.kern(r.b);
+        r.copy(r.a);
+        r.rec(r.e1, r.a);
+        r.copy(r.a);
+        r.rec(r.e2, r.a);
+        r.wait(r.b, r.e1);
+        r.kern(r.b);
+        r.wait(r.b, r.e2);
+        r.kern(r.b);
+        r.check("k0 then chunked", 2, 2);
+    }
+    {   /* an event recorded before the copy orders nothing after it */
+        OvlRig r;
+        r.rec(r.e1, r.a);
+        r.copy(r.a);
+        r.wait(r.b, r.e1);
+        r.kern(r.b);
+        r.check("event before the copy", 1, 1);
+    }
+    {   /* the host syncs A before B's kernel: ordered */
+        OvlRig r;
+        r.copy(r.a);
+        ST_HIP(hipStreamSynchronize(r.a));
+        r.kern(r.b);
+        r.check("stream sync", 0, 0);
+    }
+    {   /* the host syncs an event recorded after the copy: ordered; a copy after the record is
+         * not (and also overlaps the kernel enqueued before it) */
+        OvlRig r;
+        r.copy(r.a);
+        r.rec(r.e1, r.a);
+        r.copy(r.a);
+        ST_HIP(hipEventSynchronize(r.e1));
+        r.kern(r.b);
+        r.check("event sync", 1, 1);
+    }
+    {   /* syncing B does not order A's copy before B's kernel; syncing A afterwards is too late */
+        OvlRig r;
+        r.copy(r.a);
+        ST_HIP(hipStreamSynchronize(r.b));
+        r.kern(r.b);
+        ST_HIP(hipStreamSynchronize(r.a));
+        r.check("sync of the other stream", 1, 1);
+    }
+    {   /* stream 0 (a synchronous memset) sits between them */
+        OvlRig r;
+        r.copy(r.a);
+        ST_HIP(hipMemset(r.d, 0, 64));
+        r.kern(r.b);
+        r.check("stream 0 between", 0, 0);
+    }
+    {   /* a stream created later: concurrent, unless the host synchronised in between */
+        OvlRig r;
+        hipStream_t c = nullptr;
+        r.kern(r.b);
+        ST_HIP(hipStreamCreateWithFlags(&c, hipStreamNonBlocking));
+        r.copy(c);
+        ST_HIP(hipStreamDestroy(c));  /* its copy may still be running: B's next kernel overlaps */
+        r.kern(r.b);
+        r.check("new stream", 1, 2);
+        ST_HIP(hipDeviceSynchronize());  /* waits for the destroyed stream's work too */
+        r.kern(r.b);
+        ST_HIP(hipStreamSynchronize(r.b));
+        ST_HIP(hipStreamCreateWithFlags(&c, hipStreamNonBlocking));
+        r.copy(c);
+        ST_HIP(hipStreamDestroy(c));
+        r.check("new stream after the host synced", 1, 2);
+    }
+    {   /* many: pipelined (copy i overlaps kernel i) and then ping-pong serialized */
+        const int n = 3000;
+        OvlRig r;
+        hipEvent_t ev[2] = {r.e1, r.e2};
+        for (int i = 0; i < n; i++) {
+            r.copy(r.a);
+            r.rec(ev[i % 2], r.a);
+            if (i > 0)
+                r.wait(r.b, ev[(i - 1) % 2]);
+            r.kern(r.b);
+        }
+        r.check("pipelined", n, n);
+        ST_HIP(hipDeviceSynchronize());
+        for (int i = 0; i < n; i++) {
+            r.copy(r.a);
+            r.rec(r.e1, r.a);
+            r.wait(r.b, r.e1);
+            r.kern(r.b);
+            r.rec(r.e2, r.b);
+            r.wait(r.a, r.e2);
+        }
+        r.check("ping-pong", n, n);
+    }
+}
+
+/* fy_emu_stats_reset: the overlap counters go to 0 and what was enqueued before is forgotten
+ * (resets every counter: tests/test_gpu_emu.c runs it last) */
+void st_overlap_reset()
+{
+    {
+        OvlRig r;
+        r.copy(r.a);
+        r.kern(r.b);
+        fy_emu_stats_reset();
+        fy_emu_stats st;
+        fy_emu_stats_get(&st);
+        ST_CHECK(st.copies_overlappable == 0 && st.kernels_overlappable == 0, "after reset");
+        r.c0 = r.k0 = 0;
+        r.kern(r.b);
+        r.check("after reset", 0, 0);
+        r.copy(r.a);
+        r.check("after reset, a new copy", 1, 1);
+    }
+}
+
 /* errors: bad launches, memory limit, wrong copy directions, handles, host registration */
 void st_errors()
 {
@@ -495,6 +727,8 @@ const SelfTest kSelfTests[] = {
     {"lazy", st_lazy},
     {"events", st_events},
     {"errors", st_errors},
+    {"overlap", st_overlap},
+    {"overlap_reset", st_overlap_reset},
     {"abort_barrier", st_abort_barrier},
     {"abort_shfl", st_abort_shfl},
     {"abort_mixed", st_abort_mixed},

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <unordered_map>
 
 using namespace fy_emu_priv;
@@ -22,6 +23,130 @@ double now_ms()
 }
 
 fy_emu_stream *real(fy_emu_stream *s) { return s ? s : &g_null_stream; }
+
+/* ------------------------------------------------------------------ happens-before (emu_priv.h) */
+
+uint32_t g_next_id = 1;  /* stream ids; 0 is stream 0 */
+VClock g_host_clock;     /* what the host has waited for: later work is ordered after it */
+VClock g_dead_clock;     /* the clocks of destroyed streams (their work still counts) */
+
+void join(VClock &a, const VClock &b)
+{
+    if (a.size() < b.size())
+        a.resize(b.size(), 0);
+    for (size_t i = 0; i < b.size(); i++)
+        a[i] = std::max(a[i], b[i]);
+}
+
+uint64_t at(const VClock &c, uint32_t i) { return i < c.size() ? c[i] : 0; }
+
+/* One stream's kernels (or copies) since the last fy_emu_stats_reset, for the *_overlappable
+ * counters. Only the later op's clock is needed to tell whether two ops are concurrent (the
+ * earlier one cannot know about the later one), so an entry is just its seq; `counted` holds the
+ * seqs already counted as overlappable, as disjoint ranges. An entry is dropped once the host
+ * has waited for it (every op enqueued from then on, on any stream old or new, happens after it),
+ * and past kHistCap entries per stream and kind (work never synchronised with the host: older
+ * ops than that are no longer compared, which can only undercount). */
+constexpr size_t kHistCap = 1 << 16;
+
+struct KindHist {
+    std::deque<uint64_t> seq;                         /* ascending */
+    std::deque<std::pair<uint64_t, uint64_t>> counted; /* [first, last] seqs, ascending */
+
+    /* entries with lo <= seq <= hi */
+    uint64_t count(uint64_t lo, uint64_t hi) const
+    {
+        if (lo > hi)
+            return 0;
+        return (uint64_t)(std::upper_bound(seq.begin(), seq.end(), hi) -
+                          std::lower_bound(seq.begin(), seq.end(), lo));
+    }
+    /* count every entry with seq >= lo (there is one); returns how many were not counted yet */
+    uint64_t count_from(uint64_t lo)
+    {
+        const uint64_t hi = seq.back();
+        uint64_t fresh = count(lo, hi);
+        uint64_t first = lo;
+        while (!counted.empty() && counted.back().second + 1 >= lo) {
+            const std::pair<uint64_t, uint64_t> r = counted.back();
+            fresh -= count(std::max(r.first, lo), r.second);
+            first = std::min(first, r.first);
+            counted.pop_back();
+        }
+        counted.emplace_back(first, hi);
+        return fresh;
+    }
+    /* drop the entries with seq <= upto */
+    void drop(uint64_t upto)
+    {
+        while (!seq.empty() && seq.front() <= upto)
+            seq.pop_front();
+        const uint64_t keep = seq.empty() ? UINT64_MAX : seq.front();
+        while (!counted.empty() && counted.front().second < keep)
+            counted.pop_front();
+    }
+};
+
+struct StreamHist {
+    KindHist k[2];  /* 0: kernels, 1: copies */
+};
+std::map<uint32_t, StreamHist> g_hist;  /* by stream id; streams with nothing recorded are absent */
+
+std::atomic<uint64_t> &overlap_counter(int k)
+{
+    return k == 0 ? g_stats.kernels_overlappable : g_stats.copies_overlappable;
+}
+
+/* s's op number s->enq (of this kind) was just enqueued: advance s's clock to it, and count it
+ * and the ops of the other kind on other streams that it does not know about as overlappable */
+void hb_enqueue(fy_emu_stream *s, OpKind kind)
+{
+    if (s->clock.size() <= s->id)
+        s->clock.resize(s->id + 1, 0);
+    s->clock[s->id] = s->enq;
+    if (kind == OpKind::other)
+        return;
+    const int k = kind == OpKind::kernel ? 0 : 1;
+    const VClock &v = s->clock;
+    bool concurrent = false;
+    for (auto &h : g_hist) {
+        if (h.first == s->id)
+            continue;
+        KindHist &o = h.second.k[1 - k];
+        const uint64_t known = at(v, h.first);  /* o's ops up to this one happen before */
+        if (o.seq.empty() || o.seq.back() <= known)
+            continue;
+        concurrent = true;
+        overlap_counter(1 - k) += o.count_from(known + 1);
+    }
+    KindHist &mine = g_hist[s->id].k[k];
+    mine.seq.push_back(s->enq);
+    if (concurrent) {
+        overlap_counter(k)++;
+        mine.count_from(s->enq);
+    }
+    if (mine.seq.size() > kHistCap)
+        mine.drop(mine.seq.front());
+}
+
+/* the host waited for the ops c covers: every stream's later ops, and every later stream's,
+ * happen after them */
+void host_waited(const VClock &c)
+{
+    join(g_host_clock, c);
+    join(g_null_stream.clock, g_host_clock);
+    for (fy_emu_stream *s : g_streams)
+        join(s->clock, g_host_clock);
+    for (auto it = g_hist.begin(); it != g_hist.end();) {
+        const uint64_t upto = at(g_host_clock, it->first);
+        it->second.k[0].drop(upto);
+        it->second.k[1].drop(upto);
+        if (it->second.k[0].seq.empty() && it->second.k[1].seq.empty())
+            it = g_hist.erase(it);
+        else
+            ++it;
+    }
+}
 
 }  // namespace
 
@@ -47,18 +172,44 @@ void drain_all()
         drain(s, s->enq);
 }
 
+void device_synchronize()
+{
+    drain_all();
+    VClock c = g_null_stream.clock;
+    join(c, g_dead_clock);
+    for (fy_emu_stream *s : g_streams)
+        join(c, s->clock);
+    host_waited(c);
+}
+
+void overlap_reset()
+{
+    g_hist.clear();
+    g_stats.copies_overlappable = 0;
+    g_stats.kernels_overlappable = 0;
+}
+
 /* queue fn on s; stream 0 and eager mode run it at once */
-void enqueue(fy_emu_stream *s, std::function<void()> fn)
+void enqueue(fy_emu_stream *s, OpKind kind, std::function<void()> fn)
 {
     if (!s) {
+        /* stream 0: after everything enqueued so far, before everything enqueued later (the
+         * host waits for it: it runs here), so concurrent with nothing */
         s = &g_null_stream;
         drain_all();
         s->enq++;
+        join(s->clock, g_host_clock);
+        join(s->clock, g_dead_clock);
+        for (fy_emu_stream *o : g_streams)
+            join(s->clock, o->clock);
+        hb_enqueue(s, OpKind::other);
+        host_waited(s->clock);
         fn();
         s->done = s->enq;
         return;
     }
-    s->q.push_back(Op{++s->enq, std::move(fn)});
+    s->q.push_back(Op{++s->enq, kind, std::move(fn)});
+    hb_enqueue(s, kind);
     if (cfg().eager)
         drain(s, s->enq);
 }
@@ -70,7 +221,7 @@ void enqueue(fy_emu_stream *s, std::function<void()> fn)
 hipError_t hipDeviceSynchronize(void)
 {
     Guard g(g_mu);
-    drain_all();
+    device_synchronize();
     return hipSuccess;
 }
 
@@ -81,6 +232,8 @@ hipError_t hipStreamCreateWithFlags(hipStream_t *s, unsigned int flags)
     Guard g(g_mu);
     fy_emu_stream *st = new fy_emu_stream();
     st->flags = flags;
+    st->id = g_next_id++;
+    st->clock = g_host_clock;  /* ordered after what the host has waited for */
     g_streams.insert(st);
     *s = st;
     return hipSuccess;
@@ -94,6 +247,7 @@ hipError_t hipStreamDestroy(hipStream_t s)
     if (!s || !g_streams.count(s))
         return fail(hipErrorInvalidResourceHandle);
     drain(s, s->enq);  /* its work still completes, as on a GPU */
+    join(g_dead_clock, s->clock);  /* without ordering anything (the host does not wait) */
     g_streams.erase(s);
     g_queried.erase(s);
     delete s;
@@ -105,10 +259,12 @@ hipError_t hipStreamSynchronize(hipStream_t s)
     Guard g(g_mu);
     if (!stream_ok(s))
         return fail(hipErrorInvalidResourceHandle);
-    if (!s)
-        drain_all();
-    else
+    if (!s) {
+        device_synchronize();
+    } else {
         drain(s, s->enq);
+        host_waited(s->clock);
+    }
     return hipSuccess;
 }
 
@@ -159,10 +315,11 @@ hipError_t hipEventRecord(hipEvent_t e, hipStream_t s)
     rec->seq = real(s)->enq + 1;
     e->rec = rec;
     e->queried = 0;
-    enqueue(s, [rec] {
+    enqueue(s, OpKind::other, [rec] {
         rec->t_ms = now_ms();
         rec->done = true;
     });
+    rec->clock = real(s)->clock;
     return hipSuccess;
 }
 
@@ -173,6 +330,8 @@ hipError_t hipEventSynchronize(hipEvent_t e)
         return fail(hipErrorInvalidResourceHandle);
     if (e->rec && !e->rec->done)
         drain(e->rec->s, e->rec->seq);
+    if (e->rec)
+        host_waited(e->rec->clock);
     return hipSuccess;
 }
 
@@ -208,10 +367,14 @@ hipError_t hipStreamWaitEvent(hipStream_t s, hipEvent_t e, unsigned int flags)
     Guard g(g_mu);
     if (!e || !g_events.count(e) || !stream_ok(s))
         return fail(hipErrorInvalidResourceHandle);
-    if (!e->rec || e->rec->done)
+    if (!e->rec)
+        return hipSuccess;
+    /* ordering holds even when the emulator has already run the record (eager mode) */
+    join(real(s)->clock, e->rec->clock);
+    if (e->rec->done)
         return hipSuccess;
     std::shared_ptr<EventRec> rec = e->rec;
-    enqueue(s, [rec] {
+    enqueue(s, OpKind::other, [rec] {
         if (!rec->done)
             drain(rec->s, rec->seq);
     });
@@ -280,5 +443,5 @@ void fy_emu_enqueue_launch(fy_emu_task *t, const void *fn, const char *name, dim
             return;
         }
     }
-    enqueue(s, [L] { run_launch(L.get()); });
+    enqueue(s, OpKind::kernel, [L] { run_launch(L.get()); });
 }
