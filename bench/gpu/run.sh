@@ -4,8 +4,9 @@
 # runtime libraries as Debian .deb files: bash bench/gpu/fetch-debs.sh on a Debian 12 machine)
 # and data/o200k_base.tiktoken (tools/setup-vocab.sh).
 #   bash bench/gpu/run.sh OUT_DIR [steps...]     steps: build suite sweep20 sweep120 (default all)
-# Writes OUT_DIR/{machine.md, build.txt, gpu-suite.txt, sweep-20b-gpu.{md,jsonl},
-# sweep-120b-hybrid.{md,jsonl}}: copy them into bench/results/<date>_<what>/.
+# Writes OUT_DIR/machine.md, build.txt, gpu-suite.txt and OUT_DIR/{20b_gpu,120b_hybrid}/ with
+# cmd.txt, sweep.jsonl, sweep.svg, sweep.md: copy them into bench/results/<date>_<what>/.
+# On the device tool: run(command="bash bench/gpu/run.sh $OUT", carry=[".debs", "data"]).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:?usage: run.sh OUT_DIR [build suite sweep20 sweep120]}
@@ -53,20 +54,29 @@ if has suite; then
     tail -15 "$out/gpu-suite.txt"
 fi
 
-sweep() {  # name model args...
-    local name=$1 model=$2
+# one directory per sweep, as bench/results/README.md describes: cmd.txt, sweep.jsonl, sweep.svg
+sweep() {  # dir model args...
+    local d=$out/$1 model=$2
     shift 2
-    echo "$ferry sweep-bench -m $model $*" > "$out/$name.cmd"
-    "$ferry" sweep-bench -m "$model" "$@" 2> "$out/$name.log" | tee "$out/$name.md"
-    "$ferry" sweep-bench -m "$model" "$@" --output-format jsonl > "$out/$name.jsonl" 2>> "$out/$name.log"
+    mkdir -p "$d"
+    local cmd="$ferry sweep-bench -m $model $* --output jsonl --sweep-memory --plot $d/sweep.svg"
+    { echo "$cmd"; git describe --always --dirty 2>/dev/null; } > "$d/cmd.txt"
+    $cmd > "$d/sweep.jsonl" 2> "$d/stderr.txt"
+    tail -n +2 "$d/sweep.jsonl" | python3 -c 'import sys, json
+print("|    PP |     TG |   N_KV |   T_PP s | S_PP t/s |   T_TG s | S_TG t/s |")
+print("|-------|--------|--------|----------|----------|----------|----------|")
+for l in sys.stdin:
+    r = json.loads(l)
+    print("| %5d | %6d | %6d | %8.3f | %8.2f | %8.3f | %8.2f |" % (r["pp"], r["tg"], r["n_kv"],
+          r["t_pp"], r["speed_pp"], r["t_tg"], r["speed_tg"]))' | tee "$d/sweep.md"
 }
 if has sweep20; then
     m=models/synth-20b.gguf
     [ -f $m ] || "$ferry" synth --preset 20b --seed 1 -q -o $m
-    sweep sweep-20b-gpu $m -c 8192 -ub 2048 -ngl 99
+    sweep 20b_gpu $m -c 8192 -ub 2048 -ngl 99
 fi
 if has sweep120; then
     m=models/synth-120b-se.gguf
     [ -f $m ] || "$ferry" synth --preset 120b --seed 1 --sparse-experts -q -o $m
-    sweep sweep-120b-hybrid $m -c 8192 -ub 4096 -ngl 99 -ot exps=CPU -t 16
+    sweep 120b_hybrid $m -c 8192 -ub 4096 -ngl 99 -ot exps=CPU -t 16
 fi
