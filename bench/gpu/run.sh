@@ -3,15 +3,15 @@
 # apt, no network). Needs, carried with the tree: .debs/ (libpcre2-dev, libnuma-dev and their
 # runtime libraries as Debian .deb files: bash bench/gpu/fetch-debs.sh on a Debian 12 machine)
 # and data/o200k_base.tiktoken (tools/setup-vocab.sh).
-#   bash bench/gpu/run.sh OUT_DIR [steps...]     steps: build suite sweep20 sweep120 (default all)
+#   bash bench/gpu/run.sh OUT_DIR [steps...]     steps: build suite ops sweep20 sweep120 (default all)
 # Writes OUT_DIR/machine.md, build.txt, gpu-suite.txt and OUT_DIR/{20b_gpu,120b_hybrid}/ with
 # cmd.txt, sweep.jsonl, sweep.svg, sweep.md: copy them into bench/results/<date>_<what>/.
 # On the device tool: run(command="bash bench/gpu/run.sh $OUT", carry=[".debs", "data"]).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-out=${1:?usage: run.sh OUT_DIR [build suite sweep20 sweep120]}
+out=${1:?usage: run.sh OUT_DIR [build suite ops sweep20 sweep120]}
 shift
-steps=${*:-build suite sweep20 sweep120}
+steps=${*:-build suite ops sweep20 sweep120}
 mkdir -p "$out" models
 has() { [[ " $steps " == *" $1 "* ]]; }
 bld=build-gpu
@@ -52,6 +52,9 @@ ferry=$bld/ferry
 if has suite; then
     meson test -C "$bld" --suite gpu --print-errorlogs --num-processes 1 > "$out/gpu-suite.txt" 2>&1
     tail -15 "$out/gpu-suite.txt"
+fi
+if has ops; then
+    "$bld/bench/bench_gpu_ops" --jsonl "$out/gpu-ops.jsonl" | tee "$out/gpu-ops.md"
 fi
 
 # one directory per sweep, as bench/results/README.md describes: cmd.txt, sweep.jsonl, sweep.svg
