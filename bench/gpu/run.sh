@@ -6,7 +6,9 @@
 #   bash bench/gpu/run.sh OUT_DIR [steps...]     steps: build suite ops sweep20 sweep120 (default all)
 # Writes OUT_DIR/machine.md, build.txt, gpu-suite.txt and OUT_DIR/{20b_gpu,120b_hybrid}/ with
 # cmd.txt, sweep.jsonl, sweep.svg, sweep.md: copy them into bench/results/<date>_<what>/.
-# On the device tool: run(command="bash bench/gpu/run.sh $OUT", carry=[".debs", "data"]).
+# On the device tool (at most 8 files come back, so pack them):
+#   run(command="bash bench/gpu/run.sh /tmp/r; tar czf $OUT/gpu-results.tgz -C /tmp/r .",
+#       carry=[".debs", "data"])
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:?usage: run.sh OUT_DIR [build suite ops sweep20 sweep120]}
