@@ -44,6 +44,10 @@ void fy_cli_report(const struct fy_cli *o, const struct fy_session *s)
            st->bias_bytes / 1048576.0, st->act_bytes_in / 1048576.0,
            st->act_bytes_out / 1048576.0, (long long)st->moe_gpu, o->gpu->name,
            (long long)st->moe_cpu);
+    if (st->prefetch_bytes)
+        fy_log(FY_LOG_INFO, "%s: experts prefetched for the next layer %.1f MiB, of which "
+               "%.1f MiB not selected (FY_NO_PREFETCH=1 turns prefetch off)", o->gpu->name,
+               st->prefetch_bytes / 1048576.0, st->prefetch_wasted_bytes / 1048576.0);
 }
 
 const char fy_cli_help_common[] =

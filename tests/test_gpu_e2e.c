@@ -7,10 +7,13 @@
  * memory at load and at run time gives a message naming what did not fit and a placement hint.
  * On the emulator the hybrid cases run with lazy streams (copies run as late as the event waits
  * allow, so a missing wait reads stale staging) and with eager streams (everything in issue
- * order). */
+ * order). Cross-layer prefetch (the next layer's experts uploaded whole behind a layer that
+ * selected them all) is checked against the same run without it: correct logits, bytes
+ * accounted for, and on the emulator strictly more kernels that may overlap an upload. */
 #include "fy_test.h"
 #include "graph/device.h"
 #include "graph/device_gpu.h"
+#include "graph/sched.h"
 #include "graph/session.h"
 #include "model.h"
 #include "placement/placement.h"
@@ -313,6 +316,76 @@ int main(void)
                 failed++;
             }
 #endif
+        }
+        fy_placement_free(pl);
+    }
+
+    /* cross-layer prefetch on and off: all four layers upload; N tokens select every expert
+     * (prefetch), 8 do not (n*k < 2E: no prefetch) */
+    {
+        const char *const w[] = {"-ngl", "99", "-ot", "ffn_(up|gate|down)_exps\\.weight=CPU"};
+        struct fy_placement *pl = NULL;
+        if (place(m, w, 4, &pl) != FY_OK)
+            return FY_TEST_HARD;
+        const size_t expert = pl->layers[0].cpu_expert_bytes;
+        const int64_t pf_ubs[] = {N, 2 * THRESHOLD};
+        for (size_t u = 0; u < FY_ARRAY_LEN(pf_ubs); u++) {
+            struct fy_sched_stats st[2] = {{0}, {0}};
+            uint64_t overlappable[2] = {0, 0}, kernels[2] = {0, 0};
+            int ok = 1;
+#ifdef FY_TEST_EMU
+            fy_emu_set_eager(0); /* lazy: a missing wait reads stale staging */
+#endif
+            for (int on = 0; on < 2; on++) {
+                struct fy_device *dev = NULL;
+                if (fy_device_gpu_new(1, &go, &dev) != FY_OK)
+                    return FY_TEST_HARD;
+                fy_sched_set_prefetch(on);
+                memset(got, 0, sizeof(float) * N * VOCAB);
+#ifdef FY_TEST_EMU
+                fy_emu_stats_reset();
+#endif
+                fy_status rc_eval = eval(m, pl, dev, pf_ubs[u], toks, got, &st[on]);
+#ifdef FY_TEST_EMU
+                struct fy_emu_stats ov;
+                fy_emu_stats_get(&ov);
+                overlappable[on] = ov.copies_overlappable;
+                kernels[on] = ov.kernels_overlappable;
+#endif
+                char what[96];
+                snprintf(what, sizeof(what), "prefetch %s, %s ub=%lld", on ? "on" : "off",
+                         "-ot exps.weight=CPU", (long long)pf_ubs[u]);
+                ok = rc_eval == FY_OK && compare(what, got, ref) && ok;
+                if (rc_eval != FY_OK)
+                    printf("FAIL %-58s %s", what, fy_status_str(rc_eval));
+                printf(" | experts %lld, prefetched %llu B, wasted %llu B, overlappable copies "
+                       "%llu kernels %llu\n", (long long)st[on].experts_uploaded,
+                       (unsigned long long)st[on].prefetch_bytes,
+                       (unsigned long long)st[on].prefetch_wasted_bytes,
+                       (unsigned long long)overlappable[on], (unsigned long long)kernels[on]);
+                ok = ok &&
+                     dev->stats.bytes_in == st[on].load_bytes + st[on].expert_bytes +
+                                                st[on].bias_bytes + st[on].act_bytes_in &&
+                     st[on].expert_bytes == (uint64_t)st[on].experts_uploaded * expert &&
+                     (uint64_t)st[on].upload_chunks == dev->stats.n_chunks &&
+                     st[on].prefetch_wasted_bytes <= st[on].prefetch_bytes;
+                fy_device_free(dev);
+            }
+            fy_sched_set_prefetch(-1);
+            const bool big = pf_ubs[u] * KUSED >= 2 * E;
+            ok = ok && st[0].prefetch_bytes == 0 &&
+                 (big ? st[1].prefetch_bytes > 0 : st[1].prefetch_bytes == 0);
+#ifdef FY_TEST_EMU
+            /* the in-layer schedule already lets every upload copy overlap some kernel (chunk 0
+             * runs beside the grouping kernel), and a whole-layer prefetch coalesces copies, so
+             * copies_overlappable does not grow; what grows is the compute that has uploads
+             * beside it: the previous layer's kernels */
+            if (big)
+                ok = ok && kernels[1] > kernels[0] && overlappable[1] > 0;
+#endif
+            printf("%s prefetch ub=%lld: %s\n", ok ? "ok  " : "FAIL", (long long)pf_ubs[u],
+                   big ? "prefetched, more kernels overlappable" : "not triggered");
+            failed += !ok;
         }
         fy_placement_free(pl);
     }

@@ -1,9 +1,12 @@
 /* The hybrid flow without a GPU: the test device stands in for GPU0 (separate memory, every
  * byte counted, foreign pointers refused). For each placement recipe and micro-batch sizes on
  * both sides of the offload threshold, the logits equal the all-CPU logits exactly, and the
- * bytes moved add up: weights at load, only the selected experts per offloaded layer. */
+ * bytes moved add up: weights at load, only the selected experts per offloaded layer. Cross-layer
+ * prefetch (a layer that selected every expert uploads the next one whole, speculatively) gives
+ * the same logits and is accounted for; it stays off for batches too small. */
 #include "fy_test.h"
 #include "graph/device.h"
+#include "graph/sched.h"
 #include "graph/session.h"
 #include "model.h"
 #include "placement/placement.h"
@@ -195,6 +198,60 @@ int main(void)
             FY_EXPECT(g_attn_on_gpu == gpu_layers);
             FY_EXPECT(dev->stats.bytes_live == 0); /* the session freed all it allocated */
             fy_device_free(dev);
+        }
+        fy_placement_free(pl);
+    }
+
+    /* the prefetch rule, as a pure function */
+    FY_EXPECT(fy_sched_prefetch_rule(16, 16, 16, 2, true));         /* n*k == 2E */
+    FY_EXPECT(!fy_sched_prefetch_rule(16, 16, 15, 2, true));        /* batch too small */
+    FY_EXPECT(!fy_sched_prefetch_rule(15, 16, 40, 2, true));        /* not every expert */
+    FY_EXPECT(!fy_sched_prefetch_rule(16, 16, 40, 2, false));       /* next layer resident/CPU */
+    FY_EXPECT(fy_sched_prefetch_rule(8, 8, 512, 4, true));
+    FY_EXPECT(!fy_sched_prefetch_rule(0, 0, 512, 4, true));
+
+    /* cross-layer prefetch on the test device: -ot exps=CPU (every layer uploads), a batch of
+     * N tokens (every expert selected) triggers it; 8 tokens (n*k < 2E) do not. Logits equal
+     * the CPU's and the run without prefetch, bit for bit; every byte is accounted for. */
+    {
+        const char *const w[] = {"-ngl", "99", "-ot", "exps=CPU"};
+        struct fy_placement *pl = NULL;
+        FY_EXPECT(place(m, w, 4, &pl) == FY_OK);
+        const size_t expert = pl ? pl->layers[0].cpu_expert_bytes : 0;
+        const int64_t pf_ubs[] = {N, 2 * THRESHOLD};
+        for (size_t u = 0; pl && u < FY_ARRAY_LEN(pf_ubs); u++) {
+            struct fy_sched_stats st[2] = {{0}, {0}};
+            bool same[2] = {false, false}, bytes[2] = {false, false};
+            for (int on = 0; on < 2; on++) {
+                struct fy_device *dev = NULL;
+                FY_EXPECT(fy_device_test_new(1, &dev) == FY_OK);
+                fy_sched_set_prefetch(on);
+                memset(got, 0, sizeof(float) * N * VOCAB);
+                fy_status rc_eval = eval(m, pl, dev, pf_ubs[u], toks, got, &st[on]);
+                same[on] = rc_eval == FY_OK && !memcmp(got, ref, sizeof(float) * N * VOCAB);
+                bytes[on] = dev->stats.bytes_in == st[on].load_bytes + st[on].expert_bytes +
+                                                       st[on].bias_bytes + st[on].act_bytes_in &&
+                            st[on].expert_bytes == (uint64_t)st[on].experts_uploaded * expert &&
+                            (uint64_t)st[on].upload_chunks == dev->stats.n_chunks &&
+                            st[on].prefetch_wasted_bytes <= st[on].prefetch_bytes &&
+                            st[on].prefetch_bytes <= st[on].expert_bytes + st[on].bias_bytes &&
+                            dev->stats.bytes_live == 0;
+                fy_device_free(dev);
+            }
+            fy_sched_set_prefetch(-1);
+            const bool big = pf_ubs[u] * 2 >= 2 * E;
+            bool ok = same[0] && same[1] && bytes[0] && bytes[1] && st[0].prefetch_bytes == 0 &&
+                      (big ? st[1].prefetch_bytes > 0 &&
+                                 st[1].experts_uploaded >= st[0].experts_uploaded
+                           : st[1].prefetch_bytes == 0 &&
+                                 st[1].expert_bytes == st[0].expert_bytes);
+            printf("%s prefetch, -ngl 99 -ot exps=CPU ub=%-2lld logits %s | experts %lld "
+                   "(off: %lld), prefetched %llu B, wasted %llu B\n", ok ? "ok  " : "FAIL",
+                   (long long)pf_ubs[u], same[0] && same[1] ? "equal" : "DIFFER",
+                   (long long)st[1].experts_uploaded, (long long)st[0].experts_uploaded,
+                   (unsigned long long)st[1].prefetch_bytes,
+                   (unsigned long long)st[1].prefetch_wasted_bytes);
+            failed += !ok;
         }
         fy_placement_free(pl);
     }

@@ -63,6 +63,16 @@ struct fy_device_ops {
      * and n_chunks. NULL: the scheduler copies with copy_in, then calls run. */
     fy_status (*run_staged)(struct fy_device *d, const struct fy_node *node,
                             const struct fy_batch *b, const struct fy_moe_stage *st);
+    /* Speculative upload of a later MoE layer's experts: enqueues st's uploads into st->slot
+     * after that slot's last reader, chunk by chunk (counted in bytes_in and n_chunks), and
+     * returns without computing anything. The layer later runs with run_prefetched and the
+     * same stage; a run_staged or prefetch on that slot instead discards it. NULL (both): the
+     * device does not prefetch. */
+    fy_status (*prefetch)(struct fy_device *d, const struct fy_moe_stage *st);
+    /* run_staged for the stage (same slot, uploads and chunks) that the slot's last prefetch
+     * enqueued: copies nothing; computes chunk c after the prefetch's chunk c has arrived. */
+    fy_status (*run_prefetched)(struct fy_device *d, const struct fy_node *node,
+                                const struct fy_batch *b, const struct fy_moe_stage *st);
 };
 
 /* What crossed the device boundary; the scheduler's tests check these against the plan. */
@@ -96,7 +106,8 @@ fy_status fy_device_cpu_new(struct fy_device **out);
  * inside its allocations, so a scheduler that forgets a copy or an upload fails loudly; every
  * byte copied is counted. Nodes run with the CPU kernels. pin and run_staged are synchronous
  * and checked: pinned ranges may not overlap; once something is pinned, uploads must read
- * pinned memory; every expert a token selected must be uploaded by its chunk or an earlier one. */
+ * pinned memory; every expert a token selected must be uploaded by its chunk or an earlier one
+ * (a prefetched stage must be the one prefetched into that slot; its uploads count as arrived). */
 fy_status fy_device_test_new(int id, struct fy_device **out);
 void fy_device_free(struct fy_device *d);  /* NULL-safe; frees what is still allocated */
 

@@ -3,7 +3,9 @@
  * `copy` uploads expert weights for run_staged, chunk by chunk, each chunk ending with an event
  * that the compute stream waits for just before that chunk's experts, so the upload of chunk
  * i+1 overlaps the compute of chunk i. Per staging slot, an event marks the compute stream's
- * last read, which the copy stream waits for before writing the slot again. */
+ * last read, which the copy stream waits for before writing the slot again. A prefetch enqueues
+ * a later layer's uploads the same way (into the other slot, behind the current layer's) without
+ * computing; that layer's run_staged then only waits for the prefetch's chunk events. */
 #include "device_gpu.h"
 
 #include "../hip/fy_gpu.h"
@@ -28,6 +30,7 @@ struct gpudev {
     bool slot_recorded[FY_STAGE_SLOTS];
     fy_gpu_event *chunk_ev[FY_STAGE_SLOTS];   /* one per chunk of a slot's uploads */
     int64_t n_chunk_ev[FY_STAGE_SLOTS];
+    int64_t pre_chunks[FY_STAGE_SLOTS];       /* chunks of a prefetch not yet computed, or 0 */
     struct fy_gpu_moe_ws *ws;
     struct block *mem;                        /* live allocations */
     int64_t n_mem;
@@ -242,22 +245,23 @@ static fy_status chunk_events(struct gpudev *g, int slot, int64_t n)
     return FY_OK;
 }
 
-static fy_status gpu_run_staged(struct fy_device *d, const struct fy_node *n,
-                                const struct fy_batch *b, const struct fy_moe_stage *st)
+static fy_status check_stage(struct fy_device *d, const struct fy_moe_stage *st,
+                             const char *what, int layer)
+{
+    if (st->slot < 0 || st->slot >= FY_STAGE_SLOTS || st->n_chunk < 1) {
+        fy_log(FY_LOG_ERR, "%s: %s (layer %d): bad stage", d->name, what, layer);
+        return FY_E_INVAL;
+    }
+    return FY_OK;
+}
+
+/* Copy stream: after the last read of the slot, each chunk's uploads, then its event. */
+static fy_status enqueue_uploads(struct fy_device *d, const struct fy_moe_stage *st)
 {
     struct gpudev *g = ctx_of(d);
     const int slot = st->slot;
-    const struct fy_act *x = n->src[0], *ids = n->src[1];
-    const struct fy_moe_layer *L = n->params;
-    (void)b;
-    if (n->op != FY_OP_MOE_FFN || slot < 0 || slot >= FY_STAGE_SLOTS || st->n_chunk < 1) {
-        fy_log(FY_LOG_ERR, "%s: staged run of %s (layer %d): not a MoE node or bad stage",
-               d->name, n->name, n->layer);
-        return FY_E_INVAL;
-    }
     FY_TRY(chunk_events(g, slot, st->n_chunk));
     fy_gpu_event *ev = g->chunk_ev[slot];
-    /* copy stream: after the last read of this slot, each chunk's uploads, then its event */
     if (g->slot_recorded[slot])
         FY_TRY(fy_gpu_stream_wait(g->xs, g->slot_free[slot]));
     for (int64_t c = 0; c < st->n_chunk; c++) {
@@ -268,6 +272,47 @@ static fy_status gpu_run_staged(struct fy_device *d, const struct fy_node *n,
         }
         FY_TRY(fy_gpu_event_record(ev[c], g->xs));
     }
+    d->stats.n_chunks += (uint64_t)st->n_chunk;
+    return FY_OK;
+}
+
+static fy_status gpu_prefetch(struct fy_device *d, const struct fy_moe_stage *st)
+{
+    struct gpudev *g = ctx_of(d);
+    FY_TRY(check_stage(d, st, "expert prefetch", -1));
+    g->pre_chunks[st->slot] = 0;
+    FY_TRY(enqueue_uploads(d, st));
+    g->pre_chunks[st->slot] = st->n_chunk;
+    return FY_OK;
+}
+
+static fy_status run_moe_staged(struct fy_device *d, const struct fy_node *n,
+                                const struct fy_batch *b, const struct fy_moe_stage *st,
+                                bool prefetched)
+{
+    struct gpudev *g = ctx_of(d);
+    const int slot = st->slot;
+    const struct fy_act *x = n->src[0], *ids = n->src[1];
+    const struct fy_moe_layer *L = n->params;
+    (void)b;
+    if (n->op != FY_OP_MOE_FFN) {
+        fy_log(FY_LOG_ERR, "%s: staged run of %s (layer %d): not a MoE node", d->name, n->name,
+               n->layer);
+        return FY_E_INVAL;
+    }
+    FY_TRY(check_stage(d, st, n->name, n->layer));
+    if (prefetched) {
+        /* the uploads are on the copy stream already, their events recorded by gpu_prefetch */
+        if (g->pre_chunks[slot] != st->n_chunk) {
+            fy_log(FY_LOG_ERR, "%s: %s (layer %d): no matching prefetch in staging slot %d",
+                   d->name, n->name, n->layer, slot);
+            return FY_E_INVAL;
+        }
+    } else {
+        FY_TRY(enqueue_uploads(d, st));
+    }
+    g->pre_chunks[slot] = 0;
+    fy_gpu_event *ev = g->chunk_ev[slot];
     /* compute stream: group by expert, then each chunk's experts once it has arrived */
     fy_status rc = fy_gpu_moe_begin(g->ws, f32(x), x->ne1, (const int32_t *)ids->data,
                                     (int)ids->ne0, L, g->cs);
@@ -287,9 +332,20 @@ static fy_status gpu_run_staged(struct fy_device *d, const struct fy_node *n,
     }
     g->slot_recorded[slot] = true;
     n->dst->ne1 = x->ne1;
-    d->stats.n_chunks += (uint64_t)st->n_chunk;
     d->stats.n_nodes++;
     return FY_OK;
+}
+
+static fy_status gpu_run_staged(struct fy_device *d, const struct fy_node *n,
+                                const struct fy_batch *b, const struct fy_moe_stage *st)
+{
+    return run_moe_staged(d, n, b, st, false);
+}
+
+static fy_status gpu_run_prefetched(struct fy_device *d, const struct fy_node *n,
+                                    const struct fy_batch *b, const struct fy_moe_stage *st)
+{
+    return run_moe_staged(d, n, b, st, true);
 }
 
 /* ---- life cycle ---- */
@@ -333,6 +389,8 @@ static const struct fy_device_ops gpu_ops = {
     .pin = gpu_pin,
     .unpin = gpu_unpin,
     .run_staged = gpu_run_staged,
+    .prefetch = gpu_prefetch,
+    .run_prefetched = gpu_run_prefetched,
 };
 
 fy_status fy_device_gpu_new(int id, const struct fy_device_gpu_opts *o, struct fy_device **out)

@@ -20,6 +20,9 @@ struct testdev {
     struct region *pin;    /* pinned host ranges */
     int64_t n_pin;
     uint64_t limit;        /* 0: none */
+    /* per staging slot, the uploads of a prefetch not yet consumed by run_staged (a copy) */
+    struct fy_upload *pre[FY_STAGE_SLOTS];
+    int64_t n_pre[FY_STAGE_SLOTS];          /* -1: none pending */
     char name[16];
 };
 
@@ -237,18 +240,15 @@ static bool covered(const struct fy_moe_stage *st, int64_t c, const uint8_t *p, 
     return true;
 }
 
-/* Checks the stage's shape, and that every expert a token selected has each staged weight in
- * the uploads of its chunk or an earlier one (so a device that computes chunk by chunk reads
- * only what has arrived). */
-static const char *bad_stage(const struct fy_device *d, const struct fy_node *n,
-                             const struct fy_moe_stage *st)
+/* Checks the stage's shape (E: the experts its chunks must cover, -1: unchecked), that uploads
+ * write device memory and read pinned host memory. */
+static const char *bad_uploads(const struct fy_device *d, const struct fy_moe_stage *st,
+                               int64_t E)
 {
     const struct testdev *t = ctx_of(d);
-    const struct fy_moe_layer *L = n->params;
-    const int64_t E = L->gate.n_mat;
     if (st->slot < 0 || st->slot >= FY_STAGE_SLOTS || st->n_chunk < 1 ||
-        st->chunk_e[0] != 0 || st->chunk_e[st->n_chunk] != E || st->chunk_up[0] != 0 ||
-        st->chunk_up[st->n_chunk] != st->n_up)
+        st->chunk_e[0] != 0 || (E >= 0 && st->chunk_e[st->n_chunk] != E) ||
+        st->chunk_up[0] != 0 || st->chunk_up[st->n_chunk] != st->n_up)
         return "bad chunk bounds";
     for (int64_t c = 0; c < st->n_chunk; c++)
         if (st->chunk_e[c + 1] < st->chunk_e[c] || st->chunk_up[c + 1] < st->chunk_up[c])
@@ -258,6 +258,27 @@ static const char *bad_stage(const struct fy_device *d, const struct fy_node *n,
             return "an upload into memory it did not allocate";
         if (t->n_pin && !in_regions(t->pin, t->n_pin, st->up[i].src, st->up[i].n))
             return "an upload from host memory that is not pinned";
+    }
+    return NULL;
+}
+
+/* That, and every expert a token selected has each staged weight in the uploads of its chunk or
+ * an earlier one (so a device that computes chunk by chunk reads only what has arrived); for a
+ * prefetched stage, those uploads are the slot's pending prefetch, done already. */
+static const char *bad_stage(const struct fy_device *d, const struct fy_node *n,
+                             const struct fy_moe_stage *st, bool prefetched)
+{
+    const struct testdev *t = ctx_of(d);
+    const struct fy_moe_layer *L = n->params;
+    const int64_t E = L->gate.n_mat;
+    const char *why = bad_uploads(d, st, E);
+    if (why)
+        return why;
+    if (prefetched) { /* exactly what the slot's pending prefetch uploaded */
+        const int64_t np = t->n_pre[st->slot];
+        if (np != st->n_up ||
+            (np && memcmp(t->pre[st->slot], st->up, (size_t)np * sizeof(*st->up))))
+            return "a prefetched stage that is not the slot's pending prefetch";
     }
     const struct fy_mat *m[3] = {&L->gate, &L->up, &L->down};
     const struct fy_act *ids = n->src[1];
@@ -282,18 +303,61 @@ static const char *bad_stage(const struct fy_device *d, const struct fy_node *n,
     return NULL;
 }
 
-static fy_status test_run_staged(struct fy_device *d, const struct fy_node *n,
-                                 const struct fy_batch *b, const struct fy_moe_stage *st)
+static fy_status run_moe_staged(struct fy_device *d, const struct fy_node *n,
+                                const struct fy_batch *b, const struct fy_moe_stage *st,
+                                bool prefetched)
 {
-    const char *why = n->op == FY_OP_MOE_FFN ? bad_stage(d, n, st) : "not a MoE node";
+    struct testdev *t = ctx_of(d);
+    const char *why = n->op == FY_OP_MOE_FFN ? bad_stage(d, n, st, prefetched)
+                                             : "not a MoE node";
     if (why) {
         fy_log(FY_LOG_ERR, "%s: staged node %s (layer %d): %s", d->name, n->name, n->layer, why);
         return FY_E_INVAL;
     }
+    t->n_pre[st->slot] = -1; /* consumed, or overwritten by the uploads below */
+    if (!prefetched) {
+        for (int64_t i = 0; i < st->n_up; i++)
+            FY_TRY(test_copy_in(d, st->up[i].dst, st->up[i].src, st->up[i].n));
+        d->stats.n_chunks += (uint64_t)st->n_chunk;
+    }
+    return test_run(d, n, 1, b);
+}
+
+static fy_status test_run_staged(struct fy_device *d, const struct fy_node *n,
+                                 const struct fy_batch *b, const struct fy_moe_stage *st)
+{
+    return run_moe_staged(d, n, b, st, false);
+}
+
+static fy_status test_run_prefetched(struct fy_device *d, const struct fy_node *n,
+                                     const struct fy_batch *b, const struct fy_moe_stage *st)
+{
+    return run_moe_staged(d, n, b, st, true);
+}
+
+/* Copies at once (the device is synchronous, so the slot's last reader is done) and remembers
+ * the uploads, which the prefetched run_staged of the slot must repeat exactly. */
+static fy_status test_prefetch(struct fy_device *d, const struct fy_moe_stage *st)
+{
+    struct testdev *t = ctx_of(d);
+    const char *why = bad_uploads(d, st, -1);
+    if (why) {
+        fy_log(FY_LOG_ERR, "%s: expert prefetch: %s", d->name, why);
+        return FY_E_INVAL;
+    }
+    const int k = st->slot;
+    t->n_pre[k] = -1;
+    struct fy_upload *u = realloc(t->pre[k], (size_t)(st->n_up + 1) * sizeof(*u));
+    if (!u)
+        return FY_E_NOMEM;
+    t->pre[k] = u;
     for (int64_t i = 0; i < st->n_up; i++)
         FY_TRY(test_copy_in(d, st->up[i].dst, st->up[i].src, st->up[i].n));
+    if (st->n_up)
+        memcpy(u, st->up, (size_t)st->n_up * sizeof(*u));
+    t->n_pre[k] = st->n_up;
     d->stats.n_chunks += (uint64_t)st->n_chunk;
-    return test_run(d, n, 1, b);
+    return FY_OK;
 }
 
 static fy_status test_sync(struct fy_device *d)
@@ -311,6 +375,8 @@ static void test_destroy(struct fy_device *d)
         free((void *)t->r[i].p);
     free(t->r);
     free(t->pin);
+    for (int k = 0; k < FY_STAGE_SLOTS; k++)
+        free(t->pre[k]);
     free(t);
     d->ctx = NULL;
 }
@@ -326,6 +392,8 @@ static const struct fy_device_ops test_ops = {
     .pin = test_pin,
     .unpin = test_unpin,
     .run_staged = test_run_staged,
+    .prefetch = test_prefetch,
+    .run_prefetched = test_run_prefetched,
 };
 
 fy_status fy_device_test_new(int id, struct fy_device **out)
@@ -340,6 +408,8 @@ fy_status fy_device_test_new(int id, struct fy_device **out)
         return FY_E_NOMEM;
     }
     snprintf(t->name, sizeof(t->name), "TEST%d", id > 0 ? id - 1 : 0);
+    for (int k = 0; k < FY_STAGE_SLOTS; k++)
+        t->n_pre[k] = -1;
     d->name = t->name;
     d->id = id;
     d->host_visible = false;

@@ -7,7 +7,15 @@
  * then only the selected experts are uploaded, from pinned host pages where the device pins, in
  * chunks of FY_SCHED_CHUNK_EXPERTS experts that the device overlaps with the compute of the
  * earlier chunks (device.h, run_staged). Staging alternates between FY_STAGE_SLOTS buffer sets
- * so that a layer's uploads never wait for the previous layer's experts to finish reading. */
+ * so that a layer's uploads never wait for the previous layer's experts to finish reading.
+ *
+ * Cross-layer prefetch (speculative): when an uploading layer l selected every expert and the
+ * batch is large (fy_sched_prefetch_rule), the next layer, if it uploads too, will very likely
+ * select them all as well; its whole upload (all experts, its biases) is enqueued into the other
+ * slot right behind layer l's, so that it overlaps layer l's compute instead of waiting for
+ * layer l+1's router. When l+1 runs, the prefetched stage is used as is (nothing uploaded again;
+ * its compute waits for the prefetch's chunk events); experts it did not select are counted as
+ * wasted. FY_NO_PREFETCH=1 in the environment (read once) turns it off. */
 #include "sched.h"
 
 #include "../gguf.h"
@@ -52,10 +60,15 @@ struct fy_sched {
     size_t stage_b_cap[FY_STAGE_SLOTS][FY_EXP_PROJ_COUNT];
     int slot;                              /* the slot of the next uploading layer */
     bool *used;                            /* [n_expert] */
-    struct fy_upload *up;                  /* the uploads of one layer */
+    bool *all;                             /* [n_expert], all true: a prefetch's selection */
+    struct fy_upload *up[FY_STAGE_SLOTS];  /* the uploads of the layer staged in a slot */
     int64_t up_cap;
-    int64_t *chunk_up;                     /* [n_expert + 2] */
-    int64_t *chunk_e;                      /* [n_expert + 2] */
+    int64_t *chunk_up[FY_STAGE_SLOTS];     /* [n_expert + 2] */
+    int64_t *chunk_e[FY_STAGE_SLOTS];      /* [n_expert + 2] */
+    bool prefetch;                         /* cross-layer prefetch enabled */
+    int pf_layer[FY_STAGE_SLOTS];          /* the layer prefetched into a slot, or -1 */
+    struct fy_moe_stage pf_stage[FY_STAGE_SLOTS];
+    uint64_t pf_expert[FY_STAGE_SLOTS];    /* bytes of one expert in that prefetch */
     const void **pins;                     /* host ranges pinned on the device */
     int64_t n_pins;
     bool oom_hint;                         /* the placement hint was logged */
@@ -160,6 +173,27 @@ static fy_status dev_grow(struct fy_sched *sc, void **buf, size_t *cap, size_t n
     FY_TRY(dev_alloc(sc, need, what, buf));
     *cap = need;
     return FY_OK;
+}
+
+/* ---- cross-layer prefetch: the rule and the switch ---- */
+
+bool fy_sched_prefetch_rule(int64_t n_selected, int64_t n_expert, int64_t n_tok, int64_t k,
+                            bool next_uploads)
+{
+    return next_uploads && n_expert > 0 && n_selected == n_expert && n_tok * k >= 2 * n_expert;
+}
+
+static int g_prefetch = -1; /* -1: FY_NO_PREFETCH not read yet */
+
+void fy_sched_set_prefetch(int on) { g_prefetch = on < 0 ? -1 : on > 0; }
+
+static bool prefetch_enabled(void)
+{
+    if (g_prefetch < 0) {
+        const char *v = getenv("FY_NO_PREFETCH");
+        g_prefetch = !(v && *v && strcmp(v, "0"));
+    }
+    return g_prefetch == 1;
 }
 
 /* ---- set-up ---- */
@@ -312,12 +346,22 @@ fy_status fy_sched_new(struct fy_session *s, struct fy_sched **out)
         st = dev_alloc(sc, (size_t)s->o.n_ubatch * sizeof(int32_t), "positions", &sc->pos_dev);
     if (st == FY_OK) {
         sc->used = calloc(n_exp, sizeof(bool));
+        sc->all = calloc(n_exp, sizeof(bool));
         sc->up_cap = (int64_t)(FY_EXP_PROJ_COUNT * (n_exp + 1));
-        sc->up = calloc((size_t)sc->up_cap, sizeof(*sc->up));
-        sc->chunk_up = calloc(n_exp + 2, sizeof(int64_t));
-        sc->chunk_e = calloc(n_exp + 2, sizeof(int64_t));
-        if (!sc->used || !sc->up || !sc->chunk_up || !sc->chunk_e)
+        if (!sc->used || !sc->all)
             st = FY_E_NOMEM;
+        for (size_t e = 0; sc->all && e < n_exp; e++)
+            sc->all[e] = true;
+        for (int k = 0; k < FY_STAGE_SLOTS; k++) {
+            sc->up[k] = calloc((size_t)sc->up_cap, sizeof(*sc->up[k]));
+            sc->chunk_up[k] = calloc(n_exp + 2, sizeof(int64_t));
+            sc->chunk_e[k] = calloc(n_exp + 2, sizeof(int64_t));
+            if (!sc->up[k] || !sc->chunk_up[k] || !sc->chunk_e[k])
+                st = FY_E_NOMEM;
+            sc->pf_layer[k] = -1;
+        }
+        sc->prefetch = prefetch_enabled() && sc->gpu->ops->prefetch &&
+                       sc->gpu->ops->run_prefetched && sc->gpu->ops->run_staged;
     }
     if (st == FY_OK)
         st = pin_experts(sc);
@@ -361,9 +405,12 @@ void fy_sched_free(struct fy_sched *sc)
     free(sc->kv_view.v);
     free(sc->w);
     free(sc->used);
-    free(sc->up);
-    free(sc->chunk_up);
-    free(sc->chunk_e);
+    free(sc->all);
+    for (int k = 0; k < FY_STAGE_SLOTS; k++) {
+        free(sc->up[k]);
+        free(sc->chunk_up[k]);
+        free(sc->chunk_e[k]);
+    }
     free(sc->pins);
     free(sc->seg);
     free(sc->mats);
@@ -601,43 +648,47 @@ static fy_status stage_bias(struct fy_sched *sc, struct fy_bias *bias, int layer
     return FY_OK;
 }
 
-static void push_upload(struct fy_sched *sc, int64_t *n_up, void *dst, const void *src, size_t n)
+static void push_upload(struct fy_upload *up, int64_t *n_up, void *dst, const void *src,
+                        size_t n)
 {
-    sc->up[(*n_up)++] = (struct fy_upload){dst, src, n};
+    up[(*n_up)++] = (struct fy_upload){dst, src, n};
 }
 
-/* The uploads of one layer, in chunks of FY_SCHED_CHUNK_EXPERTS selected experts; consecutive
- * selected experts of a tensor are one copy. Chunk 0 starts with the biases. Fills
- * sc->up, chunk_up, chunk_e and *st. */
+/* The uploads of one layer into slot, of the experts marked in used, in chunks of
+ * FY_SCHED_CHUNK_EXPERTS experts; consecutive experts of a tensor are one copy. Chunk 0 starts
+ * with the biases. Fills the slot's up, chunk_up, chunk_e and *st, and counts the bytes. */
 static void plan_uploads(struct fy_sched *sc, struct staged *w, int n_w, const struct staged *bs,
-                         int n_bs, int slot, struct fy_moe_stage *st)
+                         int n_bs, int slot, const bool *used, struct fy_moe_stage *st)
 {
     const int64_t n_exp = sc->s->m->hp.n_expert;
+    struct fy_upload *up = sc->up[slot];
+    int64_t *chunk_up = sc->chunk_up[slot], *chunk_e = sc->chunk_e[slot];
     int64_t n_up = 0, n_chunk = 0, in_chunk = 0;
     for (int k = 0; k < n_bs; k++) {
-        push_upload(sc, &n_up, bs[k].dst, bs[k].r->host, bs[k].r->n);
+        push_upload(up, &n_up, bs[k].dst, bs[k].r->host, bs[k].r->n);
         sc->st.bias_bytes += bs[k].r->n;
     }
-    sc->chunk_up[0] = 0;
-    sc->chunk_e[0] = 0;
+    chunk_up[0] = 0;
+    chunk_e[0] = 0;
     for (int64_t e = 0; e < n_exp; e++) {
-        if (!sc->used[e])
+        if (!used[e])
             continue;
+        sc->st.experts_uploaded += n_w > 0;
         for (int k = 0; k < n_w; k++) {
             uint8_t *dst = w[k].dst + (size_t)e * w[k].nb2;
-            struct fy_upload *u = w[k].run >= 0 ? &sc->up[w[k].run] : NULL;
+            struct fy_upload *u = w[k].run >= 0 ? &up[w[k].run] : NULL;
             if (u && (uint8_t *)u->dst + u->n == dst) {
                 u->n += w[k].nb2;
             } else {
                 w[k].run = n_up;
-                push_upload(sc, &n_up, dst, w[k].r->host + (size_t)e * w[k].nb2, w[k].nb2);
+                push_upload(up, &n_up, dst, w[k].r->host + (size_t)e * w[k].nb2, w[k].nb2);
             }
             sc->st.expert_bytes += w[k].nb2;
         }
         if (++in_chunk == FY_SCHED_CHUNK_EXPERTS) {
             n_chunk++;
-            sc->chunk_e[n_chunk] = e + 1;
-            sc->chunk_up[n_chunk] = n_up;
+            chunk_e[n_chunk] = e + 1;
+            chunk_up[n_chunk] = n_up;
             in_chunk = 0;
             for (int k = 0; k < n_w; k++)
                 w[k].run = -1;
@@ -645,9 +696,76 @@ static void plan_uploads(struct fy_sched *sc, struct staged *w, int n_w, const s
     }
     if (in_chunk || !n_chunk)
         n_chunk++;
-    sc->chunk_e[n_chunk] = n_exp; /* the last chunk runs to the end */
-    sc->chunk_up[n_chunk] = n_up;
-    *st = (struct fy_moe_stage){slot, sc->up, n_up, sc->chunk_up, sc->chunk_e, n_chunk};
+    chunk_e[n_chunk] = n_exp; /* the last chunk runs to the end */
+    chunk_up[n_chunk] = n_up;
+    *st = (struct fy_moe_stage){slot, up, n_up, chunk_up, chunk_e, n_chunk};
+    sc->st.upload_chunks += n_chunk;
+}
+
+/* Points the expert tensors of L at the device (resident copies or staging of slot), listing
+ * in w and bs what has to be uploaded. */
+static fy_status stage_layer(struct fy_sched *sc, struct fy_moe_layer *L, int layer, int slot,
+                             struct staged *w, int *n_w, struct staged *bs, int *n_bs)
+{
+    *n_w = *n_bs = 0;
+    FY_TRY(stage_mat(sc, &L->gate, layer, slot, w, n_w));
+    FY_TRY(stage_mat(sc, &L->up, layer, slot, w, n_w));
+    FY_TRY(stage_mat(sc, &L->down, layer, slot, w, n_w));
+    FY_TRY(stage_bias(sc, &L->gate_b, layer, slot, bs, n_bs));
+    FY_TRY(stage_bias(sc, &L->up_b, layer, slot, bs, n_bs));
+    FY_TRY(stage_bias(sc, &L->down_b, layer, slot, bs, n_bs));
+    return FY_OK;
+}
+
+/* Forgets the prefetch in slot (if any), its experts not selected by used (NULL: none) counted
+ * as wasted. */
+static void drop_prefetch(struct fy_sched *sc, int slot, const bool *used)
+{
+    if (sc->pf_layer[slot] < 0)
+        return;
+    for (int64_t e = 0; e < sc->s->m->hp.n_expert; e++)
+        if (!used || !used[e])
+            sc->st.prefetch_wasted_bytes += sc->pf_expert[slot];
+    sc->pf_layer[slot] = -1;
+}
+
+/* After layer l (node k) was enqueued, having selected `selected` experts: if the rule says so,
+ * enqueues the whole upload of the next layer's MoE into the next slot. */
+static fy_status maybe_prefetch(struct fy_sched *sc, int64_t k, int64_t selected,
+                                const struct fy_batch *b)
+{
+    const struct fy_graph *g = &sc->s->graph;
+    const struct fy_node *n = &g->nodes[k], *next = NULL;
+    const int64_t n_exp = sc->s->m->hp.n_expert;
+    struct fy_expert_path path;
+    if (!sc->prefetch)
+        return FY_OK;
+    for (int64_t i = k + 1; i < g->n_nodes && !next; i++)
+        if (g->nodes[i].op == FY_OP_MOE_FFN)
+            next = &g->nodes[i];
+    const bool uploads = next && next->layer == n->layer + 1 &&
+                         fy_place_experts(sc->pl, next->layer, b->n_tok, &path) == FY_OK &&
+                         path.dev == FY_DEV_GPU0 && path.upload;
+    if (!fy_sched_prefetch_rule(selected, n_exp, b->n_tok, n->src[1]->ne0, uploads))
+        return FY_OK;
+    const int slot = sc->slot; /* the next uploading layer's */
+    struct staged w[FY_EXP_PROJ_COUNT], bs[FY_EXP_PROJ_COUNT];
+    int n_w, n_bs;
+    struct fy_moe_layer L = *(const struct fy_moe_layer *)next->params;
+    drop_prefetch(sc, slot, NULL);
+    FY_TRY(stage_layer(sc, &L, next->layer, slot, w, &n_w, bs, &n_bs));
+    if (!n_w && !n_bs)
+        return FY_OK;
+    const uint64_t before = sc->st.expert_bytes + sc->st.bias_bytes;
+    uint64_t one = 0;
+    for (int i = 0; i < n_w; i++)
+        one += w[i].nb2;
+    plan_uploads(sc, w, n_w, bs, n_bs, slot, sc->all, &sc->pf_stage[slot]);
+    FY_TRY(sc->gpu->ops->prefetch(sc->gpu, &sc->pf_stage[slot]));
+    sc->st.prefetch_bytes += sc->st.expert_bytes + sc->st.bias_bytes - before;
+    sc->pf_layer[slot] = next->layer;
+    sc->pf_expert[slot] = one;
+    return FY_OK;
 }
 
 static fy_status run_moe(struct fy_sched *sc, int64_t k, const struct fy_expert_path *path,
@@ -663,14 +781,11 @@ static fy_status run_moe(struct fy_sched *sc, int64_t k, const struct fy_expert_
     const int slot = sc->slot;
     struct staged w[FY_EXP_PROJ_COUNT], bs[FY_EXP_PROJ_COUNT];
     int n_w = 0, n_bs = 0;
+    int64_t selected = 0;
     sc->moe = *(const struct fy_moe_layer *)n->params;
-    FY_TRY(stage_mat(sc, &sc->moe.gate, n->layer, slot, w, &n_w));
-    FY_TRY(stage_mat(sc, &sc->moe.up, n->layer, slot, w, &n_w));
-    FY_TRY(stage_mat(sc, &sc->moe.down, n->layer, slot, w, &n_w));
-    FY_TRY(stage_bias(sc, &sc->moe.gate_b, n->layer, slot, bs, &n_bs));
-    FY_TRY(stage_bias(sc, &sc->moe.up_b, n->layer, slot, bs, &n_bs));
-    FY_TRY(stage_bias(sc, &sc->moe.down_b, n->layer, slot, bs, &n_bs));
+    FY_TRY(stage_layer(sc, &sc->moe, n->layer, slot, w, &n_w, bs, &n_bs));
     struct fy_moe_stage stage = {0};
+    bool prefetched = false;
     if (n_w || n_bs) {
         /* which experts the batch selected: the router's ids, read on the host */
         FY_TRY(ensure(sc, act_index(sc, n->src[1]), FY_DEV_CPU));
@@ -679,11 +794,18 @@ static fy_status run_moe(struct fy_sched *sc, int64_t k, const struct fy_expert_
         for (int64_t i = 0; i < n->src[1]->ne0 * n->src[1]->ne1; i++)
             if (ids[i] >= 0 && ids[i] < n_exp)
                 sc->used[ids[i]] = true;
-        if (n_w)
-            for (int64_t e = 0; e < n_exp; e++)
-                sc->st.experts_uploaded += sc->used[e];
-        plan_uploads(sc, w, n_w, bs, n_bs, slot, &stage);
-        sc->st.upload_chunks += stage.n_chunk;
+        for (int64_t e = 0; e < n_exp; e++)
+            selected += sc->used[e];
+        if (sc->pf_layer[slot] == n->layer) {
+            /* prefetched whole (every expert, the biases) into this slot, with these very
+             * staging buffers: nothing is missing, nothing is uploaded again */
+            stage = sc->pf_stage[slot];
+            prefetched = true;
+            drop_prefetch(sc, slot, sc->used);
+        } else {
+            drop_prefetch(sc, slot, NULL); /* a stale one: overwritten, all wasted */
+            plan_uploads(sc, w, n_w, bs, n_bs, slot, sc->used, &stage);
+        }
         sc->slot = (slot + 1) % FY_STAGE_SLOTS;
     }
     for (int q = 0; q < 3; q++)
@@ -700,8 +822,14 @@ static fy_status run_moe(struct fy_sched *sc, int64_t k, const struct fy_expert_
     sc->st.segments++;
     if (!stage.n_chunk)
         return sc->gpu->ops->run(sc->gpu, t, 1, bd);
-    if (sc->gpu->ops->run_staged)
-        return sc->gpu->ops->run_staged(sc->gpu, t, bd, &stage);
+    if (sc->gpu->ops->run_staged) {
+        if (prefetched)
+            FY_TRY(sc->gpu->ops->run_prefetched(sc->gpu, t, bd, &stage));
+        else
+            FY_TRY(sc->gpu->ops->run_staged(sc->gpu, t, bd, &stage));
+        /* the next layer's uploads go right behind this layer's on the copy stream */
+        return n_w ? maybe_prefetch(sc, k, selected, b) : FY_OK;
+    }
     for (int64_t i = 0; i < stage.n_up; i++)
         FY_TRY(sc->gpu->ops->copy_in(sc->gpu, stage.up[i].dst, stage.up[i].src, stage.up[i].n));
     return sc->gpu->ops->run(sc->gpu, t, 1, bd);
@@ -736,6 +864,8 @@ static fy_status exec_batch(struct fy_sched *sc, const struct fy_batch *b)
     bd.tokens = sc->tok_dev;
     bd.pos = sc->pos_dev;
     bd.kv = &sc->kv_view;
+    for (int k = 0; k < FY_STAGE_SLOTS; k++)
+        drop_prefetch(sc, k, NULL); /* left by a batch that failed half-way */
 
     for (int64_t i = 0; i < g->n_nodes;) {
         enum fy_device_id d = node_dev(sc, &g->nodes[i], b->n_tok, &path);

@@ -17,4 +17,14 @@ fy_status fy_sched_exec(struct fy_sched *sc, const struct fy_batch *b);
 
 const struct fy_sched_stats *fy_sched_stats(const struct fy_sched *sc);
 
+/* The cross-layer prefetch rule: after an uploading MoE layer selected n_selected of n_expert
+ * experts for n_tok tokens choosing k each, upload the whole next layer speculatively if it
+ * uploads too (next_uploads), the layer selected every expert and n_tok * k >= 2 * n_expert. */
+bool fy_sched_prefetch_rule(int64_t n_selected, int64_t n_expert, int64_t n_tok, int64_t k,
+                            bool next_uploads);
+
+/* Cross-layer prefetch for schedulers created from now on: 1 on, 0 off, -1 the default (on,
+ * unless the environment has FY_NO_PREFETCH=1, read once). For tests and comparisons. */
+void fy_sched_set_prefetch(int on);
+
 #endif

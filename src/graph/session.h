@@ -38,6 +38,9 @@ struct fy_sched_stats {
     int64_t upload_chunks;      /* chunks the expert uploads were split into (each a few
                                    experts, computed while the next one uploads) */
     uint64_t pinned_bytes;      /* host memory pinned for expert uploads (whole pages) */
+    uint64_t prefetch_bytes;    /* of expert_bytes + bias_bytes: uploaded speculatively for the
+                                   next layer before its router ran (cross-layer prefetch) */
+    uint64_t prefetch_wasted_bytes; /* of prefetch_bytes: experts the layer did not select */
 };
 /* NULL for a session without a placement. */
 const struct fy_sched_stats *fy_session_sched_stats(const struct fy_session *s);
