@@ -18,8 +18,7 @@
 #include <string.h>
 
 #include "cpu/ops.h"
-#include "fy_test.h"
-#include "hip/fy_gpu.h"
+#include "fy_test_gpu.h"
 #include "quant.h"
 
 #define TOL 1e-4
@@ -48,23 +47,22 @@ static int run_case(const struct acase *c, uint64_t seed)
     const size_t esz = c->kv == FY_F16 ? 2 : 4;
     const size_t q_bytes = (size_t)(c->n_tok * qw) * sizeof(float);
     const size_t kv_bytes = (size_t)((c->n_kv > 0 ? c->n_kv : 1) * kvw) * esz;
-    float *q = malloc(q_bytes), *got = malloc(q_bytes);
-    void *k = malloc(kv_bytes), *v = malloc(kv_bytes);
-    int32_t *pos = malloc((size_t)c->n_tok * sizeof(int32_t));
+    const size_t pos_bytes = (size_t)c->n_tok * sizeof(int32_t);
+    struct fy_bufs b = { .s = g_s };
+    float *q = fy_bufs_host(&b, q_bytes), *got = fy_bufs_host(&b, q_bytes);
+    void *k = fy_bufs_host(&b, kv_bytes), *v = fy_bufs_host(&b, kv_bytes);
+    int32_t *pos = fy_bufs_host(&b, pos_bytes);
     float sinks[64];
     /* the CPU reference runs on a sample of tokens when the case is big */
-    int64_t *sel = malloc((size_t)c->n_tok * sizeof(int64_t));
-    float *qs = malloc(q_bytes), *ref = malloc(q_bytes);
-    int32_t *ps = malloc((size_t)c->n_tok * sizeof(int32_t));
-    float *dq = NULL, *dout = NULL, *dsink = NULL;
-    void *dk = NULL, *dv = NULL;
-    int32_t *dpos = NULL;
+    int64_t *sel = fy_bufs_host(&b, (size_t)c->n_tok * sizeof(int64_t));
+    float *qs = fy_bufs_host(&b, q_bytes), *ref = fy_bufs_host(&b, q_bytes);
+    int32_t *ps = fy_bufs_host(&b, pos_bytes);
     int bad = 1;
 
-    if (!q || !got || !k || !v || !pos || !sel || !qs || !ref || !ps || c->n_head > 64) {
-        fprintf(stderr, "out of memory\n");
+    if (c->n_head > 64)
+        fprintf(stderr, "more than 64 heads (sinks[])\n");
+    if (b.err || c->n_head > 64)
         goto done;
-    }
     for (int64_t i = 0; i < c->n_tok * qw; i++)
         q[i] = (float)(1.5 * fy_rng_normal(&rng));
     for (int64_t i = 0; i < c->n_kv * kvw; i++) {
@@ -102,16 +100,11 @@ static int run_case(const struct acase *c, uint64_t seed)
         ps[i] = pos[sel[i]];
     }
 
-    if (fy_gpu_malloc((void **)&dq, q_bytes, "q") ||
-        fy_gpu_malloc((void **)&dout, q_bytes, "out") || fy_gpu_malloc(&dk, kv_bytes, "k") ||
-        fy_gpu_malloc(&dv, kv_bytes, "v") ||
-        fy_gpu_malloc((void **)&dpos, (size_t)c->n_tok * sizeof(int32_t), "pos") ||
-        fy_gpu_malloc((void **)&dsink, sizeof(sinks), "sinks"))
-        goto done;
-    if (fy_gpu_copy_h2d(dq, q, q_bytes, g_s) || fy_gpu_copy_h2d(dk, k, kv_bytes, g_s) ||
-        fy_gpu_copy_h2d(dv, v, kv_bytes, g_s) ||
-        fy_gpu_copy_h2d(dpos, pos, (size_t)c->n_tok * sizeof(int32_t), g_s) ||
-        fy_gpu_copy_h2d(dsink, sinks, sizeof(sinks), g_s))
+    float *dq = fy_bufs_up(&b, q, q_bytes, "q"), *dout = fy_bufs_dev(&b, q_bytes, "out");
+    void *dk = fy_bufs_up(&b, k, kv_bytes, "k"), *dv = fy_bufs_up(&b, v, kv_bytes, "v");
+    int32_t *dpos = fy_bufs_up(&b, pos, pos_bytes, "pos");
+    float *dsink = fy_bufs_up(&b, sinks, sizeof(sinks), "sinks");
+    if (b.err)
         goto done;
 
     struct fy_attn_args a = {
@@ -119,9 +112,7 @@ static int run_case(const struct acase *c, uint64_t seed)
         .q = dq, .k = dk, .v = dv, .kv_type = c->kv, .n_kv = c->n_kv, .pos = dpos,
         .sinks = c->sinks ? dsink : NULL, .window = c->window, .scale = 0.125f,
     };
-    if (fy_gpu_attention(dout, &a, g_s) != FY_OK)
-        goto done;
-    if (fy_gpu_copy_d2h(got, dout, q_bytes, g_s) || fy_gpu_stream_sync(g_s))
+    if (fy_gpu_attention(dout, &a, g_s) != FY_OK || fy_bufs_down(&b, got, dout, q_bytes))
         goto done;
 
     struct fy_attn_args ra = a;
@@ -168,21 +159,7 @@ static int run_case(const struct acase *c, uint64_t seed)
                pos[i], (long long)bad_h, (double)got[(i * c->n_head + bad_h) * HD]);
     }
 done:
-    fy_gpu_free(dq);
-    fy_gpu_free(dout);
-    fy_gpu_free(dk);
-    fy_gpu_free(dv);
-    fy_gpu_free(dpos);
-    fy_gpu_free(dsink);
-    free(q);
-    free(got);
-    free(k);
-    free(v);
-    free(pos);
-    free(sel);
-    free(qs);
-    free(ref);
-    free(ps);
+    fy_bufs_free(&b);
     return bad;
 }
 
@@ -192,16 +169,12 @@ static const int64_t toks[] = { 1, 7, 33, 512 };
 
 int main(void)
 {
-    struct fy_gpu_info info;
-    int failed = 0;
+    int failed = 0, rc = fy_test_gpu_start(NULL, &g_s);
     uint64_t seed = 1;
 
-    if (fy_gpu_count() == 0)
-        return FY_TEST_SKIP;
-    if (fy_gpu_init(0, &info) != FY_OK || fy_gpu_stream_new(&g_s) != FY_OK)
-        return FY_TEST_HARD;
-    const int emu = !strcmp(fy_gpu_platform(), "emu");
-    printf("device: %s (%s, %s, warp %d)\n", info.name, info.arch, fy_gpu_platform(), info.warp);
+    if (rc)
+        return rc;
+    const int emu = fy_test_gpu_is_emu();
 
     for (int kv = 0; kv < 2; kv++)
         for (int sk = 0; sk < 2; sk++)
@@ -267,9 +240,6 @@ int main(void)
         FY_EXPECT(fy_gpu_attention(dummy, &b, g_s) == FY_E_INVAL);
         fy_gpu_free(dummy);
     }
-    fy_gpu_stream_free(g_s);
     printf("%d cases, max row rel err %.3g (tol %g)\n", g_cases, g_max_err, TOL);
-    if (failed)
-        fprintf(stderr, "%d attention case(s) failed\n", failed);
-    return failed ? 1 : 0;
+    return fy_test_gpu_end(g_s, failed, "attention");
 }

@@ -7,8 +7,7 @@
 #include <string.h>
 
 #include "cpu/ops.h"
-#include "fy_test.h"
-#include "hip/fy_gpu.h"
+#include "fy_test_gpu.h"
 #include "quant.h"
 
 #define N_OUT 300
@@ -43,19 +42,16 @@ static int run_case(fy_gpu_stream s, enum fy_dtype t, int64_t n_in, int64_t n_to
     struct fy_rng rng = { seed };
     const size_t row_bytes = fy_dtype_row_bytes(t, n_in) + pad;
     const size_t out_bytes = (size_t)(n_tok * n_in) * sizeof(float);
-    float *src = malloc((size_t)n_in * sizeof(float));
-    uint8_t *w = calloc(N_OUT, row_bytes);
-    int32_t *tok = malloc((size_t)n_tok * sizeof(int32_t));
-    float *ref = malloc(out_bytes), *got = malloc(out_bytes);
-    void *dw = NULL;
-    int32_t *dtok = NULL;
-    float *dy = NULL;
+    const size_t tok_bytes = (size_t)n_tok * sizeof(int32_t);
+    struct fy_bufs b = { .s = s };
+    float *src = fy_bufs_host(&b, (size_t)n_in * sizeof(float));
+    uint8_t *w = fy_bufs_host(&b, row_bytes * N_OUT);   /* zeroed: the padding */
+    int32_t *tok = fy_bufs_host(&b, tok_bytes);
+    float *ref = fy_bufs_host(&b, out_bytes), *got = fy_bufs_host(&b, out_bytes);
     int bad = 1;
 
-    if (!src || !w || !tok || !ref || !got) {
-        fprintf(stderr, "out of memory\n");
+    if (b.err)
         goto done;
-    }
     for (int64_t r = 0; r < N_OUT; r++) {
         for (int64_t i = 0; i < n_in; i++)
             src[i] = (float)(fy_rng_normal(&rng) * pow(2.0, fy_rng_range(&rng, -6.0f, 6.0f)));
@@ -76,18 +72,12 @@ static int run_case(fy_gpu_stream s, enum fy_dtype t, int64_t n_in, int64_t n_to
                         .row_bytes = row_bytes, .mat_bytes = row_bytes * N_OUT, .data = w };
     fy_cpu_get_rows(ref, &m, tok, n_tok);
 
-    if (fy_gpu_malloc(&dw, row_bytes * N_OUT, "weights") ||
-        fy_gpu_malloc((void **)&dtok, (size_t)n_tok * sizeof(int32_t), "tokens") ||
-        fy_gpu_malloc((void **)&dy, out_bytes, "y"))
-        goto done;
-    if (fy_gpu_copy_h2d(dw, w, row_bytes * N_OUT, s) ||
-        fy_gpu_copy_h2d(dtok, tok, (size_t)n_tok * sizeof(int32_t), s))
-        goto done;
     struct fy_mat dm = m;
-    dm.data = dw;
-    if (fy_gpu_get_rows(dy, &dm, dtok, n_tok, s) != FY_OK)
-        goto done;
-    if (fy_gpu_copy_d2h(got, dy, out_bytes, s) || fy_gpu_stream_sync(s))
+    dm.data = fy_bufs_up(&b, w, row_bytes * N_OUT, "weights");
+    int32_t *dtok = fy_bufs_up(&b, tok, tok_bytes, "tokens");
+    float *dy = fy_bufs_dev(&b, out_bytes, "y");
+    if (b.err || fy_gpu_get_rows(dy, &dm, dtok, n_tok, s) != FY_OK ||
+        fy_bufs_down(&b, got, dy, out_bytes))
         goto done;
     int64_t first = -1, n_bad = 0;
     for (int64_t i = 0; i < n_tok * n_in; i++)
@@ -100,33 +90,19 @@ static int run_case(fy_gpu_stream s, enum fy_dtype t, int64_t n_in, int64_t n_to
     printf("%s get_rows %s n_in %lld n_tok %lld pad %zu: %lld elements differ (bit-exact)",
            bad ? "FAIL" : "PASS", fy_dtype_name(t), (long long)n_in, (long long)n_tok, pad,
            (long long)n_bad);
-    if (bad)
-        printf(" (first bad index %lld: %.9g vs %.9g)", (long long)first, (double)got[first],
-               (double)ref[first]);
-    printf("\n");
+    fy_test_first_bad(first, got, ref);
 done:
-    fy_gpu_free(dw);
-    fy_gpu_free(dtok);
-    fy_gpu_free(dy);
-    free(src);
-    free(w);
-    free(tok);
-    free(ref);
-    free(got);
+    fy_bufs_free(&b);
     return bad;
 }
 
 int main(void)
 {
-    struct fy_gpu_info info;
     fy_gpu_stream s = NULL;
-    int failed = 0;
+    int failed = 0, rc = fy_test_gpu_start(NULL, &s);
 
-    if (fy_gpu_count() == 0)
-        return FY_TEST_SKIP;
-    if (fy_gpu_init(0, &info) != FY_OK || fy_gpu_stream_new(&s) != FY_OK)
-        return FY_TEST_HARD;
-    printf("device: %s (%s, %s, warp %d)\n", info.name, info.arch, fy_gpu_platform(), info.warp);
+    if (rc)
+        return rc;
     for (size_t ti = 0; ti < FY_ARRAY_LEN(types); ti++)
         for (size_t wi = 0; wi < FY_ARRAY_LEN(widths); wi++) {
             const enum fy_dtype t = types[ti];
@@ -140,8 +116,5 @@ int main(void)
     struct fy_mat m0 = { .type = FY_F32, .n_in = 64, .n_out = 1, .n_mat = 1, .row_bytes = 256,
                          .mat_bytes = 256, .data = NULL };
     FY_EXPECT(fy_gpu_get_rows(NULL, &m0, NULL, 0, s) == FY_OK);
-    fy_gpu_stream_free(s);
-    if (failed)
-        fprintf(stderr, "%d get_rows case(s) failed\n", failed);
-    return failed ? 1 : 0;
+    return fy_test_gpu_end(s, failed, "get_rows");
 }

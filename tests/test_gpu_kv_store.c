@@ -6,8 +6,7 @@
 #include <string.h>
 
 #include "cpu/ops.h"
-#include "fy_test.h"
-#include "hip/fy_gpu.h"
+#include "fy_test_gpu.h"
 
 #define N_SLOTS 8192
 
@@ -43,20 +42,17 @@ static int run_case(fy_gpu_stream s, enum fy_dtype t, int64_t n_tok, int64_t wid
     const size_t esz = t == FY_F16 ? 2 : 4;
     const size_t cache_bytes = (size_t)N_SLOTS * (size_t)width * esz;
     const size_t in_bytes = (size_t)(n_tok * width) * sizeof(float);
-    float *k = malloc(in_bytes), *v = malloc(in_bytes);
-    int32_t *pos = malloc((size_t)n_tok * sizeof(int32_t));
-    int32_t *perm = malloc(N_SLOTS * sizeof(int32_t));
-    uint8_t *kc = malloc(cache_bytes), *vc = malloc(cache_bytes);
-    uint8_t *gk = malloc(cache_bytes), *gv = malloc(cache_bytes);
-    void *dkc = NULL, *dvc = NULL;
-    float *dk = NULL, *dv = NULL;
-    int32_t *dpos = NULL;
+    const size_t pos_bytes = (size_t)n_tok * sizeof(int32_t);
+    struct fy_bufs b = { .s = s };
+    float *k = fy_bufs_host(&b, in_bytes), *v = fy_bufs_host(&b, in_bytes);
+    int32_t *pos = fy_bufs_host(&b, pos_bytes);
+    int32_t *perm = fy_bufs_host(&b, N_SLOTS * sizeof(int32_t));
+    uint8_t *kc = fy_bufs_host(&b, cache_bytes), *vc = fy_bufs_host(&b, cache_bytes);
+    uint8_t *gk = fy_bufs_host(&b, cache_bytes), *gv = fy_bufs_host(&b, cache_bytes);
     int bad = 1;
 
-    if (!k || !v || !pos || !perm || !kc || !vc || !gk || !gv) {
-        fprintf(stderr, "out of memory\n");
+    if (b.err)
         goto done;
-    }
     fill(&rng, k, n_tok * width);
     fill(&rng, v, n_tok * width);
     for (size_t i = 0; i < cache_bytes; i++) {
@@ -78,18 +74,12 @@ static int run_case(fy_gpu_stream s, enum fy_dtype t, int64_t n_tok, int64_t wid
     if (n_tok > 1)
         pos[n_tok - 1] = N_SLOTS - 1;
 
-    if (fy_gpu_malloc(&dkc, cache_bytes, "k cache") || fy_gpu_malloc(&dvc, cache_bytes, "v cache") ||
-        fy_gpu_malloc((void **)&dk, in_bytes, "k") || fy_gpu_malloc((void **)&dv, in_bytes, "v") ||
-        fy_gpu_malloc((void **)&dpos, (size_t)n_tok * sizeof(int32_t), "pos"))
-        goto done;
-    if (fy_gpu_copy_h2d(dkc, kc, cache_bytes, s) || fy_gpu_copy_h2d(dvc, vc, cache_bytes, s) ||
-        fy_gpu_copy_h2d(dk, k, in_bytes, s) || fy_gpu_copy_h2d(dv, v, in_bytes, s) ||
-        fy_gpu_copy_h2d(dpos, pos, (size_t)n_tok * sizeof(int32_t), s))
-        goto done;
-    if (fy_gpu_kv_store(dkc, dvc, t, dk, dv, n_tok, width, dpos, s) != FY_OK)
-        goto done;
-    if (fy_gpu_copy_d2h(gk, dkc, cache_bytes, s) || fy_gpu_copy_d2h(gv, dvc, cache_bytes, s) ||
-        fy_gpu_stream_sync(s))
+    void *dkc = fy_bufs_up(&b, kc, cache_bytes, "k cache");
+    void *dvc = fy_bufs_up(&b, vc, cache_bytes, "v cache");
+    float *dk = fy_bufs_up(&b, k, in_bytes, "k"), *dv = fy_bufs_up(&b, v, in_bytes, "v");
+    int32_t *dpos = fy_bufs_up(&b, pos, pos_bytes, "pos");
+    if (b.err || fy_gpu_kv_store(dkc, dvc, t, dk, dv, n_tok, width, dpos, s) != FY_OK ||
+        fy_bufs_down(&b, gk, dkc, cache_bytes) || fy_bufs_down(&b, gv, dvc, cache_bytes))
         goto done;
     fy_cpu_kv_store(kc, vc, t, k, v, n_tok, width, pos);
 
@@ -110,19 +100,7 @@ static int run_case(fy_gpu_stream s, enum fy_dtype t, int64_t n_tok, int64_t wid
                (long long)(first % width));
     printf("\n");
 done:
-    fy_gpu_free(dkc);
-    fy_gpu_free(dvc);
-    fy_gpu_free(dk);
-    fy_gpu_free(dv);
-    fy_gpu_free(dpos);
-    free(k);
-    free(v);
-    free(pos);
-    free(perm);
-    free(kc);
-    free(vc);
-    free(gk);
-    free(gv);
+    fy_bufs_free(&b);
     return bad;
 }
 
@@ -130,15 +108,11 @@ int main(void)
 {
     static const int64_t ntoks[] = { 1, 7, 33, 512 };
     static const int64_t widths[] = { 512, 64, 33 };
-    struct fy_gpu_info info;
     fy_gpu_stream s = NULL;
-    int failed = 0;
+    int failed = 0, rc = fy_test_gpu_start(NULL, &s);
 
-    if (fy_gpu_count() == 0)
-        return FY_TEST_SKIP;
-    if (fy_gpu_init(0, &info) != FY_OK || fy_gpu_stream_new(&s) != FY_OK)
-        return FY_TEST_HARD;
-    printf("device: %s (%s, %s, warp %d)\n", info.name, info.arch, fy_gpu_platform(), info.warp);
+    if (rc)
+        return rc;
     for (int f16 = 0; f16 < 2; f16++)
         for (size_t i = 0; i < FY_ARRAY_LEN(ntoks); i++)
             for (size_t w = 0; w < FY_ARRAY_LEN(widths); w++)
@@ -146,8 +120,5 @@ int main(void)
                                    100 * (uint64_t)f16 + 10 * i + w);
     FY_EXPECT(fy_gpu_kv_store(NULL, NULL, FY_F16, NULL, NULL, 0, 512, NULL, s) == FY_OK);
     FY_EXPECT(fy_gpu_kv_store(NULL, NULL, FY_Q8_0, NULL, NULL, 1, 512, NULL, s) == FY_E_INVAL);
-    fy_gpu_stream_free(s);
-    if (failed)
-        fprintf(stderr, "%d kv_store case(s) failed\n", failed);
-    return failed ? 1 : 0;
+    return fy_test_gpu_end(s, failed, "kv_store");
 }

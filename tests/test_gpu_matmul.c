@@ -20,8 +20,7 @@
 #include <string.h>
 
 #include "cpu/ops.h"
-#include "fy_test.h"
-#include "hip/fy_gpu.h"
+#include "fy_test_gpu.h"
 #include "quant.h"
 
 #define N_MAT 3
@@ -151,28 +150,28 @@ static int run_case(fy_gpu_stream s, const struct wstack *ws, int64_t e, int64_t
     const int64_t n_in = w->n_in, n_out = w->n_out;
     const size_t xb = (size_t)(n_tok * n_in) * sizeof(float);
     const size_t yb = (size_t)(n_tok * n_out) * sizeof(float);
-    float *x = malloc(xb), *bias = malloc((size_t)n_out * sizeof(float));
-    float *ref = malloc(yb), *got = malloc(yb), *scale = NULL;
-    float *dx = NULL, *dy = NULL, *db = NULL;
+    const size_t bb = (size_t)n_out * sizeof(float);
+    struct fy_bufs b = {.s = s};
+    float *x = fy_bufs_host(&b, xb), *bias = fy_bufs_host(&b, bb);
+    float *ref = fy_bufs_host(&b, yb), *got = fy_bufs_host(&b, yb), *scale = NULL;
     int bad = 0;
 
-    if (!x || !bias || !ref || !got)
+    if (b.err)
         goto hard;
     fy_rng_fill(&r, x, n_tok * n_in, 1.0f);
     fy_rng_fill(&r, bias, n_out, 1.0f);
     fy_cpu_matmul(ref, w, e, x, n_tok, with_bias ? bias : NULL);
     scale = error_scale(w, e, x, n_tok);
-    if (!scale || fy_gpu_malloc((void **)&dx, xb, "x") || fy_gpu_malloc((void **)&dy, yb, "y") ||
-        fy_gpu_malloc((void **)&db, (size_t)n_out * sizeof(float), "bias") ||
-        fy_gpu_copy_h2d(dx, x, xb, s) ||
-        fy_gpu_copy_h2d(db, bias, (size_t)n_out * sizeof(float), s))
+    float *dx = fy_bufs_up(&b, x, xb, "x"), *dy = fy_bufs_dev(&b, yb, "y");
+    float *db = fy_bufs_up(&b, bias, bb, "bias");
+    if (!scale || b.err)
         goto hard;
     for (int mma = 0; mma < (n_tok > 8 ? 2 : 1); mma++) {
         const double tol = mma ? TOL_MMA : TOL_F32;
         set_mma(mma);
         if (fy_gpu_memset(dy, 0xff, yb, s) != FY_OK ||
             fy_gpu_matmul(dy, &ws->dw, e, dx, n_tok, with_bias ? db : NULL, s) != FY_OK ||
-            fy_gpu_copy_d2h(got, dy, yb, s) != FY_OK || fy_gpu_stream_sync(s) != FY_OK)
+            fy_bufs_down(&b, got, dy, yb))
             goto hard;
         int64_t first;
         const double err = row_error(got, ref, scale, n_tok, n_out, tol, &first);
@@ -193,10 +192,8 @@ hard:
     fprintf(stderr, "FAIL: setup or launch error (n_tok %lld)\n", (long long)n_tok);
     bad = 1;
 done:
-    fy_gpu_free(dx);
-    fy_gpu_free(dy);
-    fy_gpu_free(db);
-    free(x), free(bias), free(ref), free(got), free(scale);
+    fy_bufs_free(&b);
+    free(scale);
     return bad;
 }
 
@@ -218,14 +215,16 @@ static int run_grouped(fy_gpu_stream s, const struct wstack *ws, const int *cnt,
     const int64_t n_rows = off[N_MAT], n_src = n_rows + 3, x_stride = n_in + x_pad;
     const size_t xb = (size_t)(n_src * x_stride) * sizeof(float);
     const size_t yb = (size_t)(n_rows * n_out) * sizeof(float);
-    float *x = malloc(xb), *bias = malloc((size_t)(N_MAT * bstride) * sizeof(float));
-    float *ref = malloc(yb), *got = malloc(yb), *scale = malloc(yb), *y0 = malloc(yb);
-    int32_t *src = malloc((size_t)n_src * sizeof(int32_t));
-    float *dx = NULL, *dy = NULL, *db = NULL;
-    int32_t *dsrc = NULL, *doff = NULL;
+    const size_t bb = (size_t)(N_MAT * bstride) * sizeof(float);
+    const size_t sb = (size_t)n_src * sizeof(int32_t);
+    struct fy_bufs b = {.s = s};
+    float *x = fy_bufs_host(&b, xb), *bias = fy_bufs_host(&b, bb);
+    float *ref = fy_bufs_host(&b, yb), *got = fy_bufs_host(&b, yb);
+    float *scale = fy_bufs_host(&b, yb), *y0 = fy_bufs_host(&b, yb);
+    int32_t *src = fy_bufs_host(&b, sb);
     int bad = 0;
 
-    if (!x || !bias || !ref || !got || !scale || !y0 || !src)
+    if (b.err)
         goto hard;
     fy_rng_fill(&r, x, n_src * x_stride, 1.0f);
     fy_rng_fill(&r, bias, N_MAT * bstride, 1.0f);
@@ -257,15 +256,13 @@ static int run_grouped(fy_gpu_stream s, const struct wstack *ws, const int *cnt,
     }
     for (int64_t i = 0; i < n_rows * n_out; i++)
         y0[i] = SENTINEL;
-    if (fy_gpu_malloc((void **)&dx, xb, "x") || fy_gpu_malloc((void **)&dy, yb + 4, "y") ||
-        fy_gpu_malloc((void **)&db, (size_t)(N_MAT * bstride) * sizeof(float), "bias") ||
-        fy_gpu_malloc((void **)&dsrc, (size_t)n_src * sizeof(int32_t), "src_row") ||
-        fy_gpu_malloc((void **)&doff, sizeof(off), "off") || fy_gpu_copy_h2d(dx, x, xb, s) ||
-        fy_gpu_copy_h2d(db, bias, (size_t)(N_MAT * bstride) * sizeof(float), s) ||
-        fy_gpu_copy_h2d(dsrc, src, (size_t)n_src * sizeof(int32_t), s) ||
-        fy_gpu_copy_h2d(doff, off, sizeof(off), s))
+    float *dx = fy_bufs_up(&b, x, xb, "x"), *dy = fy_bufs_dev(&b, yb + 4, "y");
+    float *db = fy_bufs_up(&b, bias, bb, "bias");
+    int32_t *dsrc = fy_bufs_up(&b, src, sb, "src_row");
+    int32_t *doff = fy_bufs_up(&b, off, sizeof(off), "off");
+    if (b.err)
         goto hard;
-    const struct fy_bias b = {.data = with_bias ? db : NULL, .stride = bstride};
+    const struct fy_bias fb = {.data = with_bias ? db : NULL, .stride = bstride};
     for (int mma = 0; mma < (max_rows > 8 ? 2 : 1); mma++) {
         const double tol = mma ? TOL_MMA : TOL_F32;
         set_mma(mma);
@@ -273,22 +270,22 @@ static int run_grouped(fy_gpu_stream s, const struct wstack *ws, const int *cnt,
         const int64_t bound = max_rows > 8 ? max_rows + 5 : 8; /* a bound, not the maximum */
         /* [0, 1) alone: rows of experts 1.. keep the sentinel */
         if (fy_gpu_copy_h2d(dy, y0, yb, s) != FY_OK ||
-            fy_gpu_matmul_grouped(dy, &ws->dw, dx, x_stride, sr, doff, 0, 1, bound, &b, s) ||
-            fy_gpu_copy_d2h(got, dy, yb, s) != FY_OK || fy_gpu_stream_sync(s) != FY_OK)
+            fy_gpu_matmul_grouped(dy, &ws->dw, dx, x_stride, sr, doff, 0, 1, bound, &fb, s) ||
+            fy_bufs_down(&b, got, dy, yb))
             goto hard;
         int untouched = 1;
         for (int64_t i = off[1] * n_out; i < n_rows * n_out; i++)
             untouched &= got[i] == SENTINEL;
         /* [1, N_MAT) alone: rows of expert 0 keep the sentinel */
         if (fy_gpu_copy_h2d(dy, y0, yb, s) != FY_OK ||
-            fy_gpu_matmul_grouped(dy, &ws->dw, dx, x_stride, sr, doff, 1, N_MAT, bound, &b, s) ||
-            fy_gpu_copy_d2h(got, dy, yb, s) != FY_OK || fy_gpu_stream_sync(s) != FY_OK)
+            fy_gpu_matmul_grouped(dy, &ws->dw, dx, x_stride, sr, doff, 1, N_MAT, bound, &fb, s) ||
+            fy_bufs_down(&b, got, dy, yb))
             goto hard;
         for (int64_t i = 0; i < off[1] * n_out; i++)
             untouched &= got[i] == SENTINEL;
         /* then [0, 1) with the exact max_rows: all rows */
-        if (fy_gpu_matmul_grouped(dy, &ws->dw, dx, x_stride, sr, doff, 0, 1, max_rows, &b, s) ||
-            fy_gpu_copy_d2h(got, dy, yb, s) != FY_OK || fy_gpu_stream_sync(s) != FY_OK)
+        if (fy_gpu_matmul_grouped(dy, &ws->dw, dx, x_stride, sr, doff, 0, 1, max_rows, &fb, s) ||
+            fy_bufs_down(&b, got, dy, yb))
             goto hard;
         int64_t first;
         const double err = row_error(got, ref, scale, n_rows, n_out, tol, &first);
@@ -310,8 +307,7 @@ hard:
     fprintf(stderr, "FAIL: grouped setup or launch error\n");
     bad = 1;
 done:
-    fy_gpu_free(dx), fy_gpu_free(dy), fy_gpu_free(db), fy_gpu_free(dsrc), fy_gpu_free(doff);
-    free(x), free(bias), free(ref), free(got), free(scale), free(y0), free(src);
+    fy_bufs_free(&b);
     return bad;
 }
 
@@ -334,16 +330,13 @@ int main(void)
 {
     struct fy_gpu_info info;
     fy_gpu_stream s = NULL;
-    int failed = 0;
+    int failed = 0, rc = fy_test_gpu_start(&info, &s);
 
-    if (fy_gpu_count() == 0)
-        return FY_TEST_SKIP;
-    if (fy_gpu_init(0, &info) != FY_OK || fy_gpu_stream_new(&s) != FY_OK)
-        return FY_TEST_HARD;
+    if (rc)
+        return rc;
+    printf("matrix units: %d\n", (int)info.matrix_units);
     /* the emulator runs the trimmed set unless FY_TEST_FULL=1 */
-    const bool emu = !strcmp(fy_gpu_platform(), "emu") && !getenv("FY_TEST_FULL");
-    printf("device: %s (%s, %s, warp %d, matrix units %d)\n", info.name, info.arch,
-           fy_gpu_platform(), info.warp, (int)info.matrix_units);
+    const bool emu = fy_test_gpu_is_emu() && !getenv("FY_TEST_FULL");
 
     for (size_t ti = 0; ti < FY_ARRAY_LEN(types); ti++) {
         const enum fy_dtype t = types[ti];
@@ -399,10 +392,7 @@ int main(void)
         free_weights(&ws);
     }
     unsetenv("FY_GPU_MMA");
-    fy_gpu_stream_free(s);
-    if (failed)
-        fprintf(stderr, "%d matmul case(s) failed\n", failed);
-    else
+    if (!failed)
         printf("all matmul cases passed\n");
-    return failed ? 1 : 0;
+    return fy_test_gpu_end(s, failed, "matmul");
 }

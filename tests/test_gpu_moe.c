@@ -19,8 +19,7 @@
 #include <string.h>
 
 #include "cpu/ops.h"
-#include "fy_test.h"
-#include "hip/fy_gpu.h"
+#include "fy_test_gpu.h"
 #include "quant.h"
 
 #ifdef FY_TEST_EMU
@@ -229,19 +228,21 @@ static int run_case(struct fy_gpu_moe_ws *ws, fy_gpu_stream s, const struct moe_
         mb_gu = (mb_gu / 4096 + 1) * 4096;
         mb_dn = (mb_dn / 4096 + 1) * 4096;
     }
+    /* bytes: gate (and up) biases, down biases, n x d floats, n x k weights, n x k ids */
+    const size_t bb_gu = (size_t)(E * bstride) * sizeof(float);
+    const size_t bb_dn = (size_t)(E * d) * sizeof(float);
+    const size_t xb = (size_t)(n * d) * sizeof(float), kb = (size_t)(n * k) * sizeof(float);
+    const size_t ib = (size_t)(n * k) * sizeof(int32_t);
     uint8_t *hg = NULL, *hu = NULL, *hd = NULL;
-    float *bg = malloc((size_t)(E * bstride) * sizeof(float));
-    float *bu = c->fused ? NULL : malloc((size_t)(E * bstride) * sizeof(float));
-    float *bd = malloc((size_t)(E * d) * sizeof(float));
-    float *x = malloc((size_t)(n * d) * sizeof(float));
-    float *w = malloc((size_t)(n * k) * sizeof(float));
-    int32_t *ids = malloc((size_t)(n * k) * sizeof(int32_t));
-    float *ref = malloc((size_t)(n * d) * sizeof(float));
-    float *y1 = malloc((size_t)(n * d) * sizeof(float));
-    float *y2 = malloc((size_t)(n * d) * sizeof(float));
+    struct fy_bufs bufs = {.s = s};
+    float *bg = fy_bufs_host(&bufs, bb_gu);
+    float *bu = c->fused ? NULL : fy_bufs_host(&bufs, bb_gu);
+    float *bd = fy_bufs_host(&bufs, bb_dn), *x = fy_bufs_host(&bufs, xb);
+    float *w = fy_bufs_host(&bufs, kb);
+    int32_t *ids = fy_bufs_host(&bufs, ib);
+    float *ref = fy_bufs_host(&bufs, xb);
+    float *y1 = fy_bufs_host(&bufs, xb), *y2 = fy_bufs_host(&bufs, xb);
     struct dev_stack sg = {0}, su = {0}, sd = {0};
-    float *dbg = NULL, *dbu = NULL, *dbd = NULL, *dx = NULL, *dw = NULL, *dy = NULL;
-    int32_t *dids = NULL;
     int64_t lo = 0, hi = 0;
     int bad = 1;
     char what[200];
@@ -252,7 +253,7 @@ static int run_case(struct fy_gpu_moe_ws *ws, fy_gpu_stream s, const struct moe_
              : c->mode == IDS_ONE_EXPERT ? "one-expert"
                                          : "few",
              c->fused ? " fused" : "", c->restricted ? " restricted" : "");
-    if (!bg || (!c->fused && !bu) || !bd || !x || !w || !ids || !ref || !y1 || !y2)
+    if (bufs.err)
         goto done;
     hg = make_stack(&r, type, E, n_gu, d, mb_gu, 4.0f / sqrtf((float)d));
     hu = c->fused ? NULL : make_stack(&r, type, E, ff, d, mb_gu, 4.0f / sqrtf((float)d));
@@ -288,20 +289,13 @@ static int run_case(struct fy_gpu_moe_ws *ws, fy_gpu_stream s, const struct moe_
         (!c->fused && upload_stack(&su, hu, mb_gu, E, a, b, c->restricted, s)) ||
         upload_stack(&sd, hd, mb_dn, E, a, b, c->restricted, s))
         goto fail_gpu;
-    if (fy_gpu_malloc((void **)&dbg, (size_t)(E * bstride) * sizeof(float), "gate bias") ||
-        (bu && fy_gpu_malloc((void **)&dbu, (size_t)(E * bstride) * sizeof(float), "up bias")) ||
-        fy_gpu_malloc((void **)&dbd, (size_t)(E * d) * sizeof(float), "down bias") ||
-        fy_gpu_malloc((void **)&dx, (size_t)(n * d) * sizeof(float), "x") ||
-        fy_gpu_malloc((void **)&dw, (size_t)(n * k) * sizeof(float), "w") ||
-        fy_gpu_malloc((void **)&dids, (size_t)(n * k) * sizeof(int32_t), "ids") ||
-        fy_gpu_malloc((void **)&dy, (size_t)(n * d) * sizeof(float), "y"))
-        goto fail_gpu;
-    if (fy_gpu_copy_h2d(dbg, bg, (size_t)(E * bstride) * sizeof(float), s) ||
-        (bu && fy_gpu_copy_h2d(dbu, bu, (size_t)(E * bstride) * sizeof(float), s)) ||
-        fy_gpu_copy_h2d(dbd, bd, (size_t)(E * d) * sizeof(float), s) ||
-        fy_gpu_copy_h2d(dx, x, (size_t)(n * d) * sizeof(float), s) ||
-        fy_gpu_copy_h2d(dw, w, (size_t)(n * k) * sizeof(float), s) ||
-        fy_gpu_copy_h2d(dids, ids, (size_t)(n * k) * sizeof(int32_t), s))
+    float *dbg = fy_bufs_up(&bufs, bg, bb_gu, "gate bias");
+    float *dbu = bu ? fy_bufs_up(&bufs, bu, bb_gu, "up bias") : NULL;
+    float *dbd = fy_bufs_up(&bufs, bd, bb_dn, "down bias"), *dx = fy_bufs_up(&bufs, x, xb, "x");
+    float *dw = fy_bufs_up(&bufs, w, kb, "w");
+    int32_t *dids = fy_bufs_up(&bufs, ids, ib, "ids");
+    float *dy = fy_bufs_dev(&bufs, xb, "y");
+    if (bufs.err)
         goto fail_gpu;
     struct fy_moe_layer G = L;
     G.gate.data = sg.data;
@@ -312,26 +306,25 @@ static int run_case(struct fy_gpu_moe_ws *ws, fy_gpu_stream s, const struct moe_
     G.down_b.data = dbd;
 
     /* whole call */
-    if (fy_gpu_memset(dy, 0xff, (size_t)(n * d) * sizeof(float), s) ||
+    if (fy_gpu_memset(dy, 0xff, xb, s) ||
         fy_gpu_moe_ffn(ws, dy, dx, n, dids, dw, k, &G, s) != FY_OK ||
-        fy_gpu_copy_d2h(y1, dy, (size_t)(n * d) * sizeof(float), s) || fy_gpu_stream_sync(s))
+        fy_bufs_down(&bufs, y1, dy, xb))
         goto fail_gpu;
     /* split call: uneven ranges and an empty one */
     const int64_t e1 = E / 8 > 1 ? E / 8 : 1, e2 = E - E / 4;
-    if (fy_gpu_memset(dy, 0xff, (size_t)(n * d) * sizeof(float), s) ||
-        fy_gpu_moe_begin(ws, dx, n, dids, k, &G, s) != FY_OK ||
+    if (fy_gpu_memset(dy, 0xff, xb, s) || fy_gpu_moe_begin(ws, dx, n, dids, k, &G, s) != FY_OK ||
         fy_gpu_moe_experts(ws, &G, 0, e1, s) != FY_OK ||
         fy_gpu_moe_experts(ws, &G, e1, e1, s) != FY_OK ||
         fy_gpu_moe_experts(ws, &G, e1, e2, s) != FY_OK ||
         fy_gpu_moe_experts(ws, &G, e2, E, s) != FY_OK || fy_gpu_moe_end(ws, dy, dw, s) != FY_OK ||
-        fy_gpu_copy_d2h(y2, dy, (size_t)(n * d) * sizeof(float), s) || fy_gpu_stream_sync(s))
+        fy_bufs_down(&bufs, y2, dy, xb))
         goto fail_gpu;
 
     /* n_tok = 1: GEMV in f32 everywhere; more rows may use bf16 matrix units in the matmul */
     const double gate = n == 1 ? 1e-4 : 2e-2;
     int64_t worst = 0;
     const double err = row_error(y1, ref, n, d, &worst);
-    const int split_same = !memcmp(y1, y2, (size_t)(n * d) * sizeof(float));
+    const int split_same = !memcmp(y1, y2, xb);
     bad = !(err <= gate) || !split_same;
     printf("%s %s: max row rel err %.3g (gate %.0e, worst row %lld), split [0,%lld) [%lld,%lld) "
            "[%lld,%lld) %s\n",
@@ -348,25 +341,10 @@ done:
     free_stack(&sg);
     free_stack(&su);
     free_stack(&sd);
-    fy_gpu_free(dbg);
-    fy_gpu_free(dbu);
-    fy_gpu_free(dbd);
-    fy_gpu_free(dx);
-    fy_gpu_free(dw);
-    fy_gpu_free(dids);
-    fy_gpu_free(dy);
+    fy_bufs_free(&bufs);
     free(hg);
     free(hu);
     free(hd);
-    free(bg);
-    free(bu);
-    free(bd);
-    free(x);
-    free(w);
-    free(ids);
-    free(ref);
-    free(y1);
-    free(y2);
     return bad;
 }
 
@@ -406,16 +384,13 @@ static int check_args(struct fy_gpu_moe_ws *ws, fy_gpu_stream s)
 
 int main(void)
 {
-    if (fy_gpu_count() == 0)
-        return FY_TEST_SKIP;
-    struct fy_gpu_info info;
-    if (fy_gpu_init(0, &info) != FY_OK)
-        return FY_TEST_HARD;
     fy_gpu_stream s = NULL;
     struct fy_gpu_moe_ws *ws = NULL;
-    if (fy_gpu_stream_new(&s) != FY_OK || fy_gpu_moe_ws_new(&ws) != FY_OK)
+    const int rc = fy_test_gpu_start(NULL, &s);
+    if (rc)
+        return rc;
+    if (fy_gpu_moe_ws_new(&ws) != FY_OK)
         return FY_TEST_HARD;
-    printf("device: %s (%s), warp %d\n", info.name, info.arch, info.warp);
 
     static const enum fy_dtype types[] = {FY_MXFP4, FY_Q8_0, FY_BF16};
     static const int64_t n_toks[] = {1, 7, 33};
@@ -465,8 +440,5 @@ int main(void)
 
     fy_gpu_stream_sync(s);
     fy_gpu_moe_ws_free(ws);
-    fy_gpu_stream_free(s);
-    if (failed)
-        fprintf(stderr, "%d failure(s)\n", failed);
-    return failed ? 1 : 0;
+    return fy_test_gpu_end(s, failed, "moe");
 }

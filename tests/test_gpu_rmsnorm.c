@@ -10,8 +10,7 @@
 #include <string.h>
 
 #include "cpu/ops.h"
-#include "fy_test.h"
-#include "hip/fy_gpu.h"
+#include "fy_test_gpu.h"
 
 #define TOL 2e-6
 
@@ -23,31 +22,24 @@ static int run_case(fy_gpu_stream s, int64_t rows, int64_t n, int alias, float x
 {
     struct fy_rng rng = { seed };
     const float eps = 1e-5f;
-    const size_t bytes = (size_t)(rows * n) * sizeof(float);
-    float *x = malloc(bytes), *w = malloc((size_t)n * sizeof(float));
-    float *ref = malloc(bytes), *got = malloc(bytes);
-    float *dx = NULL, *dw = NULL, *dy = NULL;
+    const size_t bytes = (size_t)(rows * n) * sizeof(float), wbytes = (size_t)n * sizeof(float);
+    struct fy_bufs b = { .s = s };
+    float *x = fy_bufs_host(&b, bytes), *w = fy_bufs_host(&b, wbytes);
+    float *ref = fy_bufs_host(&b, bytes), *got = fy_bufs_host(&b, bytes);
     int bad = 1;
 
-    if (!x || !w || !ref || !got) {
-        fprintf(stderr, "out of memory\n");
+    if (b.err)
         goto done;
-    }
     for (int64_t i = 0; i < rows * n; i++)
         x[i] = fy_rng_range(&rng, 0.05f, 1.0f) * (fy_rng_unif(&rng) < 0.5 ? -xscale : xscale);
     for (int64_t i = 0; i < n; i++)
         w[i] = fy_rng_range(&rng, 0.1f, 2.0f) * (fy_rng_unif(&rng) < 0.2 ? -1.0f : 1.0f);
     fy_cpu_rmsnorm(ref, x, w, rows, n, eps);
-    if (fy_gpu_malloc((void **)&dx, bytes, "x") ||
-        fy_gpu_malloc((void **)&dw, (size_t)n * sizeof(float), "w") ||
-        fy_gpu_malloc((void **)&dy, bytes, "y"))
-        goto done;
-    if (fy_gpu_copy_h2d(dx, x, bytes, s) || fy_gpu_copy_h2d(dw, w, (size_t)n * sizeof(float), s))
-        goto done;
+    float *dx = fy_bufs_up(&b, x, bytes, "x"), *dw = fy_bufs_up(&b, w, wbytes, "w");
+    float *dy = fy_bufs_dev(&b, bytes, "y");
     float *y = alias ? dx : dy;
-    if (fy_gpu_rmsnorm(y, dx, dw, rows, n, eps, s) != FY_OK)
-        goto done;
-    if (fy_gpu_copy_d2h(got, y, bytes, s) || fy_gpu_stream_sync(s))
+    if (b.err || fy_gpu_rmsnorm(y, dx, dw, rows, n, eps, s) != FY_OK ||
+        fy_bufs_down(&b, got, y, bytes))
         goto done;
     int64_t first = -1;
     double max_rel = 0.0;
@@ -62,32 +54,19 @@ static int run_case(fy_gpu_stream s, int64_t rows, int64_t n, int alias, float x
     printf("%s rmsnorm rows %lld n %lld alias %d xscale %g: max rel err %.3g (tol %g)",
            bad ? "FAIL" : "PASS", (long long)rows, (long long)n, alias, (double)xscale, max_rel,
            TOL);
-    if (bad)
-        printf(" (first bad index %lld: %.9g vs %.9g)", (long long)first, (double)got[first],
-               (double)ref[first]);
-    printf("\n");
+    fy_test_first_bad(first, got, ref);
 done:
-    fy_gpu_free(dx);
-    fy_gpu_free(dw);
-    fy_gpu_free(dy);
-    free(x);
-    free(w);
-    free(ref);
-    free(got);
+    fy_bufs_free(&b);
     return bad;
 }
 
 int main(void)
 {
-    struct fy_gpu_info info;
     fy_gpu_stream s = NULL;
-    int failed = 0;
+    int failed = 0, rc = fy_test_gpu_start(NULL, &s);
 
-    if (fy_gpu_count() == 0)
-        return FY_TEST_SKIP;
-    if (fy_gpu_init(0, &info) != FY_OK || fy_gpu_stream_new(&s) != FY_OK)
-        return FY_TEST_HARD;
-    printf("device: %s (%s, %s, warp %d)\n", info.name, info.arch, fy_gpu_platform(), info.warp);
+    if (rc)
+        return rc;
     for (size_t r = 0; r < FY_ARRAY_LEN(rows_list); r++)
         for (size_t i = 0; i < FY_ARRAY_LEN(widths); i++)
             failed += run_case(s, rows_list[r], widths[i], (int)((r + i) & 1), 1.0f,
@@ -97,8 +76,5 @@ int main(void)
     failed += run_case(s, 7, 2880, 1, 300.0f, 18);
     failed += run_case(s, 33, 4096, 1, 1.0f, 19);
     FY_EXPECT(fy_gpu_rmsnorm(NULL, NULL, NULL, 0, 64, 1e-5f, s) == FY_OK);
-    fy_gpu_stream_free(s);
-    if (failed)
-        fprintf(stderr, "%d rmsnorm case(s) failed\n", failed);
-    return failed ? 1 : 0;
+    return fy_test_gpu_end(s, failed, "rmsnorm");
 }

@@ -10,8 +10,7 @@
 #include <string.h>
 
 #include "cpu/ops.h"
-#include "fy_test.h"
-#include "hip/fy_gpu.h"
+#include "fy_test_gpu.h"
 
 #define TOL 1e-6
 
@@ -28,17 +27,15 @@ static int run_case(fy_gpu_stream s, int64_t n_tok, int64_t n_heads, int64_t hd,
 {
     struct fy_rng rng = { seed };
     const int64_t n = n_tok * n_heads * hd;
-    const size_t bytes = (size_t)n * sizeof(float);
-    float *x = malloc(bytes), *ref = malloc(bytes), *got = malloc(bytes);
-    int32_t *pos = malloc((size_t)n_tok * sizeof(int32_t));
-    float *dx = NULL;
-    int32_t *dpos = NULL;
+    const size_t bytes = (size_t)n * sizeof(float), pbytes = (size_t)n_tok * sizeof(int32_t);
+    struct fy_bufs b = { .s = s };
+    float *x = fy_bufs_host(&b, bytes), *ref = fy_bufs_host(&b, bytes);
+    float *got = fy_bufs_host(&b, bytes);
+    int32_t *pos = fy_bufs_host(&b, pbytes);
     int bad = 1;
 
-    if (!x || !ref || !got || !pos) {
-        fprintf(stderr, "out of memory\n");
+    if (b.err)
         goto done;
-    }
     fy_rng_fill(&rng, x, n, 1.0f);
     for (int64_t t = 0; t < n_tok; t++)
         pos[t] = t < (int64_t)FY_ARRAY_LEN(fixed_pos) ? fixed_pos[(t + seed) % FY_ARRAY_LEN(fixed_pos)]
@@ -48,15 +45,10 @@ static int run_case(fy_gpu_stream s, int64_t n_tok, int64_t n_heads, int64_t hd,
     memcpy(ref, x, bytes);
     fy_cpu_rope_yarn(ref, n_tok, n_heads, hd, pos, r);
 
-    if (fy_gpu_malloc((void **)&dx, bytes, "x") ||
-        fy_gpu_malloc((void **)&dpos, (size_t)n_tok * sizeof(int32_t), "pos"))
-        goto done;
-    if (fy_gpu_copy_h2d(dx, x, bytes, s) ||
-        fy_gpu_copy_h2d(dpos, pos, (size_t)n_tok * sizeof(int32_t), s))
-        goto done;
-    if (fy_gpu_rope_yarn(dx, n_tok, n_heads, hd, dpos, r, s) != FY_OK)
-        goto done;
-    if (fy_gpu_copy_d2h(got, dx, bytes, s) || fy_gpu_stream_sync(s))
+    float *dx = fy_bufs_up(&b, x, bytes, "x");
+    int32_t *dpos = fy_bufs_up(&b, pos, pbytes, "pos");
+    if (b.err || fy_gpu_rope_yarn(dx, n_tok, n_heads, hd, dpos, r, s) != FY_OK ||
+        fy_bufs_down(&b, got, dx, bytes))
         goto done;
 
     const int half = r->n_rot / 2;
@@ -86,12 +78,7 @@ static int run_case(fy_gpu_stream s, int64_t n_tok, int64_t n_heads, int64_t hd,
                pos[first / (n_heads * hd)], (double)got[first], (double)ref[first]);
     printf("\n");
 done:
-    fy_gpu_free(dx);
-    fy_gpu_free(dpos);
-    free(x);
-    free(ref);
-    free(got);
-    free(pos);
+    fy_bufs_free(&b);
     return bad;
 }
 
@@ -99,15 +86,11 @@ int main(void)
 {
     static const int64_t ntoks[] = { 1, 7, 33, 512 };
     static const int64_t heads[] = { 64, 8 };
-    struct fy_gpu_info info;
     fy_gpu_stream s = NULL;
-    int failed = 0;
+    int failed = 0, rc = fy_test_gpu_start(NULL, &s);
 
-    if (fy_gpu_count() == 0)
-        return FY_TEST_SKIP;
-    if (fy_gpu_init(0, &info) != FY_OK || fy_gpu_stream_new(&s) != FY_OK)
-        return FY_TEST_HARD;
-    printf("device: %s (%s, %s, warp %d)\n", info.name, info.arch, fy_gpu_platform(), info.warp);
+    if (rc)
+        return rc;
 
     struct fy_rope unr = gptoss;
     unr.unrounded = 1;
@@ -127,8 +110,5 @@ int main(void)
     failed += run_case(s, 33, 8, 64, &part, "n_rot 32 of 64", 77);
     failed += run_case(s, 7, 64, 64, &noext, "ext_factor 0", 78);
     FY_EXPECT(fy_gpu_rope_yarn(NULL, 0, 64, 64, NULL, &gptoss, s) == FY_OK);
-    fy_gpu_stream_free(s);
-    if (failed)
-        fprintf(stderr, "%d rope case(s) failed\n", failed);
-    return failed ? 1 : 0;
+    return fy_test_gpu_end(s, failed, "rope");
 }

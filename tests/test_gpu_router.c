@@ -8,8 +8,7 @@
 #include <string.h>
 
 #include "cpu/ops.h"
-#include "fy_test.h"
-#include "hip/fy_gpu.h"
+#include "fy_test_gpu.h"
 
 #define WTOL 1e-6
 
@@ -50,29 +49,23 @@ static int run_case(fy_gpu_stream s, int64_t n_tok, int64_t n_exp, int k, uint64
     const size_t lbytes = (size_t)(n_tok * n_exp) * sizeof(float);
     const size_t ibytes = (size_t)(n_tok * k) * sizeof(int32_t);
     const size_t wbytes = (size_t)(n_tok * k) * sizeof(float);
-    float *l = malloc(lbytes), *rw = malloc(wbytes), *gw = malloc(wbytes);
-    int32_t *rid = malloc(ibytes), *gid = malloc(ibytes);
-    float *dl = NULL, *dw = NULL;
-    int32_t *did = NULL;
+    struct fy_bufs b = { .s = s };
+    float *l = fy_bufs_host(&b, lbytes), *rw = fy_bufs_host(&b, wbytes);
+    float *gw = fy_bufs_host(&b, wbytes);
+    int32_t *rid = fy_bufs_host(&b, ibytes), *gid = fy_bufs_host(&b, ibytes);
     int bad = 1;
 
-    if (!l || !rw || !gw || !rid || !gid) {
-        fprintf(stderr, "out of memory\n");
+    if (b.err)
         goto done;
-    }
     for (int64_t t = 0; t < n_tok; t++)
         fill_row(&rng, l + t * n_exp, n_exp, (int)(t % 8));
     fy_cpu_router_topk(rid, rw, l, n_tok, n_exp, k);
 
-    if (fy_gpu_malloc((void **)&dl, lbytes, "logits") || fy_gpu_malloc((void **)&did, ibytes, "ids") ||
-        fy_gpu_malloc((void **)&dw, wbytes, "weights"))
-        goto done;
-    if (fy_gpu_copy_h2d(dl, l, lbytes, s))
-        goto done;
-    if (fy_gpu_router_topk(did, dw, dl, n_tok, n_exp, k, s) != FY_OK)
-        goto done;
-    if (fy_gpu_copy_d2h(gid, did, ibytes, s) || fy_gpu_copy_d2h(gw, dw, wbytes, s) ||
-        fy_gpu_stream_sync(s))
+    float *dl = fy_bufs_up(&b, l, lbytes, "logits");
+    int32_t *did = fy_bufs_dev(&b, ibytes, "ids");
+    float *dw = fy_bufs_dev(&b, wbytes, "weights");
+    if (b.err || fy_gpu_router_topk(did, dw, dl, n_tok, n_exp, k, s) != FY_OK ||
+        fy_bufs_down(&b, gid, did, ibytes) || fy_bufs_down(&b, gw, dw, wbytes))
         goto done;
     int64_t first_id = -1, first_w = -1;
     double max_err = 0.0;
@@ -100,14 +93,7 @@ static int run_case(fy_gpu_stream s, int64_t n_tok, int64_t n_exp, int k, uint64
         printf("  first bad weight %lld: %.9g vs %.9g\n", (long long)first_w,
                (double)gw[first_w], (double)rw[first_w]);
 done:
-    fy_gpu_free(dl);
-    fy_gpu_free(did);
-    fy_gpu_free(dw);
-    free(l);
-    free(rw);
-    free(gw);
-    free(rid);
-    free(gid);
+    fy_bufs_free(&b);
     return bad;
 }
 
@@ -115,15 +101,11 @@ int main(void)
 {
     static const int64_t ntoks[] = { 1, 7, 33, 512, 4096 };
     static const int64_t nexps[] = { 32, 128 };
-    struct fy_gpu_info info;
     fy_gpu_stream s = NULL;
-    int failed = 0;
+    int failed = 0, rc = fy_test_gpu_start(NULL, &s);
 
-    if (fy_gpu_count() == 0)
-        return FY_TEST_SKIP;
-    if (fy_gpu_init(0, &info) != FY_OK || fy_gpu_stream_new(&s) != FY_OK)
-        return FY_TEST_HARD;
-    printf("device: %s (%s, %s, warp %d)\n", info.name, info.arch, fy_gpu_platform(), info.warp);
+    if (rc)
+        return rc;
     for (size_t e = 0; e < FY_ARRAY_LEN(nexps); e++)
         for (size_t i = 0; i < FY_ARRAY_LEN(ntoks); i++)
             failed += run_case(s, ntoks[i], nexps[e], 4, 10 * e + i);
@@ -135,8 +117,5 @@ int main(void)
     failed += run_case(s, 33, 256, 8, 105);
     failed += run_case(s, 9, 8, 8, 106);   /* k == n_exp: everything, sorted */
     FY_EXPECT(fy_gpu_router_topk(NULL, NULL, NULL, 0, 128, 4, s) == FY_OK);
-    fy_gpu_stream_free(s);
-    if (failed)
-        fprintf(stderr, "%d router case(s) failed\n", failed);
-    return failed ? 1 : 0;
+    return fy_test_gpu_end(s, failed, "router");
 }

@@ -10,8 +10,7 @@
 #include <string.h>
 
 #include "cpu/ops.h"
-#include "fy_test.h"
-#include "hip/fy_gpu.h"
+#include "fy_test_gpu.h"
 
 #define RTOL 1e-6
 #define ATOL 1e-30
@@ -35,28 +34,23 @@ static int run_case(fy_gpu_stream s, int64_t n, int alias, int off, uint64_t see
 {
     struct fy_rng rng = { seed };
     const size_t bytes = (size_t)(n + off) * sizeof(float);
-    float *g = malloc(bytes), *u = malloc(bytes), *ref = malloc(bytes), *got = malloc(bytes);
-    float *dg = NULL, *du = NULL, *da = NULL;
+    struct fy_bufs b = { .s = s };
+    float *g = fy_bufs_host(&b, bytes), *u = fy_bufs_host(&b, bytes);
+    float *ref = fy_bufs_host(&b, bytes), *got = fy_bufs_host(&b, bytes);
     int bad = 1;
 
-    if (!g || !u || !ref || !got) {
-        fprintf(stderr, "out of memory\n");
+    if (b.err)
         goto done;
-    }
     for (int64_t i = 0; i < n + off; i++) {
         g[i] = pick(&rng);
         u[i] = pick(&rng);
     }
     fy_cpu_swiglu_oai(ref + off, g + off, u + off, n, alpha, limit);
-    if (fy_gpu_malloc((void **)&dg, bytes, "g") || fy_gpu_malloc((void **)&du, bytes, "u") ||
-        fy_gpu_malloc((void **)&da, bytes, "a"))
-        goto done;
-    if (fy_gpu_copy_h2d(dg, g, bytes, s) || fy_gpu_copy_h2d(du, u, bytes, s))
-        goto done;
+    float *dg = fy_bufs_up(&b, g, bytes, "g"), *du = fy_bufs_up(&b, u, bytes, "u");
+    float *da = fy_bufs_dev(&b, bytes, "a");
     float *a = alias == 1 ? dg : alias == 2 ? du : da;
-    if (fy_gpu_swiglu_oai(a + off, dg + off, du + off, n, alpha, limit, s) != FY_OK)
-        goto done;
-    if (fy_gpu_copy_d2h(got, a, bytes, s) || fy_gpu_stream_sync(s))
+    if (b.err || fy_gpu_swiglu_oai(a + off, dg + off, du + off, n, alpha, limit, s) != FY_OK ||
+        fy_bufs_down(&b, got, a, bytes))
         goto done;
     int64_t first = -1;
     double max_rel = 0.0;
@@ -77,35 +71,22 @@ static int run_case(fy_gpu_stream s, int64_t n, int alias, int off, uint64_t see
                (double)ref[first + off]);
     printf("\n");
 done:
-    fy_gpu_free(dg);
-    fy_gpu_free(du);
-    fy_gpu_free(da);
-    free(g);
-    free(u);
-    free(ref);
-    free(got);
+    fy_bufs_free(&b);
     return bad;
 }
 
 int main(void)
 {
     static const int64_t sizes[] = { 1, 7, 33, 4096 * 4 };
-    struct fy_gpu_info info;
     fy_gpu_stream s = NULL;
-    int failed = 0;
+    int failed = 0, rc = fy_test_gpu_start(NULL, &s);
 
-    if (fy_gpu_count() == 0)
-        return FY_TEST_SKIP;
-    if (fy_gpu_init(0, &info) != FY_OK || fy_gpu_stream_new(&s) != FY_OK)
-        return FY_TEST_HARD;
-    printf("device: %s (%s, %s, warp %d)\n", info.name, info.arch, fy_gpu_platform(), info.warp);
+    if (rc)
+        return rc;
     for (size_t i = 0; i < FY_ARRAY_LEN(sizes); i++)
         for (int alias = 0; alias < 3; alias++)
             for (int off = 0; off < 2; off++)
                 failed += run_case(s, sizes[i], alias, off, 10 * i + 2 * alias + off);
     FY_EXPECT(fy_gpu_swiglu_oai(NULL, NULL, NULL, 0, alpha, limit, s) == FY_OK);
-    fy_gpu_stream_free(s);
-    if (failed)
-        fprintf(stderr, "%d swiglu case(s) failed\n", failed);
-    return failed ? 1 : 0;
+    return fy_test_gpu_end(s, failed, "swiglu");
 }
