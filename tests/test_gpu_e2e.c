@@ -10,79 +10,15 @@
  * order). Cross-layer prefetch (the next layer's experts uploaded whole behind a layer that
  * selected them all) is checked against the same run without it: correct logits, bytes
  * accounted for, and on the emulator strictly more kernels that may overlap an upload. */
-#include "fy_test.h"
-#include "graph/device.h"
+#include "fy_test_hybrid.h"
 #include "graph/device_gpu.h"
-#include "graph/sched.h"
-#include "graph/session.h"
-#include "model.h"
-#include "placement/placement.h"
-#include "synth.h"
 #ifdef FY_TEST_EMU
 #include "hip/emu/fy_emu_ctl.h"
 #endif
 
-#include <string.h>
-#include <unistd.h>
-
 enum { N = 40, VOCAB = 600, E = 16, KUSED = 2, THRESHOLD = 4 };
 
 static int failed;
-
-struct rows {
-    float *data;
-};
-
-static fy_status keep(void *ud, int64_t row0, int64_t n_rows, const float *logits,
-                      int64_t n_vocab)
-{
-    struct rows *r = ud;
-    memcpy(r->data + row0 * n_vocab, logits, (size_t)(n_rows * n_vocab) * sizeof(float));
-    return FY_OK;
-}
-
-static fy_status eval(const struct fy_model *m, const struct fy_placement *pl,
-                      struct fy_device *gpu, int64_t ub, const int32_t *toks, float *out,
-                      struct fy_sched_stats *st)
-{
-    struct fy_session_opts o;
-    struct fy_session *s = NULL;
-    struct rows r = {out};
-    fy_session_opts_default(&o);
-    o.n_ctx = N;
-    o.n_ubatch = ub;
-    o.kv_type = FY_F16;
-    o.placement = pl;
-    o.gpu = gpu;
-    FY_TRY(fy_session_new(m, &o, &s));
-    fy_status rc = fy_session_eval(s, toks, N, true, keep, &r);
-    if (st && fy_session_sched_stats(s))
-        *st = *fy_session_sched_stats(s);
-    fy_session_free(s);
-    return rc;
-}
-
-static fy_status place(const struct fy_model *m, const char *const *words, int n_words,
-                       struct fy_placement **out)
-{
-    struct fy_place_rules *r = NULL;
-    struct fy_place_dims dims;
-    char *argv[16];
-    fy_status st = fy_place_rules_new(&r);
-    for (int i = 0; i < n_words; i++)
-        argv[i] = (char *)words[i];
-    for (int i = 0; st == FY_OK && i < n_words; i++)
-        if (fy_place_parse_flag(r, n_words, argv, &i) != 1)
-            st = FY_E_INVAL;
-    if (st == FY_OK)
-        st = fy_place_rules_set_offload_threshold(r, THRESHOLD);
-    if (st == FY_OK)
-        st = fy_place_dims_from_gguf(m->gguf, &dims);
-    if (st == FY_OK)
-        st = fy_placement_new(r, m->gguf, &dims, out);
-    fy_place_rules_free(r);
-    return st;
-}
 
 /* Per row: relative L2 error and arg-max agreement. Returns 1 if the logits pass. */
 static int compare(const char *what, const float *got, const float *ref)
@@ -112,12 +48,6 @@ static int compare(const char *what, const float *got, const float *ref)
     return ok;
 }
 
-struct recipe {
-    const char *name;
-    const char *words[8];
-    int n;
-};
-
 #ifdef FY_TEST_EMU
 /* Runs fn with stderr captured into buf (for checking a logged message). */
 static fy_status with_stderr(char *buf, size_t cap, fy_status (*fn)(void *), void *arg)
@@ -139,10 +69,9 @@ static fy_status with_stderr(char *buf, size_t cap, fy_status (*fn)(void *), voi
 }
 
 struct oom_job {
-    const struct fy_model *m;
+    const struct fy_hyb_run *run;
     const struct fy_placement *pl;
     struct fy_device *gpu;
-    const int32_t *toks;
     float *out;
 };
 
@@ -158,7 +87,7 @@ static fy_status oom_session_eval(void *arg)
 static fy_status oom_run(void *arg)
 {
     struct oom_job *j = arg;
-    return eval(j->m, j->pl, j->gpu, 8, j->toks, j->out, NULL);
+    return fy_hyb_eval(j->run, j->pl, j->gpu, 8, j->out, NULL);
 }
 #endif
 
@@ -170,38 +99,19 @@ int main(void)
         return FY_TEST_SKIP;
     }
 #endif
-    char dir[] = "/tmp/fy-gpu-e2e-XXXXXX", path[64];
-    struct fy_synth_config c;
-    struct fy_model *m = NULL;
-    if (!mkdtemp(dir))
+    struct fy_hyb_model hm; /* head_dim 64: gpt-oss's, the one the GPU attention implements */
+    if (fy_hyb_model_new(&hm, "/tmp/fy-gpu-e2e-XXXXXX", 64, E, KUSED, VOCAB, 33) != FY_OK)
         return FY_TEST_HARD;
-    fy_synth_preset("tiny", &c);
-    c.n_layer = 4;
-    c.d_model = 64;
-    c.n_head = 4;
-    c.n_head_kv = 2;
-    c.head_dim = 64; /* gpt-oss's, the one the GPU attention implements */
-    c.n_expert = E;
-    c.n_expert_used = KUSED;
-    c.n_ff_exp = 64;
-    c.n_vocab = VOCAB;
-    c.toy_vocab = 1;
-    c.sliding_window = 8;
-    c.seed = 33;
-    c.progress = 0;
-    snprintf(path, sizeof(path), "%s/m.gguf", dir);
-    if (fy_synth_write(&c, NULL, path) != FY_OK || fy_model_load(path, &m) != FY_OK)
-        return FY_TEST_HARD;
+    const struct fy_model *m = hm.m;
 
     int32_t toks[N];
-    struct fy_rng rng = {5};
-    for (int i = 0; i < N; i++)
-        toks[i] = (int32_t)(fy_rng_u64(&rng) % VOCAB);
+    fy_hyb_tokens(toks, N, VOCAB, 5);
+    const struct fy_hyb_run run = {m, toks, N, FY_F16, NULL, NULL};
     float *ref = malloc(sizeof(float) * N * VOCAB), *got = malloc(sizeof(float) * N * VOCAB);
-    if (!ref || !got || eval(m, NULL, NULL, N, toks, ref, NULL) != FY_OK)
+    if (!ref || !got || fy_hyb_eval(&run, NULL, NULL, N, ref, NULL) != FY_OK)
         return FY_TEST_HARD;
 
-    static const struct recipe recipes[] = {
+    static const struct fy_hyb_recipe recipes[] = {
         {"-ngl 99", {"-ngl", "99"}, 2},
         {"-ngl 99 -ot ffn_(up|gate|down)_exps\\.weight=CPU",
          {"-ngl", "99", "-ot", "ffn_(up|gate|down)_exps\\.weight=CPU"}, 4},
@@ -219,21 +129,15 @@ int main(void)
     struct fy_device_gpu_opts go;
     fy_device_gpu_opts_default(&go);
     for (size_t ri = 0; ri < FY_ARRAY_LEN(recipes); ri++) {
-        const struct recipe *rc = &recipes[ri];
+        const struct fy_hyb_recipe *rc = &recipes[ri];
         struct fy_placement *pl = NULL;
-        if (place(m, rc->words, rc->n, &pl) != FY_OK) {
+        if (fy_hyb_place(m, rc->words, rc->n, THRESHOLD, &pl) != FY_OK) {
             fprintf(stderr, "FAIL %s: placement\n", rc->name);
             failed++;
             continue;
         }
-        size_t cpu_expert = 0; /* one expert's bytes in a layer with its experts on the CPU */
-        int64_t cpu_layers = 0;
-        for (int64_t l = 0; l < c.n_layer; l++) {
-            if (pl->layers[l].n_weights_gpu == 0) {
-                cpu_expert = pl->layers[l].cpu_expert_bytes;
-                cpu_layers++;
-            }
-        }
+        size_t cpu_expert; /* one expert's bytes in a layer with its experts on the CPU */
+        const int64_t cpu_layers = fy_hyb_cpu_layers(pl, hm.c.n_layer, &cpu_expert);
         for (int mode = 0; mode < n_modes; mode++) {
 #ifdef FY_TEST_EMU
             if (mode == 1 && cpu_layers == 0)
@@ -254,7 +158,7 @@ int main(void)
 #ifdef FY_TEST_EMU
                 fy_emu_stats_reset(); /* the overlap counters cover this evaluation only */
 #endif
-                fy_status rc_eval = eval(m, pl, dev, ub, toks, got, &st);
+                fy_status rc_eval = fy_hyb_eval(&run, pl, dev, ub, got, &st);
                 const int64_t n_batches = (N + ub - 1) / ub;
                 char what[160];
                 snprintf(what, sizeof(what), "%s ub=%lld%s", rc->name, (long long)ub,
@@ -264,23 +168,15 @@ int main(void)
                     printf("FAIL %-58s %s", what, fy_status_str(rc_eval));
                 /* bytes: everything the device received is accounted for; uploads are the
                  * selected experts only, in chunks, read from pinned pages */
-                bool bytes = dev->stats.bytes_in == st.load_bytes + st.expert_bytes +
-                                                        st.bias_bytes + st.act_bytes_in &&
-                             dev->stats.bytes_out == st.act_bytes_out &&
-                             st.load_bytes == pl->weight_bytes[FY_DEV_GPU0] +
-                                                  pl->dup_bytes[FY_DEV_GPU0] &&
-                             st.expert_bytes == (uint64_t)st.experts_uploaded * cpu_expert &&
-                             (uint64_t)st.upload_chunks == dev->stats.n_chunks;
-                bool paths = st.moe_gpu + st.moe_cpu == c.n_layer * n_batches;
-                if (ub < THRESHOLD)
-                    paths = paths && st.experts_uploaded == 0 &&
-                            st.moe_cpu == cpu_layers * n_batches;
-                else if (cpu_layers)
-                    paths = paths && st.experts_uploaded > 0 &&
-                            st.experts_uploaded <= cpu_layers * n_batches *
-                                                       (ub * KUSED < E ? ub * KUSED : E) &&
-                            st.upload_chunks >= st.moe_gpu - (c.n_layer - cpu_layers) *
-                                                                 n_batches &&
+                bool bytes = fy_hyb_bytes_add_up(dev, &st, pl, cpu_expert);
+                bool paths = fy_hyb_paths_ok(&st, hm.c.n_layer, cpu_layers, n_batches,
+                                             ub < THRESHOLD);
+                if (ub >= THRESHOLD && cpu_layers)
+                    paths = paths &&
+                            st.experts_uploaded <=
+                                cpu_layers * n_batches * (ub * KUSED < E ? ub * KUSED : E) &&
+                            st.upload_chunks >=
+                                st.moe_gpu - (hm.c.n_layer - cpu_layers) * n_batches &&
                             st.pinned_bytes > 0;
                 printf(" | experts %lld (%llu B) in %lld chunks, pinned %llu B, moe gpu %lld "
                        "cpu %lld%s%s", (long long)st.experts_uploaded,
@@ -294,7 +190,7 @@ int main(void)
                  * its experts in more than one chunk */
                 struct fy_emu_stats ov;
                 fy_emu_stats_get(&ov);
-                const int64_t staged = st.moe_gpu - (c.n_layer - cpu_layers) * n_batches;
+                const int64_t staged = st.moe_gpu - (hm.c.n_layer - cpu_layers) * n_batches;
                 bool overlap = !(cpu_layers && ub >= THRESHOLD && st.upload_chunks > staged) ||
                                ov.copies_overlappable > 0;
                 printf(" | overlappable copies %llu kernels %llu%s",
@@ -325,7 +221,7 @@ int main(void)
     {
         const char *const w[] = {"-ngl", "99", "-ot", "ffn_(up|gate|down)_exps\\.weight=CPU"};
         struct fy_placement *pl = NULL;
-        if (place(m, w, 4, &pl) != FY_OK)
+        if (fy_hyb_place(m, w, 4, THRESHOLD, &pl) != FY_OK)
             return FY_TEST_HARD;
         const size_t expert = pl->layers[0].cpu_expert_bytes;
         const int64_t pf_ubs[] = {N, 2 * THRESHOLD};
@@ -345,7 +241,7 @@ int main(void)
 #ifdef FY_TEST_EMU
                 fy_emu_stats_reset();
 #endif
-                fy_status rc_eval = eval(m, pl, dev, pf_ubs[u], toks, got, &st[on]);
+                fy_status rc_eval = fy_hyb_eval(&run, pl, dev, pf_ubs[u], got, &st[on]);
 #ifdef FY_TEST_EMU
                 struct fy_emu_stats ov;
                 fy_emu_stats_get(&ov);
@@ -363,11 +259,7 @@ int main(void)
                        (unsigned long long)st[on].prefetch_bytes,
                        (unsigned long long)st[on].prefetch_wasted_bytes,
                        (unsigned long long)overlappable[on], (unsigned long long)kernels[on]);
-                ok = ok &&
-                     dev->stats.bytes_in == st[on].load_bytes + st[on].expert_bytes +
-                                                st[on].bias_bytes + st[on].act_bytes_in &&
-                     st[on].expert_bytes == (uint64_t)st[on].experts_uploaded * expert &&
-                     (uint64_t)st[on].upload_chunks == dev->stats.n_chunks &&
+                ok = ok && fy_hyb_uploads_add_up(dev, &st[on], expert) &&
                      st[on].prefetch_wasted_bytes <= st[on].prefetch_bytes;
                 fy_device_free(dev);
             }
@@ -399,10 +291,11 @@ int main(void)
         struct fy_placement *pl = NULL;
         struct fy_device *dev = NULL;
         char log[4096];
-        FY_EXPECT(place(m, w, 4, &pl) == FY_OK && fy_device_gpu_new(1, &go, &dev) == FY_OK);
+        FY_EXPECT(fy_hyb_place(m, w, 4, THRESHOLD, &pl) == FY_OK &&
+                  fy_device_gpu_new(1, &go, &dev) == FY_OK);
         struct fy_emu_stats es;
         fy_emu_stats_get(&es);
-        struct oom_job j = {m, pl, dev, toks, got};
+        struct oom_job j = {&run, pl, dev, got};
         fy_emu_set_mem_limit(es.mem_used + 4096);
         fy_status st = with_stderr(log, sizeof(log), oom_run, &j);
         fy_emu_set_mem_limit(0);
@@ -414,7 +307,8 @@ int main(void)
         fy_placement_free(pl);
         /* all weights on the CPU, experts offloaded from ub 4 on: the first device buffer a
          * batch needs is the staging of layer 0's experts */
-        FY_EXPECT(place(m, NULL, 0, &pl) == FY_OK && fy_device_gpu_new(1, &go, &dev) == FY_OK);
+        FY_EXPECT(fy_hyb_place(m, NULL, 0, THRESHOLD, &pl) == FY_OK &&
+                  fy_device_gpu_new(1, &go, &dev) == FY_OK);
         struct fy_session_opts o;
         struct fy_session *s = NULL;
         fy_session_opts_default(&o);
@@ -441,9 +335,7 @@ int main(void)
 
     free(ref);
     free(got);
-    fy_model_free(m);
-    unlink(path);
-    rmdir(dir);
+    fy_hyb_model_free(&hm);
     printf("%s\n", failed ? "test_gpu_e2e: FAILED" : "test_gpu_e2e: ok");
     return failed ? 1 : 0;
 }

@@ -4,124 +4,39 @@
  * bytes moved add up: weights at load, only the selected experts per offloaded layer. Cross-layer
  * prefetch (a layer that selected every expert uploads the next one whole, speculatively) gives
  * the same logits and is accounted for; it stays off for batches too small. */
-#include "fy_test.h"
-#include "graph/device.h"
-#include "graph/sched.h"
-#include "graph/session.h"
-#include "model.h"
-#include "placement/placement.h"
-#include "synth.h"
-
-#include <string.h>
-#include <unistd.h>
+#include "fy_test_hybrid.h"
 
 enum { N = 40, VOCAB = 600, E = 16, THRESHOLD = 4 };
 
 static int g_attn_on_gpu; /* attention nodes placed on GPU0 in the last evaluated batch */
 static uint64_t g_pinned;   /* the device's pinned bytes while the session was open */
 
-struct rows {
-    float *data;
-};
-
-static fy_status keep(void *ud, int64_t row0, int64_t n_rows, const float *logits,
-                      int64_t n_vocab)
+/* fy_hyb_inspect_fn: records the pinned bytes and where the last micro-batch's attention ran */
+static void inspect(const struct fy_session *s, const struct fy_device *gpu, void *ud)
 {
-    struct rows *r = ud;
-    memcpy(r->data + row0 * n_vocab, logits, (size_t)(n_rows * n_vocab) * sizeof(float));
-    return FY_OK;
-}
-
-static fy_status eval(const struct fy_model *m, const struct fy_placement *pl,
-                      struct fy_device *gpu, int64_t ub, const int32_t *toks, float *out,
-                      struct fy_sched_stats *st)
-{
-    struct fy_session_opts o;
-    struct fy_session *s = NULL;
-    struct rows r = {out};
-    fy_session_opts_default(&o);
-    o.n_ctx = N;
-    o.n_ubatch = ub;
-    o.kv_type = FY_F32;
-    o.placement = pl;
-    o.gpu = gpu;
-    FY_TRY(fy_session_new(m, &o, &s));
-    fy_status rc = fy_session_eval(s, toks, N, true, keep, &r);
-    if (st && fy_session_sched_stats(s))
-        *st = *fy_session_sched_stats(s);
+    (void)ud;
     g_pinned = gpu ? gpu->stats.bytes_pinned : 0;
-    /* where the last micro-batch's attention nodes ran */
     const struct fy_graph *g = fy_session_graph(s);
     for (int64_t i = 0; g && i < g->n_nodes; i++)
         if (g->nodes[i].op == FY_OP_ATTENTION)
             g_attn_on_gpu += g->nodes[i].backend == 1;
-    fy_session_free(s);
-    return rc;
 }
-
-/* Builds the placement of a recipe (command-line words) for model m. */
-static fy_status place(const struct fy_model *m, const char *const *words, int n_words,
-                       struct fy_placement **out)
-{
-    struct fy_place_rules *r = NULL;
-    struct fy_place_dims dims;
-    char *argv[16];
-    fy_status st = fy_place_rules_new(&r);
-    for (int i = 0; i < n_words; i++)
-        argv[i] = (char *)words[i];
-    for (int i = 0; st == FY_OK && i < n_words; i++)
-        if (fy_place_parse_flag(r, n_words, argv, &i) != 1)
-            st = FY_E_INVAL;
-    if (st == FY_OK)
-        st = fy_place_rules_set_offload_threshold(r, THRESHOLD);
-    if (st == FY_OK)
-        st = fy_place_dims_from_gguf(m->gguf, &dims);
-    if (st == FY_OK)
-        st = fy_placement_new(r, m->gguf, &dims, out);
-    fy_place_rules_free(r);
-    return st;
-}
-
-struct recipe {
-    const char *name;
-    const char *words[8];
-    int n;
-};
 
 int main(void)
 {
     int failed = 0;
-    char dir[] = "/tmp/fy-hybrid-XXXXXX", path[64];
-    struct fy_synth_config c;
-    struct fy_model *m = NULL;
-    if (!mkdtemp(dir))
+    struct fy_hyb_model hm;
+    if (fy_hyb_model_new(&hm, "/tmp/fy-hybrid-XXXXXX", 16, E, 2, VOCAB, 21) != FY_OK)
         return FY_TEST_HARD;
-    fy_synth_preset("tiny", &c);
-    c.n_layer = 4;
-    c.d_model = 64;
-    c.n_head = 4;
-    c.n_head_kv = 2;
-    c.head_dim = 16;
-    c.n_expert = E;
-    c.n_expert_used = 2;
-    c.n_ff_exp = 64;
-    c.n_vocab = VOCAB;
-    c.toy_vocab = 1;
-    c.sliding_window = 8;
-    c.seed = 21;
-    c.progress = 0;
-    snprintf(path, sizeof(path), "%s/m.gguf", dir);
-    if (fy_synth_write(&c, NULL, path) != FY_OK || fy_model_load(path, &m) != FY_OK)
-        return FY_TEST_HARD;
+    const struct fy_model *m = hm.m;
 
     int32_t toks[N];
-    struct fy_rng rng = {9};
-    for (int i = 0; i < N; i++)
-        toks[i] = (int32_t)(fy_rng_u64(&rng) % VOCAB);
+    fy_hyb_tokens(toks, N, VOCAB, 9);
+    const struct fy_hyb_run run = {m, toks, N, FY_F32, inspect, NULL};
     float *ref = malloc(sizeof(float) * N * VOCAB), *got = malloc(sizeof(float) * N * VOCAB);
-    FY_EXPECT(ref && got && eval(m, NULL, NULL, N, toks, ref, NULL) == FY_OK);
+    FY_EXPECT(ref && got && fy_hyb_eval(&run, NULL, NULL, N, ref, NULL) == FY_OK);
 
-    static const struct recipe recipes[] = {
+    static const struct fy_hyb_recipe recipes[] = {
         {"all CPU", {0}, 0},
         {"-ngl 99", {"-ngl", "99"}, 2},
         {"-ngl 99 -ot exps=CPU", {"-ngl", "99", "-ot", "exps=CPU"}, 4},
@@ -134,51 +49,39 @@ int main(void)
     };
     const int64_t ubs[] = {THRESHOLD - 1, 2 * THRESHOLD}; /* CPU experts below, GPU above */
     for (size_t ri = 0; ri < FY_ARRAY_LEN(recipes); ri++) {
-        const struct recipe *rc = &recipes[ri];
+        const struct fy_hyb_recipe *rc = &recipes[ri];
         struct fy_placement *pl = NULL;
-        if (place(m, rc->words, rc->n, &pl) != FY_OK) {
+        if (fy_hyb_place(m, rc->words, rc->n, THRESHOLD, &pl) != FY_OK) {
             fprintf(stderr, "FAIL %s: placement\n", rc->name);
             failed++;
             continue;
         }
         /* experts of a layer whose weights are all on the CPU: bytes of one expert */
-        size_t cpu_expert = 0;
-        int64_t cpu_layers = 0;
-        for (int64_t l = 0; l < c.n_layer; l++) {
-            if (pl->layers[l].n_weights_gpu == 0) {
-                cpu_expert = pl->layers[l].cpu_expert_bytes;
-                cpu_layers++;
-            }
-        }
+        size_t cpu_expert;
+        const int64_t cpu_layers = fy_hyb_cpu_layers(pl, hm.c.n_layer, &cpu_expert);
         for (size_t u = 0; u < FY_ARRAY_LEN(ubs); u++) {
             struct fy_device *dev = NULL;
             struct fy_sched_stats st = {0};
             FY_EXPECT(fy_device_test_new(1, &dev) == FY_OK);
             g_attn_on_gpu = 0;
-            fy_status rc_eval = eval(m, pl, dev, ubs[u], toks, got, &st);
+            fy_status rc_eval = fy_hyb_eval(&run, pl, dev, ubs[u], got, &st);
             const int64_t n_batches = (N + ubs[u] - 1) / ubs[u];
             bool same = rc_eval == FY_OK && !memcmp(got, ref, sizeof(float) * N * VOCAB);
-            bool bytes = dev->stats.bytes_in == st.load_bytes + st.expert_bytes + st.bias_bytes +
-                                                    st.act_bytes_in &&
-                         dev->stats.bytes_out == st.act_bytes_out &&
-                         st.load_bytes == pl->weight_bytes[FY_DEV_GPU0] +
-                                              pl->dup_bytes[FY_DEV_GPU0] &&
-                         st.expert_bytes == (uint64_t)st.experts_uploaded * cpu_expert;
-            bool paths = st.moe_gpu + st.moe_cpu == c.n_layer * n_batches;
-            /* uploads went in chunks through the staged hook; the host pages they read were
-             * pinned while the session was open (whole pages), and unpinned after */
-            bool chunks = (uint64_t)st.upload_chunks == dev->stats.n_chunks &&
-                          (st.expert_bytes == 0) == (st.upload_chunks == 0) &&
+            bool bytes = fy_hyb_bytes_add_up(dev, &st, pl, cpu_expert);
+            /* below the threshold, CPU experts stay on the CPU; above it they are uploaded,
+             * only those selected */
+            bool paths = fy_hyb_paths_ok(&st, hm.c.n_layer, cpu_layers, n_batches,
+                                         ubs[u] < THRESHOLD);
+            /* uploads went in chunks through the staged hook (counted in bytes); the host pages
+             * they read were pinned while the session was open (whole pages), and unpinned
+             * after */
+            bool chunks = (st.expert_bytes == 0) == (st.upload_chunks == 0) &&
                           st.pinned_bytes == g_pinned && dev->stats.bytes_pinned == 0 &&
                           (ubs[u] < THRESHOLD ? st.pinned_bytes == 0
                                               : st.pinned_bytes >= (uint64_t)cpu_layers * E *
                                                                        cpu_expert);
-            if (ubs[u] < THRESHOLD) /* below the threshold, CPU experts stay on the CPU */
-                paths = paths && st.experts_uploaded == 0 &&
-                        st.moe_cpu == cpu_layers * n_batches;
-            else if (cpu_layers) /* above it they are uploaded, only those selected */
-                paths = paths && st.experts_uploaded > 0 &&
-                        st.experts_uploaded <= cpu_layers * n_batches * ubs[u] * 2 &&
+            if (ubs[u] >= THRESHOLD && cpu_layers)
+                paths = paths && st.experts_uploaded <= cpu_layers * n_batches * ubs[u] * 2 &&
                         st.experts_uploaded < cpu_layers * n_batches * E;
             printf("%s %-46s ub=%-2lld logits %s | load %llu B, experts %lld (%llu B), biases "
                    "%llu B, act in %llu B out %llu B | moe gpu %lld cpu %lld, %lld segments\n",
@@ -193,7 +96,7 @@ int main(void)
                    (unsigned long long)st.pinned_bytes);
             failed += !(same && bytes && paths && chunks);
             int64_t gpu_layers = 0; /* layers whose KV cache (and so attention) is on GPU0 */
-            for (int64_t l = 0; l < c.n_layer; l++)
+            for (int64_t l = 0; l < hm.c.n_layer; l++)
                 gpu_layers += pl->layers[l].kv_dev == FY_DEV_GPU0;
             FY_EXPECT(g_attn_on_gpu == gpu_layers);
             FY_EXPECT(dev->stats.bytes_live == 0); /* the session freed all it allocated */
@@ -216,7 +119,7 @@ int main(void)
     {
         const char *const w[] = {"-ngl", "99", "-ot", "exps=CPU"};
         struct fy_placement *pl = NULL;
-        FY_EXPECT(place(m, w, 4, &pl) == FY_OK);
+        FY_EXPECT(fy_hyb_place(m, w, 4, THRESHOLD, &pl) == FY_OK);
         const size_t expert = pl ? pl->layers[0].cpu_expert_bytes : 0;
         const int64_t pf_ubs[] = {N, 2 * THRESHOLD};
         for (size_t u = 0; pl && u < FY_ARRAY_LEN(pf_ubs); u++) {
@@ -227,12 +130,9 @@ int main(void)
                 FY_EXPECT(fy_device_test_new(1, &dev) == FY_OK);
                 fy_sched_set_prefetch(on);
                 memset(got, 0, sizeof(float) * N * VOCAB);
-                fy_status rc_eval = eval(m, pl, dev, pf_ubs[u], toks, got, &st[on]);
+                fy_status rc_eval = fy_hyb_eval(&run, pl, dev, pf_ubs[u], got, &st[on]);
                 same[on] = rc_eval == FY_OK && !memcmp(got, ref, sizeof(float) * N * VOCAB);
-                bytes[on] = dev->stats.bytes_in == st[on].load_bytes + st[on].expert_bytes +
-                                                       st[on].bias_bytes + st[on].act_bytes_in &&
-                            st[on].expert_bytes == (uint64_t)st[on].experts_uploaded * expert &&
-                            (uint64_t)st[on].upload_chunks == dev->stats.n_chunks &&
+                bytes[on] = fy_hyb_uploads_add_up(dev, &st[on], expert) &&
                             st[on].prefetch_wasted_bytes <= st[on].prefetch_bytes &&
                             st[on].prefetch_bytes <= st[on].expert_bytes + st[on].bias_bytes &&
                             dev->stats.bytes_live == 0;
@@ -262,8 +162,9 @@ int main(void)
         const char *const w[] = {"-ngl", "99", "-ot", "attn_sinks=CPU"};
         struct fy_placement *pl = NULL;
         struct fy_device *dev = NULL;
-        FY_EXPECT(place(m, w, 4, &pl) == FY_OK && fy_device_test_new(1, &dev) == FY_OK);
-        FY_EXPECT(eval(m, pl, dev, 8, toks, got, NULL) == FY_E_UNSUPPORTED);
+        FY_EXPECT(fy_hyb_place(m, w, 4, THRESHOLD, &pl) == FY_OK &&
+                  fy_device_test_new(1, &dev) == FY_OK);
+        FY_EXPECT(fy_hyb_eval(&run, pl, dev, 8, got, NULL) == FY_E_UNSUPPORTED);
         fy_device_free(dev);
         fy_placement_free(pl);
     }
@@ -280,7 +181,8 @@ int main(void)
         o.n_ctx = N;
         o.n_ubatch = 8;
         o.placement = NULL;
-        FY_EXPECT(place(m, w, 4, &pl) == FY_OK && fy_device_test_new(1, &dev) == FY_OK);
+        FY_EXPECT(fy_hyb_place(m, w, 4, THRESHOLD, &pl) == FY_OK &&
+                  fy_device_test_new(1, &dev) == FY_OK);
         o.placement = pl;
         o.gpu = dev;
         FY_EXPECT(fy_session_new(m, &o, &s) == FY_OK);
@@ -306,9 +208,7 @@ int main(void)
 
     free(ref);
     free(got);
-    fy_model_free(m);
-    unlink(path);
-    rmdir(dir);
+    fy_hyb_model_free(&hm);
     printf("%s\n", failed ? "test_hybrid: FAILED" : "test_hybrid: ok");
     return failed ? 1 : 0;
 }
