@@ -5,10 +5,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 [ -f build/build.ninja ] || meson setup build >/dev/null || exit 1
 ninja -C build >/dev/null || { ninja -C build; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+log=build/meson-logs/testlog-gpu.json  # --setup NAME writes testlog-NAME.json
+rm -f "$log"
 # --setup gpu: every suite, the GPU one included (its tests exit 77, skipped, without a GPU)
 meson test -C build --setup gpu --print-errorlogs "$@"
 rc=$?
-log=build/meson-logs/testlog.json
 if [ -f "$log" ]; then
     /usr/bin/python3 - "$log" <<'PY'
 import json, sys
