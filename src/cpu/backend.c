@@ -44,23 +44,7 @@ static fy_status run_kv_store(const struct fy_node *n, const struct fy_batch *b)
 
 static fy_status run_attention(const struct fy_node *n, const struct fy_batch *b)
 {
-    const struct fy_attn_shape *sh = n->params;
-    const struct fy_kvcache *kv = b->kv;
-    struct fy_attn_args a = {
-        .n_tok = b->n_tok,
-        .n_head = sh->n_head,
-        .n_head_kv = sh->n_head_kv,
-        .head_dim = sh->head_dim,
-        .q = f32(n->src[0]),
-        .k = kv->k[n->layer],
-        .v = kv->v[n->layer],
-        .kv_type = kv->type,
-        .n_kv = b->n_kv,
-        .pos = b->pos,
-        .sinks = n->vec,
-        .window = n->iparam,
-        .scale = n->fparam,
-    };
+    struct fy_attn_args a = fy_attn_args_of(n, b);
     n->dst->ne1 = b->n_tok;
     fy_cpu_attention(f32(n->dst), &a);
     return FY_OK;

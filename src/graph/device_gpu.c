@@ -146,22 +146,7 @@ static fy_status run_node(struct gpudev *g, const struct fy_node *n, const struc
         return fy_gpu_kv_store(kv->k[n->layer], kv->v[n->layer], kv->type, f32(x),
                                f32(n->src[1]), b->n_tok, kv->width, b->pos, s);
     case FY_OP_ATTENTION: {
-        const struct fy_attn_shape *sh = n->params;
-        struct fy_attn_args a = {
-            .n_tok = b->n_tok,
-            .n_head = sh->n_head,
-            .n_head_kv = sh->n_head_kv,
-            .head_dim = sh->head_dim,
-            .q = f32(x),
-            .k = kv->k[n->layer],
-            .v = kv->v[n->layer],
-            .kv_type = kv->type,
-            .n_kv = b->n_kv,
-            .pos = b->pos,
-            .sinks = n->vec,
-            .window = n->iparam,
-            .scale = n->fparam,
-        };
+        struct fy_attn_args a = fy_attn_args_of(n, b);
         n->dst->ne1 = b->n_tok;
         return fy_gpu_attention(f32(n->dst), &a, s);
     }

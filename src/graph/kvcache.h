@@ -3,6 +3,7 @@
 #define FY_KVCACHE_H
 
 #include "../ferry.h"
+#include "graph.h"
 
 struct fy_kvcache {
     enum fy_dtype type;   /* FY_F16 (default) or FY_F32 */
@@ -17,5 +18,30 @@ fy_status fy_kvcache_new(int64_t n_layer, int64_t n_ctx, int64_t width, enum fy_
                          struct fy_kvcache **out);
 void fy_kvcache_free(struct fy_kvcache *kv);
 size_t fy_kvcache_bytes(const struct fy_kvcache *kv);
+
+/* The attention arguments of an ATTENTION node over batch b's cache (the pointers are whatever
+ * memory b and the node hold: host for the CPU, device for a GPU). */
+static inline struct fy_attn_args fy_attn_args_of(const struct fy_node *n,
+                                                  const struct fy_batch *b)
+{
+    const struct fy_attn_shape *sh = n->params;
+    const struct fy_kvcache *kv = b->kv;
+    struct fy_attn_args a = {
+        .n_tok = b->n_tok,
+        .n_head = sh->n_head,
+        .n_head_kv = sh->n_head_kv,
+        .head_dim = sh->head_dim,
+        .q = (const float *)n->src[0]->data,
+        .k = kv->k[n->layer],
+        .v = kv->v[n->layer],
+        .kv_type = kv->type,
+        .n_kv = b->n_kv,
+        .pos = b->pos,
+        .sinks = n->vec,
+        .window = n->iparam,
+        .scale = n->fparam,
+    };
+    return a;
+}
 
 #endif
