@@ -18,7 +18,11 @@
 
 static hipStream_t hs(fy_gpu_stream s) { return (hipStream_t)s; }
 
+static bool g_matrix_units; /* of the device fy_gpu_init selected */
+
 extern "C" const char *fy_gpu_platform(void) { return FY_GPU_PLATFORM; }
+
+extern "C" bool fy_gpu_matrix_units(void) { return g_matrix_units; }
 
 extern "C" int fy_gpu_count(void)
 {
@@ -39,8 +43,9 @@ extern "C" fy_status fy_gpu_init(int dev, struct fy_gpu_info *info)
         return FY_E_GPU;
     }
     FY_HIP_TRY(hipSetDevice(dev), "select device");
+    struct fy_gpu_info local;
     if (!info)
-        return FY_OK;
+        info = &local;
     hipDeviceProp_t p;
     memset(info, 0, sizeof(*info));
     FY_HIP_TRY(hipGetDeviceProperties(&p, dev), "device properties");
@@ -55,6 +60,7 @@ extern "C" fy_status fy_gpu_init(int dev, struct fy_gpu_info *info)
     snprintf(info->arch, sizeof(info->arch), "emu");
     info->matrix_units = true; /* the emulator runs the matrix-unit code path */
 #endif
+    g_matrix_units = info->matrix_units;
     info->n_sm = p.multiProcessorCount;
     info->warp = p.warpSize;
     FY_HIP_TRY(hipMemGetInfo(&info->mem_free, &info->mem_total), "memory info");

@@ -36,7 +36,8 @@ struct fy_gpu_info {
 
 const char *fy_gpu_platform(void);        /* "cuda", "hip", "emu"; "none" without a GPU build */
 int fy_gpu_count(void);                   /* devices present (0 when none, or no GPU build) */
-fy_status fy_gpu_init(int dev, struct fy_gpu_info *info);  /* selects dev, fills info */
+fy_status fy_gpu_init(int dev, struct fy_gpu_info *info);  /* selects dev, fills info (or NULL) */
+bool fy_gpu_matrix_units(void);  /* the device fy_gpu_init selected has them (false before) */
 
 /* Device memory. On failure: FY_E_NOMEM and a message naming `what`, the bytes asked for and
  * the bytes free. */

@@ -16,7 +16,8 @@
  *         on sm_80+, MFMA on CDNA, per-lane emulation elsewhere); x and the weights are rounded
  *         to bf16 (MXFP4 values are exact in bf16), f32 accumulation: a few 1e-3 relative;
  *       - FMA: f32 tiles, 4x8 outputs per thread: the CPU's values up to summation order.
- *       MMA is the default on CUDA/HIP, FMA on the emulator; FY_GPU_MMA=0/1 forces either (tests).
+ *       MMA is the default where the device has matrix units, FMA elsewhere and on the emulator;
+ *       FY_GPU_MMA=0/1 forces either (tests).
  * Weight loads never assume more alignment than the format gives: Q8_0 (34-byte) and MXFP4
  * (17-byte) blocks are read as aligned 32-bit words and funnel-shifted; F32/F16/BF16 rows use
  * 16-byte loads when data, row and matrix strides allow, else element loads ("U" variants). */
@@ -404,8 +405,9 @@ static void fy_mm_launch(int code, const fy_mm_args &a, dim3 grid, hipStream_t s
     }
 }
 
-/* matrix units for the GEMM: FY_GPU_MMA=0/1 forces; default on for CUDA/HIP (sm_80+ and CDNA
- * run tensor cores / MFMA, other targets the per-lane version of mma.h), off on the emulator */
+/* matrix units for the GEMM: FY_GPU_MMA=0/1 forces; by default where the device has them
+ * (sm_80+ tensor cores, CDNA MFMA: fy_gpu_info.matrix_units); elsewhere, RDNA say, the FMA GEMM
+ * beats mma.h's per-lane version. Off on the emulator (which has the per-lane version only). */
 static bool fy_mm_use_mma(void)
 {
     const char *v = getenv("FY_GPU_MMA");
@@ -414,7 +416,7 @@ static bool fy_mm_use_mma(void)
 #if defined(FY_GPU_EMU)
     return false;
 #else
-    return true;
+    return fy_gpu_matrix_units();
 #endif
 }
 
