@@ -24,6 +24,7 @@
  * range selects nothing: that slot adds 0 to y. */
 #include "fy_gpu_compat.h"
 #include "fy_gpu.h"
+#include "swiglu.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -133,7 +134,7 @@ static __global__ void __launch_bounds__(FY_MOE_GROUP_THREADS)
     }
 }
 
-/* SwiGLU-OAI (the math of fy_cpu_swiglu_oai) on the sorted rows [off[e0], off[e1]) only:
+/* SwiGLU-OAI (fy_swiglu1 of swiglu.h) on the sorted rows [off[e0], off[e1]) only:
  * g[r*stride + c] = swiglu(g[r*stride + c], u[r*stride + c]) for c < ff. Blocks stride over
  * rows, threads over columns. */
 static __global__ void __launch_bounds__(FY_MOE_ACT_THREADS)
@@ -144,14 +145,8 @@ static __global__ void __launch_bounds__(FY_MOE_ACT_THREADS)
     for (int64_t r = off[e0] + (int64_t)blockIdx.x; r < r1; r += gridDim.x) {
         float *gr = g + r * stride;
         const float *ur = u + r * stride;
-        for (int64_t c = threadIdx.x; c < ff; c += blockDim.x) {
-            const float gv = gr[c];
-            const float uv = ur[c];
-            const float gc = gv > limit ? limit : gv;
-            const float uc = uv > limit ? limit : (uv < -limit ? -limit : uv);
-            const float sv = gc / (1.0f + expf(-alpha * gc));
-            gr[c] = sv * (uc + 1.0f);
-        }
+        for (int64_t c = threadIdx.x; c < ff; c += blockDim.x)
+            gr[c] = fy_swiglu1(gr[c], ur[c], alpha, limit);
     }
 }
 

@@ -6,8 +6,7 @@
  * accesses when all pointers allow them. */
 #include "fy_gpu_compat.h"
 #include "fy_gpu.h"
-
-#include <math.h>
+#include "swiglu.h"
 
 #define FY_SWIGLU_THREADS 256
 #define FY_SWIGLU_MAX_BLOCKS 65535
@@ -15,14 +14,6 @@
 struct alignas(16) fy_swiglu_f4 {
     float x, y, z, w;
 };
-
-static __device__ __forceinline__ float fy_swiglu1(float g, float u, float alpha, float limit)
-{
-    const float gc = g > limit ? limit : g;
-    const float uc = u > limit ? limit : (u < -limit ? -limit : u);
-    const float s = gc / (1.0f + expf(-alpha * gc));
-    return s * (uc + 1.0f);
-}
 
 template <bool V4>
 static __global__ __launch_bounds__(FY_SWIGLU_THREADS) void fy_gpu_f32_swiglu_oai(
