@@ -1,5 +1,6 @@
 /* Shared command-line value parsing. */
 #include "cli_args.h"
+#include "infile.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -117,41 +118,18 @@ fy_status fy_arg_tokens(const char *flag, const char *val, int32_t **out, int64_
     return parse_list(flag, val, ",", out, n_out);
 }
 
-char *fy_arg_read_file(const char *flag, const char *path, size_t *len)
+char *fy_arg_read_file(const char *flag, const char *path, size_t limit, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fy_log(FY_LOG_ERR, "flag %s: cannot open %s: %s", flag, path, strerror(errno));
+    char *buf = NULL;
+    if (fy_infile_read(flag, path, limit, &buf, len) != FY_OK)
         return NULL;
-    }
-    size_t cap = 1 << 16, n = 0, r;
-    char *buf = malloc(cap + 1);
-    while (buf && (r = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += r;
-        if (n == cap) {
-            char *q = realloc(buf, (cap *= 2) + 1);
-            if (!q)
-                free(buf);
-            buf = q;
-        }
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (!buf || err) {
-        fy_log(FY_LOG_ERR, "flag %s: cannot read %s: %s", flag, path,
-               buf ? "read error" : "out of memory");
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
     return buf;
 }
 
 fy_status fy_arg_tokens_file(const char *flag, const char *path, int32_t **out, int64_t *n_out)
 {
     size_t n = 0;
-    char *buf = fy_arg_read_file(flag, path, &n);
+    char *buf = fy_arg_read_file(flag, path, FY_LIMIT_TOKENS_FILE, &n);
     if (!buf)
         return FY_E_IO;
     fy_status st = parse_list(flag, buf, ", \t\r\n", out, n_out);

@@ -19,10 +19,11 @@ fy_status fy_arg_u64(const char *flag, const char *val, uint64_t *out);
 fy_status fy_arg_float(const char *flag, const char *val, double lo, double hi, float *out);
 /* Parses a comma-separated list of token ids ("1,2,3"); *out is malloc'd. */
 fy_status fy_arg_tokens(const char *flag, const char *val, int32_t **out, int64_t *n_out);
-/* Reads a whole file (NUL-terminated; *len excludes the NUL). NULL with a message naming the
- * flag on failure. */
-char *fy_arg_read_file(const char *flag, const char *path, size_t *len);
-/* Reads a token-id list from a file (commas and/or whitespace separated). */
+/* Reads a whole file, "-" standard input, of at most `limit` bytes (NUL-terminated; *len excludes
+ * the NUL). NULL with a message naming the flag, the path and the limit on failure. */
+char *fy_arg_read_file(const char *flag, const char *path, size_t limit, size_t *len);
+/* Reads a token-id list from a file (commas and/or whitespace separated), at most
+ * FY_LIMIT_TOKENS_FILE bytes. */
 fy_status fy_arg_tokens_file(const char *flag, const char *path, int32_t **out, int64_t *n_out);
 
 #endif

@@ -53,7 +53,8 @@ void fy_cli_report(const struct fy_cli *o, const struct fy_session *s)
 const char fy_cli_help_common[] =
     "  -m, --model FILE       gpt-oss GGUF (first shard of a split model)\n"
     "  --tokens IDS           comma-separated token ids, e.g. 1,2,3\n"
-    "  --tokens-file FILE     token ids from a file (comma or whitespace separated)\n"
+    "  --tokens-file FILE     token ids from a file (comma or whitespace separated; at most\n"
+    "                         64 MiB)\n"
     "  -c, --ctx-size N       KV cache size in tokens (default: what the job needs)\n"
     "  -ub, --ubatch-size N   tokens per micro-batch (default 512)\n"
     "  -b, --batch-size N     accepted for llama.cpp compatibility; micro-batches rule\n"

@@ -2,6 +2,7 @@
  * files and flags the ones that got slower beyond both a threshold and the recorded spread. */
 #include "cli_args.h"
 #include "cmd.h"
+#include "infile.h"
 #include "json_lite.h"
 
 #include <errno.h>
@@ -22,7 +23,8 @@ static const char usage_text[] =
     "  noise       drop > b x PCT/100  but drop <= sb + sn   (slower, within the spread)\n"
     "  faster      -drop > b x PCT/100 and -drop > sb + sn\n"
     "  same        otherwise\n"
-    "Rows found in only one file are listed; they do not fail the comparison.\n\n"
+    "Rows found in only one file are listed; they do not fail the comparison. Each file may\n"
+    "hold at most 64 MiB.\n\n"
     "  --threshold PCT        relative slow-down that counts (default 5)\n"
     "  -h, --help             this help\n\n"
     "exit status: 0 no regression, 1 some row is a REGRESSION, 2 usage or file format error\n"
@@ -124,29 +126,31 @@ static fy_status add_row(struct cmp_file *f, const struct fy_jl_obj *o, int line
 
 static fy_status read_file(const char *path, struct cmp_file *f)
 {
-    FILE *fp = NULL;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
+    char *text = NULL;
+    size_t size = 0;
     int ln = 0;
     char err[160];
     struct fy_jl_obj o = {0};
-    fy_status st = FY_OK;
+    fy_status st;
 
     memset(f, 0, sizeof(*f));
     f->path = path;
-    if (!(fp = fopen(path, "r"))) {
-        fy_log(FY_LOG_ERR, "bench-compare: cannot open %s: %s", path, strerror(errno));
-        return FY_E_IO;
-    }
-    while ((len = getline(&line, &cap, fp)) >= 0) {
+    if ((st = fy_infile_read("bench-compare", path, FY_LIMIT_JSONL_FILE, &text, &size)) != FY_OK)
+        return st;
+    for (char *line = text, *end = text + size; line < end;) {
+        char *nl = memchr(line, '\n', (size_t)(end - line));
+        size_t len = nl ? (size_t)(nl - line) : (size_t)(end - line);
+        char *next = nl ? nl + 1 : end;
         ln++;
-        if (strspn(line, " \t\r\n") == (size_t)len)
-            continue;
-        if ((size_t)len != strlen(line)) {
+        if (memchr(line, '\0', len)) {
             fy_log(FY_LOG_ERR, "%s:%d: NUL byte in the line", path, ln);
             st = FY_E_FORMAT;
             goto fail;
+        }
+        line[len] = '\0';
+        if (strspn(line, " \t\r") == len) {
+            line = next;
+            continue;
         }
         if ((st = fy_jl_parse(line, &o, err, sizeof(err))) != FY_OK) {
             fy_log(FY_LOG_ERR, "%s:%d: not a flat JSON object: %s", path, ln, err);
@@ -170,24 +174,18 @@ static fy_status read_file(const char *path, struct cmp_file *f)
             goto fail;
         }
         fy_jl_free(&o);
-    }
-    if (ferror(fp)) {
-        fy_log(FY_LOG_ERR, "%s: read error: %s", path, strerror(errno));
-        st = FY_E_IO;
-        goto fail;
+        line = next;
     }
     if (f->n == 0) {
         fy_log(FY_LOG_ERR, "%s:%d: no test rows in the file", path, ln);
         st = FY_E_FORMAT;
         goto fail;
     }
-    fclose(fp);
-    free(line);
+    free(text);
     return FY_OK;
 fail:
     fy_jl_free(&o);
-    fclose(fp);
-    free(line);
+    free(text);
     cmp_file_free(f);
     return st;
 }

@@ -9,6 +9,8 @@
 #include "cmd.h"
 #include "generate.h"
 #include "harmony.h"
+#include "infile.h"
+#include "outfile.h"
 #include "tokenizer.h"
 
 #include <errno.h>
@@ -24,7 +26,10 @@ static const char usage_text[] =
     "An interactive chat in OpenAI's harmony format. Reads messages from the terminal or a\n"
     "pipe. End a line with \\ to continue the message on the next line, or enclose a\n"
     "multi-line message in lines holding only \"\"\". Ctrl-C stops an answer; Ctrl-C twice at\n"
-    "the prompt exits. Commands: /help /reset /stats /save FILE /exit\n\n"
+    "the prompt exits. Commands: /help /reset /stats /save FILE /exit\n"
+    "A message may hold at most 1 MiB. Piped input that is not text (a NUL byte, invalid\n"
+    "UTF-8, a longer message) is refused; 8 such messages in a row, or one at the end of the\n"
+    "input, end the chat with exit status 1.\n\n"
     "  --reasoning LEVEL      reasoning effort: low, medium (default), high\n"
     "  --sys TEXT             instructions (the developer message)\n"
     "  --show-reasoning       show the analysis channel, dimmed (hidden by default)\n"
@@ -66,13 +71,42 @@ static const char *dim_off(const struct chat *c) { return c->color ? "\033[0m" :
 
 /* ---- input ---- */
 
-enum input_kind { IN_TEXT, IN_EOF, IN_INTERRUPT };
+/* IN_TOOLONG: a message over FY_LIMIT_CHAT_MESSAGE (the rest of its line was skipped); IN_BAD:
+ * a line so long that skipping it gave up (input that is not text, like /dev/zero) */
+enum input_kind { IN_TEXT, IN_EOF, IN_INTERRUPT, IN_TOOLONG, IN_BAD };
 
-/* Reads one line into *line (grown as needed, newline stripped). */
-static enum input_kind read_line(char **line, size_t *cap, size_t *len)
+#define FY_CHAT_SKIP_MAX (16 * FY_MiB) /* most bytes skipped to find the end of a long line */
+#define FY_CHAT_MAX_ERRORS 8           /* invalid messages in a row that end piped input */
+
+/* Skips to the end of the line: IN_TOOLONG once found (or at EOF), IN_BAD past
+ * FY_CHAT_SKIP_MAX bytes. */
+static enum input_kind skip_line(void)
+{
+    for (size_t n = 0; n < FY_CHAT_SKIP_MAX; n++) {
+        errno = 0;
+        int ch = fgetc(stdin);
+        if (ch == EOF) {
+            if (ferror(stdin) && errno == EINTR) {
+                clearerr(stdin);
+                fy_sigint_take();
+                return IN_INTERRUPT;
+            }
+            return IN_TOOLONG;
+        }
+        if (ch == '\n')
+            return IN_TOOLONG;
+    }
+    return IN_BAD;
+}
+
+/* Reads one line into *line (grown as needed, newline stripped), of at most `limit` bytes:
+ * IN_TOOLONG (the rest of the line skipped) beyond. */
+static enum input_kind read_line(char **line, size_t *cap, size_t *len, size_t limit)
 {
     *len = 0;
     for (;;) {
+        if (*len >= limit)
+            return skip_line();
         if (*len + 2 > *cap) {
             size_t ncap = *cap ? *cap * 2 : 256;
             char *p = realloc(*line, ncap);
@@ -102,6 +136,26 @@ static enum input_kind read_line(char **line, size_t *cap, size_t *len)
     return IN_TEXT;
 }
 
+/* After a too-long line inside a """ block: skips the block's remaining lines, at most
+ * FY_CHAT_SKIP_MAX bytes. */
+static enum input_kind skip_block(char **line, size_t *cap)
+{
+    size_t len = 0, skipped = 0;
+    for (;;) {
+        enum input_kind k = read_line(line, cap, &len, FY_LIMIT_CHAT_MESSAGE);
+        if (k == IN_EOF)
+            return IN_TOOLONG;
+        if (k == IN_TOOLONG)
+            len = FY_LIMIT_CHAT_MESSAGE;
+        else if (k != IN_TEXT)
+            return k;
+        else if (!strcmp(*line, "\"\"\""))
+            return IN_TOOLONG;
+        if ((skipped += len + 1) > FY_CHAT_SKIP_MAX)
+            return IN_BAD;
+    }
+}
+
 /* Reads a whole message: continuation lines ("\" at the end) and """ blocks. */
 static enum input_kind read_message(struct chat *c, char **msg, size_t *msg_len)
 {
@@ -117,7 +171,10 @@ static enum input_kind read_message(struct chat *c, char **msg, size_t *msg_len)
         fflush(stdout);
     }
     while (more) {
-        k = read_line(&line, &cap, &len);
+        size_t room = *msg_len < FY_LIMIT_CHAT_MESSAGE ? FY_LIMIT_CHAT_MESSAGE - *msg_len : 0;
+        k = read_line(&line, &cap, &len, room);
+        if (k == IN_TOOLONG && block)
+            k = skip_block(&line, &cap);
         if (k != IN_TEXT)
             break;
         bool fence = !strcmp(line, quote);
@@ -155,6 +212,8 @@ static enum input_kind read_message(struct chat *c, char **msg, size_t *msg_len)
     free(line);
     if (k == IN_EOF && *msg_len)
         k = IN_TEXT; /* a last message without a newline */
+    if (k == IN_TEXT && *msg_len + 1 > FY_LIMIT_CHAT_MESSAGE)
+        k = IN_TOOLONG; /* the newlines joining the lines took it over */
     if (k == IN_TEXT && !*msg) {
         *msg = calloc(1, 1);
         if (!*msg)
@@ -193,11 +252,12 @@ static void reset_chat(struct chat *c)
 
 static int save_chat(const struct chat *c, const char *path)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        printf("cannot write %s: %s\n", path, strerror(errno));
+    struct fy_outfile *out = NULL;
+    if (fy_outfile_open("/save", path, &out) != FY_OK) {
+        printf("nothing saved (the message above says why)\n");
         return -1;
     }
+    FILE *f = fy_outfile_fp(out);
     for (int64_t i = 0; i < c->hist.n; i++) {
         const struct fy_harmony_msg *m = &c->hist.v[i];
         fprintf(f, "### %s%s%s\n%.*s\n\n", fy_harmony_role_name(m->role),
@@ -205,10 +265,9 @@ static int save_chat(const struct chat *c, const char *path)
                 (int)(m->content_len ? m->content_len : (m->content ? strlen(m->content) : 0)),
                 m->content ? m->content : "");
     }
-    int bad = ferror(f);
-    bad |= fclose(f);
+    int bad = fy_outfile_commit(out) != FY_OK;
     if (bad)
-        printf("error writing %s\n", path);
+        printf("nothing saved (the message above says why)\n");
     else
         printf("saved %lld messages to %s\n", (long long)c->hist.n, path);
     return bad ? -1 : 0;
@@ -497,12 +556,30 @@ int fy_cmd_chat(int argc, char **argv)
                : c.conv.system.effort == FY_EFFORT_HIGH ? "high"
                                                         : "medium");
     bool armed = false; /* a Ctrl-C at the prompt: the next one exits */
+    int errors = 0;     /* invalid messages in a row */
     for (;;) {
         char *msg = NULL;
         size_t len = 0;
         enum input_kind k = read_message(&c, &msg, &len);
         if (k == IN_EOF)
             break;
+        if (k == IN_BAD) {
+            fy_log(FY_LOG_ERR, "chat: a line of standard input is longer than %zu MiB: the input "
+                   "is not text; stopping", (size_t)(FY_CHAT_SKIP_MAX / FY_MiB));
+            goto done;
+        }
+        if (k == IN_TOOLONG || (k == IN_TEXT && memchr(msg, '\0', len))) {
+            printf("the message was not sent: %s\n",
+                   k == IN_TOOLONG ? "it is longer than the limit of 1 MiB"
+                                   : "it contains a NUL byte");
+            free(msg);
+            if (++errors >= FY_CHAT_MAX_ERRORS && !c.tty_in) {
+                fy_log(FY_LOG_ERR, "chat: %d invalid messages in a row on standard input; "
+                       "stopping", errors);
+                goto done;
+            }
+            continue;
+        }
         if (k == IN_INTERRUPT) {
             if (armed)
                 break;
@@ -516,6 +593,7 @@ int fy_cmd_chat(int argc, char **argv)
             continue;
         }
         if (msg[0] == '/' && !strchr(msg, '\n')) {
+            errors = 0;
             int quit = run_command(&c, msg);
             free(msg);
             if (quit)
@@ -526,13 +604,26 @@ int fy_cmd_chat(int argc, char **argv)
                                     .end_token = -1};
         fy_status st = answer(&c, &um);
         free(msg);
-        if (st == FY_E_INVAL)
+        if (st == FY_E_INVAL) {
             printf("the message was not sent: it is not valid UTF-8\n");
-        else if (st != FY_OK && st != FY_E_FULL)
+            if (++errors >= FY_CHAT_MAX_ERRORS && !c.tty_in) {
+                fy_log(FY_LOG_ERR, "chat: %d invalid messages in a row on standard input; "
+                       "stopping", errors);
+                goto done;
+            }
+            continue;
+        }
+        if (st != FY_OK && st != FY_E_FULL)
             goto done;
+        errors = 0;
     }
     if (c.tty_in)
         printf("\n");
+    if (errors && !c.tty_in) {
+        fy_log(FY_LOG_ERR, "chat: the input ended with %d invalid message%s", errors,
+               errors > 1 ? "s" : "");
+        goto done;
+    }
     rc = 0;
 done:
     fy_gen_free(&c.gen);

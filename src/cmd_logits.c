@@ -5,6 +5,7 @@
 #include "cmd.h"
 #include "graph/session.h"
 #include "model.h"
+#include "outfile.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -17,11 +18,12 @@ static const char usage_text[] =
     "usage: ferry logits -m MODEL (--tokens IDS | --tokens-file F) -o FILE [options]\n\n"
     "Evaluates the tokens as one sequence and writes n_tokens x n_vocab float32 (little-endian)\n"
     "logits to FILE; row i = logits after token i.\n\n"
-    "  -o, --output FILE      output file\n";
+    "  -o, --output FILE      output file: a regular file is written beside it and renamed\n"
+    "                         into place; a FIFO or device is written in place; \"-\" is\n"
+    "                         standard output. A symbolic link keeps pointing at the file.\n";
 
 struct logits_out {
-    FILE *f;
-    const char *path;
+    struct fy_outfile *out;
     int64_t done, total;
     bool tty;
 };
@@ -32,8 +34,8 @@ static fy_status write_rows(void *ud, int64_t row0, int64_t n_rows, const float 
     struct logits_out *w = ud;
     (void)row0;
     size_t n = (size_t)n_rows * (size_t)n_vocab;
-    if (fwrite(logits, sizeof(float), n, w->f) != n) {
-        fy_log(FY_LOG_ERR, "%s: write failed: %s", w->path, strerror(errno));
+    if (fwrite(logits, sizeof(float), n, fy_outfile_fp(w->out)) != n) {
+        fy_outfile_fail(w->out, errno);
         return FY_E_IO;
     }
     w->done += n_rows;
@@ -49,7 +51,6 @@ int fy_cmd_logits(int argc, char **argv)
     const char *out_path = NULL;
     struct fy_model *m = NULL;
     struct fy_session *s = NULL;
-    char *tmp = NULL;
     struct logits_out w = {0};
     int rc = 1;
 
@@ -76,41 +77,28 @@ int fy_cmd_logits(int argc, char **argv)
         fy_log(FY_LOG_ERR, "logits: -o FILE is required");
         goto done;
     }
+    /* the output first: a path that cannot be written fails before the model loads */
+    w.total = o.n_tokens;
+    w.tty = isatty(2);
+    if (fy_outfile_open("-o", out_path, &w.out) != FY_OK)
+        goto done;
     if (fy_cli_open(&o, o.n_tokens, &m, &s) != FY_OK)
         goto done;
-    size_t len = strlen(out_path) + 8;
-    tmp = malloc(len);
-    if (!tmp)
-        goto done;
-    snprintf(tmp, len, "%s.part", out_path);
-    w = (struct logits_out){.f = fopen(tmp, "wb"), .path = tmp, .total = o.n_tokens,
-                            .tty = isatty(2)};
-    if (!w.f) {
-        fy_log(FY_LOG_ERR, "cannot create %s: %s", tmp, strerror(errno));
-        goto done;
-    }
     fy_status st = fy_session_eval(s, o.tokens, o.n_tokens, true, write_rows, &w);
-    if (w.tty)
+    if (w.tty && w.done)
         fputc('\n', stderr);
-    if (fclose(w.f) != 0 && st == FY_OK) {
-        fy_log(FY_LOG_ERR, "%s: %s", tmp, strerror(errno));
-        st = FY_E_IO;
-    }
-    w.f = NULL;
-    if (st == FY_OK && rename(tmp, out_path) != 0) {
-        fy_log(FY_LOG_ERR, "cannot rename %s to %s: %s", tmp, out_path, strerror(errno));
-        st = FY_E_IO;
-    }
+    struct fy_outfile *out = w.out;
+    w.out = NULL;
     if (st != FY_OK) {
-        remove(tmp);
-    } else {
+        fy_outfile_discard(out);
+    } else if (fy_outfile_commit(out) == FY_OK) {
         fy_cli_report(&o, s);
         rc = 0;
     }
 done:
+    fy_outfile_discard(w.out);
     fy_session_free(s);
     fy_cli_free(&o);
     fy_model_free(m);
-    free(tmp);
     return rc;
 }

@@ -1,5 +1,6 @@
 /* `ferry run`: complete raw text (-p/-f, streamed) or token ids (--tokens), with sampling. */
 #include "cli_args.h"
+#include "infile.h"
 #include "cli_common.h"
 #include "placement/placement.h"
 #include "cli_signal.h"
@@ -16,7 +17,7 @@ static const char usage_text[] =
     "Completes raw text and streams it (or, with --tokens, prints generated token ids).\n"
     "Without --temp, --tokens runs greedy; text uses the sampler defaults.\n\n"
     "  -p, --prompt TEXT      prompt text\n"
-    "  -f, --file FILE        prompt text from a file\n"
+    "  -f, --file FILE        prompt text from a file (\"-\": standard input; at most 64 MiB)\n"
     "  -n, --n-predict N      tokens to generate (default 128; 16 with --tokens)\n"
     "  --special              parse special-token strings (<|start|>...) in the prompt\n"
     "  --ids                  print generated token ids instead of text\n"
@@ -92,7 +93,7 @@ int fy_cmd_run(int argc, char **argv)
     }
     const bool text_mode = !o.tokens;
     if (text_mode && prompt_file &&
-        !(file_text = fy_arg_read_file("-f", prompt_file, &file_len)))
+        !(file_text = fy_arg_read_file("-f", prompt_file, FY_LIMIT_PROMPT_FILE, &file_len)))
         goto done;
     if (n_gen < 0)
         n_gen = text_mode ? 128 : 16;

@@ -44,7 +44,8 @@ static const char usage_text[] =
     "  --sweep-memory         add RSS HWM and VRAM delta columns (MiB)\n"
     "  --output md|jsonl      a markdown table (default) or one JSON object per line, the\n"
     "                         first describing the run (alias --output-format)\n"
-    "  --plot FILE.svg        draw S_PP and S_TG against N_KV as an SVG chart\n";
+    "  --plot FILE.svg        draw S_PP and S_TG against N_KV as an SVG chart (opened before\n"
+    "                         the benchmark: a path that cannot be written fails at once)\n";
 
 struct sweep_opts {
     struct fy_cli cli;
@@ -318,14 +319,16 @@ static fy_status jsonl_run(const struct sweep_opts *o, const struct sweep_hdr *h
     return ferror(stdout) ? FY_E_IO : FY_OK;
 }
 
-static fy_status write_plot(const char *path, const char *name, const struct sweep_row *rows,
+static fy_status write_plot(struct fy_outfile *out, const char *name, const struct sweep_row *rows,
                             int n)
 {
     fy_status st = FY_E_NOMEM;
     double *v = malloc(sizeof(double) * 3 * (size_t)(n > 0 ? n : 1));
     char title[320];
-    if (!v)
+    if (!v) {
+        fy_outfile_discard(out);
         goto fail;
+    }
     for (int i = 0; i < n; i++) {
         v[i] = rows[i].n_kv;
         v[n + i] = rows[i].pp / rows[i].t_pp;
@@ -339,7 +342,7 @@ static fy_status write_plot(const char *path, const char *name, const struct swe
         {.name = "S_PP t/s (left axis)", .x = v, .y = v + n, .n = n, .axis = 0},
         {.name = "S_TG t/s (right axis)", .x = v, .y = v + 2 * n, .n = n, .axis = 1},
     };
-    st = fy_svg_plot_write(path, &p, s, 2);
+    st = fy_svg_plot_write(out, &p, s, 2);
 fail:
     free(v);
     return st;
@@ -429,6 +432,7 @@ int fy_cmd_sweep_bench(int argc, char **argv)
     struct fy_model *m = NULL;
     struct fy_session *s = NULL;
     struct sweep_row *rows = NULL;
+    struct fy_outfile *plot = NULL;
     int rc = 1, n_rows = 0;
     bool cli_ok = false;
 
@@ -443,6 +447,9 @@ int fy_cmd_sweep_bench(int argc, char **argv)
         goto done;
     }
     rc = 1;
+    /* the chart's file first: a path that cannot be written fails before the benchmark */
+    if (o.plot && fy_outfile_open("--plot", o.plot, &plot) != FY_OK)
+        goto done;
     if (!o.cli.n_ubatch)
         o.cli.n_ubatch = SWEEP_UBATCH_DEFAULT;
     if (fy_cli_load(&o.cli, &m) != FY_OK)
@@ -490,7 +497,9 @@ int fy_cmd_sweep_bench(int argc, char **argv)
     if (o.plot) {
         char name[256];
         model_name(m, o.cli.model, name, sizeof(name));
-        if (write_plot(o.plot, name, rows, n_rows) != FY_OK) {
+        struct fy_outfile *out = plot;
+        plot = NULL;
+        if (write_plot(out, name, rows, n_rows) != FY_OK) {
             fy_log(FY_LOG_ERR, "sweep-bench: --plot %s: cannot write the chart", o.plot);
             goto done;
         }
@@ -498,6 +507,7 @@ int fy_cmd_sweep_bench(int argc, char **argv)
     fy_cli_report(&o.cli, s);
     rc = 0;
 done:
+    fy_outfile_discard(plot);
     fy_session_free(s);
     if (cli_ok)
         fy_cli_free(&o.cli);

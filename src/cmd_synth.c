@@ -18,9 +18,11 @@ static void usage(FILE *f)
             "usage: ferry synth [--preset tiny|20b|120b] -o OUT.gguf [options]\n\n"
             "Writes a gpt-oss GGUF with random weights, laid out like the ggml-org files.\n\n"
             "  --preset NAME        tiny (default: 4 layers, d_model 256), 20b or 120b\n"
-            "  -o, --output PATH    output file (written as PATH.tmp, then renamed)\n"
-            "  --vocab PATH         o200k_base.tiktoken (default: $FERRY_VOCAB, else\n"
-            "                       %s)\n"
+            "  -o, --output PATH    output file: a regular file is written beside PATH and\n"
+            "                       renamed onto it; a FIFO or device is written in place\n"
+            "                       (holes as zeros); \"-\" is standard output\n"
+            "  --vocab PATH         o200k_base.tiktoken, at most 64 MiB (default: $FERRY_VOCAB,\n"
+            "                       else %s)\n"
             "  --toy-vocab N        no rank file: 256 byte tokens + 21 specials + pads, N ids\n"
             "  --seed N             random seed (default 0)\n"
             "  --layers N           block_count\n"
@@ -215,8 +217,12 @@ int fy_cmd_synth(int argc, char **argv)
         return 1;
     }
     struct stat sb;
-    long long size = stat(out, &sb) == 0 ? (long long)sb.st_size : -1;
-    printf("synth: wrote %s: %lld bytes, %lld layers, d_model %lld, %lld experts, %s/%s, "
+    char size[48] = "written in place"; /* a FIFO, a device, standard output */
+    if (strcmp(out, "-") && stat(out, &sb) == 0 && S_ISREG(sb.st_mode))
+        snprintf(size, sizeof(size), "%lld bytes", (long long)sb.st_size);
+    /* the summary goes to stderr when the file itself goes to standard output */
+    fprintf(strcmp(out, "-") ? stdout : stderr,
+           "synth: wrote %s: %s, %lld layers, d_model %lld, %lld experts, %s/%s, "
            "seed %llu, %.1f s\n",
            out, size, (long long)c.n_layer, (long long)c.d_model, (long long)c.n_expert,
            fy_dtype_name(c.dense_type), fy_dtype_name(c.expert_type),

@@ -1,5 +1,6 @@
 /* `ferry tokenize`: text to tokens with the model's tokenizer. */
 #include "cli_args.h"
+#include "infile.h"
 #include "cmd.h"
 #include "gguf.h"
 #include "tokenizer.h"
@@ -14,7 +15,7 @@ static const char usage_text[] =
     "comma-separated, on one line.\n\n"
     "  -m, --model FILE       gpt-oss GGUF (its tokenizer is used; the weights are not read)\n"
     "  -p, --prompt TEXT      text\n"
-    "  -f, --file FILE        text from a file\n"
+    "  -f, --file FILE        text from a file (\"-\": standard input; at most 64 MiB)\n"
     "  --ids                  print only the ids\n"
     "  --special              parse special-token strings (<|start|>...) in the text\n"
     "  -h, --help             this help\n";
@@ -100,7 +101,7 @@ int fy_cmd_tokenize(int argc, char **argv)
         rc = 2;
         goto done;
     }
-    if (file && !(file_text = fy_arg_read_file("-f", file, &len)))
+    if (file && !(file_text = fy_arg_read_file("-f", file, FY_LIMIT_PROMPT_FILE, &len)))
         goto done;
     if (!file)
         len = strlen(text);

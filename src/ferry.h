@@ -20,9 +20,16 @@ typedef enum fy_status {
 
 const char *fy_status_str(fy_status st);
 
-enum fy_log_level { FY_LOG_ERR = 0, FY_LOG_WARN = 1, FY_LOG_INFO = 2, FY_LOG_DEBUG = 3 };
+/* FY_LOG_SILENT (or any negative level) as the threshold drops every message. */
+enum fy_log_level {
+    FY_LOG_SILENT = -1,
+    FY_LOG_ERR = 0,
+    FY_LOG_WARN = 1,
+    FY_LOG_INFO = 2,
+    FY_LOG_DEBUG = 3
+};
 
-/* Messages go to stderr; level above the current threshold are dropped. */
+/* Messages go to stderr; levels above the current threshold are dropped. */
 void fy_log(enum fy_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void fy_log_set_level(enum fy_log_level level);
 enum fy_log_level fy_log_get_level(void);

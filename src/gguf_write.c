@@ -4,15 +4,17 @@
  * tokenizer arrays of a gpt-oss file are a few MB); tensor bytes go straight to the file through
  * a large stdio buffer, so a 60 GB model needs no more memory than one chunk of the caller's.
  *
- * The file is written as "<path>.tmp" and renamed to <path> by fy_gguf_writer_finish, so an
- * interrupted write never leaves a half file under the real name; fy_gguf_writer_free without a
- * successful finish removes the .tmp file.
+ * The file goes through fy_outfile (outfile.h): a regular file is written as a temporary file
+ * beside it and renamed to <path> by fy_gguf_writer_finish, so an interrupted write never leaves
+ * a half file under the real name, and fy_gguf_writer_free without a successful finish removes
+ * the temporary file. A FIFO or a character device is written in place, holes as zeros.
  *
  * Alignment: offsets of tensor data are multiples of the writer's alignment (32 when 0 is
  * passed). When it differs from 32 the reader needs a `general.alignment` (u32) kv: the writer
  * appends one itself at fy_gguf_writer_begin_data unless the caller added it, and refuses a
  * caller's `general.alignment` whose type or value disagrees. */
 #include "gguf.h"
+#include "outfile.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -45,8 +47,9 @@ struct gw_tensor {
 
 struct fy_gguf_writer {
     char *path;        /* final name */
-    char *tmp_path;    /* path + ".tmp", written until finish */
-    FILE *f;
+    struct fy_outfile *out; /* NULL once committed or discarded */
+    FILE *f;                /* its stream */
+    bool seekable;          /* a temporary regular file: holes and ftruncate work */
     char *iobuf;
     uint32_t alignment;
     enum gw_state state;
@@ -142,19 +145,14 @@ fy_status fy_gguf_writer_new(const char *path, uint32_t alignment, struct fy_ggu
     w->alignment = alignment;
     size_t n = strlen(path);
     w->path = malloc(n + 1);
-    w->tmp_path = malloc(n + 5);
     w->iobuf = malloc(GW_IOBUF);
-    if (!w->path || !w->tmp_path || !w->iobuf)
+    if (!w->path || !w->iobuf)
         goto fail;
     memcpy(w->path, path, n + 1);
-    memcpy(w->tmp_path, path, n);
-    memcpy(w->tmp_path + n, ".tmp", 5);
-    w->f = fopen(w->tmp_path, "wb");
-    if (!w->f) {
-        fy_log(FY_LOG_ERR, "%s: cannot create: %s", w->tmp_path, strerror(errno));
-        st = FY_E_IO;
+    if ((st = fy_outfile_open(NULL, path, &w->out)) != FY_OK)
         goto fail;
-    }
+    w->f = fy_outfile_fp(w->out);
+    w->seekable = fy_outfile_seekable(w->out);
     setvbuf(w->f, w->iobuf, _IOFBF, GW_IOBUF);
     *out = w;
     return FY_OK;
@@ -167,12 +165,9 @@ void fy_gguf_writer_free(struct fy_gguf_writer *w)
 {
     if (!w)
         return;
-    if (w->f) {
-        fclose(w->f);
-        w->f = NULL;
-        if (w->state != GW_DONE && w->tmp_path)
-            unlink(w->tmp_path);
-    }
+    fy_outfile_discard(w->out); /* closes and removes the temporary file, if not committed */
+    w->out = NULL;
+    w->f = NULL;
     for (uint64_t i = 0; i < w->n_kv && w->keys; i++)
         free(w->keys[i]);
     free(w->keys);
@@ -182,7 +177,6 @@ void fy_gguf_writer_free(struct fy_gguf_writer *w)
     buf_free(&w->kv);
     free(w->iobuf);
     free(w->path);
-    free(w->tmp_path);
     free(w);
 }
 
@@ -416,7 +410,7 @@ fy_status fy_gguf_writer_tensor(struct fy_gguf_writer *w, const char *name, enum
 static fy_status put_file(struct fy_gguf_writer *w, const void *p, size_t n)
 {
     if (n && fwrite(p, 1, n, w->f) != n) {
-        fy_log(FY_LOG_ERR, "%s: write failed: %s", w->tmp_path, strerror(errno));
+        fy_outfile_fail(w->out, errno);
         w->state = GW_FAILED;
         return FY_E_IO;
     }
@@ -425,7 +419,7 @@ static fy_status put_file(struct fy_gguf_writer *w, const void *p, size_t n)
 
 static fy_status put_zeros(struct fy_gguf_writer *w, uint64_t n)
 {
-    static const uint8_t zeros[256];
+    static const uint8_t zeros[1 << 16];
     while (n) {
         size_t k = n < sizeof(zeros) ? (size_t)n : sizeof(zeros);
         FY_TRY(put_file(w, zeros, k));
@@ -485,8 +479,10 @@ fail:
 /* Moves the file position n bytes on without writing: a hole that reads as zeros. */
 static fy_status put_hole(struct fy_gguf_writer *w, size_t n)
 {
+    if (!w->seekable)
+        return put_zeros(w, n); /* a pipe or a device: the zeros themselves */
     if (n && fseeko(w->f, (off_t)n, SEEK_CUR) != 0) {
-        fy_log(FY_LOG_ERR, "%s: seek failed: %s", w->tmp_path, strerror(errno));
+        fy_log(FY_LOG_ERR, "%s: seek failed: %s", w->path, strerror(errno));
         w->state = GW_FAILED;
         return FY_E_IO;
     }
@@ -555,14 +551,19 @@ fy_status fy_gguf_writer_finish_sparse(struct fy_gguf_writer *w)
                w->path);
         return FY_E_INVAL;
     }
+    if (!w->seekable) {
+        if (put_zeros(w, w->data_size) != FY_OK)
+            return FY_E_IO;
+        return close_and_rename(w);
+    }
     if (fflush(w->f) != 0) {
-        fy_log(FY_LOG_ERR, "%s: write failed: %s", w->tmp_path, strerror(errno));
+        fy_outfile_fail(w->out, errno);
         w->state = GW_FAILED;
         return FY_E_IO;
     }
     off_t end = ftello(w->f);
     if (end < 0 || ftruncate(fileno(w->f), end + (off_t)w->data_size) != 0) {
-        fy_log(FY_LOG_ERR, "%s: cannot extend to its full size: %s", w->tmp_path,
+        fy_log(FY_LOG_ERR, "%s: cannot extend to its full size: %s", w->path,
                strerror(errno));
         w->state = GW_FAILED;
         return FY_E_IO;
@@ -588,36 +589,22 @@ fy_status fy_gguf_writer_finish(struct fy_gguf_writer *w)
         return FY_E_INVAL;
     }
     /* a trailing hole (fy_gguf_writer_skip) leaves the position past the end: extend */
-    off_t end = fflush(w->f) == 0 ? ftello(w->f) : -1;
-    if (end < 0 || ftruncate(fileno(w->f), end) != 0) {
-        fy_log(FY_LOG_ERR, "%s: cannot set its final size: %s", w->tmp_path, strerror(errno));
+    off_t end = !w->seekable ? 0 : fflush(w->f) == 0 ? ftello(w->f) : -1;
+    if (w->seekable && (end < 0 || ftruncate(fileno(w->f), end) != 0)) {
+        fy_log(FY_LOG_ERR, "%s: cannot set its final size: %s", w->path, strerror(errno));
         w->state = GW_FAILED;
         return FY_E_IO;
     }
     return close_and_rename(w);
 }
 
-/* Closes the .tmp file and gives it the final name. */
+/* Flushes, closes and gives the file its final name (fy_outfile_commit). */
 static fy_status close_and_rename(struct fy_gguf_writer *w)
 {
-    FILE *f = w->f;
+    struct fy_outfile *o = w->out;
+    w->out = NULL;
     w->f = NULL;
-    int bad = fflush(f) != 0 || ferror(f);
-    int err = errno;
-    if (fclose(f) != 0 && !bad) {
-        bad = 1;
-        err = errno;
-    }
-    if (bad) {
-        fy_log(FY_LOG_ERR, "%s: write failed: %s", w->tmp_path, strerror(err));
-        unlink(w->tmp_path);
-        w->state = GW_FAILED;
-        return FY_E_IO;
-    }
-    if (rename(w->tmp_path, w->path) != 0) {
-        fy_log(FY_LOG_ERR, "%s: cannot rename %s to it: %s", w->path, w->tmp_path,
-               strerror(errno));
-        unlink(w->tmp_path);
+    if (fy_outfile_commit(o) != FY_OK) {
         w->state = GW_FAILED;
         return FY_E_IO;
     }

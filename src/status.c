@@ -20,19 +20,22 @@ const char *fy_status_str(fy_status st)
 }
 
 /* The only process-wide state: the log threshold, set once by the CLI. */
-static enum fy_log_level g_level = FY_LOG_INFO;
+static int g_level = FY_LOG_INFO; /* an int: a negative threshold silences everything */
 
-void fy_log_set_level(enum fy_log_level level) { g_level = level; }
-enum fy_log_level fy_log_get_level(void) { return g_level; }
+void fy_log_set_level(enum fy_log_level level) { g_level = (int)level < 0 ? -1 : (int)level; }
+enum fy_log_level fy_log_get_level(void) { return (enum fy_log_level)g_level; }
 
 void fy_log(enum fy_log_level level, const char *fmt, ...)
 {
     static const char *const tag[] = {"error", "warning", "info", "debug"};
-    if (level > g_level)
-        return;
+    int l = (int)level;
+    if (l < 0 || l > g_level)
+        return; /* also a message at a negative level: there is no tag for it */
+    if (l > FY_LOG_DEBUG)
+        l = FY_LOG_DEBUG;
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "ferry: %s: ", tag[level]);
+    fprintf(stderr, "ferry: %s: ", tag[l]);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);

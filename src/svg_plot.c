@@ -218,43 +218,13 @@ fy_status fy_svg_plot_fwrite(FILE *f, const struct fy_plot *p, const struct fy_p
     return ferror(f) ? FY_E_IO : FY_OK;
 }
 
-fy_status fy_svg_plot_write(const char *path, const struct fy_plot *p,
+fy_status fy_svg_plot_write(struct fy_outfile *out, const struct fy_plot *p,
                             const struct fy_plot_series *s, int n_series)
 {
-    FY_CHECK_ARG(path);
-    fy_status st = FY_E_NOMEM;
-    size_t len = strlen(path) + 5;
-    char *tmp = malloc(len);
-    FILE *f = NULL;
-    if (!tmp)
-        goto fail;
-    snprintf(tmp, len, "%s.tmp", path);
-    if (!(f = fopen(tmp, "w"))) {
-        fy_log(FY_LOG_ERR, "%s: cannot create: %s", tmp, strerror(errno));
-        st = FY_E_IO;
-        goto fail;
-    }
-    st = fy_svg_plot_fwrite(f, p, s, n_series);
-    int rc = fclose(f);
-    f = NULL;
-    if (st == FY_OK && rc != 0) {
-        fy_log(FY_LOG_ERR, "%s: write failed: %s", tmp, strerror(errno));
-        st = FY_E_IO;
-    }
+    FY_CHECK_ARG(out);
+    fy_status st = fy_svg_plot_fwrite(fy_outfile_fp(out), p, s, n_series);
     if (st != FY_OK)
-        goto fail;
-    if (rename(tmp, path) != 0) {
-        fy_log(FY_LOG_ERR, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        st = FY_E_IO;
-        goto fail;
-    }
-    free(tmp);
-    return FY_OK;
-fail:
-    if (f)
-        fclose(f);
-    if (tmp)
-        remove(tmp);
-    free(tmp);
-    return st;
+        fy_outfile_fail(out, errno);
+    fy_status cst = fy_outfile_commit(out); /* reports, and removes the temporary file */
+    return st != FY_OK ? st : cst;
 }

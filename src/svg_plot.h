@@ -5,6 +5,7 @@
 #define FY_SVG_PLOT_H
 
 #include "ferry.h"
+#include "outfile.h"
 
 #include <stdio.h>
 
@@ -29,8 +30,9 @@ struct fy_plot {
  * axis starts at 0 (or the data minimum when it is negative) and ends at a rounded-up maximum. */
 fy_status fy_svg_plot_fwrite(FILE *f, const struct fy_plot *p, const struct fy_plot_series *s,
                              int n_series);
-/* The same to a file (through path.tmp, renamed at the end); errors name the file. */
-fy_status fy_svg_plot_write(const char *path, const struct fy_plot *p,
+/* The same to an output opened with fy_outfile_open, which it commits (or discards on an
+ * error, which names the file): out is consumed either way. */
+fy_status fy_svg_plot_write(struct fy_outfile *out, const struct fy_plot *p,
                             const struct fy_plot_series *s, int n_series);
 
 #endif

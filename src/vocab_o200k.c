@@ -6,6 +6,7 @@
  * and every cut i, (T[:i], T[i:]) when both halves are tokens, ordered by (rank(left),
  * rank(right)) within T. */
 #include "vocab_o200k.h"
+#include "infile.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -174,46 +175,6 @@ static long b64_decode(const char *s, size_t n, uint8_t *dst)
             dst[k++] = (uint8_t)x;
     }
     return k;
-}
-
-static fy_status read_file(const char *path, char **data, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t cap = 1 << 22, n = 0, r;
-
-    *data = NULL;
-    if (!f) {
-        fy_log(FY_LOG_ERR, "%s: cannot open: %s", path, strerror(errno));
-        return FY_E_IO;
-    }
-    buf = malloc(cap + 1);
-    while (buf && (r = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += r;
-        if (n == cap) {
-            char *q = realloc(buf, 2 * cap + 1);
-            if (!q) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = q;
-            cap *= 2;
-        }
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (!buf)
-        return FY_E_NOMEM;
-    if (err) {
-        fy_log(FY_LOG_ERR, "%s: read error", path);
-        free(buf);
-        return FY_E_IO;
-    }
-    buf[n] = '\0';
-    *data = buf;
-    *size = n;
-    return FY_OK;
 }
 
 /* Parses the rank file into raw token bytes. *raw_out holds the concatenated bytes, *off_out
@@ -463,7 +424,7 @@ fy_status fy_vocab_o200k_load(const char *path, int64_t n_vocab, struct fy_vocab
     *out = NULL;
     if (n_vocab == 0)
         n_vocab = FY_O200K_N_VOCAB;
-    st = read_file(path, &text, &size);
+    st = fy_infile_read("vocabulary", path, FY_LIMIT_VOCAB_FILE, &text, &size);
     if (st != FY_OK)
         goto fail;
     st = parse_ranks(path, text, size, &raw, &off, &n);

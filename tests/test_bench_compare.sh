@@ -44,7 +44,7 @@ expect "unknown object" 2 'other.jsonl:1: neither a run object nor a test object
     "$ferry" bench-compare "$b" "$tmp/other.jsonl"
 head -1 "$b" > "$tmp/norows.jsonl"
 expect "no test rows" 2 'norows.jsonl:1: no test rows' "$ferry" bench-compare "$b" "$tmp/norows.jsonl"
-expect "absent file" 2 "cannot open $tmp/none.jsonl" "$ferry" bench-compare "$b" "$tmp/none.jsonl"
+expect "absent file" 2 "$tmp/none.jsonl: cannot open: No such file" "$ferry" bench-compare "$b" "$tmp/none.jsonl"
 
 # usage
 expect "-h" 0 'usage: ferry bench-compare.*' "$ferry" bench-compare -h

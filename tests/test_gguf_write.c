@@ -1,9 +1,11 @@
 /* GGUF writer round trip through the reader: every kv type, alignments 32 and 64, tensors of
  * every implemented type written in odd-sized pieces; plus the writer's refusals (short or long
- * tensor data, duplicate keys and names, bad alignment) and its .tmp handling. */
+ * tensor data, duplicate keys and names, bad alignment) and its temporary-file handling
+ * (PATH.tmpXXXXXX beside PATH while written, src/outfile.c). */
 #include "fy_test.h"
 #include "gguf.h"
 
+#include <glob.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +18,19 @@ struct spec {
     int n_dims;
     int64_t ne[4];
 };
+
+
+/* a temporary file of the writer (PATH.tmpXXXXXX) exists beside path */
+static int tmp_exists(const char *path)
+{
+    char pat[600];
+    glob_t g;
+    snprintf(pat, sizeof(pat), "%s.tmp*", path);
+    int n = glob(pat, 0, NULL, &g) == 0 ? (int)g.gl_pathc : 0;
+    if (n)
+        globfree(&g);
+    return n > 0;
+}
 
 static const struct spec specs[N_T] = {
     {"t.f32", FY_F32, 1, {7, 1, 1, 1}},           /* 28 bytes: padding follows */
@@ -145,8 +160,6 @@ static int round_trip(const char *path, uint32_t align, size_t piece, uint8_t **
 {
     int failed = 0;
     struct fy_gguf_writer *w = NULL;
-    char tmp[512];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     unlink(path);
 
     if (fy_gguf_writer_new(path, align, &w) != FY_OK || add_kvs(w) != FY_OK) {
@@ -158,7 +171,7 @@ static int round_trip(const char *path, uint32_t align, size_t piece, uint8_t **
         FY_EXPECT(fy_gguf_writer_tensor(w, specs[i].name, specs[i].type, specs[i].n_dims,
                                         specs[i].ne) == FY_OK);
     FY_EXPECT(fy_gguf_writer_begin_data(w) == FY_OK);
-    FY_EXPECT(exists(tmp) && !exists(path));
+    FY_EXPECT(tmp_exists(path) && !exists(path));
     size_t total = 0;
     for (int i = 0; i < N_T; i++)
         total += spec_size(&specs[i]);
@@ -175,7 +188,7 @@ static int round_trip(const char *path, uint32_t align, size_t piece, uint8_t **
     free(all);
     FY_EXPECT(fy_gguf_writer_finish(w) == FY_OK);
     fy_gguf_writer_free(w);
-    FY_EXPECT(exists(path) && !exists(tmp));
+    FY_EXPECT(exists(path) && !tmp_exists(path));
 
     struct fy_gguf *g = NULL;
     if (fy_gguf_open(path, &g) != FY_OK) {
@@ -213,8 +226,6 @@ static int errors(const char *path)
 {
     int failed = 0;
     struct fy_gguf_writer *w = NULL;
-    char tmp[512];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     unlink(path);
     int64_t ne[2] = {32, 2};
     uint8_t buf[256] = {0};
@@ -239,9 +250,9 @@ static int errors(const char *path)
     FY_EXPECT(fy_gguf_writer_write(w, buf, 68) == FY_OK);   /* all of x (2 Q8_0 blocks) */
     FY_EXPECT(fy_gguf_writer_write(w, buf, 100) == FY_OK);  /* 100 of y's 256 bytes */
     FY_EXPECT(fy_gguf_writer_finish(w) == FY_E_INVAL);
-    FY_EXPECT(exists(tmp) && !exists(path));
+    FY_EXPECT(tmp_exists(path) && !exists(path));
     fy_gguf_writer_free(w);
-    FY_EXPECT(!exists(tmp) && !exists(path));
+    FY_EXPECT(!tmp_exists(path) && !exists(path));
 
     /* too many bytes */
     w = NULL;
@@ -251,13 +262,13 @@ static int errors(const char *path)
     FY_EXPECT(fy_gguf_writer_write(w, buf, 257) == FY_E_INVAL);
     FY_EXPECT(fy_gguf_writer_finish(w) != FY_OK);
     fy_gguf_writer_free(w);
-    FY_EXPECT(!exists(tmp) && !exists(path));
+    FY_EXPECT(!tmp_exists(path) && !exists(path));
 
     /* freed without finishing: nothing left behind */
     w = NULL;
     FY_EXPECT(fy_gguf_writer_new(path, 32, &w) == FY_OK);
     fy_gguf_writer_free(w);
-    FY_EXPECT(!exists(tmp) && !exists(path));
+    FY_EXPECT(!tmp_exists(path) && !exists(path));
     fy_gguf_writer_free(NULL);
 
     /* no tensors at all, alignment given explicitly in a kv: a valid file */

@@ -32,6 +32,14 @@ static int expect_abort(const char *name)
         return 1;
     }
     if (pid == 0) {
+        /* the default action, so that the overrun kills the child with SIGSEGV even where a
+         * sanitizer (ASan's handle_segv) installed its own handler, which would exit instead */
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = SIG_DFL;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGSEGV, &sa, NULL);
+        sigaction(SIGBUS, &sa, NULL);
         fy_emu_set_workers(1);  /* the parent's worker threads do not exist here */
         int r = fy_emu_selftest(name);
         _exit(r == 0 ? 0 : 3);

@@ -15,6 +15,7 @@
 #include "synth.h"
 #include "vocab_o200k.h"
 
+#include <glob.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -461,9 +462,13 @@ int main(void)
     fy_synth_preset("tiny", &c);
     c.n_layer = 0;
     FY_EXPECT(fy_synth_write(&c, vocab, b) == FY_E_INVAL);
-    char tmp[160];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", b);
-    FY_EXPECT(stat(tmp, &sb) != 0);
+    char pat[170];
+    glob_t g;
+    snprintf(pat, sizeof(pat), "%s.tmp*", b); /* the writer's temporary PATH.tmpXXXXXX */
+    int globbed = glob(pat, 0, NULL, &g);
+    FY_EXPECT(globbed == GLOB_NOMATCH);
+    if (globbed == 0)
+        globfree(&g);
 
     unlink(a);
     unlink(b);
