@@ -25,7 +25,7 @@
  *     --jsonl FILE  also write one JSON object per case to FILE
  *     --smoke       tiny shapes, one launch per case (proves the program on the emulator)
  * Exits 77 when fy_gpu_count() == 0, 1 when a case fails, 2 on bad arguments. */
-#include "benchinfo.h"
+#include "cli/benchinfo.h"
 #include "hip/fy_gpu.h"
 #include "quant.h"
 

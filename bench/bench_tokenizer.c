@@ -4,8 +4,8 @@
  * Needs the o200k_base rank file (FY_DEFAULT_VOCAB or $FERRY_VOCAB); exits 77 without it.
  *   bench_tokenizer [MIB] [RUNS]      (default 4 MiB, 5 runs) */
 #include "fy_config.h"
-#include "tokenizer_priv.h"
-#include "vocab_o200k.h"
+#include "text/tokenizer_priv.h"
+#include "text/vocab_o200k.h"
 
 #include <stdio.h>
 #include <stdlib.h>

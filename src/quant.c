@@ -9,7 +9,7 @@
 #include <immintrin.h>
 #endif
 
-#include "cpu/simd.h"
+#include "simd.h"
 
 #define FY_QK 32              /* elements per Q8_0 / MXFP4 block */
 #define FY_Q8_0_BYTES 34      /* u16 d, i8 q[32] */

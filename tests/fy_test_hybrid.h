@@ -26,9 +26,9 @@
 #include "graph/device.h"
 #include "graph/sched.h"
 #include "graph/session.h"
-#include "model.h"
+#include "model/model.h"
 #include "placement/placement.h"
-#include "synth.h"
+#include "model/synth.h"
 
 /* A placement recipe: its name in the report and its command-line words. */
 struct fy_hyb_recipe {

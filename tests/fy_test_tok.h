@@ -4,8 +4,8 @@
 
 #include "fy_config.h"
 #include "fy_test.h"
-#include "tokenizer.h"
-#include "vocab_o200k.h"
+#include "text/tokenizer.h"
+#include "text/vocab_o200k.h"
 
 #include <sys/stat.h>
 

@@ -1,8 +1,8 @@
 /* What `ferry chat` shows of a harmony completion: the golden completion of tokenizer.md
  * section 7 through the parser and the view, reasoning hidden, shown plain, shown dimmed. */
-#include "chat_view.h"
+#include "cli/chat_view.h"
 #include "fy_test_tok.h"
-#include "harmony.h"
+#include "text/harmony.h"
 
 #include <string.h>
 

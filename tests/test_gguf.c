@@ -1,6 +1,6 @@
 /* GGUF reader tests: files built byte by byte here (independent of the writer), read back, and a
  * long list of corruptions that must each be refused with FY_E_FORMAT and one logged error. */
-#include "gguf.h"
+#include "gguf/gguf.h"
 
 #include "fy_test.h"
 

@@ -3,7 +3,7 @@
  * tensor data, duplicate keys and names, bad alignment) and its temporary-file handling
  * (PATH.tmpXXXXXX beside PATH while written, src/outfile.c). */
 #include "fy_test.h"
-#include "gguf.h"
+#include "gguf/gguf.h"
 
 #include <glob.h>
 #include <string.h>

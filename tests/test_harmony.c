@@ -6,9 +6,9 @@
 #include "fy_config.h"
 #include "fy_test.h"
 #include "fy_test_tok.h"
-#include "harmony.h"
-#include "tokenizer.h"
-#include "vocab_o200k.h"
+#include "text/harmony.h"
+#include "text/tokenizer.h"
+#include "text/vocab_o200k.h"
 
 #include <stdbool.h>
 #include <string.h>

@@ -1,10 +1,10 @@
 /* Model loading (keys, defaults, tensor binding and its errors) and the session over the graph:
  * micro-batch splits give the same logits, a full context and bad token ids are refused. */
 #include "fy_test.h"
-#include "gguf.h"
+#include "gguf/gguf.h"
 #include "graph/session.h"
-#include "model.h"
-#include "synth.h"
+#include "model/model.h"
+#include "model/synth.h"
 
 #include <stdbool.h>
 #include <string.h>

@@ -7,9 +7,9 @@
  *     uploads (hybrid.md §3 table) and the cost-model thresholds (34 / 135 with the defaults);
  *  5. the plan numbers (KV cache, steps). */
 #include "fy_test.h"
-#include "gguf.h"
+#include "gguf/gguf.h"
 #include "placement/placement.h"
-#include "synth.h"
+#include "model/synth.h"
 
 #include <fcntl.h>
 #include <math.h>

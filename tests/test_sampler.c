@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "fy_test.h"
-#include "sampler.h"
+#include "text/sampler.h"
 
 #define N_BIG 201088
 

@@ -10,10 +10,10 @@
  *     fy_synth_tensor_data, not all zeros, with the intended spread; deterministic per seed. */
 #include "fy_config.h"
 #include "fy_test.h"
-#include "gguf.h"
+#include "gguf/gguf.h"
 #include "quant.h"
-#include "synth.h"
-#include "vocab_o200k.h"
+#include "model/synth.h"
+#include "text/vocab_o200k.h"
 
 #include <glob.h>
 #include <string.h>

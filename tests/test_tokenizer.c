@@ -7,11 +7,11 @@
  * $FERRY_TOKEN_VECTORS overrides the vector directory. */
 #include "fy_config.h"
 #include "fy_test.h"
-#include "gguf.h"
+#include "gguf/gguf.h"
 #include "json_min.h"
-#include "synth.h"
-#include "tokenizer.h"
-#include "vocab_o200k.h"
+#include "model/synth.h"
+#include "text/tokenizer.h"
+#include "text/vocab_o200k.h"
 
 #include <pthread.h>
 #include <stdbool.h>

@@ -5,7 +5,7 @@
 #include "fy_config.h"
 #include "fy_test.h"
 #include "sha256.h"
-#include "vocab_o200k.h"
+#include "text/vocab_o200k.h"
 
 #include <string.h>
 #include <sys/stat.h>

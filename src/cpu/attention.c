@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../quant.h"
+#include "quant.h"
 #include "ops.h"
 
 /* f32 elements per converted F16 tile buffer (K and V each): 4 MiB. */

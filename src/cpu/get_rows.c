@@ -1,6 +1,6 @@
 /* Embedding lookup: y[t] = dequant(row tok[t] of emb). The caller guarantees 0 <= tok < n_out. */
 #include "ops.h"
-#include "../quant.h"
+#include "quant.h"
 
 void fy_cpu_get_rows(float *y, const struct fy_mat *emb, const int32_t *tok, int64_t n_tok)
 {

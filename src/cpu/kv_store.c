@@ -1,7 +1,7 @@
 /* KV cache store: row t of k and v goes to slot pos[t] of caches laid out [slot][width]. */
 #include <string.h>
 
-#include "../quant.h"
+#include "quant.h"
 #include "ops.h"
 
 static void store_row(void *cache, enum fy_dtype kv_type, int64_t slot, const float *src,

@@ -9,7 +9,7 @@
  * repeats that order for two tokens at once (one weight load for two tokens). So a token's
  * result never depends on how many other tokens share the call (tests/test_matmul.c checks). */
 #include "ops.h"
-#include "../quant.h"
+#include "quant.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -3,8 +3,8 @@
 #ifndef FY_CPU_OPS_H
 #define FY_CPU_OPS_H
 
-#include "../ferry.h"
-#include "../tensor.h"
+#include "ferry.h"
+#include "tensor.h"
 
 /* y[t] = dequant(emb row tok[t]) */
 void fy_cpu_get_rows(float *y, const struct fy_mat *emb, const int32_t *tok, int64_t n_tok);

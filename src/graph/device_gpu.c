@@ -8,7 +8,7 @@
  * computing; that layer's run_staged then only waits for the prefetch's chunk events. */
 #include "device_gpu.h"
 
-#include "../hip/fy_gpu.h"
+#include "hip/fy_gpu.h"
 #include "kvcache.h"
 
 #include <stdio.h>
@@ -120,7 +120,7 @@ static fy_status gpu_copy_out(struct fy_device *d, void *dst, const void *src, s
     return FY_OK;
 }
 
-/* ---- nodes: the CPU backend's dispatch (src/cpu/backend.c) on the launchers ---- */
+/* ---- nodes: the CPU backend's dispatch (src/graph/backend_cpu.c) on the launchers ---- */
 
 static float *f32(const struct fy_act *a) { return (float *)a->data; }
 

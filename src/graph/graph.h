@@ -3,9 +3,9 @@
 #ifndef FY_GRAPH_H
 #define FY_GRAPH_H
 
-#include "../cpu/ops.h"
-#include "../ferry.h"
-#include "../tensor.h"
+#include "cpu/ops.h"
+#include "ferry.h"
+#include "tensor.h"
 
 enum fy_op {
     FY_OP_GET_ROWS,   /* dst[t] = embedding row of tokens[t] */

@@ -2,7 +2,7 @@
 #ifndef FY_KVCACHE_H
 #define FY_KVCACHE_H
 
-#include "../ferry.h"
+#include "ferry.h"
 #include "graph.h"
 
 struct fy_kvcache {

@@ -18,8 +18,8 @@
  * wasted. FY_NO_PREFETCH=1 in the environment (read once) turns it off. */
 #include "sched.h"
 
-#include "../gguf.h"
-#include "../placement/placement.h"
+#include "gguf/gguf.h"
+#include "placement/placement.h"
 #include "device.h"
 #include "kvcache.h"
 

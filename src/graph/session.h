@@ -3,7 +3,7 @@
 #ifndef FY_SESSION_H
 #define FY_SESSION_H
 
-#include "../model.h"
+#include "model/model.h"
 #include "graph.h"
 #include "kvcache.h"
 

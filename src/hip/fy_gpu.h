@@ -13,9 +13,9 @@
 extern "C" {
 #endif
 
-#include "../cpu/ops.h"
-#include "../ferry.h"
-#include "../tensor.h"
+#include "cpu/ops.h"
+#include "ferry.h"
+#include "tensor.h"
 
 #include <stdbool.h>
 

@@ -21,7 +21,7 @@
 
 #if defined(FY_GPU_EMU)
 /* ------------------------------------------------------------------ CPU emulator */
-#include "emu/fy_emu.h"
+#include "hip/emu/fy_emu.h"
 #define FY_GPU_PLATFORM "emu"
 
 #elif defined(__HIP__) || defined(__HIPCC__)

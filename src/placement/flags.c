@@ -1,7 +1,7 @@
 /* The placement flags on the command line, shared by every command that loads a model. */
 #include "placement.h"
 
-#include "../cli_args.h"
+#include "args.h"
 
 #include <errno.h>
 #include <math.h>

@@ -27,8 +27,8 @@
 #ifndef FY_PLACEMENT_H
 #define FY_PLACEMENT_H
 
-#include "../ferry.h"
-#include "../gguf.h"
+#include "ferry.h"
+#include "gguf/gguf.h"
 
 #include <stdbool.h>
 #include <stdio.h>

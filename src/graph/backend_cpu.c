@@ -1,7 +1,7 @@
 /* The CPU backend: every op, through the plain C kernels of src/cpu/. */
-#include "../graph/graph.h"
-#include "../graph/kvcache.h"
-#include "ops.h"
+#include "graph.h"
+#include "kvcache.h"
+#include "cpu/ops.h"
 
 static float *f32(const struct fy_act *a) { return (float *)a->data; }
 

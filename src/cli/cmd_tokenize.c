@@ -1,9 +1,9 @@
 /* `ferry tokenize`: text to tokens with the model's tokenizer. */
-#include "cli_args.h"
+#include "args.h"
 #include "infile.h"
 #include "cmd.h"
-#include "gguf.h"
-#include "tokenizer.h"
+#include "gguf/gguf.h"
+#include "text/tokenizer.h"
 
 #include <stdio.h>
 #include <stdlib.h>

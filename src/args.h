@@ -1,6 +1,7 @@
-/* Shared command-line value parsing: errors name the flag and the accepted values. */
-#ifndef FY_CLI_ARGS_H
-#define FY_CLI_ARGS_H
+/* Command-line value parsing shared by the CLI and the placement flags: errors name the flag and
+ * the accepted values. */
+#ifndef FY_ARGS_H
+#define FY_ARGS_H
 
 #include "ferry.h"
 

@@ -1,9 +1,9 @@
 /* ferry synth: write a synthetic gpt-oss GGUF (synth.h). */
-#include "cli_args.h"
+#include "args.h"
 #include "cmd.h"
 #include "ferry.h"
 #include "fy_config.h"
-#include "synth.h"
+#include "model/synth.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,17 +1,17 @@
 /* `ferry chat`: an interactive harmony chat (tokenizer.md section 7). The conversation is kept
  * as harmony messages; every turn is rendered whole and only the tokens after the prefix that
  * the KV cache already holds are evaluated. */
-#include "cli_args.h"
+#include "args.h"
 #include "cli_common.h"
 #include "placement/placement.h"
 #include "cli_signal.h"
 #include "chat_view.h"
 #include "cmd.h"
 #include "generate.h"
-#include "harmony.h"
+#include "text/harmony.h"
 #include "infile.h"
 #include "outfile.h"
-#include "tokenizer.h"
+#include "text/tokenizer.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -5,14 +5,14 @@
  * n_kv.. (timed: T_TG), forget them, then process one micro-batch of ub random tokens at n_kv..
  * in n_batch chunks (timed: T_PP); those stay in the cache, so the next row starts ub deeper. */
 #include "benchinfo.h"
-#include "cli_args.h"
+#include "args.h"
 #include "cli_common.h"
 #include "cmd.h"
 #include "fy_config.h"
 #include "generate.h"
 #include "graph/device.h"
 #include "graph/session.h"
-#include "model.h"
+#include "model/model.h"
 #include "placement/placement.h"
 #include "svg_plot.h"
 

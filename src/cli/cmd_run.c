@@ -1,12 +1,12 @@
 /* `ferry run`: complete raw text (-p/-f, streamed) or token ids (--tokens), with sampling. */
-#include "cli_args.h"
+#include "args.h"
 #include "infile.h"
 #include "cli_common.h"
 #include "placement/placement.h"
 #include "cli_signal.h"
 #include "cmd.h"
 #include "generate.h"
-#include "tokenizer.h"
+#include "text/tokenizer.h"
 
 #include <stdio.h>
 #include <stdlib.h>

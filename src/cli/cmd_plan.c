@@ -1,8 +1,8 @@
 /* `ferry plan`: where every tensor goes, what each device needs, and which path the MoE layers
  * take per micro-batch size, from the GGUF's metadata alone (no tensor data is read). */
-#include "cli_args.h"
+#include "args.h"
 #include "cmd.h"
-#include "gguf.h"
+#include "gguf/gguf.h"
 #include "placement/placement.h"
 
 #include <stdbool.h>

@@ -3,7 +3,7 @@
 #define FY_GENERATE_H
 
 #include "graph/session.h"
-#include "sampler.h"
+#include "text/sampler.h"
 
 struct fy_gen {
     struct fy_session *s;

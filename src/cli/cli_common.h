@@ -3,8 +3,8 @@
 #define FY_CLI_COMMON_H
 
 #include "graph/session.h"
-#include "model.h"
-#include "sampler.h"
+#include "model/model.h"
+#include "text/sampler.h"
 
 #include <stdbool.h>
 

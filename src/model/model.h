@@ -4,7 +4,7 @@
 
 #include "cpu/ops.h"
 #include "ferry.h"
-#include "gguf.h"
+#include "gguf/gguf.h"
 #include "tensor.h"
 
 #include <stdbool.h>

@@ -5,7 +5,7 @@
 #define FY_TOKENIZER_H
 
 #include "ferry.h"
-#include "gguf.h"
+#include "gguf/gguf.h"
 
 #include <stdbool.h>
 

@@ -1,10 +1,10 @@
 /* `ferry logits`: every row of logits of a token sequence, to a file. */
-#include "cli_args.h"
+#include "args.h"
 #include "cli_common.h"
 #include "placement/placement.h"
 #include "cmd.h"
 #include "graph/session.h"
-#include "model.h"
+#include "model/model.h"
 #include "outfile.h"
 
 #include <errno.h>

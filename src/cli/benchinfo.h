@@ -5,7 +5,7 @@
 #define FY_BENCHINFO_H
 
 #include "ferry.h"
-#include "model.h"
+#include "model/model.h"
 
 #include <stdbool.h>
 #include <stdio.h>

@@ -1,13 +1,13 @@
 /* `ferry bench`: llama-bench-style fixed tests (hybrid.md §9.2): pp<P> and tg<N> at each depth,
  * repeated, reported as the median and the spread, in md, csv, json or jsonl. */
 #include "benchinfo.h"
-#include "cli_args.h"
+#include "args.h"
 #include "cli_common.h"
 #include "cmd.h"
 #include "fy_config.h"
 #include "generate.h"
 #include "graph/session.h"
-#include "model.h"
+#include "model/model.h"
 #include "placement/placement.h"
 
 #include <math.h>

@@ -1,7 +1,7 @@
 /* Flags shared by the model-running subcommands, and opening a session. */
 #include "cli_common.h"
 
-#include "cli_args.h"
+#include "args.h"
 #include "fy_config.h"
 #include "graph/device.h"
 #include "graph/device_gpu.h"

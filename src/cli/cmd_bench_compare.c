@@ -1,6 +1,6 @@
 /* `ferry bench-compare BASE.jsonl NEW.jsonl`: pairs the test rows of two `ferry bench -o jsonl`
  * files and flags the ones that got slower beyond both a threshold and the recorded spread. */
-#include "cli_args.h"
+#include "args.h"
 #include "cmd.h"
 #include "infile.h"
 #include "json_lite.h"

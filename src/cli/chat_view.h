@@ -3,7 +3,7 @@
 #ifndef FY_CHAT_VIEW_H
 #define FY_CHAT_VIEW_H
 
-#include "harmony.h"
+#include "text/harmony.h"
 
 #include <stdbool.h>
 #include <stdio.h>

@@ -1,10 +1,10 @@
 /* Synthetic gpt-oss GGUFs, streamed tensor by tensor (see synth.h for the weight scales). */
 #include "synth.h"
 
-#include "chat_template.h"
-#include "gguf.h"
+#include "text/chat_template.h"
+#include "gguf/gguf.h"
 #include "quant.h"
-#include "vocab_o200k.h"
+#include "text/vocab_o200k.h"
 
 #include <math.h>
 #include <pthread.h>

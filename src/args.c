@@ -1,5 +1,5 @@
 /* Shared command-line value parsing. */
-#include "cli_args.h"
+#include "args.h"
 #include "infile.h"
 
 #include <errno.h>
