@@ -78,22 +78,29 @@ enum input_kind { IN_TEXT, IN_EOF, IN_INTERRUPT, IN_TOOLONG, IN_BAD };
 #define FY_CHAT_SKIP_MAX (16 * FY_MiB) /* most bytes skipped to find the end of a long line */
 #define FY_CHAT_MAX_ERRORS 8           /* invalid messages in a row that end piped input */
 
+/* One byte of standard input; EOF at its end, FY_CHAT_INTR when Ctrl-C interrupted the read. */
+#define FY_CHAT_INTR (EOF - 1)
+static int read_char(void)
+{
+    errno = 0;
+    int ch = fgetc(stdin);
+    if (ch == EOF && ferror(stdin) && errno == EINTR) {
+        clearerr(stdin);
+        fy_sigint_take();
+        return FY_CHAT_INTR;
+    }
+    return ch;
+}
+
 /* Skips to the end of the line: IN_TOOLONG once found (or at EOF), IN_BAD past
  * FY_CHAT_SKIP_MAX bytes. */
 static enum input_kind skip_line(void)
 {
     for (size_t n = 0; n < FY_CHAT_SKIP_MAX; n++) {
-        errno = 0;
-        int ch = fgetc(stdin);
-        if (ch == EOF) {
-            if (ferror(stdin) && errno == EINTR) {
-                clearerr(stdin);
-                fy_sigint_take();
-                return IN_INTERRUPT;
-            }
-            return IN_TOOLONG;
-        }
-        if (ch == '\n')
+        int ch = read_char();
+        if (ch == FY_CHAT_INTR)
+            return IN_INTERRUPT;
+        if (ch == EOF || ch == '\n')
             return IN_TOOLONG;
     }
     return IN_BAD;
@@ -115,14 +122,10 @@ static enum input_kind read_line(char **line, size_t *cap, size_t *len, size_t l
             *line = p;
             *cap = ncap;
         }
-        errno = 0;
-        int ch = fgetc(stdin);
+        int ch = read_char();
+        if (ch == FY_CHAT_INTR)
+            return IN_INTERRUPT;
         if (ch == EOF) {
-            if (ferror(stdin) && errno == EINTR) {
-                clearerr(stdin);
-                fy_sigint_take();
-                return IN_INTERRUPT;
-            }
             (*line)[*len] = '\0';
             return *len ? IN_TEXT : IN_EOF;
         }
@@ -468,6 +471,15 @@ out:
 
 /* ---- the command ---- */
 
+/* Piped input (not a terminal) that keeps being invalid ends the chat. */
+static bool too_many_errors(const struct chat *c, int errors)
+{
+    if (errors < FY_CHAT_MAX_ERRORS || c->tty_in)
+        return false;
+    fy_log(FY_LOG_ERR, "chat: %d invalid messages in a row on standard input; stopping", errors);
+    return true;
+}
+
 static int parse_effort(const char *v, enum fy_harmony_effort *e)
 {
     if (!strcmp(v, "low"))
@@ -573,11 +585,8 @@ int fy_cmd_chat(int argc, char **argv)
                    k == IN_TOOLONG ? "it is longer than the limit of 1 MiB"
                                    : "it contains a NUL byte");
             free(msg);
-            if (++errors >= FY_CHAT_MAX_ERRORS && !c.tty_in) {
-                fy_log(FY_LOG_ERR, "chat: %d invalid messages in a row on standard input; "
-                       "stopping", errors);
+            if (too_many_errors(&c, ++errors))
                 goto done;
-            }
             continue;
         }
         if (k == IN_INTERRUPT) {
@@ -606,11 +615,8 @@ int fy_cmd_chat(int argc, char **argv)
         free(msg);
         if (st == FY_E_INVAL) {
             printf("the message was not sent: it is not valid UTF-8\n");
-            if (++errors >= FY_CHAT_MAX_ERRORS && !c.tty_in) {
-                fy_log(FY_LOG_ERR, "chat: %d invalid messages in a row on standard input; "
-                       "stopping", errors);
+            if (too_many_errors(&c, ++errors))
                 goto done;
-            }
             continue;
         }
         if (st != FY_OK && st != FY_E_FULL)
