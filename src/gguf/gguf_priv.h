@@ -1,4 +1,5 @@
-/* Private to the GGUF reader (gguf.c, gguf_ht.c, gguf_get.c): the opened-model structures. */
+/* Private to the GGUF reader (gguf.c, gguf_open.c, gguf_ht.c, gguf_get.c): the opened-model
+ * structures. */
 #ifndef FY_GGUF_PRIV_H
 #define FY_GGUF_PRIV_H
 
@@ -81,5 +82,9 @@ extern const uint8_t fy_gguf_vt_size[FY_GGUF_VTYPE_COUNT];
 const char *fy_gguf_vtype_str(uint32_t t);
 int fy_gguf_vtype_is_int(uint32_t t);
 int fy_gguf_vtype_is_signed(uint32_t t);
+
+/* the parser (gguf.c), used by the opener (gguf_open.c) */
+int fy_gguf_str_is(const struct fy_gguf_str *s, const char *c);  /* s equals the C string c */
+fy_status fy_gguf_parse_shard(struct fy_gguf *g, int s);  /* validates mapped shard s's header */
 
 #endif

@@ -1,83 +1,19 @@
-/* The hybrid scheduler. Each node runs on the device of the weights it reads (the MoE layers
- * where fy_place_experts says; weight-less nodes on their layer's KV device); consecutive nodes
- * of one device form a segment; an activation is copied across only when a segment reads it
- * and its latest version is on the other side.
+/* The hybrid scheduler: segments and running a micro-batch. Each node runs on the device of the
+ * weights it reads (the MoE layers where fy_place_experts says; weight-less nodes on their layer's
+ * KV device); consecutive nodes of one device form a segment; an activation is copied across only
+ * when a segment reads it and its latest version is on the other side. Also the set-up: the
+ * weights placed on the device, its KV cache, its activations.
  *
- * Offloaded MoE layers (CPU-resident experts run on the GPU): the host reads the router's ids,
- * then only the selected experts are uploaded, from pinned host pages where the device pins, in
- * chunks of FY_SCHED_CHUNK_EXPERTS experts that the device overlaps with the compute of the
- * earlier chunks (device.h, run_staged). Staging alternates between FY_STAGE_SLOTS buffer sets
- * so that a layer's uploads never wait for the previous layer's experts to finish reading.
- *
- * Cross-layer prefetch (speculative): when an uploading layer l selected every expert and the
- * batch is large (fy_sched_prefetch_rule), the next layer, if it uploads too, will very likely
- * select them all as well; its whole upload (all experts, its biases) is enqueued into the other
- * slot right behind layer l's, so that it overlaps layer l's compute instead of waiting for
- * layer l+1's router. When l+1 runs, the prefetched stage is used as is (nothing uploaded again;
- * its compute waits for the prefetch's chunk events); experts it did not select are counted as
- * wasted. FY_NO_PREFETCH=1 in the environment (read once) turns it off. */
-#include "sched.h"
+ * The uploads of an offloaded MoE layer's selected experts (staging slots, chunks, pinning) are in
+ * sched_upload.c, the speculative cross-layer prefetch in sched_prefetch.c; what the three share
+ * is in sched_priv.h. */
+#include "sched_priv.h"
 
 #include "gguf/gguf.h"
-#include "placement/placement.h"
-#include "device.h"
-#include "kvcache.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#define FY_SCHED_CHUNK_EXPERTS 4 /* selected experts per upload chunk */
-
-/* A placed tensor's host bytes (the mmap) and, if it has one, its device copy. */
-struct wrange {
-    const uint8_t *host;
-    size_t n;
-    int64_t t;     /* index in the placement */
-    void *dev;     /* NULL: not on the device */
-};
-
-struct fy_sched {
-    struct fy_session *s;
-    const struct fy_placement *pl;
-    struct fy_device *gpu;
-    struct fy_device *cpu;
-    struct wrange *w;                      /* sorted by host address */
-    int64_t n_w;
-    struct fy_act dact[ACT_COUNT];         /* device copies of the activations */
-    size_t dcap[ACT_COUNT];                /* bytes allocated for them */
-    bool on_host[ACT_COUNT];
-    bool on_dev[ACT_COUNT];
-    void *tok_dev;                         /* int32 [n_ubatch] */
-    void *pos_dev;                         /* int32 [n_ubatch] */
-    struct fy_kvcache kv_view;             /* device pointers for the device's layers */
-    /* staging of uploaded experts: one buffer per projection in each slot, laid out like the
-     * tensor (expert e at e * nb2), holding only the experts the batch selected */
-    void *stage[FY_STAGE_SLOTS][FY_EXP_PROJ_COUNT];
-    size_t stage_cap[FY_STAGE_SLOTS][FY_EXP_PROJ_COUNT];
-    void *stage_b[FY_STAGE_SLOTS][FY_EXP_PROJ_COUNT];  /* expert biases without a device copy */
-    size_t stage_b_cap[FY_STAGE_SLOTS][FY_EXP_PROJ_COUNT];
-    int slot;                              /* the slot of the next uploading layer */
-    bool *used;                            /* [n_expert] */
-    bool *all;                             /* [n_expert], all true: a prefetch's selection */
-    struct fy_upload *up[FY_STAGE_SLOTS];  /* the uploads of the layer staged in a slot */
-    int64_t up_cap;
-    int64_t *chunk_up[FY_STAGE_SLOTS];     /* [n_expert + 2] */
-    int64_t *chunk_e[FY_STAGE_SLOTS];      /* [n_expert + 2] */
-    bool prefetch;                         /* cross-layer prefetch enabled */
-    int pf_layer[FY_STAGE_SLOTS];          /* the layer prefetched into a slot, or -1 */
-    struct fy_moe_stage pf_stage[FY_STAGE_SLOTS];
-    uint64_t pf_expert[FY_STAGE_SLOTS];    /* bytes of one expert in that prefetch */
-    const void **pins;                     /* host ranges pinned on the device */
-    int64_t n_pins;
-    bool oom_hint;                         /* the placement hint was logged */
-    struct fy_node *seg;                   /* translated nodes of one device segment */
-    struct fy_mat *mats;                   /* their weights */
-    int64_t seg_cap;
-    struct fy_moe_layer moe;               /* translated MoE parameters */
-    struct fy_sched_stats st;
-};
 
 static int cmp_range(const void *a, const void *b)
 {
@@ -85,7 +21,7 @@ static int cmp_range(const void *a, const void *b)
     return x->host < y->host ? -1 : x->host > y->host;
 }
 
-static const struct wrange *find(const struct fy_sched *sc, const void *p)
+const struct wrange *fy_sched_find(const struct fy_sched *sc, const void *p)
 {
     const uint8_t *q = p;
     int64_t lo = 0, hi = sc->n_w - 1;
@@ -105,13 +41,13 @@ static const struct wrange *find(const struct fy_sched *sc, const void *p)
 /* Device address of host weight bytes p, or NULL if they have no device copy. */
 static void *dev_ptr(const struct fy_sched *sc, const void *p)
 {
-    const struct wrange *r = find(sc, p);
+    const struct wrange *r = fy_sched_find(sc, p);
     return r && r->dev ? (uint8_t *)r->dev + ((const uint8_t *)p - r->host) : NULL;
 }
 
 static enum fy_device_id weight_dev(const struct fy_sched *sc, const void *p)
 {
-    const struct wrange *r = find(sc, p);
+    const struct wrange *r = fy_sched_find(sc, p);
     return r ? sc->pl->t[r->t].dev : FY_DEV_CPU;
 }
 
@@ -162,8 +98,8 @@ static fy_status dev_alloc(struct fy_sched *sc, size_t n, const char *what, void
 }
 
 /* Makes *buf (device memory of *cap bytes) hold at least need bytes; the contents are lost. */
-static fy_status dev_grow(struct fy_sched *sc, void **buf, size_t *cap, size_t need,
-                          const char *what)
+fy_status fy_sched_dev_grow(struct fy_sched *sc, void **buf, size_t *cap, size_t need,
+                            const char *what)
 {
     if (*cap >= need)
         return FY_OK;
@@ -173,27 +109,6 @@ static fy_status dev_grow(struct fy_sched *sc, void **buf, size_t *cap, size_t n
     FY_TRY(dev_alloc(sc, need, what, buf));
     *cap = need;
     return FY_OK;
-}
-
-/* ---- cross-layer prefetch: the rule and the switch ---- */
-
-bool fy_sched_prefetch_rule(int64_t n_selected, int64_t n_expert, int64_t n_tok, int64_t k,
-                            bool next_uploads)
-{
-    return next_uploads && n_expert > 0 && n_selected == n_expert && n_tok * k >= 2 * n_expert;
-}
-
-static int g_prefetch = -1; /* -1: FY_NO_PREFETCH not read yet */
-
-void fy_sched_set_prefetch(int on) { g_prefetch = on < 0 ? -1 : on > 0; }
-
-static bool prefetch_enabled(void)
-{
-    if (g_prefetch < 0) {
-        const char *v = getenv("FY_NO_PREFETCH");
-        g_prefetch = !(v && *v && strcmp(v, "0"));
-    }
-    return g_prefetch == 1;
 }
 
 /* ---- set-up ---- */
@@ -242,81 +157,6 @@ static fy_status make_kv_view(struct fy_sched *sc)
     return FY_OK;
 }
 
-/* ---- pinned host memory for expert uploads ---- */
-
-struct span {
-    uintptr_t lo, hi;
-};
-
-static int cmp_span(const void *a, const void *b)
-{
-    const struct span *x = a, *y = b;
-    return x->lo < y->lo ? -1 : x->lo > y->lo;
-}
-
-/* Pins, once per session, the host pages of the CPU-resident expert weights and biases of the
- * layers that upload at the largest micro-batch: whole pages, overlapping ranges merged (a page
- * can be registered once). Without pinning (the device does not, --no-pin, or it failed) uploads
- * read pageable memory: slower, and not overlapped. */
-static fy_status pin_experts(struct fy_sched *sc)
-{
-    const struct fy_placement *pl = sc->pl;
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    struct span *sp = NULL;
-    int64_t n = 0;
-    fy_status st = FY_OK;
-    if (!sc->gpu->ops->pin)
-        return FY_OK;
-    sp = calloc((size_t)pl->n_tensors + 1, sizeof(*sp));
-    sc->pins = calloc((size_t)pl->n_tensors + 1, sizeof(*sc->pins));
-    if (!sp || !sc->pins) {
-        free(sp);
-        return FY_E_NOMEM;
-    }
-    for (int64_t i = 0; i < pl->n_tensors; i++) {
-        const struct fy_place_tensor *t = &pl->t[i];
-        struct fy_expert_path path;
-        if ((t->kind != FY_PK_EXP_WEIGHT && t->kind != FY_PK_EXP_BIAS) ||
-            t->dev != FY_DEV_CPU || (t->dup && t->dup_dev == FY_DEV_GPU0) ||
-            fy_place_experts(pl, (int)t->layer, sc->s->o.n_ubatch, &path) != FY_OK ||
-            !path.upload)
-            continue;
-        const uintptr_t a = (uintptr_t)t->t->data;
-        sp[n++] = (struct span){a / page * page, (a + t->t->size + page - 1) / page * page};
-    }
-    qsort(sp, (size_t)n, sizeof(*sp), cmp_span);
-    int64_t m = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (m && sp[i].lo <= sp[m - 1].hi)
-            sp[m - 1].hi = sp[i].hi > sp[m - 1].hi ? sp[i].hi : sp[m - 1].hi;
-        else
-            sp[m++] = sp[i];
-    }
-    uint64_t want = 0;
-    for (int64_t i = 0; i < m; i++)
-        want += sp[i].hi - sp[i].lo;
-    for (int64_t i = 0; i < m; i++) {
-        st = sc->gpu->ops->pin(sc->gpu, (const void *)sp[i].lo, sp[i].hi - sp[i].lo);
-        if (st != FY_OK)
-            break;
-        sc->pins[sc->n_pins++] = (const void *)sp[i].lo;
-        sc->st.pinned_bytes += sp[i].hi - sp[i].lo;
-    }
-    const double mib = 1048576.0;
-    if (st == FY_OK && m)
-        fy_log(FY_LOG_INFO, "%s: pinned %.1f MiB of CPU-resident experts for uploads",
-               sc->gpu->name, (double)want / mib);
-    else if (st == FY_E_UNSUPPORTED && m)
-        fy_log(FY_LOG_INFO, "%s: expert uploads read %.1f MiB of pageable memory (not pinned)",
-               sc->gpu->name, (double)want / mib);
-    else if (st != FY_OK)
-        fy_log(FY_LOG_WARN, "%s: pinned %.1f of %.1f MiB of CPU-resident experts; the rest is "
-               "uploaded from pageable memory (slower; --no-pin skips pinning)", sc->gpu->name,
-               (double)sc->st.pinned_bytes / mib, (double)want / mib);
-    free(sp);
-    return FY_OK; /* not pinning is never fatal */
-}
-
 fy_status fy_sched_new(struct fy_session *s, struct fy_sched **out)
 {
     const struct fy_placement *pl = s->o.placement;
@@ -360,11 +200,11 @@ fy_status fy_sched_new(struct fy_session *s, struct fy_sched **out)
                 st = FY_E_NOMEM;
             sc->pf_layer[k] = -1;
         }
-        sc->prefetch = prefetch_enabled() && sc->gpu->ops->prefetch &&
+        sc->prefetch = fy_sched_prefetch_enabled() && sc->gpu->ops->prefetch &&
                        sc->gpu->ops->run_prefetched && sc->gpu->ops->run_staged;
     }
     if (st == FY_OK)
-        st = pin_experts(sc);
+        st = fy_sched_pin_experts(sc);
     if (st != FY_OK) {
         fy_sched_free(sc);
         return st;
@@ -446,7 +286,7 @@ static fy_status ensure_room(struct fy_sched *sc, int a)
     struct fy_act *g = &sc->dact[a];
     char what[64];
     snprintf(what, sizeof(what), "activations (%s)", names[a]);
-    FY_TRY(dev_grow(sc, &g->data, &sc->dcap[a], act_cap(sc, a), what));
+    FY_TRY(fy_sched_dev_grow(sc, &g->data, &sc->dcap[a], act_cap(sc, a), what));
     g->type = sc->s->act[a].type;
     g->ne0 = sc->s->act[a].ne0;
     return FY_OK;
@@ -588,186 +428,6 @@ static fy_status run_segment(struct fy_sched *sc, int64_t i, int64_t j, enum fy_
 
 /* ---- MoE layers ---- */
 
-static const char *proj_name(int proj)
-{
-    static const char *const n[FY_EXP_PROJ_COUNT] = {"gate", "up", "down", "gate_up"};
-    return proj >= 0 && proj < FY_EXP_PROJ_COUNT ? n[proj] : "?";
-}
-
-/* A CPU-resident expert tensor that the layer uploads into staging. */
-struct staged {
-    const struct wrange *r;
-    uint8_t *dst;   /* its staging buffer */
-    size_t nb2;     /* bytes of one expert */
-    int64_t run;    /* index in sc->up of its upload that the next expert may extend, or -1 */
-};
-
-/* Points m at the device copy of its expert weights: resident, or the staging buffer of `slot`,
- * which the tensor is then listed in todo to fill (once: a fused gate/up tensor has two views). */
-static fy_status stage_mat(struct fy_sched *sc, struct fy_mat *m, int layer, int slot,
-                           struct staged *todo, int *n_todo)
-{
-    const struct wrange *r = find(sc, m->data);
-    const size_t off = (const uint8_t *)m->data - r->host;
-    if (r->dev) {
-        m->data = (uint8_t *)r->dev + off;
-        return FY_OK;
-    }
-    const int proj = sc->pl->t[r->t].proj;
-    char what[64];
-    snprintf(what, sizeof(what), "expert staging for layer %d (%s)", layer, proj_name(proj));
-    FY_TRY(dev_grow(sc, &sc->stage[slot][proj], &sc->stage_cap[slot][proj], r->n, what));
-    m->data = (uint8_t *)sc->stage[slot][proj] + off;
-    for (int k = 0; k < *n_todo; k++)
-        if (todo[k].r == r)
-            return FY_OK;
-    todo[(*n_todo)++] = (struct staged){r, sc->stage[slot][proj], m->mat_bytes, -1};
-    return FY_OK;
-}
-
-/* The same for an expert bias: resident (or its duplicate), or uploaded whole into staging. */
-static fy_status stage_bias(struct fy_sched *sc, struct fy_bias *bias, int layer, int slot,
-                            struct staged *todo, int *n_todo)
-{
-    const struct wrange *r = find(sc, bias->data);
-    const size_t off = (const uint8_t *)bias->data - r->host;
-    if (r->dev) {
-        bias->data = (const float *)((uint8_t *)r->dev + off);
-        return FY_OK;
-    }
-    const int proj = sc->pl->t[r->t].proj;
-    char what[64];
-    snprintf(what, sizeof(what), "expert bias staging for layer %d (%s)", layer,
-             proj_name(proj));
-    FY_TRY(dev_grow(sc, &sc->stage_b[slot][proj], &sc->stage_b_cap[slot][proj], r->n, what));
-    bias->data = (const float *)((uint8_t *)sc->stage_b[slot][proj] + off);
-    for (int k = 0; k < *n_todo; k++)
-        if (todo[k].r == r)
-            return FY_OK;
-    todo[(*n_todo)++] = (struct staged){r, sc->stage_b[slot][proj], r->n, -1};
-    return FY_OK;
-}
-
-static void push_upload(struct fy_upload *up, int64_t *n_up, void *dst, const void *src,
-                        size_t n)
-{
-    up[(*n_up)++] = (struct fy_upload){dst, src, n};
-}
-
-/* The uploads of one layer into slot, of the experts marked in used, in chunks of
- * FY_SCHED_CHUNK_EXPERTS experts; consecutive experts of a tensor are one copy. Chunk 0 starts
- * with the biases. Fills the slot's up, chunk_up, chunk_e and *st, and counts the bytes. */
-static void plan_uploads(struct fy_sched *sc, struct staged *w, int n_w, const struct staged *bs,
-                         int n_bs, int slot, const bool *used, struct fy_moe_stage *st)
-{
-    const int64_t n_exp = sc->s->m->hp.n_expert;
-    struct fy_upload *up = sc->up[slot];
-    int64_t *chunk_up = sc->chunk_up[slot], *chunk_e = sc->chunk_e[slot];
-    int64_t n_up = 0, n_chunk = 0, in_chunk = 0;
-    for (int k = 0; k < n_bs; k++) {
-        push_upload(up, &n_up, bs[k].dst, bs[k].r->host, bs[k].r->n);
-        sc->st.bias_bytes += bs[k].r->n;
-    }
-    chunk_up[0] = 0;
-    chunk_e[0] = 0;
-    for (int64_t e = 0; e < n_exp; e++) {
-        if (!used[e])
-            continue;
-        sc->st.experts_uploaded += n_w > 0;
-        for (int k = 0; k < n_w; k++) {
-            uint8_t *dst = w[k].dst + (size_t)e * w[k].nb2;
-            struct fy_upload *u = w[k].run >= 0 ? &up[w[k].run] : NULL;
-            if (u && (uint8_t *)u->dst + u->n == dst) {
-                u->n += w[k].nb2;
-            } else {
-                w[k].run = n_up;
-                push_upload(up, &n_up, dst, w[k].r->host + (size_t)e * w[k].nb2, w[k].nb2);
-            }
-            sc->st.expert_bytes += w[k].nb2;
-        }
-        if (++in_chunk == FY_SCHED_CHUNK_EXPERTS) {
-            n_chunk++;
-            chunk_e[n_chunk] = e + 1;
-            chunk_up[n_chunk] = n_up;
-            in_chunk = 0;
-            for (int k = 0; k < n_w; k++)
-                w[k].run = -1;
-        }
-    }
-    if (in_chunk || !n_chunk)
-        n_chunk++;
-    chunk_e[n_chunk] = n_exp; /* the last chunk runs to the end */
-    chunk_up[n_chunk] = n_up;
-    *st = (struct fy_moe_stage){slot, up, n_up, chunk_up, chunk_e, n_chunk};
-    sc->st.upload_chunks += n_chunk;
-}
-
-/* Points the expert tensors of L at the device (resident copies or staging of slot), listing
- * in w and bs what has to be uploaded. */
-static fy_status stage_layer(struct fy_sched *sc, struct fy_moe_layer *L, int layer, int slot,
-                             struct staged *w, int *n_w, struct staged *bs, int *n_bs)
-{
-    *n_w = *n_bs = 0;
-    FY_TRY(stage_mat(sc, &L->gate, layer, slot, w, n_w));
-    FY_TRY(stage_mat(sc, &L->up, layer, slot, w, n_w));
-    FY_TRY(stage_mat(sc, &L->down, layer, slot, w, n_w));
-    FY_TRY(stage_bias(sc, &L->gate_b, layer, slot, bs, n_bs));
-    FY_TRY(stage_bias(sc, &L->up_b, layer, slot, bs, n_bs));
-    FY_TRY(stage_bias(sc, &L->down_b, layer, slot, bs, n_bs));
-    return FY_OK;
-}
-
-/* Forgets the prefetch in slot (if any), its experts not selected by used (NULL: none) counted
- * as wasted. */
-static void drop_prefetch(struct fy_sched *sc, int slot, const bool *used)
-{
-    if (sc->pf_layer[slot] < 0)
-        return;
-    for (int64_t e = 0; e < sc->s->m->hp.n_expert; e++)
-        if (!used || !used[e])
-            sc->st.prefetch_wasted_bytes += sc->pf_expert[slot];
-    sc->pf_layer[slot] = -1;
-}
-
-/* After layer l (node k) was enqueued, having selected `selected` experts: if the rule says so,
- * enqueues the whole upload of the next layer's MoE into the next slot. */
-static fy_status maybe_prefetch(struct fy_sched *sc, int64_t k, int64_t selected,
-                                const struct fy_batch *b)
-{
-    const struct fy_graph *g = &sc->s->graph;
-    const struct fy_node *n = &g->nodes[k], *next = NULL;
-    const int64_t n_exp = sc->s->m->hp.n_expert;
-    struct fy_expert_path path;
-    if (!sc->prefetch)
-        return FY_OK;
-    for (int64_t i = k + 1; i < g->n_nodes && !next; i++)
-        if (g->nodes[i].op == FY_OP_MOE_FFN)
-            next = &g->nodes[i];
-    const bool uploads = next && next->layer == n->layer + 1 &&
-                         fy_place_experts(sc->pl, next->layer, b->n_tok, &path) == FY_OK &&
-                         path.dev == FY_DEV_GPU0 && path.upload;
-    if (!fy_sched_prefetch_rule(selected, n_exp, b->n_tok, n->src[1]->ne0, uploads))
-        return FY_OK;
-    const int slot = sc->slot; /* the next uploading layer's */
-    struct staged w[FY_EXP_PROJ_COUNT], bs[FY_EXP_PROJ_COUNT];
-    int n_w, n_bs;
-    struct fy_moe_layer L = *(const struct fy_moe_layer *)next->params;
-    drop_prefetch(sc, slot, NULL);
-    FY_TRY(stage_layer(sc, &L, next->layer, slot, w, &n_w, bs, &n_bs));
-    if (!n_w && !n_bs)
-        return FY_OK;
-    const uint64_t before = sc->st.expert_bytes + sc->st.bias_bytes;
-    uint64_t one = 0;
-    for (int i = 0; i < n_w; i++)
-        one += w[i].nb2;
-    plan_uploads(sc, w, n_w, bs, n_bs, slot, sc->all, &sc->pf_stage[slot]);
-    FY_TRY(sc->gpu->ops->prefetch(sc->gpu, &sc->pf_stage[slot]));
-    sc->st.prefetch_bytes += sc->st.expert_bytes + sc->st.bias_bytes - before;
-    sc->pf_layer[slot] = next->layer;
-    sc->pf_expert[slot] = one;
-    return FY_OK;
-}
-
 static fy_status run_moe(struct fy_sched *sc, int64_t k, const struct fy_expert_path *path,
                          const struct fy_batch *b, const struct fy_batch *bd)
 {
@@ -783,7 +443,7 @@ static fy_status run_moe(struct fy_sched *sc, int64_t k, const struct fy_expert_
     int n_w = 0, n_bs = 0;
     int64_t selected = 0;
     sc->moe = *(const struct fy_moe_layer *)n->params;
-    FY_TRY(stage_layer(sc, &sc->moe, n->layer, slot, w, &n_w, bs, &n_bs));
+    FY_TRY(fy_sched_stage_layer(sc, &sc->moe, n->layer, slot, w, &n_w, bs, &n_bs));
     struct fy_moe_stage stage = {0};
     bool prefetched = false;
     if (n_w || n_bs) {
@@ -801,10 +461,10 @@ static fy_status run_moe(struct fy_sched *sc, int64_t k, const struct fy_expert_
              * staging buffers: nothing is missing, nothing is uploaded again */
             stage = sc->pf_stage[slot];
             prefetched = true;
-            drop_prefetch(sc, slot, sc->used);
+            fy_sched_drop_prefetch(sc, slot, sc->used);
         } else {
-            drop_prefetch(sc, slot, NULL); /* a stale one: overwritten, all wasted */
-            plan_uploads(sc, w, n_w, bs, n_bs, slot, sc->used, &stage);
+            fy_sched_drop_prefetch(sc, slot, NULL); /* a stale one: overwritten, all wasted */
+            fy_sched_plan_uploads(sc, w, n_w, bs, n_bs, slot, sc->used, &stage);
         }
         sc->slot = (slot + 1) % FY_STAGE_SLOTS;
     }
@@ -828,7 +488,7 @@ static fy_status run_moe(struct fy_sched *sc, int64_t k, const struct fy_expert_
         else
             FY_TRY(sc->gpu->ops->run_staged(sc->gpu, t, bd, &stage));
         /* the next layer's uploads go right behind this layer's on the copy stream */
-        return n_w ? maybe_prefetch(sc, k, selected, b) : FY_OK;
+        return n_w ? fy_sched_maybe_prefetch(sc, k, selected, b) : FY_OK;
     }
     for (int64_t i = 0; i < stage.n_up; i++)
         FY_TRY(sc->gpu->ops->copy_in(sc->gpu, stage.up[i].dst, stage.up[i].src, stage.up[i].n));
@@ -865,7 +525,7 @@ static fy_status exec_batch(struct fy_sched *sc, const struct fy_batch *b)
     bd.pos = sc->pos_dev;
     bd.kv = &sc->kv_view;
     for (int k = 0; k < FY_STAGE_SLOTS; k++)
-        drop_prefetch(sc, k, NULL); /* left by a batch that failed half-way */
+        fy_sched_drop_prefetch(sc, k, NULL); /* left by a batch that failed half-way */
 
     for (int64_t i = 0; i < g->n_nodes;) {
         enum fy_device_id d = node_dev(sc, &g->nodes[i], b->n_tok, &path);

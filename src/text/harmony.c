@@ -1,5 +1,7 @@
-/* Harmony rendering and streaming parsing (tokenizer.md §6-§7); see harmony.h. */
-#include "harmony.h"
+/* Harmony (tokenizer.md §6-§7), all but the rendering (harmony_render.c): what both sides share
+ * (the special token ids, a growable byte string), the owning message lists, and the streaming
+ * parser of the model's completion; see harmony.h. */
+#include "harmony_priv.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,26 +11,16 @@
 #define HM_MAX_HEADER 4096 /* bytes of header text the parser accepts */
 #define HM_MAX_PARTS 8     /* whitespace-separated header parts looked at */
 
-static const char hm_identity[] = "You are ChatGPT, a large language model trained by OpenAI.";
-static const char hm_channels[] =
-    "# Valid channels: analysis, commentary, final. Channel must be included for every message.";
-static const char hm_funcs_note[] =
-    "Calls to these tools must go to the commentary channel: 'functions'.";
-static const char hm_constrain[] = "<|constrain|>";
-static const char hm_channel[] = "<|channel|>";
+const char fy_hm_constrain[] = "<|constrain|>";
+const char fy_hm_channel[] = "<|channel|>";
 
-/* The harmony special token ids of a tokenizer, looked up by name. */
-struct hm_ids {
-    int32_t start, end, message, channel, constrain, ret, call, eot;
-};
-
-static fy_status hm_ids_get(const struct fy_tokenizer *t, struct hm_ids *ids)
+fy_status fy_hm_ids_get(const struct fy_tokenizer *t, struct fy_hm_ids *ids)
 {
     ids->start = fy_tokenizer_special(t, "<|start|>");
     ids->end = fy_tokenizer_special(t, "<|end|>");
     ids->message = fy_tokenizer_special(t, "<|message|>");
-    ids->channel = fy_tokenizer_special(t, hm_channel);
-    ids->constrain = fy_tokenizer_special(t, hm_constrain);
+    ids->channel = fy_tokenizer_special(t, fy_hm_channel);
+    ids->constrain = fy_tokenizer_special(t, fy_hm_constrain);
     ids->ret = fy_tokenizer_special(t, "<|return|>");
     ids->call = fy_tokenizer_special(t, "<|call|>");
     ids->eot = fy_tokenizer_special(t, "<|endoftext|>");
@@ -60,13 +52,7 @@ const char *fy_harmony_role_name(enum fy_harmony_role r)
 
 /* ---- a growable byte string, always NUL-terminated once non-empty ------------------------- */
 
-struct hm_str {
-    char *s;
-    size_t n;
-    size_t cap;
-};
-
-static fy_status hm_put(struct hm_str *b, const char *s, size_t n)
+fy_status fy_hm_put(struct fy_hm_str *b, const char *s, size_t n)
 {
     if (b->n + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 64;
@@ -85,12 +71,12 @@ static fy_status hm_put(struct hm_str *b, const char *s, size_t n)
     return FY_OK;
 }
 
-static fy_status hm_puts(struct hm_str *b, const char *s)
+fy_status fy_hm_puts(struct fy_hm_str *b, const char *s)
 {
-    return hm_put(b, s, strlen(s));
+    return fy_hm_put(b, s, strlen(s));
 }
 
-static void hm_str_free(struct hm_str *b)
+void fy_hm_str_free(struct fy_hm_str *b)
 {
     free(b->s);
     b->s = NULL;
@@ -105,262 +91,6 @@ static char *hm_strdup(const char *s, size_t n)
         d[n] = '\0';
     }
     return d;
-}
-
-/* ---- rendering ------------------------------------------------------------------------------ */
-
-static fy_status hm_text(const struct fy_tokenizer *t, const char *s, size_t n,
-                         struct fy_tokens *out)
-{
-    return n ? fy_tokenize(t, s, n, false, out) : FY_OK;
-}
-
-static bool hm_has_recipient(const struct fy_harmony_msg *m)
-{
-    return m->recipient && strcmp(m->recipient, "all") != 0;
-}
-
-static fy_status hm_render_msg(const struct fy_tokenizer *t, const struct hm_ids *ids,
-                               const struct fy_harmony_msg *m, struct fy_tokens *out)
-{
-    struct hm_str b = {0};
-    const char *role = fy_harmony_role_name(m->role);
-    bool to = hm_has_recipient(m);
-    fy_status st;
-
-    if (!role) {
-        fy_log(FY_LOG_ERR, "harmony: message with invalid role %d", (int)m->role);
-        return FY_E_INVAL;
-    }
-    if (m->role == FY_ROLE_TOOL && !(m->name && *m->name)) {
-        fy_log(FY_LOG_ERR, "harmony: a tool message needs the tool's name");
-        return FY_E_INVAL;
-    }
-    st = fy_tokens_push(out, ids->start);
-    if (st != FY_OK)
-        goto fail;
-    if (m->role == FY_ROLE_TOOL) {
-        st = hm_text(t, m->name, strlen(m->name), out);
-    } else {
-        st = hm_text(t, role, strlen(role), out);
-        if (st == FY_OK && m->name && *m->name) {
-            if ((st = hm_puts(&b, ":")) == FY_OK && (st = hm_puts(&b, m->name)) == FY_OK)
-                st = hm_text(t, b.s, b.n, out);
-            b.n = 0;
-        }
-    }
-    if (st != FY_OK)
-        goto fail;
-    if (to) {
-        if ((st = hm_puts(&b, " to=")) != FY_OK || (st = hm_puts(&b, m->recipient)) != FY_OK)
-            goto fail;
-    }
-    if (to && !m->recipient_after_channel) {
-        if ((st = hm_text(t, b.s, b.n, out)) != FY_OK)
-            goto fail;
-    }
-    if (m->channel) {
-        if ((st = fy_tokens_push(out, ids->channel)) != FY_OK ||
-            (st = hm_text(t, m->channel, strlen(m->channel), out)) != FY_OK)
-            goto fail;
-    }
-    if (to && m->recipient_after_channel) {
-        if ((st = hm_text(t, b.s, b.n, out)) != FY_OK)
-            goto fail;
-    }
-    b.n = 0;
-    if (m->content_type) {
-        size_t lc = strlen(hm_constrain);
-        if (!strncmp(m->content_type, hm_constrain, lc)) {
-            const char *rest = m->content_type + lc;
-            if ((st = hm_text(t, " ", 1, out)) != FY_OK ||
-                (st = fy_tokens_push(out, ids->constrain)) != FY_OK ||
-                (st = hm_text(t, rest, strlen(rest), out)) != FY_OK)
-                goto fail;
-        } else {
-            if ((st = hm_puts(&b, " ")) != FY_OK || (st = hm_puts(&b, m->content_type)) != FY_OK ||
-                (st = hm_text(t, b.s, b.n, out)) != FY_OK)
-                goto fail;
-        }
-    }
-    if ((st = fy_tokens_push(out, ids->message)) != FY_OK)
-        goto fail;
-    if (m->content) {
-        size_t n = m->content_len ? m->content_len : strlen(m->content);
-        if ((st = hm_text(t, m->content, n, out)) != FY_OK)
-            goto fail;
-    }
-    st = fy_tokens_push(out, m->role == FY_ROLE_ASSISTANT && to ? ids->call : ids->end);
-fail:
-    hm_str_free(&b);
-    return st;
-}
-
-/* The system message text (§7.3): sections joined by "\n\n". */
-static fy_status hm_system_text(const struct fy_harmony_system *s, bool functions, struct hm_str *b)
-{
-    static const char *const effort[] = {"medium", "low", "high"};
-    fy_status st = FY_OK;
-    int e = (int)s->effort;
-
-    if (e < 0 || e > 2) {
-        fy_log(FY_LOG_ERR, "harmony: invalid reasoning effort %d", e);
-        return FY_E_INVAL;
-    }
-#define PUT(x)                                                                                     \
-    do {                                                                                           \
-        if ((st = hm_puts(b, (x))) != FY_OK)                                                       \
-            return st;                                                                             \
-    } while (0)
-    PUT(s->model_identity ? s->model_identity : hm_identity);
-    PUT("\nKnowledge cutoff: ");
-    PUT(s->knowledge_cutoff ? s->knowledge_cutoff : "2024-06");
-    if (s->current_date) {
-        PUT("\nCurrent date: ");
-        PUT(s->current_date);
-    }
-    PUT("\n\nReasoning: ");
-    PUT(effort[e]);
-    if (s->builtin_tools && *s->builtin_tools) {
-        PUT("\n\n");
-        PUT(s->builtin_tools);
-    }
-    PUT("\n\n");
-    PUT(hm_channels);
-    if (functions || s->function_tools) {
-        PUT("\n");
-        PUT(hm_funcs_note);
-    }
-#undef PUT
-    return st;
-}
-
-/* Appends "// line" for each line of a description (a final newline adds no line). */
-static fy_status hm_comment_lines(const char *d, struct hm_str *b)
-{
-    fy_status st = FY_OK;
-    while (d && *d) {
-        const char *nl = strchr(d, '\n');
-        size_t n = nl ? (size_t)(nl - d) : strlen(d);
-        size_t k = n && d[n - 1] == '\r' ? n - 1 : n;
-        if ((st = hm_puts(b, "// ")) != FY_OK || (st = hm_put(b, d, k)) != FY_OK ||
-            (st = hm_puts(b, "\n")) != FY_OK)
-            return st;
-        d = nl ? nl + 1 : d + n;
-    }
-    return st;
-}
-
-/* The developer message text (§7.4). */
-static fy_status hm_developer_text(const struct fy_harmony_developer *d, struct hm_str *b)
-{
-    fy_status st = FY_OK;
-    if (d->instructions) {
-        if ((st = hm_puts(b, "# Instructions\n\n")) != FY_OK ||
-            (st = hm_puts(b, d->instructions)) != FY_OK)
-            return st;
-    }
-    if (d->n_tools <= 0)
-        return st;
-    if (d->instructions && (st = hm_puts(b, "\n\n")) != FY_OK)
-        return st;
-    if ((st = hm_puts(b, "# Tools\n\n## functions\n\nnamespace functions {\n\n")) != FY_OK)
-        return st;
-    for (int64_t i = 0; i < d->n_tools; i++) {
-        const struct fy_harmony_tool *tl = &d->tools[i];
-        if (!(tl->name && *tl->name)) {
-            fy_log(FY_LOG_ERR, "harmony: function tool %lld has no name", (long long)i);
-            return FY_E_INVAL;
-        }
-        if ((st = hm_comment_lines(tl->description, b)) != FY_OK ||
-            (st = hm_puts(b, "type ")) != FY_OK || (st = hm_puts(b, tl->name)) != FY_OK)
-            return st;
-        if (tl->params) {
-            if ((st = hm_puts(b, " = (_: ")) != FY_OK || (st = hm_puts(b, tl->params)) != FY_OK ||
-                (st = hm_puts(b, ") => any;\n\n")) != FY_OK)
-                return st;
-        } else if ((st = hm_puts(b, " = () => any;\n\n")) != FY_OK) {
-            return st;
-        }
-    }
-    return hm_puts(b, "} // namespace functions");
-}
-
-static bool hm_is_channel(const struct fy_harmony_msg *m, const char *ch)
-{
-    return m->channel && !strcmp(m->channel, ch);
-}
-
-fy_status fy_harmony_render(const struct fy_tokenizer *t, const struct fy_harmony_conv *c,
-                            bool add_generation_prompt, struct fy_tokens *out)
-{
-    struct hm_ids ids;
-    struct hm_str text = {0};
-    struct fy_harmony_msg m;
-    int64_t n0;
-    int64_t first_final = -1;
-    bool drop = false;
-    bool functions;
-    fy_status st;
-
-    FY_CHECK_ARG(t && c && out && (c->n_msgs == 0 || c->msgs) && c->n_msgs >= 0);
-    FY_CHECK_ARG(c->developer.n_tools == 0 || c->developer.tools);
-    FY_TRY(hm_ids_get(t, &ids));
-    n0 = out->n;
-    functions = c->developer.n_tools > 0;
-
-    if (!c->no_system) {
-        if ((st = hm_system_text(&c->system, functions, &text)) != FY_OK)
-            goto fail;
-        memset(&m, 0, sizeof(m));
-        m.role = FY_ROLE_SYSTEM;
-        m.content = text.s;
-        m.content_len = text.n;
-        if ((st = hm_render_msg(t, &ids, &m, out)) != FY_OK)
-            goto fail;
-        text.n = 0;
-    }
-    if (c->developer.instructions || c->developer.n_tools > 0) {
-        if ((st = hm_developer_text(&c->developer, &text)) != FY_OK)
-            goto fail;
-        memset(&m, 0, sizeof(m));
-        m.role = FY_ROLE_DEVELOPER;
-        m.content = text.s;
-        m.content_len = text.n;
-        if ((st = hm_render_msg(t, &ids, &m, out)) != FY_OK)
-            goto fail;
-    }
-
-    /* CoT drop (§7.6): the last assistant message is on "final" -> analysis before the first
-     * "final" message goes. */
-    if (!c->keep_analysis) {
-        for (int64_t i = c->n_msgs - 1; i >= 0; i--) {
-            if (c->msgs[i].role == FY_ROLE_ASSISTANT) {
-                drop = hm_is_channel(&c->msgs[i], "final");
-                break;
-            }
-        }
-        for (int64_t i = 0; drop && i < c->n_msgs && first_final < 0; i++)
-            if (hm_is_channel(&c->msgs[i], "final"))
-                first_final = i;
-    }
-    for (int64_t i = 0; i < c->n_msgs; i++) {
-        if (drop && i < first_final && hm_is_channel(&c->msgs[i], "analysis"))
-            continue;
-        if ((st = hm_render_msg(t, &ids, &c->msgs[i], out)) != FY_OK)
-            goto fail;
-    }
-    if (add_generation_prompt) {
-        if ((st = fy_tokens_push(out, ids.start)) != FY_OK ||
-            (st = hm_text(t, "assistant", 9, out)) != FY_OK)
-            goto fail;
-    }
-    hm_str_free(&text);
-    return FY_OK;
-fail:
-    hm_str_free(&text);
-    out->n = n0;
-    return st;
 }
 
 /* ---- owning message lists ------------------------------------------------------------------- */
@@ -440,13 +170,13 @@ enum hm_state { HM_EXPECT_START, HM_HEADER, HM_CONTENT, HM_DONE, HM_FAILED };
 
 struct fy_harmony_parser {
     const struct fy_tokenizer *t;
-    struct hm_ids ids;
+    struct fy_hm_ids ids;
     int64_t n_vocab;
     enum hm_state state;
     enum fy_harmony_role next_role; /* role known before the header, or FY_ROLE_NONE */
-    struct hm_str header;           /* header text so far */
+    struct fy_hm_str header;        /* header text so far */
     struct fy_harmony_msg cur;      /* message being read; strings owned */
-    struct hm_str content;
+    struct fy_hm_str content;
     struct fy_detok detok;
     char delta[512];
     struct fy_harmony_msgs msgs;
@@ -481,7 +211,7 @@ fy_status fy_harmony_parser_new(const struct fy_tokenizer *t, enum fy_harmony_ro
     p = calloc(1, sizeof(*p));
     if (!p)
         return FY_E_NOMEM;
-    st = hm_ids_get(t, &p->ids);
+    st = fy_hm_ids_get(t, &p->ids);
     if (st != FY_OK)
         goto fail;
     p->t = t;
@@ -500,8 +230,8 @@ void fy_harmony_parser_free(struct fy_harmony_parser *p)
 {
     if (!p)
         return;
-    hm_str_free(&p->header);
-    hm_str_free(&p->content);
+    fy_hm_str_free(&p->header);
+    fy_hm_str_free(&p->content);
     p->cur.content = NULL;
     hm_msg_release(&p->cur);
     fy_harmony_msgs_free(&p->msgs);
@@ -572,7 +302,7 @@ static fy_status hm_parse_header(struct fy_harmony_parser *p)
 {
     const char *h = p->header.s ? p->header.s : "";
     size_t hn = p->header.n;
-    struct hm_str work = {0};
+    struct fy_hm_str work = {0};
     char *parts[HM_MAX_PARTS];
     int np = 0;
     const char *chan = NULL;
@@ -589,9 +319,9 @@ static fy_status hm_parse_header(struct fy_harmony_parser *p)
         goto done;
     }
     /* "<|channel|>X": X ends at whitespace or '<'. */
-    mk = strstr(h, hm_channel);
+    mk = strstr(h, fy_hm_channel);
     if (mk) {
-        chan = mk + strlen(hm_channel);
+        chan = mk + strlen(fy_hm_channel);
         while (chan[chan_len] && !hm_space(chan[chan_len]) && chan[chan_len] != '<')
             chan_len++;
         if (!chan_len) {
@@ -606,11 +336,11 @@ static fy_status hm_parse_header(struct fy_harmony_parser *p)
             s = rest;
             continue;
         }
-        if (!strncmp(s, hm_constrain, strlen(hm_constrain))) {
-            if ((st = hm_puts(&work, " ")) != FY_OK)
+        if (!strncmp(s, fy_hm_constrain, strlen(fy_hm_constrain))) {
+            if ((st = fy_hm_puts(&work, " ")) != FY_OK)
                 goto nomem;
         }
-        if ((st = hm_put(&work, s, 1)) != FY_OK)
+        if ((st = fy_hm_put(&work, s, 1)) != FY_OK)
             goto nomem;
         s++;
     }
@@ -633,7 +363,7 @@ static fy_status hm_parse_header(struct fy_harmony_parser *p)
     /* The role: known already, or the first part (an unknown word is a tool's name). */
     if (role == FY_ROLE_NONE) {
         if (np == 0 || !strncmp(parts[0], "to=", 3) ||
-            !strncmp(parts[0], hm_constrain, strlen(hm_constrain))) {
+            !strncmp(parts[0], fy_hm_constrain, strlen(fy_hm_constrain))) {
             st = hm_fail(p, FY_E_FORMAT, "message header without a role: \"%.80s\"", h);
             goto done;
         }
@@ -658,7 +388,7 @@ static fy_status hm_parse_header(struct fy_harmony_parser *p)
         const char *last = parts[--np];
         if (!strncmp(last, "to=", 3)) {
             recip_part = last;
-        } else if (np == first && strncmp(last, hm_constrain, strlen(hm_constrain)) != 0) {
+        } else if (np == first && strncmp(last, fy_hm_constrain, strlen(fy_hm_constrain)) != 0) {
             recip_part = last; /* a lone bare word is the recipient */
         } else {
             if ((st = hm_set(p, &p->cur.content_type, last)) != FY_OK)
@@ -686,7 +416,7 @@ static fy_status hm_parse_header(struct fy_harmony_parser *p)
 nomem:
     st = hm_fail(p, FY_E_NOMEM, "out of memory");
 done:
-    hm_str_free(&work);
+    fy_hm_str_free(&work);
     return st;
 }
 
@@ -711,7 +441,7 @@ static fy_status hm_emit_delta(struct fy_harmony_parser *p, size_t n, struct fy_
     if (!n)
         return FY_OK;
     p->delta[n] = '\0';
-    if (hm_put(&p->content, p->delta, n) != FY_OK)
+    if (fy_hm_put(&p->content, p->delta, n) != FY_OK)
         return hm_fail(p, FY_E_NOMEM, "out of memory");
     hm_sync_cur(p);
     ev->events |= FY_HARMONY_EV_DELTA;
@@ -743,7 +473,7 @@ static fy_status hm_end_message(struct fy_harmony_parser *p, int32_t id,
     return FY_OK;
 }
 
-static bool hm_is_stop(const struct hm_ids *ids, int32_t id)
+static bool hm_is_stop(const struct fy_hm_ids *ids, int32_t id)
 {
     return id == ids->end || id == ids->ret || id == ids->call || id == ids->eot;
 }
@@ -752,7 +482,7 @@ fy_status fy_harmony_parser_push(struct fy_harmony_parser *p, int32_t id,
                                  struct fy_harmony_event *ev)
 {
     struct fy_harmony_event dummy;
-    const struct hm_ids *ids;
+    const struct fy_hm_ids *ids;
     const uint8_t *bytes;
     size_t len = 0;
     fy_status st;
@@ -807,7 +537,7 @@ fy_status fy_harmony_parser_push(struct fy_harmony_parser *p, int32_t id,
                            p->header.s ? p->header.s : "");
         if (p->header.n + len > HM_MAX_HEADER)
             return hm_fail(p, FY_E_FORMAT, "message header longer than %d bytes", HM_MAX_HEADER);
-        if (hm_put(&p->header, (const char *)bytes, len) != FY_OK)
+        if (fy_hm_put(&p->header, (const char *)bytes, len) != FY_OK)
             return hm_fail(p, FY_E_NOMEM, "out of memory");
         return FY_OK;
     case HM_CONTENT:
