@@ -141,7 +141,9 @@ static int run_case(const struct moe_case *c, uint64_t seed)
              "moe %s E=%lld k=%d d=%lld ff=%lld n_tok=%lld (clamped: g %.0f%%, u %.0f%%)",
              fy_dtype_name(c->type), (long long)E, k, (long long)d, (long long)ff, (long long)n,
              100.0 * n_g / n_all, 100.0 * n_u / n_all);
-    bad += fy_check_nmse(what, y, ref, n * d, 1e-9);
+    /* 1e-9 on the f32 path (kernel set "c"); the integer path rounds the activations of each
+     * matmul to int16: 1e-7 (meson runs this test under both) */
+    bad += fy_check_nmse(what, y, ref, n * d, fy_cpu_qdot_ok(&L.gate) ? 1e-7 : 1e-9);
     if (n_g == 0 || n_u == 0) {
         fprintf(stderr, "FAIL %s: the clamps never engaged\n", what);
         bad++;

@@ -1,5 +1,6 @@
 /* What a benchmark records besides its timings (see benchinfo.h). */
 #include "benchinfo.h"
+#include "cpu/qdot.h"
 
 #include "fy_config.h"
 #include "fy_git.h"
@@ -180,6 +181,7 @@ void fy_build_info_get(struct fy_build_info *b)
     b->git = FY_GIT[0] ? FY_GIT : "unknown";
     b->compiler = FY_COMPILER;
     b->backend = "cpu";
+    b->cpu_kernels = fy_cpu_set()->name;
 }
 
 uint64_t fy_model_bytes_per_token(const struct fy_model *m)

@@ -25,6 +25,7 @@ struct fy_build_info {
     const char *git;        /* git describe of the source tree at build time, or "unknown" */
     const char *compiler;   /* e.g. "gcc 12.2.0" */
     const char *backend;    /* "cpu" (later "cuda", "hip") */
+    const char *cpu_kernels; /* the CPU kernel set in use (src/cpu/qdot.h): "c", "avx2", ... */
 };
 
 /* Fills m; measure_bw runs the copy test (about 0.3 s) for mem_bw_gbps. */

@@ -502,6 +502,7 @@ static void write_run_object(FILE *f, const struct bench *b)
     jkv_str(f, &first, "build_git", b->bi.git);
     jkv_str(f, &first, "build_compiler", b->bi.compiler);
     jkv_str(f, &first, "build_backend", backend_name(b));
+    jkv_str(f, &first, "cpu_kernels", b->bi.cpu_kernels);
     jkv_str(f, &first, "cpu", b->mi.cpu);
     jkv_int(f, &first, "cores", b->mi.cores);
     jkv_int(f, &first, "numa_nodes", b->mi.numa_nodes);
@@ -537,6 +538,7 @@ static void write_json(FILE *f, const struct bench *b)
         jkv_str(f, &first, "cpu", b->mi.cpu);
         jkv_str(f, &first, "gpu", b->mi.gpu);
         jkv_str(f, &first, "backend", backend_name(b));
+        jkv_str(f, &first, "cpu_kernels", b->bi.cpu_kernels);
         jkv_str(f, &first, "model_file", b->o.model);
         jkv_int(f, &first, "model_size", (long long)fy_model_weight_bytes(b->m));
         jkv_int(f, &first, "model_n_params", (long long)model_n_params(b->m));

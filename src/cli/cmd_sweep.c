@@ -5,6 +5,7 @@
  * n_kv.. (timed: T_TG), forget them, then process one micro-batch of ub random tokens at n_kv..
  * in n_batch chunks (timed: T_PP); those stay in the cache, so the next row starts ub deeper. */
 #include "benchinfo.h"
+#include "cpu/qdot.h"
 #include "args.h"
 #include "cli_common.h"
 #include "cmd.h"
@@ -173,8 +174,9 @@ static int parse_args(struct sweep_opts *o, int argc, char **argv, int *rc)
 static void md_header(const struct sweep_hdr *h, bool memory)
 {
     printf("main: n_kv_max = %d, n_batch = %d, n_ubatch = %d, flash_attn = %d, n_gpu_layers = %d, "
-           "n_threads = %u, n_threads_batch = %u\n\n", h->n_kv_max, h->n_batch, h->n_ubatch,
-           h->flash_attn, h->n_gpu_layers, h->n_threads, h->n_threads);
+           "n_threads = %u, n_threads_batch = %u, cpu_kernels = %s\n\n", h->n_kv_max,
+           h->n_batch, h->n_ubatch, h->flash_attn, h->n_gpu_layers, h->n_threads, h->n_threads,
+           fy_cpu_set()->name);
     printf("|    PP |     TG |   N_KV |   T_PP s | S_PP t/s |   T_TG s | S_TG t/s |");
     if (memory)
         printf(" %10s | %10s |", "RSS HWM", "VRAM delta");
@@ -301,7 +303,8 @@ static fy_status jsonl_run(const struct sweep_opts *o, const struct sweep_hdr *h
     json_kv_str("version", bi.version, true);
     json_kv_str("git", bi.git, true);
     json_kv_str("compiler", bi.compiler, true);
-    json_kv_str("backend", bi.backend, false);
+    json_kv_str("backend", bi.backend, true);
+    json_kv_str("cpu_kernels", bi.cpu_kernels, false);
     printf("}, \"machine\": {");
     json_kv_str("cpu", mi.cpu, true);
     printf("\"cores\": %d, \"numa_nodes\": %d, \"ram_bytes\": %" PRIu64 ", ", mi.cores,

@@ -1,5 +1,6 @@
 /* ferry: one binary, subcommands. */
 #include "cmd.h"
+#include "cpu/qdot.h"
 #include "ferry.h"
 
 #include <stdio.h>
@@ -48,7 +49,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("ferry %s\n", FY_VERSION);
+        printf("ferry %s (CPU kernels: %s)\n", FY_VERSION, fy_cpu_set()->name);
         return 0;
     }
     for (size_t i = 0; i < FY_ARRAY_LEN(cmds); i++)

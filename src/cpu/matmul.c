@@ -9,7 +9,10 @@
  * repeats that order for two tokens at once (one weight load for two tokens). So a token's
  * result never depends on how many other tokens share the call (tests/test_matmul.c checks). */
 #include "ops.h"
+#include "qdot.h"
 #include "quant.h"
+
+#include <stdbool.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -110,9 +113,72 @@ static void matmul_tile_f32(float *y, const float *buf, int64_t n_in, int64_t n_
                                (bias ? bias[o] : 0.0f);
 }
 
+/* ---- the integer path (qdot.h): every set but "c" ---- */
+
+#define FY_MM_QX_ROWS 16   /* weight rows per parallel work item (a multiple of 4) */
+#define FY_MM_QX_TOK 32    /* tokens per inner block: their int16 rows stay in L2 */
+#define FY_MM_QX_STACK 1024 /* blocks quantized on the stack (68 KiB); more are malloc'd */
+
+bool fy_cpu_qdot_ok(const struct fy_mat *w)
+{
+    return (w->type == FY_Q8_0 || w->type == FY_MXFP4) && w->n_in % FY_QX_BLOCK == 0 &&
+           fy_cpu_set() != &fy_cpu_set_c;
+}
+
+void fy_cpu_qdot_quantize(struct fy_qx_block *xq, const float *x, int64_t n_tok, int64_t n_in)
+{
+    const struct fy_cpu_set *set = fy_cpu_set();
+    const int64_t nb = n_in / FY_QX_BLOCK;
+#pragma omp parallel for schedule(static) if (n_tok * n_in > FY_MM_PAR_WORK)
+    for (int64_t t = 0; t < n_tok; t++)
+        set->quantize(x + t * n_in, xq + t * nb, n_in);
+}
+
+void fy_cpu_matmul_qdot(float *y, const struct fy_mat *w, int64_t e, const struct fy_qx_block *xq,
+                      int64_t n_tok, const float *bias)
+{
+    const struct fy_cpu_set *set = fy_cpu_set();
+    const uint8_t *base = (const uint8_t *)w->data + (size_t)e * w->mat_bytes;
+    const int64_t nb = w->n_in / FY_QX_BLOCK;
+    const int64_t n_out = w->n_out;
+    const int64_t n_chunks = (n_out + FY_MM_QX_ROWS - 1) / FY_MM_QX_ROWS;
+    const int par = (double)n_out * (double)w->n_in * (double)n_tok > FY_MM_PAR_WORK;
+
+#pragma omp parallel for schedule(static) if (par)
+    for (int64_t c = 0; c < n_chunks; c++) {
+        int64_t o0 = c * FY_MM_QX_ROWS;
+        int64_t rows = n_out - o0 < FY_MM_QX_ROWS ? n_out - o0 : FY_MM_QX_ROWS;
+        for (int64_t t0 = 0; t0 < n_tok; t0 += FY_MM_QX_TOK) {
+            int64_t nt = n_tok - t0 < FY_MM_QX_TOK ? n_tok - t0 : FY_MM_QX_TOK;
+            set->mm(w->type, base + (size_t)o0 * w->row_bytes, w->row_bytes, rows,
+                    xq + t0 * nb, nb, nt, y + t0 * n_out + o0, n_out, bias ? bias + o0 : NULL);
+        }
+    }
+}
+
+/* quantizes x once, then the integer matmul; false if out of memory (the caller goes on with
+ * the f32 path) */
+static bool matmul_qdot(float *y, const struct fy_mat *w, int64_t e, const float *x, int64_t n_tok,
+                      const float *bias)
+{
+    const int64_t n_blk = n_tok * (w->n_in / FY_QX_BLOCK);
+    struct fy_qx_block stack[n_blk <= FY_MM_QX_STACK ? n_blk : 1];
+    struct fy_qx_block *xq = n_blk <= FY_MM_QX_STACK ? stack : malloc((size_t)n_blk * sizeof(*xq));
+    if (!xq)
+        return false;
+    fy_cpu_qdot_quantize(xq, x, n_tok, w->n_in);
+    fy_cpu_matmul_qdot(y, w, e, xq, n_tok, bias);
+    if (xq != stack)
+        free(xq);
+    return true;
+}
+
 void fy_cpu_matmul(float *y, const struct fy_mat *w, int64_t e, const float *x, int64_t n_tok,
                    const float *bias)
 {
+    if (fy_cpu_qdot_ok(w) && n_tok > 0 && matmul_qdot(y, w, e, x, n_tok, bias))
+        return;
+
     const uint8_t *base = (const uint8_t *)w->data + (size_t)e * w->mat_bytes;
     const int64_t n_in = w->n_in;
     const int64_t n_out = w->n_out;

@@ -6,6 +6,8 @@
 #include "ferry.h"
 #include "tensor.h"
 
+#include <stdbool.h>
+
 /* y[t] = dequant(emb row tok[t]) */
 void fy_cpu_get_rows(float *y, const struct fy_mat *emb, const int32_t *tok, int64_t n_tok);
 
@@ -16,6 +18,18 @@ void fy_cpu_rmsnorm(float *y, const float *x, const float *w, int64_t rows, int6
  * y is [n_tok][n_out], x is [n_tok][n_in]. y must not alias x. */
 void fy_cpu_matmul(float *y, const struct fy_mat *w, int64_t e, const float *x, int64_t n_tok,
                    const float *bias);
+
+/* The integer path (qdot.h), which fy_cpu_matmul takes by itself where fy_cpu_qdot_ok: for
+ * callers that use one quantized input for several matrices (the MoE's gate and up). */
+struct fy_qx_block;
+/* True when w goes through int16 activations: Q8_0/MXFP4 weights, n_in a multiple of 32, and a
+ * kernel set other than "c" in use. */
+bool fy_cpu_qdot_ok(const struct fy_mat *w);
+/* x [n_tok][n_in] -> xq [n_tok][n_in/32] */
+void fy_cpu_qdot_quantize(struct fy_qx_block *xq, const float *x, int64_t n_tok, int64_t n_in);
+/* fy_cpu_matmul on an input quantized by fy_cpu_qdot_quantize (w must be fy_cpu_qdot_ok) */
+void fy_cpu_matmul_qdot(float *y, const struct fy_mat *w, int64_t e, const struct fy_qx_block *xq,
+                      int64_t n_tok, const float *bias);
 
 /* y[i] = a[i] + b[i]; y may alias a. */
 void fy_cpu_add(float *y, const float *a, const float *b, int64_t n);

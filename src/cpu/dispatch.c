@@ -1,0 +1,91 @@
+/* Choice of the CPU kernel set (qdot.h): once per process, from CPUID, or FY_CPU. */
+#include "qdot.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define FY_X86 1
+#else
+#define FY_X86 0
+#endif
+
+/* the sets in order of preference (best last); NULL where this build lacks the set */
+static const struct fy_cpu_set *set_of(int i)
+{
+    switch (i) {
+    case 0:
+        return &fy_cpu_set_c;
+#if FY_HAVE_SET_AVX2
+    case 1:
+        return &fy_cpu_set_avx2;
+#endif
+    default:
+        return NULL;
+    }
+}
+
+static const char *const set_names[] = {"c", "avx2", "avx512", "avx512vnni"};
+
+const char *fy_cpu_set_name(int i)
+{
+    return i >= 0 && i < (int)FY_ARRAY_LEN(set_names) ? set_names[i] : NULL;
+}
+
+bool fy_cpu_set_supported(const char *name)
+{
+    if (!strcmp(name, "c"))
+        return true;
+#if FY_X86
+    __builtin_cpu_init();
+    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                __builtin_cpu_supports("f16c");
+    bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                  __builtin_cpu_supports("avx512vl");
+    if (!strcmp(name, "avx2"))
+        return avx2;
+    if (!strcmp(name, "avx512"))
+        return avx512;
+    if (!strcmp(name, "avx512vnni"))
+        return avx512 && __builtin_cpu_supports("avx512vnni");
+#endif
+    return false;
+}
+
+const struct fy_cpu_set *fy_cpu_set_named(const char *name)
+{
+    for (int i = 0; fy_cpu_set_name(i); i++)
+        if (!strcmp(name, fy_cpu_set_name(i)))
+            return set_of(i) && fy_cpu_set_supported(name) ? set_of(i) : NULL;
+    return NULL;
+}
+
+static const struct fy_cpu_set *g_set; /* written once, under g_once */
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void choose(void)
+{
+    const struct fy_cpu_set *best = &fy_cpu_set_c;
+    for (int i = 0; fy_cpu_set_name(i); i++)
+        if (set_of(i) && fy_cpu_set_supported(fy_cpu_set_name(i)))
+            best = set_of(i);
+    const char *want = getenv("FY_CPU");
+    if (want && *want) {
+        const struct fy_cpu_set *s = fy_cpu_set_named(want);
+        if (s)
+            best = s;
+        else
+            fy_log(FY_LOG_WARN,
+                   "FY_CPU=%s: not a kernel set this build has and this CPU runs "
+                   "(c, avx2, avx512, avx512vnni); using %s",
+                   want, best->name);
+    }
+    g_set = best;
+}
+
+const struct fy_cpu_set *fy_cpu_set(void)
+{
+    pthread_once(&g_once, choose);
+    return g_set;
+}

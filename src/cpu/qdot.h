@@ -1,0 +1,74 @@
+/* Integer dot products for Q8_0 and MXFP4 weights ("qdot"): the activations are quantized once
+ * per matmul into blocks of 32 int16 plus one f32 scale (fy_qx_block), and the weights are
+ * dotted block by block in integer SIMD, the block scales applied per block in f32.
+ *
+ * Why int16 and not int8 activations (llama.cpp's q8_0): on AVX2 both take five instructions
+ * per 32 products (int8: VPSIGNB, VPMADDUBSW, VPMADDWD, convert, FMA; int16: two VPMADDWD,
+ * VPADDD, convert, FMA; the weights are widened once per block and reused for every token),
+ * but int8 activations add a relative error of about 0.6% to every matmul output (rounding to
+ * 1/127 of the block maximum), which compounds to 1.5-2% on the logits of the test models,
+ * while int16 (1/32767) is within 1e-4 of the f32 path.
+ *
+ * Kernel sets: "c" (portable C, always built: the reference of the integer kernels) and
+ * "avx2" (AVX2+FMA+F16C, compiled with those flags only, in its own static library). One is
+ * chosen at start from CPUID (fy_cpu_set); FY_CPU=c|avx2 forces a set the CPU can run. With
+ * the "c" set the engine keeps its f32 path (fy_cpu_matmul decodes the weights to f32): the
+ * reference of the whole model against the NumPy implementation. "avx512" and "avx512vnni" are
+ * named but not built yet (see README: no machine here runs AVX-512 code to test them).
+ *
+ * Numerics of one dot, the same in every set (so "c" and "avx2" agree bit for bit):
+ *   block b: eight int32 lanes, lane i = w[2i] x[2i] + w[2i+1] x[2i+1] + w[16+2i] x[16+2i] +
+ *   w[17+2i] x[17+2i] exactly (w the int8 weight: Q8_0's q or MXFP4's doubled E2M1 value; at
+ *   most 4 * 128 * 32767 < 2^24, so its conversion to f32 is exact), f32 lane i =
+ *   fmaf(lane, d_w * d_x, lane i) (d_w = Q8_0's fp16 d or MXFP4's 2^(e-128)); at the end
+ *   ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)), plus the bias.
+ * Within one set a row's result does not depend on how many tokens share the call: the
+ * multi-token kernels perform, for each (row, token) pair, the operations of the one-token
+ * kernel in the same order (tests/test_qdot.c checks this bit for bit). */
+#ifndef FY_CPU_QDOT_H
+#define FY_CPU_QDOT_H
+
+#include "ferry.h"
+
+#include <stdbool.h>
+
+#define FY_QX_BLOCK 32
+
+/* 32 activations: x_j ~= d * q[j]; d = amax/32767, q = round-to-nearest-even(x_j * (1/d)) */
+struct fy_qx_block {
+    float d;
+    int16_t q[FY_QX_BLOCK];
+};
+
+/* y[t*ldy + r] = dot(row r of w, x row t) + (bias ? bias[r] : 0) for r < rows, t < n_tok.
+ * w: rows of `row_bytes` bytes of type (FY_Q8_0 or FY_MXFP4), nb blocks each; x: n_tok rows
+ * of nb blocks. */
+typedef void (*fy_qdot_mm_fn)(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int64_t rows,
+                              const struct fy_qx_block *x, int64_t nb, int64_t n_tok, float *y,
+                              int64_t ldy, const float *bias);
+
+struct fy_cpu_set {
+    const char *name; /* "c", "avx2" */
+    /* x[0..n) -> n/32 blocks (n a multiple of 32); bit-identical in every set */
+    void (*quantize)(const float *x, struct fy_qx_block *y, int64_t n);
+    fy_qdot_mm_fn mm;
+};
+
+/* The reference quantizer (the "c" set's). */
+void fy_qdot_quantize_ref(const float *x, struct fy_qx_block *y, int64_t n);
+
+extern const struct fy_cpu_set fy_cpu_set_c;
+extern const struct fy_cpu_set fy_cpu_set_avx2; /* where the build has it (x86) */
+
+/* The set in use: the best this CPU runs, or FY_CPU's (a set this build lacks or the CPU cannot
+ * run is refused with one warning, and the best is used). Chosen once per process. */
+const struct fy_cpu_set *fy_cpu_set(void);
+/* The named set if this build has it and this CPU runs it, else NULL (tests, benchmarks). */
+const struct fy_cpu_set *fy_cpu_set_named(const char *name);
+/* Set names in order of preference, best last ("c", "avx2", "avx512", "avx512vnni"); NULL
+ * past the end. */
+const char *fy_cpu_set_name(int i);
+/* True when the CPU has the instructions of the named set. */
+bool fy_cpu_set_supported(const char *name);
+
+#endif

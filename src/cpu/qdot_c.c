@@ -1,0 +1,77 @@
+/* The "c" kernel set: the portable C reference of the integer dot products (qdot.h), in the
+ * lane order the SIMD sets use, so that "avx2" gives the same bits. */
+#include "qdot.h"
+#include "quant.h"
+
+#include <math.h>
+#include <string.h>
+
+#define FY_Q8_0_BYTES 34  /* fp16 d, int8 q[32] */
+#define FY_MXFP4_BYTES 17 /* u8 e, nibbles[16]: element j low nibble of byte j, j+16 high */
+
+void fy_qdot_quantize_ref(const float *x, struct fy_qx_block *y, int64_t n)
+{
+    for (int64_t b = 0; b < n / FY_QX_BLOCK; b++) {
+        const float *xb = x + b * FY_QX_BLOCK;
+        float amax = 0.0f;
+        for (int j = 0; j < FY_QX_BLOCK; j++) {
+            float a = fabsf(xb[j]);
+            amax = a > amax ? a : amax;
+        }
+        float d = amax / 32767.0f;
+        float id = d > 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = d;
+        for (int j = 0; j < FY_QX_BLOCK; j++) {
+            float v = nearbyintf(xb[j] * id);
+            v = v > 32767.0f ? 32767.0f : v < -32767.0f ? -32767.0f : v;
+            y[b].q[j] = (int16_t)v;
+        }
+    }
+}
+
+/* one weight block as 32 int8 values, and its scale */
+static float weight_block(enum fy_dtype type, const uint8_t *p, int8_t w[FY_QX_BLOCK])
+{
+    if (type == FY_Q8_0) {
+        memcpy(w, p + 2, FY_QX_BLOCK);
+        return fy_fp16_to_f32((uint16_t)(p[0] | p[1] << 8));
+    }
+    for (int j = 0; j < FY_QX_BLOCK / 2; j++) {
+        w[j] = fy_mxfp4_table[p[1 + j] & 0x0f];
+        w[j + 16] = fy_mxfp4_table[p[1 + j] >> 4];
+    }
+    return fy_e8m0_half(p[0]);
+}
+
+static float dot(enum fy_dtype type, const uint8_t *w, const struct fy_qx_block *x, int64_t nb)
+{
+    const size_t bb = type == FY_Q8_0 ? FY_Q8_0_BYTES : FY_MXFP4_BYTES;
+    float acc[8] = {0};
+    int8_t wq[FY_QX_BLOCK];
+    for (int64_t b = 0; b < nb; b++) {
+        const int16_t *q = x[b].q;
+        float s = weight_block(type, w + (size_t)b * bb, wq) * x[b].d;
+        for (int i = 0; i < 8; i++) {
+            int32_t lane = wq[2 * i] * q[2 * i] + wq[2 * i + 1] * q[2 * i + 1] +
+                           wq[16 + 2 * i] * q[16 + 2 * i] + wq[17 + 2 * i] * q[17 + 2 * i];
+            acc[i] = fmaf((float)lane, s, acc[i]);
+        }
+    }
+    return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
+static void mm_c(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int64_t rows,
+                 const struct fy_qx_block *x, int64_t nb, int64_t n_tok, float *y, int64_t ldy,
+                 const float *bias)
+{
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t t = 0; t < n_tok; t++)
+            y[t * ldy + r] =
+                dot(type, w + (size_t)r * row_bytes, x + t * nb, nb) + (bias ? bias[r] : 0.0f);
+}
+
+const struct fy_cpu_set fy_cpu_set_c = {
+    .name = "c",
+    .quantize = fy_qdot_quantize_ref,
+    .mm = mm_c,
+};

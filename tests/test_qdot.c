@@ -1,0 +1,200 @@
+/* The integer dot-product kernel sets (src/cpu/qdot.h), each against the portable C set and a
+ * double-precision reference, on random inputs: Q8_0 rows (the int8 -128 included) and MXFP4
+ * rows (every nibble, exponents around 2^0 and the subnormal scales e = 0, 1), activations of
+ * mixed magnitudes with all-zero blocks; odd row counts (1, 5, 37), n_in = 32, 96, 2880,
+ * n_tok = 1, 2, 3, 7, 8, 9, 33, 512; with and without bias.
+ *   - the quantizer: bit-identical to the reference in every set; |x - d q| <= 0.505 d (d/2
+ *     and the f32 rounding of x * (1/d));
+ *   - every set's mm: bit-identical to the "c" set (the lane order of qdot.h), and within
+ *     1e-5 of the double dot of the quantized values relative to sum |w q d| (the f32 error);
+ *   - against the unquantized x: within the bound sum |w| 0.505 d of the int16 rounding;
+ *   - a token's result does not depend on how many tokens share the call (bit for bit).
+ * A set this build lacks or this CPU cannot run prints a skip line. */
+#include "cpu/qdot.h"
+#include "fy_test.h"
+#include "quant.h"
+
+#include <math.h>
+#include <string.h>
+
+#define MAX_TOK 512
+
+static size_t block_bytes(enum fy_dtype t)
+{
+    return t == FY_Q8_0 ? 34 : 17;
+}
+
+/* rows of random blocks */
+static uint8_t *make_rows(struct fy_rng *r, enum fy_dtype t, int64_t rows, int64_t nb)
+{
+    size_t n = (size_t)rows * (size_t)nb * block_bytes(t);
+    uint8_t *w = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        w[i] = (uint8_t)fy_rng_u64(r);
+    for (int64_t b = 0; b < rows * nb; b++) {
+        uint8_t *p = w + (size_t)b * block_bytes(t);
+        if (t == FY_Q8_0) {
+            /* d: a normal fp16 of magnitude 2^-10 .. 2^1, either sign */
+            uint16_t h = fy_f32_to_fp16(
+                (float)((fy_rng_unif(r) * 2 - 1) * ldexp(1.0, (int)(fy_rng_u64(r) % 12) - 10)));
+            p[0] = (uint8_t)h;
+            p[1] = (uint8_t)(h >> 8);
+        } else {
+            /* e: mostly 120..135; e = 0 and 1 (subnormal scales) now and then */
+            uint64_t k = fy_rng_u64(r) % 64;
+            p[0] = k == 0 ? 0 : k == 1 ? 1 : (uint8_t)(120 + k % 16);
+        }
+    }
+    return w;
+}
+
+/* activations: blocks of mixed scale, some all zero */
+static void make_x(struct fy_rng *r, float *x, int64_t n)
+{
+    for (int64_t b = 0; b < n / 32; b++) {
+        uint64_t k = fy_rng_u64(r) % 16;
+        float s = k == 0 ? 0.0f : (float)ldexp(1.0, (int)(fy_rng_u64(r) % 20) - 10);
+        fy_rng_fill(r, x + b * 32, 32, s);
+    }
+}
+
+static float wval(enum fy_dtype t, const uint8_t *p, int j)
+{
+    if (t == FY_Q8_0)
+        return (float)(int8_t)p[2 + j] * fy_fp16_to_f32((uint16_t)(p[0] | p[1] << 8));
+    uint8_t q = j < 16 ? p[1 + j] & 0x0f : p[1 + j - 16] >> 4;
+    return (float)fy_mxfp4_table[q] * fy_e8m0_half(p[0]);
+}
+
+static int check_quantize(const struct fy_cpu_set *s, struct fy_rng *r)
+{
+    int failed = 0;
+    const int64_t n = 2880;
+    float *x = malloc(n * sizeof(float));
+    struct fy_qx_block *a = malloc((n / 32) * sizeof(*a));
+    struct fy_qx_block *b = malloc((n / 32) * sizeof(*b));
+    make_x(r, x, n);
+    x[5] = 1e30f;    /* a huge value: its block still quantizes */
+    x[40] = -3e-38f; /* a block of tiny values */
+    fy_qdot_quantize_ref(x, a, n);
+    s->quantize(x, b, n);
+    FY_EXPECT(memcmp(a, b, (n / 32) * sizeof(*a)) == 0);
+    for (int64_t i = 0; i < n; i++) {
+        const struct fy_qx_block *q = &b[i / 32];
+        double e = fabs((double)x[i] - (double)q->d * q->q[i % 32]);
+        if (!(e <= 0.505 * q->d + 1e-38) && failed++ < 3)
+            fprintf(stderr, "FAIL x[%lld] = %g: d %g q %d\n", (long long)i, x[i], q->d,
+                    q->q[i % 32]);
+    }
+    printf("%s quantize [%s]: bit-identical to the reference, |x - d q| <= 0.505 d\n",
+           failed ? "FAIL" : "ok  ", s->name);
+    free(x);
+    free(a);
+    free(b);
+    return failed;
+}
+
+static int check_mm(const struct fy_cpu_set *s, enum fy_dtype t, int64_t rows, int64_t n_in,
+                    int64_t n_tok, int with_bias, struct fy_rng *r)
+{
+    int failed = 0;
+    const int64_t nb = n_in / 32;
+    const size_t row_bytes = (size_t)nb * block_bytes(t);
+    uint8_t *w = make_rows(r, t, rows, nb);
+    float *x = malloc((size_t)n_tok * n_in * sizeof(float));
+    struct fy_qx_block *xq = malloc((size_t)n_tok * nb * sizeof(*xq));
+    float *bias = malloc((size_t)rows * sizeof(float));
+    float *y = malloc((size_t)n_tok * rows * sizeof(float));
+    float *yc = malloc((size_t)n_tok * rows * sizeof(float));
+    float *y1 = malloc((size_t)rows * sizeof(float));
+    make_x(r, x, n_tok * n_in);
+    fy_rng_fill(r, bias, rows, 1.0f);
+    const float *bp = with_bias ? bias : NULL;
+    for (int64_t i = 0; i < n_tok; i++)
+        fy_qdot_quantize_ref(x + i * n_in, xq + i * nb, n_in);
+
+    s->mm(t, w, row_bytes, rows, xq, nb, n_tok, y, rows, bp);
+    fy_cpu_set_c.mm(t, w, row_bytes, rows, xq, nb, n_tok, yc, rows, bp);
+    if (memcmp(y, yc, (size_t)n_tok * rows * sizeof(float)) != 0) {
+        failed++;
+        fprintf(stderr, "FAIL %s differs from the c set\n", s->name);
+    }
+    double worst_f32 = 0, worst_q = 0;
+    for (int64_t tk = 0; tk < n_tok; tk++) {
+        if (tk < 9 || tk == n_tok - 1) { /* the same token alone: the same bits */
+            s->mm(t, w, row_bytes, rows, xq + tk * nb, nb, 1, y1, rows, bp);
+            if (memcmp(y1, y + tk * rows, (size_t)rows * sizeof(float)) != 0) {
+                failed++;
+                fprintf(stderr, "FAIL token %lld alone differs\n", (long long)tk);
+            }
+        }
+        for (int64_t o = 0; o < rows; o++) {
+            double dq = with_bias ? bias[o] : 0, dx = dq, mag_q = 0, bound = 0;
+            for (int64_t j = 0; j < n_in; j++) {
+                const uint8_t *p = w + (size_t)o * row_bytes + (size_t)(j / 32) * block_bytes(t);
+                const struct fy_qx_block *q = &xq[tk * nb + j / 32];
+                double wv = wval(t, p, (int)(j % 32));
+                double qv = (double)q->q[j % 32] * q->d;
+                dq += wv * qv;
+                dx += wv * x[tk * n_in + j];
+                mag_q += fabs(wv * qv);
+                bound += fabs(wv) * 0.505 * q->d; /* d/2, and x * (1/d) rounded in f32 */
+            }
+            double got = y[tk * rows + o];
+            double e1 = fabs(got - dq) / (mag_q + fabs(dq) + 1e-30);
+            /* the quantization error over its bound (plus the f32 error): <= 1 */
+            double e2 = fabs(got - dx) / (bound * 1.0001 + 1e-5 * (mag_q + fabs(dq)) + 1e-30);
+            worst_f32 = e1 > worst_f32 ? e1 : worst_f32;
+            worst_q = e2 > worst_q ? e2 : worst_q;
+        }
+    }
+    if (worst_f32 > 1e-5 || worst_q > 1.0)
+        failed++;
+    printf("%s mm %s [%s] rows=%lld n_in=%lld n_tok=%lld bias=%d: rel err %.2g (f32), %.2g "
+           "of the bound (x)\n",
+           failed ? "FAIL" : "ok  ", fy_dtype_name(t), s->name, (long long)rows, (long long)n_in,
+           (long long)n_tok, with_bias, worst_f32, worst_q);
+    free(w);
+    free(x);
+    free(xq);
+    free(bias);
+    free(y);
+    free(yc);
+    free(y1);
+    return failed;
+}
+
+int main(void)
+{
+    static const enum fy_dtype types[] = {FY_Q8_0, FY_MXFP4};
+    static const int64_t rows[] = {1, 5, 37};
+    static const int64_t n_ins[] = {32, 96, 2880};
+    static const int64_t n_toks[] = {1, 2, 3, 7, 8, 9, 33, MAX_TOK};
+    struct fy_rng r = {2026};
+    int failed = 0, tested = 0;
+
+    for (int i = 0; fy_cpu_set_name(i); i++) {
+        const char *name = fy_cpu_set_name(i);
+        const struct fy_cpu_set *s = fy_cpu_set_named(name);
+        if (!s) {
+            printf("skip %s: %s\n", name,
+                   fy_cpu_set_supported(name) ? "not in this build" : "this CPU lacks it");
+            continue;
+        }
+        tested++;
+        failed += check_quantize(s, &r);
+        for (size_t it = 0; it < FY_ARRAY_LEN(types); it++)
+            for (size_t ir = 0; ir < FY_ARRAY_LEN(rows); ir++)
+                for (size_t ii = 0; ii < FY_ARRAY_LEN(n_ins); ii++)
+                    for (size_t in = 0; in < FY_ARRAY_LEN(n_toks); in++) {
+                        /* the largest shapes once per type (they take the time) */
+                        if (n_toks[in] == MAX_TOK && (rows[ir] != 37 || n_ins[ii] != 96))
+                            continue;
+                        failed += check_mm(s, types[it], rows[ir], n_ins[ii], n_toks[in],
+                                           (int)(in % 2), &r);
+                    }
+    }
+    printf("in use: %s\n", fy_cpu_set()->name);
+    printf("%s (%d kernel sets tested)\n", failed ? "FAILED" : "all qdot checks passed", tested);
+    return failed ? 1 : 0;
+}
