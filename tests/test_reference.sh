@@ -2,6 +2,7 @@
 # End-to-end check of the CPU forward pass against the independent NumPy reference
 # (tests/reference/), on tiny synthetic models with the real vocabulary, over 320 tokens:
 # one micro-batch, token by token, and -ub 64; F32 KV (rel err < 1e-3) and F16 KV (< 1e-2);
+# under the "c" CPU kernel set (the f32 path) and the best set of the machine (int16 activations);
 # same arg-max on every row (rows with a router near-tie are reported and excluded). The
 # reference stores K/V at the engine's cache precision (numpy float32 / float16 rounding).
 # usage: test_reference.sh FERRY SOURCE_DIR VOCAB     exit 0 pass, 77 skip, 1 fail
@@ -20,10 +21,24 @@ fail=0
 $py -c 'import random; r = random.Random(7); print(",".join(str(r.randrange(199998)) for _ in range(320)))' > "$tmp/tokens"
 tokens=$(cat "$tmp/tokens")
 
+# The CPU kernel sets (src/cpu/qdot.h): "c" (the f32 path) and the best this machine runs, if
+# another (the integer path, int16 activations); both are held to the same gates.
+sets=c
+best=$("$ferry" --version | sed -n 's/.*CPU kernels: \([a-z0-9]*\).*/\1/p')
+[ -n "$best" ] && [ "$best" != c ] && sets="c $best"
+echo "reference: CPU kernel sets: $sets"
+
 check() { # label model kv ub tol (the reference for that KV type is in ref-$kv.bin)
     local label=$1 model=$2 kv=$3 ub=$4 tol=$5
-    if ! "$ferry" logits -m "$model" --tokens-file "$tmp/tokens" -ub "$ub" --kv-type "$kv" \
-            -o "$tmp/out.bin"; then
+    for set in $sets; do
+        check_set "$label cpu=$set" "$model" "$kv" "$ub" "$tol" "$set"
+    done
+}
+
+check_set() { # label model kv ub tol set
+    local label=$1 model=$2 kv=$3 ub=$4 tol=$5 set=$6
+    if ! FY_CPU=$set "$ferry" logits -m "$model" --tokens-file "$tmp/tokens" -ub "$ub" \
+            --kv-type "$kv" -o "$tmp/out.bin"; then
         echo "FAIL $label: ferry logits failed"
         fail=1
         return

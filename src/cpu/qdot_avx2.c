@@ -92,18 +92,23 @@ tile(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int R, const struct
 {
     const size_t bb = type == FY_Q8_0 ? FY_Q8_0_BYTES : FY_MXFP4_BYTES;
     __m256 acc[4][4];
+#pragma GCC unroll 4
     for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
         for (int t = 0; t < T; t++)
             acc[r][t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         __m256i wl[4], wh[4];
         float dw[4];
+#pragma GCC unroll 4
         for (int r = 0; r < R; r++)
             wblock(type, w + (size_t)r * row_bytes + (size_t)b * bb, &wl[r], &wh[r], &dw[r]);
+#pragma GCC unroll 4
         for (int t = 0; t < T; t++) {
             const struct fy_qx_block *xb = x + t * nb + b;
             __m256i xl = _mm256_loadu_si256((const __m256i *)xb->q);
             __m256i xh = _mm256_loadu_si256((const __m256i *)(xb->q + 16));
+#pragma GCC unroll 4
             for (int r = 0; r < R; r++) {
                 __m256i p =
                     _mm256_add_epi32(_mm256_madd_epi16(wl[r], xl), _mm256_madd_epi16(wh[r], xh));
@@ -112,14 +117,18 @@ tile(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int R, const struct
             }
         }
     }
+#pragma GCC unroll 4
     for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
         for (int t = 0; t < T; t++)
             y[t * ldy + r] = hsum8(acc[r][t]) + (bias ? bias[r] : 0.0f);
 }
 
-static void mm_avx2(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int64_t rows,
-                    const struct fy_qx_block *x, int64_t nb, int64_t n_tok, float *y, int64_t ldy,
-                    const float *bias)
+/* the tiles for one weight type (a constant after inlining: no type test in the loops) */
+static inline __attribute__((always_inline)) void
+mm_typed(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int64_t rows,
+         const struct fy_qx_block *x, int64_t nb, int64_t n_tok, float *y, int64_t ldy,
+         const float *bias)
 {
     int64_t r = 0;
     for (; r + 4 <= rows; r += 4) {
@@ -140,6 +149,16 @@ static void mm_avx2(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int6
         for (int64_t t = 0; t < n_tok; t++)
             tile(type, w + (size_t)r * row_bytes, row_bytes, 1, x + t * nb, nb, 1, y + t * ldy + r,
                  ldy, bias ? bias + r : NULL);
+}
+
+static void mm_avx2(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int64_t rows,
+                    const struct fy_qx_block *x, int64_t nb, int64_t n_tok, float *y, int64_t ldy,
+                    const float *bias)
+{
+    if (type == FY_Q8_0)
+        mm_typed(FY_Q8_0, w, row_bytes, rows, x, nb, n_tok, y, ldy, bias);
+    else
+        mm_typed(FY_MXFP4, w, row_bytes, rows, x, nb, n_tok, y, ldy, bias);
 }
 
 const struct fy_cpu_set fy_cpu_set_avx2 = {

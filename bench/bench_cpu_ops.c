@@ -1,0 +1,183 @@
+/* CPU kernel micro-benchmark (src/cpu/qdot.h), per kernel set this CPU runs, on gpt-oss shapes,
+ * against a read-bandwidth baseline measured in the same run (all threads summing a buffer far
+ * larger than the last-level cache). Medians of several repetitions.
+ *   - GEMV (1 token; decode): a 2880 x 2880 matrix repeated to 256 MiB of Q8_0 / MXFP4 weights,
+ *     so every repetition streams from memory: GB/s of weights and the fraction of the read
+ *     bandwidth;
+ *   - GEMM (512 tokens; prompt processing): one 2880 x 2880 matrix: GOP/s (2 x multiply-adds).
+ * The rows are split over the OpenMP threads in chunks of 16, as fy_cpu_matmul_qdot does.
+ * usage: bench_cpu_ops [--smoke]     (--smoke: tiny sizes, one repetition: proves the program) */
+#include "bench_util.h"
+#include "cpu/qdot.h"
+#include "fy_config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#if FY_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+#define D 2880
+#define REPS 7
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_d);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+typedef uint64_t fy_v4u64 __attribute__((vector_size(32)));
+
+/* GB/s of reading `words` 8-byte words with every thread: 32-byte vectors, four independent
+ * sums per thread (a scalar loop does not keep the memory system busy) */
+static double read_bw(const uint64_t *buf, size_t words, int reps)
+{
+    double v[REPS];
+    uint64_t sink = 0;
+    const size_t nv = words / 4;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now_s();
+        uint64_t s = 0;
+#pragma omp parallel reduction(+ : s)
+        {
+            fy_v4u64 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+#pragma omp for schedule(static)
+            for (size_t i = 0; i < nv / 4; i++) {
+                fy_v4u64 x[4];
+                memcpy(x, buf + 16 * i, sizeof(x));
+                a0 += x[0];
+                a1 += x[1];
+                a2 += x[2];
+                a3 += x[3];
+            }
+            fy_v4u64 t = (a0 + a1) + (a2 + a3);
+            s += t[0] + t[1] + t[2] + t[3];
+        }
+        v[r] = (double)(nv / 4) * 128 / (now_s() - t0) / 1e9;
+        sink += s;
+    }
+    if (sink == 42)
+        printf("(sink)\n");
+    return median(v, reps);
+}
+
+/* y = W x over `rows` rows split in chunks of 16 over the threads */
+static void run_mm(const struct fy_cpu_set *s, enum fy_dtype t, const uint8_t *w, size_t row_bytes,
+                   int64_t rows, const struct fy_qx_block *x, int64_t nb, int64_t n_tok, float *y)
+{
+    const int64_t n_chunks = (rows + 15) / 16;
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < n_chunks; c++) {
+        int64_t o0 = c * 16, nr = rows - o0 < 16 ? rows - o0 : 16;
+        for (int64_t t0 = 0; t0 < n_tok; t0 += 32) {
+            int64_t nt = n_tok - t0 < 32 ? n_tok - t0 : 32;
+            s->mm(t, w + (size_t)o0 * row_bytes, row_bytes, nr, x + t0 * nb, nb, nt,
+                  y + t0 * rows + o0, rows, NULL);
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const int smoke = argc > 1 && !strcmp(argv[1], "--smoke");
+    const int reps = smoke ? 1 : REPS;
+    const size_t gemv_bytes = smoke ? (size_t)4 << 20 : (size_t)256 << 20;
+    const int64_t n_tok_gemm = smoke ? 8 : 512;
+    const size_t bw_words = (smoke ? ((size_t)16 << 20) : ((size_t)1 << 30)) / 8;
+    static const enum fy_dtype types[] = {FY_Q8_0, FY_MXFP4};
+    uint64_t seed = 1;
+    int threads = 1;
+#if FY_HAVE_OPENMP
+    threads = omp_get_max_threads();
+#endif
+    char cpu[128] = "unknown";
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[256];
+    while (f && fgets(line, sizeof(line), f))
+        if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+            snprintf(cpu, sizeof(cpu), "%s", strchr(line, ':') + 2);
+            cpu[strcspn(cpu, "\n")] = '\0';
+            break;
+        }
+    if (f)
+        fclose(f);
+
+    uint64_t *bw = malloc(bw_words * 8);
+    if (!bw)
+        return 1;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < bw_words; i++)
+        bw[i] = i;
+    const double base = read_bw(bw, bw_words, reps);
+    free(bw);
+    printf("bench_cpu_ops: %s, %d threads, in use: %s\n", cpu, threads, fy_cpu_set()->name);
+    printf("read bandwidth (all threads, %zu MiB): %.2f GB/s (median of %d)\n\n",
+           bw_words * 8 >> 20, base, reps);
+    printf("| set | type | GEMV GB/s | of read bw | GEMM %lld tok GOP/s |\n",
+           (long long)n_tok_gemm);
+    printf("|---|---|---|---|---|\n");
+
+    const int64_t nb = D / FY_QX_BLOCK;
+    float *xf = malloc((size_t)n_tok_gemm * D * sizeof(float));
+    struct fy_qx_block *xq = malloc((size_t)n_tok_gemm * nb * sizeof(*xq));
+    const size_t max_rows = gemv_bytes / 17 / (size_t)nb; /* MXFP4 rows are the shortest */
+    const size_t ny = max_rows > (size_t)(n_tok_gemm * D) ? max_rows : (size_t)(n_tok_gemm * D);
+    float *y = malloc(ny * sizeof(float));
+    if (!xf || !xq || !y)
+        return 1;
+    for (int64_t i = 0; i < n_tok_gemm * D; i++)
+        xf[i] = (float)((int64_t)(rng_next(&seed) % 2001) - 1000) / 1000.0f;
+    fy_qdot_quantize_ref(xf, xq, n_tok_gemm * D);
+
+    for (int i = 0; fy_cpu_set_name(i); i++) {
+        const struct fy_cpu_set *s = fy_cpu_set_named(fy_cpu_set_name(i));
+        if (!s) {
+            printf("| %s | - | skipped: %s | | |\n", fy_cpu_set_name(i),
+                   fy_cpu_set_supported(fy_cpu_set_name(i)) ? "not in this build"
+                                                            : "this CPU lacks it");
+            continue;
+        }
+        for (size_t it = 0; it < FY_ARRAY_LEN(types); it++) {
+            const enum fy_dtype t = types[it];
+            const size_t row_bytes = (size_t)nb * (t == FY_Q8_0 ? 34 : 17);
+            const int64_t rows = (int64_t)(gemv_bytes / row_bytes);
+            uint8_t *w = malloc((size_t)rows * row_bytes);
+            if (!w)
+                return 1;
+            for (size_t k = 0; k < (size_t)rows * row_bytes; k++)
+                w[k] = (uint8_t)rng_next(&seed);
+            for (int64_t r = 0; r < rows * nb; r++) /* sane scales: no inf/NaN */
+                w[(size_t)r * (t == FY_Q8_0 ? 34 : 17) + (t == FY_Q8_0 ? 1 : 0)] =
+                    t == FY_Q8_0 ? 0x20 : 127;
+            double v[REPS];
+            run_mm(s, t, w, row_bytes, rows, xq, nb, 1, y); /* warm-up */
+            for (int r = 0; r < reps; r++) {
+                double t0 = now_s();
+                run_mm(s, t, w, row_bytes, rows, xq, nb, 1, y);
+                v[r] = (double)rows * (double)row_bytes / (now_s() - t0) / 1e9;
+            }
+            double gemv = median(v, reps);
+            /* the GEMM on the first D rows (cache-resident weights: compute-bound) */
+            for (int r = 0; r < reps; r++) {
+                double t0 = now_s();
+                run_mm(s, t, w, row_bytes, D < rows ? D : rows, xq, nb, n_tok_gemm, y);
+                v[r] = 2.0 * (D < rows ? D : rows) * D * (double)n_tok_gemm / (now_s() - t0) / 1e9;
+            }
+            double gemm = median(v, reps);
+            printf("| %s | %s | %.2f | %.2f | %.1f |\n", s->name, fy_dtype_name(t), gemv,
+                   gemv / base, gemm);
+            free(w);
+        }
+    }
+    free(xf);
+    free(xq);
+    free(y);
+    return 0;
+}
