@@ -32,8 +32,8 @@ struct fy_build_info {
 fy_status fy_machine_info_get(struct fy_machine_info *m, bool measure_bw);
 void fy_build_info_get(struct fy_build_info *b);
 
-/* Host memory bandwidth: the median of a few large memcpy passes, in GB/s (read + write bytes
- * counted once each). */
+/* Host memory read bandwidth in GB/s: the median of a few passes of every thread reading a
+ * 512 MiB buffer (token generation reads the weights; nothing is written). */
 double fy_mem_bandwidth_gbps(void);
 
 /* Bytes of weights one generated token reads: every tensor except token_embd (one row of it),
