@@ -1,6 +1,7 @@
 /* CPU kernel micro-benchmark (src/cpu/qdot.h), per kernel set this CPU runs, on gpt-oss shapes,
- * against a read-bandwidth baseline measured in the same run (all threads summing a buffer far
- * larger than the last-level cache). Medians of several repetitions.
+ * against a read-bandwidth baseline measured in the same run (fy_mem_bandwidth_gbps, the probe
+ * of ferry bench: every thread reading a buffer far larger than the last-level cache). Medians of
+ * several repetitions.
  *   - GEMV (1 token; decode): a 2880 x 2880 matrix repeated to 256 MiB of Q8_0 / MXFP4 weights,
  *     so every repetition streams from memory: GB/s of weights and the fraction of the read
  *     bandwidth;
@@ -8,6 +9,7 @@
  * The rows are split over the OpenMP threads in chunks of 16, as fy_cpu_matmul_qdot does.
  * usage: bench_cpu_ops [--smoke]     (--smoke: tiny sizes, one repetition: proves the program) */
 #include "bench_util.h"
+#include "cli/benchinfo.h"
 #include "cpu/qdot.h"
 #include "fy_config.h"
 
@@ -20,53 +22,6 @@
 
 #define D 2880
 #define REPS 7
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-typedef uint64_t fy_v4u64 __attribute__((vector_size(32)));
-
-/* GB/s of reading `words` 8-byte words with every thread: 32-byte vectors, four independent
- * sums per thread (a scalar loop does not keep the memory system busy) */
-static double read_bw(const uint64_t *buf, size_t words, int reps)
-{
-    double v[REPS];
-    uint64_t sink = 0;
-    const size_t nv = words / 4;
-    for (int r = 0; r < reps; r++) {
-        double t0 = now_s();
-        uint64_t s = 0;
-#pragma omp parallel reduction(+ : s)
-        {
-            fy_v4u64 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-#pragma omp for schedule(static)
-            for (size_t i = 0; i < nv / 4; i++) {
-                fy_v4u64 x[4];
-                memcpy(x, buf + 16 * i, sizeof(x));
-                a0 += x[0];
-                a1 += x[1];
-                a2 += x[2];
-                a3 += x[3];
-            }
-            fy_v4u64 t = (a0 + a1) + (a2 + a3);
-            s += t[0] + t[1] + t[2] + t[3];
-        }
-        v[r] = (double)(nv / 4) * 128 / (now_s() - t0) / 1e9;
-        sink += s;
-    }
-    if (sink == 42)
-        printf("(sink)\n");
-    return median(v, reps);
-}
 
 /* y = W x over `rows` rows split in chunks of 16 over the threads */
 static void run_mm(const struct fy_cpu_set *s, enum fy_dtype t, const uint8_t *w, size_t row_bytes,
@@ -90,7 +45,6 @@ int main(int argc, char **argv)
     const int reps = smoke ? 1 : REPS;
     const size_t gemv_bytes = smoke ? (size_t)4 << 20 : (size_t)256 << 20;
     const int64_t n_tok_gemm = smoke ? 8 : 512;
-    const size_t bw_words = (smoke ? ((size_t)16 << 20) : ((size_t)1 << 30)) / 8;
     static const enum fy_dtype types[] = {FY_Q8_0, FY_MXFP4};
     uint64_t seed = 1;
     int threads = 1;
@@ -109,17 +63,15 @@ int main(int argc, char **argv)
     if (f)
         fclose(f);
 
-    uint64_t *bw = malloc(bw_words * 8);
-    if (!bw)
-        return 1;
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < bw_words; i++)
-        bw[i] = i;
-    const double base = read_bw(bw, bw_words, reps);
-    free(bw);
+    /* the probe of ferry bench (benchinfo.c): every thread reading 512 MiB */
+    double v_bw[REPS];
+    for (int r = 0; r < reps; r++)
+        v_bw[r] = fy_mem_bandwidth_gbps();
+    const double base = median(v_bw, reps);
     printf("bench_cpu_ops: %s, %d threads, in use: %s\n", cpu, threads, fy_cpu_set()->name);
-    printf("read bandwidth (all threads, %zu MiB): %.2f GB/s (median of %d)\n\n",
-           bw_words * 8 >> 20, base, reps);
+    printf("read bandwidth (fy_mem_bandwidth_gbps: all threads, 512 MiB): %.2f GB/s (median of "
+           "%d)\n\n",
+           base, reps);
     printf("| set | type | GEMV GB/s | of read bw | GEMM %lld tok GOP/s |\n",
            (long long)n_tok_gemm);
     printf("|---|---|---|---|---|\n");

@@ -234,18 +234,6 @@ static struct buf corpus(size_t bytes, uint64_t seed)
     return b;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* Median seconds of fy_tokenize (or pre-tokenization alone) over runs; *count gets the tokens
  * (pieces). Returns a negative time on error. */
 static double time_it(const struct fy_tokenizer *t, const char *s, size_t n, int mode, int runs,
