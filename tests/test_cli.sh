@@ -66,6 +66,15 @@ expect "logits bad id" 1 'id 201088 is outside the vocabulary' \
 [ -z "$(find "$tmp" -maxdepth 1 -name 'l2.bin*')" ] && ok "no file left on error" \
     || bad "a file was left after an error"
 
+# -tb (threads for micro-batches of more than one token): accepted, checked, and the logits do
+# not depend on the thread counts (rows are split over threads, each row computed the same way)
+"$ferry" logits -m "$m" --tokens 1,2,3,4,5,6 -ub 4 -t 2 -o "$tmp/t2.bin" 2>/dev/null
+"$ferry" logits -m "$m" --tokens 1,2,3,4,5,6 -ub 4 -t 1 -tb 2 -o "$tmp/tb.bin" 2>/dev/null
+cmp -s "$tmp/t2.bin" "$tmp/tb.bin" && ok "logits with -t 1 -tb 2 equal -t 2" \
+    || bad "logits differ with -t 1 -tb 2"
+expect "bad -tb" 1 'flag -tb: "0" is not an integer in \[1, 4096\]' \
+    "$ferry" run -m "$m" --tokens 1,2 -n 1 -tb 0
+
 # placement flags: without a GPU they need --test-gpu; with it the logits are the CPU's, exactly
 "$ferry" logits -m "$m" --tokens 1,2,3,4,5,6,7,8,9,10 -ub 4 -o "$tmp/cpu.bin" 2>/dev/null
 for recipe in "-ngl 99" "-ngl 99 -ot exps=CPU --offload-threshold 4" "--n-cpu-moe 2 -ngl 3"; do

@@ -59,6 +59,8 @@ const char fy_cli_help_common[] =
     "  -ub, --ubatch-size N   tokens per micro-batch (default 512)\n"
     "  -b, --batch-size N     accepted for llama.cpp compatibility; micro-batches rule\n"
     "  -t, --threads N        CPU threads (default: all cores)\n"
+    "  -tb, --threads-batch N CPU threads for micro-batches of more than one token (prompt\n"
+    "                         processing; default: as -t)\n"
     "  --kv-type f16|f32      KV cache type (default f16)\n"
     "  -mg, --main-gpu N      the GPU that placement flags use as GPU0/CUDA0 (default 0)\n"
     "  --no-pin               do not pin the host memory experts are uploaded from (for\n"
@@ -99,6 +101,10 @@ int fy_cli_parse_common(struct fy_cli *o, int argc, char **argv, int *i)
     } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
         VALUE();
         if (fy_arg_int(a, v, 1, 4096, &o->n_threads) != FY_OK)
+            return -1;
+    } else if (!strcmp(a, "-tb") || !strcmp(a, "--threads-batch")) {
+        VALUE();
+        if (fy_arg_int(a, v, 1, 4096, &o->n_threads_batch) != FY_OK)
             return -1;
     } else if (!strcmp(a, "--kv-type")) {
         VALUE();
@@ -166,6 +172,8 @@ fy_status fy_cli_session(const struct fy_cli *o, const struct fy_model *m, int64
     if (o->n_ubatch)
         so.n_ubatch = o->n_ubatch;
     so.kv_type = o->kv_type;
+    so.n_threads = (int)o->n_threads;
+    so.n_threads_batch = (int)(o->n_threads_batch ? o->n_threads_batch : o->n_threads);
     if (o->placement_given || o->test_gpu) {
         struct fy_cli *w = (struct fy_cli *)o; /* the placement and device live in the options */
         struct fy_place_dims dims;

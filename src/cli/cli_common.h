@@ -15,6 +15,7 @@ struct fy_cli {
     int64_t n_ctx;          /* -c; 0: what the job needs */
     int64_t n_ubatch;       /* -ub; 0: default */
     int64_t n_threads;      /* -t; 0: OpenMP default (all cores) */
+    int64_t n_threads_batch; /* -tb: micro-batches of more than one token; 0: as -t */
     enum fy_dtype kv_type;  /* --kv-type */
     bool yarn_unrounded;    /* --yarn-unrounded (test-only) */
     /* placement: -ot, -ngl, --n-cpu-moe, --cpu-moe, offload settings (src/placement/) */

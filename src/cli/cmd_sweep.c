@@ -72,6 +72,7 @@ struct sweep_row {
 struct sweep_hdr {
     int n_kv_max, n_batch, n_ubatch, flash_attn, n_gpu_layers;
     unsigned n_threads;
+    unsigned n_threads_batch; /* -tb, else n_threads */
 };
 
 /* splitmix64: the random token stream, reproducible from -s. */
@@ -175,7 +176,7 @@ static void md_header(const struct sweep_hdr *h, bool memory)
 {
     printf("main: n_kv_max = %d, n_batch = %d, n_ubatch = %d, flash_attn = %d, n_gpu_layers = %d, "
            "n_threads = %u, n_threads_batch = %u, cpu_kernels = %s\n\n", h->n_kv_max,
-           h->n_batch, h->n_ubatch, h->flash_attn, h->n_gpu_layers, h->n_threads, h->n_threads,
+           h->n_batch, h->n_ubatch, h->flash_attn, h->n_gpu_layers, h->n_threads, h->n_threads_batch,
            fy_cpu_set()->name);
     printf("|    PP |     TG |   N_KV |   T_PP s | S_PP t/s |   T_TG s | S_TG t/s |");
     if (memory)
@@ -215,7 +216,7 @@ static void jsonl_row(const struct sweep_hdr *h, const struct sweep_row *r, bool
            "\"n_gpu_layers\": %d, \"n_threads\": %u, \"n_threads_batch\": %u, \"pp\": %d, "
            "\"tg\": %d, \"n_kv\": %d, \"t_pp\": %f, \"speed_pp\": %f, \"t_tg\": %f, "
            "\"speed_tg\": %f", h->n_kv_max, h->n_batch, h->n_ubatch, h->flash_attn,
-           h->n_gpu_layers, h->n_threads, h->n_threads, r->pp, r->tg, r->n_kv, r->t_pp,
+           h->n_gpu_layers, h->n_threads, h->n_threads_batch, r->pp, r->tg, r->n_kv, r->t_pp,
            r->pp / r->t_pp, r->t_tg, r->tg / r->t_tg);
     if (memory) {
         printf(", \"rss_hwm_mib\": %f, \"vram_delta_mib\": ", r->rss_mib);
@@ -472,6 +473,7 @@ int fy_cmd_sweep_bench(int argc, char **argv)
 #endif
     if (!h.n_threads)
         h.n_threads = 1;
+    h.n_threads_batch = o.cli.n_threads_batch ? (unsigned)o.cli.n_threads_batch : h.n_threads;
     int tg = (int)(o.n_gen > 0 ? o.n_gen : (h.n_ubatch / 4 > 0 ? h.n_ubatch / 4 : 1));
     if (h.n_kv_max % h.n_ubatch)
         fy_log(FY_LOG_WARN, "sweep-bench: -c %d is not a multiple of -ub %d: the last row "

@@ -3,7 +3,12 @@
 #include "sched.h"
 #include "session_priv.h"
 
+#include "fy_config.h"
+
 #include <math.h>
+#if FY_HAVE_OPENMP
+#include <omp.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +17,8 @@ void fy_session_opts_default(struct fy_session_opts *o)
     o->n_ctx = 4096;
     o->n_ubatch = 512;
     o->kv_type = FY_F16;
+    o->n_threads = 0;
+    o->n_threads_batch = 0;
     o->placement = NULL;
     o->gpu = NULL;
 }
@@ -49,6 +56,14 @@ fy_status fy_session_new(const struct fy_model *m, const struct fy_session_opts 
     }
     if (s->o.n_ubatch > s->o.n_ctx)
         s->o.n_ubatch = s->o.n_ctx;
+#if FY_HAVE_OPENMP
+    /* threads left "as set" (0) are the count OpenMP has now, whatever a micro-batch of the
+     * other kind sets later */
+    if (s->o.n_threads <= 0)
+        s->o.n_threads = omp_get_max_threads();
+    if (s->o.n_threads_batch <= 0)
+        s->o.n_threads_batch = s->o.n_threads;
+#endif
     s->shape = (struct fy_attn_shape){hp->n_head, hp->n_head_kv, hp->head_dim};
     const int64_t ub = s->o.n_ubatch, d = hp->d_model, qw = hp->n_head * hp->head_dim;
     const int64_t kvw = hp->n_head_kv * hp->head_dim;
@@ -277,6 +292,11 @@ fy_status fy_session_eval(struct fy_session *s, const int32_t *tokens, int64_t n
         for (int64_t t = 0; t < nb; t++)
             s->pos[t] = (int32_t)(s->n_past + t);
         FY_TRY(build(s, nb, all_logits, all_logits || last));
+#if FY_HAVE_OPENMP
+        const int nt = nb > 1 ? s->o.n_threads_batch : s->o.n_threads;
+        if (nt != omp_get_max_threads())
+            omp_set_num_threads(nt);
+#endif
         struct fy_batch b = {
             .n_tok = nb, .tokens = tokens + i0, .pos = s->pos, .kv = s->kv,
             .n_kv = s->n_past + nb,

@@ -17,6 +17,8 @@ struct fy_session_opts {
     int64_t n_ctx;          /* KV cache positions (default: 4096, capped at n_ctx_train) */
     int64_t n_ubatch;       /* tokens per graph evaluation (default 512) */
     enum fy_dtype kv_type;  /* FY_F16 (default) or FY_F32 */
+    /* OpenMP threads for micro-batches of one token / of more (-t, -tb); 0: leave as set */
+    int n_threads, n_threads_batch;
     /* Hybrid execution (both or neither): tensors placed by `placement` on GPU0 live on `gpu`,
      * uploaded when the session opens; each node runs where its weights live, the MoE layers
      * where fy_place_experts says. The session does not own either. */
