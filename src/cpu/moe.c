@@ -61,6 +61,11 @@ fy_status fy_cpu_moe_ffn(float *y, const float *x, int64_t n_tok, const int32_t 
         sel[start[e] + fill[e]++] = s;
     }
 
+    if (qdot && fy_cpu_qdot_ok(&L->down)) {
+        /* the integer path: all experts in a few parallel passes (moe_qdot.c) */
+        st = fy_cpu_moe_ffn_qdot(y, x, n_tok, ids, w, k, L, start, sel);
+        goto done;
+    }
     memset(y, 0, (size_t)n_tok * (size_t)d * sizeof(float));
     for (int64_t e = 0; e < n_exp; e++) {
         const int64_t *se = sel + start[e];

@@ -88,5 +88,10 @@ struct fy_moe_layer {
 };
 fy_status fy_cpu_moe_ffn(float *y, const float *x, int64_t n_tok, const int32_t *ids,
                          const float *w, int k, const struct fy_moe_layer *L);
+/* Its integer path (moe_qdot.c), which fy_cpu_moe_ffn takes where the three matrices are
+ * fy_cpu_qdot_ok: start[n_exp + 1] and sel[n_tok*k] are the selections grouped by expert. */
+fy_status fy_cpu_moe_ffn_qdot(float *y, const float *x, int64_t n_tok, const int32_t *ids,
+                              const float *w, int k, const struct fy_moe_layer *L,
+                              const int64_t *start, const int64_t *sel);
 
 #endif

@@ -1,0 +1,137 @@
+/* The mixture-of-experts FFN on the integer path (qdot.h), in a few parallel passes over all
+ * the selected experts at once instead of one parallel region per expert and matmul (whose
+ * barriers cost a fifth of prompt processing on 2 cores):
+ *   1. gather each selection's input row in expert order and quantize it (once, for gate and up);
+ *   2. gate and up: one work item per (expert, 16 output rows), over every expert's tokens;
+ *   3. SwiGLU-OAI over all rows, quantize them;
+ *   4. down: one work item per (expert, 16 output rows);
+ *   5. combine: y[t] = sum of w[t][j] * out, the k terms in increasing expert id order.
+ * Every output row is computed by the same kernel calls as in the per-expert loop (moe.c), so
+ * the results are the same bits. */
+#include "ops.h"
+#include "qdot.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define FY_MOE_ROWS 16 /* output rows per work item (a multiple of 4) */
+
+static const float *bias_of(const struct fy_bias *b, int64_t e)
+{
+    return b->data ? b->data + e * b->stride : NULL;
+}
+
+/* rows r0..r0+n of expert e's matrix over the cnt quantized inputs xq -> y (ld = n_out) */
+static void mm_rows(const struct fy_cpu_set *set, const struct fy_mat *w, int64_t e, int64_t r0,
+                    int64_t n, const struct fy_qx_block *xq, int64_t cnt, float *y,
+                    const float *bias)
+{
+    const uint8_t *base = (const uint8_t *)w->data + (size_t)e * w->mat_bytes;
+    const int64_t nb = w->n_in / FY_QX_BLOCK;
+    for (int64_t t0 = 0; t0 < cnt; t0 += 32) {
+        int64_t nt = cnt - t0 < 32 ? cnt - t0 : 32;
+        set->mm(w->type, base + (size_t)r0 * w->row_bytes, w->row_bytes, n, xq + t0 * nb, nb, nt,
+                y + t0 * w->n_out + r0, w->n_out, bias ? bias + r0 : NULL);
+    }
+}
+
+/* work items (expert, row chunk) of the used experts for a matrix with n_out rows */
+static int64_t list_items(const int64_t *start, int64_t n_exp, int64_t n_out, int64_t *items)
+{
+    int64_t n = 0;
+    const int64_t chunks = (n_out + FY_MOE_ROWS - 1) / FY_MOE_ROWS;
+    for (int64_t e = 0; e < n_exp; e++)
+        if (start[e + 1] > start[e])
+            for (int64_t c = 0; c < chunks; c++)
+                items[n++] = e * chunks + c;
+    return n;
+}
+
+static void run_items(const struct fy_cpu_set *set, const struct fy_mat *w, const struct fy_bias *b,
+                      const int64_t *start, const int64_t *items, int64_t n_items,
+                      const struct fy_qx_block *xq, float *y)
+{
+    const int64_t chunks = (w->n_out + FY_MOE_ROWS - 1) / FY_MOE_ROWS;
+    const int64_t nb = w->n_in / FY_QX_BLOCK;
+#pragma omp parallel for schedule(dynamic, 2)
+    for (int64_t i = 0; i < n_items; i++) {
+        int64_t e = items[i] / chunks, r0 = (items[i] % chunks) * FY_MOE_ROWS;
+        int64_t n = w->n_out - r0 < FY_MOE_ROWS ? w->n_out - r0 : FY_MOE_ROWS;
+        mm_rows(set, w, e, r0, n, xq + start[e] * nb, start[e + 1] - start[e],
+                y + start[e] * w->n_out, bias_of(b, e));
+    }
+}
+
+fy_status fy_cpu_moe_ffn_qdot(float *y, const float *x, int64_t n_tok, const int32_t *ids,
+                              const float *w, int k, const struct fy_moe_layer *L,
+                              const int64_t *start, const int64_t *sel)
+{
+    const struct fy_cpu_set *set = fy_cpu_set();
+    const int64_t n_exp = L->gate.n_mat, d = L->gate.n_in, ff = L->gate.n_out;
+    const int64_t n_sel = n_tok * k;
+    const int64_t chunks_ff = (ff + FY_MOE_ROWS - 1) / FY_MOE_ROWS;
+    const int64_t chunks_d = (d + FY_MOE_ROWS - 1) / FY_MOE_ROWS;
+    const int64_t max_chunks = chunks_ff > chunks_d ? chunks_ff : chunks_d;
+    struct fy_qx_block *xq = malloc((size_t)n_sel * (size_t)(d / FY_QX_BLOCK) * sizeof(*xq));
+    struct fy_qx_block *gq = malloc((size_t)n_sel * (size_t)(ff / FY_QX_BLOCK) * sizeof(*gq));
+    float *g = malloc((size_t)n_sel * (size_t)ff * sizeof(float));
+    float *u = malloc((size_t)n_sel * (size_t)ff * sizeof(float));
+    float *o = malloc((size_t)n_sel * (size_t)d * sizeof(float));
+    int64_t *items = malloc((size_t)n_exp * (size_t)max_chunks * sizeof(*items));
+    int64_t *pos = malloc((size_t)n_sel * sizeof(*pos)); /* selection -> row in expert order */
+    fy_status st = FY_E_NOMEM;
+    if (!xq || !gq || !g || !u || !o || !items || !pos)
+        goto done;
+
+    for (int64_t i = 0; i < n_sel; i++)
+        pos[sel[i]] = i;
+        /* 1. gather + quantize, in expert order */
+#pragma omp parallel for schedule(static) if (n_sel * d > 262144)
+    for (int64_t i = 0; i < n_sel; i++)
+        set->quantize(x + (sel[i] / k) * d, xq + i * (d / FY_QX_BLOCK), d);
+    /* 2. gate, up */
+    int64_t n_items = list_items(start, n_exp, ff, items);
+    run_items(set, &L->gate, &L->gate_b, start, items, n_items, xq, g);
+    run_items(set, &L->up, &L->up_b, start, items, n_items, xq, u);
+    /* 3. SwiGLU, quantize */
+    fy_cpu_swiglu_oai(g, g, u, n_sel * ff, L->alpha, L->limit);
+#pragma omp parallel for schedule(static) if (n_sel * ff > 262144)
+    for (int64_t i = 0; i < n_sel; i++)
+        set->quantize(g + i * ff, gq + i * (ff / FY_QX_BLOCK), ff);
+    /* 4. down */
+    n_items = list_items(start, n_exp, d, items);
+    run_items(set, &L->down, &L->down_b, start, items, n_items, gq, o);
+    /* 5. combine: each token's k terms in increasing expert id order (ids are distinct) */
+#pragma omp parallel for schedule(static) if (n_tok * d * k > 262144)
+    for (int64_t t = 0; t < n_tok; t++) {
+        float *yt = y + t * d;
+        memset(yt, 0, (size_t)d * sizeof(float));
+        int32_t last = -1;
+        for (int j = 0; j < k; j++) {
+            int32_t best = -1;
+            int jb = 0;
+            for (int q = 0; q < k; q++) {
+                int32_t e = ids[t * k + q];
+                if (e > last && (best < 0 || e < best)) {
+                    best = e;
+                    jb = q;
+                }
+            }
+            last = best;
+            const float wt = w[t * k + jb];
+            const float *ot = o + pos[t * k + jb] * d;
+            for (int64_t c = 0; c < d; c++)
+                yt[c] += wt * ot[c];
+        }
+    }
+    st = FY_OK;
+done:
+    free(xq);
+    free(gq);
+    free(g);
+    free(u);
+    free(o);
+    free(items);
+    free(pos);
+    return st;
+}
