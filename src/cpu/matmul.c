@@ -125,7 +125,20 @@ bool fy_cpu_qdot_ok(const struct fy_mat *w)
            fy_cpu_set() != &fy_cpu_set_c;
 }
 
-void fy_cpu_qdot_quantize(struct fy_qx_block *xq, const float *x, int64_t n_tok, int64_t n_in)
+void fy_cpu_qdot_rows(const struct fy_mat *w, int64_t e, int64_t r0, int64_t rows,
+                      const struct fy_qx_block *xq, int64_t n_tok, float *y, const float *bias)
+{
+    const struct fy_cpu_set *set = fy_cpu_set();
+    const uint8_t *base = (const uint8_t *)w->data + (size_t)e * w->mat_bytes;
+    const int64_t nb = w->n_in / FY_QX_BLOCK;
+    for (int64_t t0 = 0; t0 < n_tok; t0 += FY_MM_QX_TOK) {
+        int64_t nt = n_tok - t0 < FY_MM_QX_TOK ? n_tok - t0 : FY_MM_QX_TOK;
+        set->mm(w->type, base + (size_t)r0 * w->row_bytes, w->row_bytes, rows, xq + t0 * nb, nb,
+                nt, y + t0 * w->n_out + r0, w->n_out, bias ? bias + r0 : NULL);
+    }
+}
+
+static void qdot_quantize(struct fy_qx_block *xq, const float *x, int64_t n_tok, int64_t n_in)
 {
     const struct fy_cpu_set *set = fy_cpu_set();
     const int64_t nb = n_in / FY_QX_BLOCK;
@@ -134,12 +147,9 @@ void fy_cpu_qdot_quantize(struct fy_qx_block *xq, const float *x, int64_t n_tok,
         set->quantize(x + t * n_in, xq + t * nb, n_in);
 }
 
-void fy_cpu_matmul_qdot(float *y, const struct fy_mat *w, int64_t e, const struct fy_qx_block *xq,
-                      int64_t n_tok, const float *bias)
+static void matmul_qdot_rows(float *y, const struct fy_mat *w, int64_t e,
+                             const struct fy_qx_block *xq, int64_t n_tok, const float *bias)
 {
-    const struct fy_cpu_set *set = fy_cpu_set();
-    const uint8_t *base = (const uint8_t *)w->data + (size_t)e * w->mat_bytes;
-    const int64_t nb = w->n_in / FY_QX_BLOCK;
     const int64_t n_out = w->n_out;
     const int64_t n_chunks = (n_out + FY_MM_QX_ROWS - 1) / FY_MM_QX_ROWS;
     const int par = (double)n_out * (double)w->n_in * (double)n_tok > FY_MM_PAR_WORK;
@@ -148,11 +158,7 @@ void fy_cpu_matmul_qdot(float *y, const struct fy_mat *w, int64_t e, const struc
     for (int64_t c = 0; c < n_chunks; c++) {
         int64_t o0 = c * FY_MM_QX_ROWS;
         int64_t rows = n_out - o0 < FY_MM_QX_ROWS ? n_out - o0 : FY_MM_QX_ROWS;
-        for (int64_t t0 = 0; t0 < n_tok; t0 += FY_MM_QX_TOK) {
-            int64_t nt = n_tok - t0 < FY_MM_QX_TOK ? n_tok - t0 : FY_MM_QX_TOK;
-            set->mm(w->type, base + (size_t)o0 * w->row_bytes, w->row_bytes, rows,
-                    xq + t0 * nb, nb, nt, y + t0 * n_out + o0, n_out, bias ? bias + o0 : NULL);
-        }
+        fy_cpu_qdot_rows(w, e, o0, rows, xq, n_tok, y, bias);
     }
 }
 
@@ -166,8 +172,8 @@ static bool matmul_qdot(float *y, const struct fy_mat *w, int64_t e, const float
     struct fy_qx_block *xq = n_blk <= FY_MM_QX_STACK ? stack : malloc((size_t)n_blk * sizeof(*xq));
     if (!xq)
         return false;
-    fy_cpu_qdot_quantize(xq, x, n_tok, w->n_in);
-    fy_cpu_matmul_qdot(y, w, e, xq, n_tok, bias);
+    qdot_quantize(xq, x, n_tok, w->n_in);
+    matmul_qdot_rows(y, w, e, xq, n_tok, bias);
     if (xq != stack)
         free(xq);
     return true;

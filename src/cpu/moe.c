@@ -6,9 +6,6 @@
  * decoded once per call (fy_cpu_matmul's batched path) whatever the token count.
  * Order: y[t] starts at 0 and receives its k terms in increasing expert id order. */
 #include "ops.h"
-#include "qdot.h"
-
-#include <stdbool.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +29,6 @@ fy_status fy_cpu_moe_ffn(float *y, const float *x, int64_t n_tok, const int32_t 
     float *g = NULL;        /* [n_tok][ff] gate pre-activation, then SwiGLU output */
     float *u = NULL;        /* [n_tok][ff] up pre-activation */
     float *ob = NULL;       /* [n_tok][d]  expert outputs */
-    struct fy_qx_block *xq = NULL; /* [n_tok][d/32] xb quantized once for gate and up */
-    const bool qdot = fy_cpu_qdot_ok(&L->gate) && fy_cpu_qdot_ok(&L->up);
     fy_status st = FY_E_NOMEM;
 
     for (int64_t s = 0; s < n_sel; s++)
@@ -42,13 +37,7 @@ fy_status fy_cpu_moe_ffn(float *y, const float *x, int64_t n_tok, const int32_t 
     start = calloc((size_t)n_exp + 1, sizeof(*start));
     fill = calloc((size_t)n_exp, sizeof(*fill));
     sel = malloc((size_t)(n_sel ? n_sel : 1) * sizeof(*sel));
-    xb = malloc((size_t)(n_tok ? n_tok : 1) * (size_t)d * sizeof(float));
-    g = malloc((size_t)(n_tok ? n_tok : 1) * (size_t)ff * sizeof(float));
-    u = malloc((size_t)(n_tok ? n_tok : 1) * (size_t)ff * sizeof(float));
-    ob = malloc((size_t)(n_tok ? n_tok : 1) * (size_t)d * sizeof(float));
-    if (qdot)
-        xq = malloc((size_t)(n_tok ? n_tok : 1) * (size_t)(d / FY_QX_BLOCK) * sizeof(*xq));
-    if (!start || !fill || !sel || !xb || !g || !u || !ob || (qdot && !xq))
+    if (!start || !fill || !sel)
         goto done;
 
     /* counting sort of the selections by expert; within an expert, tokens stay in order */
@@ -61,11 +50,17 @@ fy_status fy_cpu_moe_ffn(float *y, const float *x, int64_t n_tok, const int32_t 
         sel[start[e] + fill[e]++] = s;
     }
 
-    if (qdot && fy_cpu_qdot_ok(&L->down)) {
+    if (fy_cpu_qdot_ok(&L->gate) && fy_cpu_qdot_ok(&L->up) && fy_cpu_qdot_ok(&L->down)) {
         /* the integer path: all experts in a few parallel passes (moe_qdot.c) */
         st = fy_cpu_moe_ffn_qdot(y, x, n_tok, ids, w, k, L, start, sel);
         goto done;
     }
+    xb = malloc((size_t)(n_tok ? n_tok : 1) * (size_t)d * sizeof(float));
+    g = malloc((size_t)(n_tok ? n_tok : 1) * (size_t)ff * sizeof(float));
+    u = malloc((size_t)(n_tok ? n_tok : 1) * (size_t)ff * sizeof(float));
+    ob = malloc((size_t)(n_tok ? n_tok : 1) * (size_t)d * sizeof(float));
+    if (!xb || !g || !u || !ob)
+        goto done;
     memset(y, 0, (size_t)n_tok * (size_t)d * sizeof(float));
     for (int64_t e = 0; e < n_exp; e++) {
         const int64_t *se = sel + start[e];
@@ -74,14 +69,8 @@ fy_status fy_cpu_moe_ffn(float *y, const float *x, int64_t n_tok, const int32_t 
             continue;
         for (int64_t i = 0; i < cnt; i++)
             memcpy(xb + i * d, x + (se[i] / k) * d, (size_t)d * sizeof(float));
-        if (qdot) {
-            fy_cpu_qdot_quantize(xq, xb, cnt, d);
-            fy_cpu_matmul_qdot(g, &L->gate, e, xq, cnt, bias_of(&L->gate_b, e));
-            fy_cpu_matmul_qdot(u, &L->up, e, xq, cnt, bias_of(&L->up_b, e));
-        } else {
-            fy_cpu_matmul(g, &L->gate, e, xb, cnt, bias_of(&L->gate_b, e));
-            fy_cpu_matmul(u, &L->up, e, xb, cnt, bias_of(&L->up_b, e));
-        }
+        fy_cpu_matmul(g, &L->gate, e, xb, cnt, bias_of(&L->gate_b, e));
+        fy_cpu_matmul(u, &L->up, e, xb, cnt, bias_of(&L->up_b, e));
         fy_cpu_swiglu_oai(g, g, u, cnt * ff, L->alpha, L->limit);
         fy_cpu_matmul(ob, &L->down, e, g, cnt, bias_of(&L->down_b, e));
         /* the k selections of a token are distinct experts: each y row appears once here */
@@ -102,6 +91,5 @@ done:
     free(g);
     free(u);
     free(ob);
-    free(xq);
     return st;
 }

@@ -21,20 +21,6 @@ static const float *bias_of(const struct fy_bias *b, int64_t e)
     return b->data ? b->data + e * b->stride : NULL;
 }
 
-/* rows r0..r0+n of expert e's matrix over the cnt quantized inputs xq -> y (ld = n_out) */
-static void mm_rows(const struct fy_cpu_set *set, const struct fy_mat *w, int64_t e, int64_t r0,
-                    int64_t n, const struct fy_qx_block *xq, int64_t cnt, float *y,
-                    const float *bias)
-{
-    const uint8_t *base = (const uint8_t *)w->data + (size_t)e * w->mat_bytes;
-    const int64_t nb = w->n_in / FY_QX_BLOCK;
-    for (int64_t t0 = 0; t0 < cnt; t0 += 32) {
-        int64_t nt = cnt - t0 < 32 ? cnt - t0 : 32;
-        set->mm(w->type, base + (size_t)r0 * w->row_bytes, w->row_bytes, n, xq + t0 * nb, nb, nt,
-                y + t0 * w->n_out + r0, w->n_out, bias ? bias + r0 : NULL);
-    }
-}
-
 /* work items (expert, row chunk) of the used experts for a matrix with n_out rows */
 static int64_t list_items(const int64_t *start, int64_t n_exp, int64_t n_out, int64_t *items)
 {
@@ -47,9 +33,8 @@ static int64_t list_items(const int64_t *start, int64_t n_exp, int64_t n_out, in
     return n;
 }
 
-static void run_items(const struct fy_cpu_set *set, const struct fy_mat *w, const struct fy_bias *b,
-                      const int64_t *start, const int64_t *items, int64_t n_items,
-                      const struct fy_qx_block *xq, float *y)
+static void run_items(const struct fy_mat *w, const struct fy_bias *b, const int64_t *start,
+                      const int64_t *items, int64_t n_items, const struct fy_qx_block *xq, float *y)
 {
     const int64_t chunks = (w->n_out + FY_MOE_ROWS - 1) / FY_MOE_ROWS;
     const int64_t nb = w->n_in / FY_QX_BLOCK;
@@ -57,8 +42,8 @@ static void run_items(const struct fy_cpu_set *set, const struct fy_mat *w, cons
     for (int64_t i = 0; i < n_items; i++) {
         int64_t e = items[i] / chunks, r0 = (items[i] % chunks) * FY_MOE_ROWS;
         int64_t n = w->n_out - r0 < FY_MOE_ROWS ? w->n_out - r0 : FY_MOE_ROWS;
-        mm_rows(set, w, e, r0, n, xq + start[e] * nb, start[e + 1] - start[e],
-                y + start[e] * w->n_out, bias_of(b, e));
+        fy_cpu_qdot_rows(w, e, r0, n, xq + start[e] * nb, start[e + 1] - start[e],
+                         y + start[e] * w->n_out, bias_of(b, e));
     }
 }
 
@@ -91,8 +76,8 @@ fy_status fy_cpu_moe_ffn_qdot(float *y, const float *x, int64_t n_tok, const int
         set->quantize(x + (sel[i] / k) * d, xq + i * (d / FY_QX_BLOCK), d);
     /* 2. gate, up */
     int64_t n_items = list_items(start, n_exp, ff, items);
-    run_items(set, &L->gate, &L->gate_b, start, items, n_items, xq, g);
-    run_items(set, &L->up, &L->up_b, start, items, n_items, xq, u);
+    run_items(&L->gate, &L->gate_b, start, items, n_items, xq, g);
+    run_items(&L->up, &L->up_b, start, items, n_items, xq, u);
     /* 3. SwiGLU, quantize */
     fy_cpu_swiglu_oai(g, g, u, n_sel * ff, L->alpha, L->limit);
 #pragma omp parallel for schedule(static) if (n_sel * ff > 262144)
@@ -100,7 +85,7 @@ fy_status fy_cpu_moe_ffn_qdot(float *y, const float *x, int64_t n_tok, const int
         set->quantize(g + i * ff, gq + i * (ff / FY_QX_BLOCK), ff);
     /* 4. down */
     n_items = list_items(start, n_exp, d, items);
-    run_items(set, &L->down, &L->down_b, start, items, n_items, gq, o);
+    run_items(&L->down, &L->down_b, start, items, n_items, gq, o);
     /* 5. combine: each token's k terms in increasing expert id order (ids are distinct) */
 #pragma omp parallel for schedule(static) if (n_tok * d * k > 262144)
     for (int64_t t = 0; t < n_tok; t++) {

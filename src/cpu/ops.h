@@ -19,17 +19,16 @@ void fy_cpu_rmsnorm(float *y, const float *x, const float *w, int64_t rows, int6
 void fy_cpu_matmul(float *y, const struct fy_mat *w, int64_t e, const float *x, int64_t n_tok,
                    const float *bias);
 
-/* The integer path (qdot.h), which fy_cpu_matmul takes by itself where fy_cpu_qdot_ok: for
- * callers that use one quantized input for several matrices (the MoE's gate and up). */
+/* The integer path (qdot.h), which fy_cpu_matmul and fy_cpu_moe_ffn take by themselves where
+ * fy_cpu_qdot_ok. */
 struct fy_qx_block;
 /* True when w goes through int16 activations: Q8_0/MXFP4 weights, n_in a multiple of 32, and a
  * kernel set other than "c" in use. */
 bool fy_cpu_qdot_ok(const struct fy_mat *w);
-/* x [n_tok][n_in] -> xq [n_tok][n_in/32] */
-void fy_cpu_qdot_quantize(struct fy_qx_block *xq, const float *x, int64_t n_tok, int64_t n_in);
-/* fy_cpu_matmul on an input quantized by fy_cpu_qdot_quantize (w must be fy_cpu_qdot_ok) */
-void fy_cpu_matmul_qdot(float *y, const struct fy_mat *w, int64_t e, const struct fy_qx_block *xq,
-                      int64_t n_tok, const float *bias);
+/* Rows r0..r0+rows of expert e's matrix over n_tok inputs quantized for it (xq [n_tok][n_in/32])
+ * into y [n_tok][n_out] (+ bias), on the calling thread; tokens in blocks that stay in L2. */
+void fy_cpu_qdot_rows(const struct fy_mat *w, int64_t e, int64_t r0, int64_t rows,
+                      const struct fy_qx_block *xq, int64_t n_tok, float *y, const float *bias);
 
 /* y[i] = a[i] + b[i]; y may alias a. */
 void fy_cpu_add(float *y, const float *a, const float *b, int64_t n);
