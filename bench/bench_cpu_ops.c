@@ -5,12 +5,15 @@
  *   - GEMV (1 token; decode): a 2880 x 2880 matrix repeated to 256 MiB of Q8_0 / MXFP4 weights,
  *     so every repetition streams from memory: GB/s of weights and the fraction of the read
  *     bandwidth;
- *   - GEMM (512 tokens; prompt processing): one 2880 x 2880 matrix: GOP/s (2 x multiply-adds).
+ *   - GEMM (512 tokens; prompt processing): one 2880 x 2880 matrix: GOP/s (2 x multiply-adds);
+ *   - attention (bench_attention): a micro-batch of 512 after 3584 cached slots, and one query.
  * The rows are split over the OpenMP threads in chunks of 16, as fy_cpu_matmul_qdot does.
  * usage: bench_cpu_ops [--smoke]     (--smoke: tiny sizes, one repetition: proves the program) */
 #include "bench_util.h"
 #include "cli/benchinfo.h"
+#include "cpu/ops.h"
 #include "cpu/qdot.h"
+#include "quant.h"
 #include "fy_config.h"
 
 #include <stdio.h>
@@ -37,6 +40,69 @@ static void run_mm(const struct fy_cpu_set *s, enum fy_dtype t, const uint8_t *w
                   y + t0 * rows + o0, rows, NULL);
         }
     }
+}
+
+/* Attention of the 20b's shape (64 query heads, 8 KV heads, head_dim 64, F16 cache, causal):
+ * a micro-batch of 512 queries after `depth` cached slots, and one query at the end of a cache
+ * of depth + 512 slots; GFLOP/s counts 4 * head_dim flops per visible (query head, slot). */
+static int bench_attention(int smoke, int reps, uint64_t *seed)
+{
+    const int64_t nh = 64, nkv = 8, hd = 64, n_tok = smoke ? 16 : 512;
+    const int64_t depth = smoke ? 48 : 3584, n_slot = depth + n_tok;
+    float *q = malloc((size_t)(n_tok * nh * hd) * sizeof(float));
+    uint16_t *k = malloc((size_t)(n_slot * nkv * hd) * sizeof(uint16_t));
+    uint16_t *v = malloc((size_t)(n_slot * nkv * hd) * sizeof(uint16_t));
+    float *out = malloc((size_t)(n_tok * nh * hd) * sizeof(float));
+    float sinks[64];
+    int32_t *pos = malloc((size_t)n_tok * sizeof(int32_t));
+    if (!q || !k || !v || !out || !pos)
+        return 1;
+    for (int64_t i = 0; i < n_tok * nh * hd; i++)
+        q[i] = (float)((int64_t)(rng_next(seed) % 2001) - 1000) / 500.0f;
+    for (int64_t i = 0; i < n_slot * nkv * hd; i++) {
+        k[i] = fy_f32_to_fp16((float)((int64_t)(rng_next(seed) % 2001) - 1000) / 500.0f);
+        v[i] = fy_f32_to_fp16((float)((int64_t)(rng_next(seed) % 2001) - 1000) / 1000.0f);
+    }
+    for (int h = 0; h < 64; h++)
+        sinks[h] = (float)(h % 7) - 3.0f;
+    for (int64_t t = 0; t < n_tok; t++)
+        pos[t] = (int32_t)(depth + t);
+    printf("\nattention (64/8 heads, head_dim 64, F16 cache): %lld queries after %lld slots; "
+           "1 query at slot %lld\n\n", (long long)n_tok, (long long)depth, (long long)n_slot - 1);
+    printf("| set | prompt ms | prompt GFLOP/s | decode ms | decode GFLOP/s |\n|---|---|---|---|---|\n");
+    for (int i = 0; fy_cpu_set_name(i); i++) {
+        const struct fy_cpu_set *s = fy_cpu_set_named(fy_cpu_set_name(i));
+        if (!s)
+            continue;
+        struct fy_attn_args a = {.n_tok = n_tok, .n_head = nh, .n_head_kv = nkv, .head_dim = hd,
+                                 .q = q, .k = k, .v = v, .kv_type = FY_F16, .n_kv = n_slot,
+                                 .pos = pos, .sinks = sinks, .window = 0, .scale = 0.125f};
+        double vp[REPS], vd[REPS];
+        fy_cpu_attention_set(s, out, &a);
+        for (int r = 0; r < reps; r++) {
+            a.n_tok = n_tok;
+            a.pos = pos;
+            double t0 = now_s();
+            fy_cpu_attention_set(s, out, &a);
+            vp[r] = now_s() - t0;
+            a.n_tok = 1;
+            a.pos = pos + n_tok - 1;
+            t0 = now_s();
+            fy_cpu_attention_set(s, out, &a);
+            vd[r] = now_s() - t0;
+        }
+        const double pairs_p = (double)nh * ((double)depth * n_tok + n_tok * (n_tok + 1) / 2.0);
+        const double pairs_d = (double)nh * (double)n_slot;
+        const double tp = median(vp, reps), td = median(vd, reps);
+        printf("| %s | %.1f | %.1f | %.3f | %.1f |\n", s->name, tp * 1e3,
+               pairs_p * 4.0 * hd / tp / 1e9, td * 1e3, pairs_d * 4.0 * hd / td / 1e9);
+    }
+    free(q);
+    free(k);
+    free(v);
+    free(out);
+    free(pos);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -131,5 +197,5 @@ int main(int argc, char **argv)
     free(xf);
     free(xq);
     free(y);
-    return 0;
+    return bench_attention(smoke, reps, &seed) ? 1 : 0;
 }

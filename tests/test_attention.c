@@ -1,8 +1,11 @@
 /* fy_cpu_attention against a double-precision reference (sinks, sliding window, GQA, F32 and
- * F16 caches), and fy_cpu_kv_store slot placement. */
+ * F16 caches), and fy_cpu_kv_store slot placement. Runs with the kernel set in use (the
+ * "avx2" set's flash items, attention_avx2.c) and, as test_attention_c, with FY_CPU=c (the
+ * reference attention). */
 #include <string.h>
 
 #include "cpu/ops.h"
+#include "cpu/qdot.h"
 #include "fy_test.h"
 #include "quant.h"
 
@@ -207,6 +210,8 @@ int main(void)
     int failed = 0;
     uint64_t seed = 1;
 
+    printf("kernel set: %s (attention: %s)\n", fy_cpu_set()->name,
+           fy_cpu_set()->attention ? "flash items" : "reference");
     failed += test_kv_store(FY_F32);
     failed += test_kv_store(FY_F16);
 
@@ -243,6 +248,15 @@ int main(void)
         { 64, 8, 64, 4, 5000, 2040, 1, 0, SINK_RANDOM, FY_F16, 1.5f, peaky },
         { 64, 8, 64, 6, 5000, 2000, 900, 128, SINK_RANDOM, FY_F16, 1.5f, peaky },
         { 64, 8, 64, 6, 5000, 2000, 900, 0, SINK_NONE, FY_F32, 1.0f, mild },
+        /* a micro-batch of 200 from position 300 (many query blocks, slots not a multiple of
+         * the kernel's blocks), head_dim 128, one KV head per query head and one for all, and a
+         * head_dim the flash kernels do not take (80: the reference path) */
+        { 64, 8, 64, 200, 533, 300, 1, 0, SINK_RANDOM, FY_F16, 1.5f, peaky },
+        { 64, 8, 64, 200, 533, 300, 1, 128, SINK_NONE, FY_F16, 1.5f, peaky },
+        { 16, 4, 128, 19, 300, 250, 1, 0, SINK_RANDOM, FY_F16, 1.5f, peaky },
+        { 4, 4, 64, 9, 70, 60, 1, 0, SINK_RANDOM, FY_F32, 1.5f, peaky },
+        { 64, 1, 64, 3, 90, 80, 1, 0, SINK_LARGE, FY_F16, 1.5f, peaky },
+        { 8, 2, 80, 5, 90, 80, 1, 0, SINK_RANDOM, FY_F16, 1.5f, peaky },
     };
     for (size_t c = 0; c < FY_ARRAY_LEN(big); c++)
         failed += run_case(&big[c], seed++);

@@ -15,8 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "quant.h"
 #include "ops.h"
+#include "qdot.h"
+#include "quant.h"
+
+#include <stdbool.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* f32 elements per converted F16 tile buffer (K and V each): 4 MiB. */
 #define FY_ATTN_TILE_ELEMS ((int64_t)1 << 20)
@@ -256,7 +262,110 @@ static int attention_f16_tiled(float *out, const struct fy_attn_args *a)
     return 1;
 }
 
+#define FY_ATTN_SPLIT_MIN 1024 /* visible slots from which few queries split the slots */
+#define FY_ATTN_CHUNK 256      /* slots per split item at least (a multiple of FY_ATTN_KB) */
+
+/* Few queries over many slots (decode): items (slot chunk, KV head), chunk-major so that the
+ * threads walk the cache rows together, each leaving its rows' unnormalized state; then the
+ * chunks are merged per row. False when out of memory (nothing written). */
+static bool attention_split(const struct fy_cpu_set *set, float *out,
+                            const struct fy_attn_args *a, int64_t jmin, int64_t jmax)
+{
+    const int64_t hd = a->head_dim, n_rows = a->n_tok * a->n_head;
+    int threads = 1;
+#ifdef _OPENMP
+    threads = omp_get_max_threads();
+#endif
+    int64_t chunk = (jmax - jmin + 1) / (4 * (int64_t)threads);
+    chunk = chunk < FY_ATTN_CHUNK ? FY_ATTN_CHUNK : (chunk + FY_ATTN_KB - 1) / FY_ATTN_KB * FY_ATTN_KB;
+    const int64_t n_chunks = (jmax - jmin + chunk) / chunk;
+    const int64_t n_items = n_chunks * a->n_head_kv;
+    float *part = malloc((size_t)(n_chunks * n_rows * (hd + 2)) * sizeof(float));
+    if (!part)
+        return false;
+    int failed = 0;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) reduction(| : failed)
+#endif
+    for (int64_t i = 0; i < n_items; i++) {
+        const int64_t c = i / a->n_head_kv, g = i % a->n_head_kv;
+        const struct fy_attn_part p = {.s0 = jmin + c * chunk,
+                                       .s1 = jmin + (c + 1) * chunk - 1,
+                                       .sink = c == 0,
+                                       .out = part + c * n_rows * (hd + 2)};
+        failed |= !set->attention(out, a, g, 0, a->n_tok, &p);
+    }
+    if (!failed)
+        for (int64_t r = 0; r < n_rows; r++) {
+            float mx = -INFINITY;
+            for (int64_t c = 0; c < n_chunks; c++) {
+                const float *pc = part + (c * n_rows + r) * (hd + 2);
+                mx = pc[hd + 1] > 0.0f && pc[hd] > mx ? pc[hd] : mx;
+            }
+            float *o = out + r * hd;
+            double z = 0.0;
+            memset(o, 0, (size_t)hd * sizeof(float));
+            for (int64_t c = 0; c < n_chunks && mx > -INFINITY; c++) {
+                const float *pc = part + (c * n_rows + r) * (hd + 2);
+                if (!(pc[hd + 1] > 0.0f))
+                    continue;
+                const float w = expf(pc[hd] - mx);
+                z += (double)w * pc[hd + 1];
+                for (int64_t d = 0; d < hd; d++)
+                    o[d] += w * pc[d];
+            }
+            const float inv = z > 0.0 ? (float)(1.0 / z) : 0.0f;
+            for (int64_t d = 0; d < hd; d++)
+                o[d] *= inv;
+        }
+    free(part);
+    return !failed;
+}
+
+/* The kernel set's flash attention (qdot.h), over (KV head, query block) items; false when the
+ * set has none or the shape is outside it. */
+static bool attention_items(const struct fy_cpu_set *set, float *out,
+                            const struct fy_attn_args *a)
+{
+    const int64_t group = a->n_head / a->n_head_kv;
+    if (!set->attention || a->head_dim % 32 != 0 || a->head_dim > FY_ATTN_MAXHD ||
+        group > FY_ATTN_ROWS)
+        return false;
+    const int64_t qt = FY_ATTN_ROWS / group; /* query tokens per item */
+    if (a->n_tok <= qt) {
+        int64_t jmin = INT64_MAX, jmax = -1;
+        for (int64_t t = 0; t < a->n_tok; t++) {
+            int64_t j0, j1;
+            visible_range(a, a->pos[t], &j0, &j1);
+            if (j0 <= j1) {
+                jmin = j0 < jmin ? j0 : jmin;
+                jmax = j1 > jmax ? j1 : jmax;
+            }
+        }
+        if (jmax - jmin + 1 >= FY_ATTN_SPLIT_MIN && attention_split(set, out, a, jmin, jmax))
+            return true;
+    }
+    const int64_t n_tb = (a->n_tok + qt - 1) / qt;
+    const int64_t n_items = n_tb * a->n_head_kv;
+    int failed = 0;
+    /* the last query blocks see the most slots: they go first */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) if (n_items > 1) reduction(| : failed)
+#endif
+    for (int64_t i = 0; i < n_items; i++) {
+        const int64_t tb = n_tb - 1 - i / a->n_head_kv, g = i % a->n_head_kv;
+        const int64_t t1 = (tb + 1) * qt < a->n_tok ? (tb + 1) * qt : a->n_tok;
+        failed |= !set->attention(out, a, g, tb * qt, t1, NULL);
+    }
+    return !failed; /* out of memory in some item: the reference path redoes every row */
+}
+
 void fy_cpu_attention(float *out, const struct fy_attn_args *a)
+{
+    fy_cpu_attention_set(fy_cpu_set(), out, a);
+}
+
+void fy_cpu_attention_set(const struct fy_cpu_set *set, float *out, const struct fy_attn_args *a)
 {
     if (a->n_tok <= 0 || a->n_head <= 0)
         return;
@@ -268,6 +377,8 @@ void fy_cpu_attention(float *out, const struct fy_attn_args *a)
         memset(out, 0, (size_t)(a->n_tok * a->n_head * a->head_dim) * sizeof(float));
         return;
     }
+    if (attention_items(set, out, a))
+        return;
     if (a->kv_type == FY_F16 && attention_f16_tiled(out, a))
         return;
     attention_direct(out, a);   /* F32, or F16 element by element when buffers are short */

@@ -63,6 +63,9 @@ struct fy_attn_args {
     float scale;            /* 1/sqrt(head_dim) */
 };
 void fy_cpu_attention(float *out, const struct fy_attn_args *a);  /* out [n_tok][n_head*hd] */
+/* the same with a given kernel set (qdot.h; benchmarks and tests) */
+struct fy_cpu_set;
+void fy_cpu_attention_set(const struct fy_cpu_set *set, float *out, const struct fy_attn_args *a);
 
 /* Store rows k,v [n_tok][width] f32 at slots pos[t] of caches of kv_type. */
 void fy_cpu_kv_store(void *kc, void *vc, enum fy_dtype kv_type, const float *k, const float *v,

@@ -47,11 +47,32 @@ typedef void (*fy_qdot_mm_fn)(enum fy_dtype type, const uint8_t *w, size_t row_b
                               const struct fy_qx_block *x, int64_t nb, int64_t n_tok, float *y,
                               int64_t ldy, const float *bias);
 
+/* Flash-style attention (attention_avx2.c): one work item is KV head g and query tokens
+ * [t0, t1): every query row of that head group, at most FY_ATTN_ROWS rows; head_dim a multiple
+ * of 32 up to FY_ATTN_MAXHD. fy_cpu_attention (attention.c) splits the work into such items;
+ * a set without it (the "c" set) uses the reference attention. False when the item's
+ * per-thread buffer cannot be allocated (nothing written). */
+#define FY_ATTN_ROWS 256
+#define FY_ATTN_MAXHD 128
+#define FY_ATTN_KB 32 /* cache slots per block */
+struct fy_attn_args;
+/* A slot range of a split item (few queries over many slots: the ranges run in parallel and
+ * are merged): slots [s0, s1] only, the sink only where `sink`, and instead of out the
+ * unnormalized state of each row: out[(t * n_head + h) * (hd + 2) + ...] = acc[hd], m, z. */
+struct fy_attn_part {
+    int64_t s0, s1;
+    bool sink;
+    float *out;
+};
+typedef bool (*fy_attention_item_fn)(float *out, const struct fy_attn_args *a, int64_t g,
+                                     int64_t t0, int64_t t1, const struct fy_attn_part *part);
+
 struct fy_cpu_set {
     const char *name; /* "c", "avx2" */
     /* x[0..n) -> n/32 blocks (n a multiple of 32); bit-identical in every set */
     void (*quantize)(const float *x, struct fy_qx_block *y, int64_t n);
     fy_qdot_mm_fn mm;
+    fy_attention_item_fn attention; /* NULL: the reference attention */
 };
 
 /* The reference quantizer (the "c" set's). */
@@ -59,6 +80,8 @@ void fy_qdot_quantize_ref(const float *x, struct fy_qx_block *y, int64_t n);
 
 extern const struct fy_cpu_set fy_cpu_set_c;
 extern const struct fy_cpu_set fy_cpu_set_avx2; /* where the build has it (x86) */
+bool fy_cpu_attention_item_avx2(float *out, const struct fy_attn_args *a, int64_t g, int64_t t0,
+                                int64_t t1, const struct fy_attn_part *part);
 
 /* The set in use: the best this CPU runs, or FY_CPU's (a set this build lacks or the CPU cannot
  * run is refused with one warning, and the best is used). Chosen once per process. */

@@ -165,4 +165,5 @@ const struct fy_cpu_set fy_cpu_set_avx2 = {
     .name = "avx2",
     .quantize = quantize_avx2,
     .mm = mm_avx2,
+    .attention = fy_cpu_attention_item_avx2,
 };
