@@ -30,6 +30,19 @@ expect "missing value" 1 'flag -p needs a value' "$ferry" run -m "$m" -p
 expect "missing model file" 1 'nope.gguf: open: No such file' "$ferry" run -m "$tmp/nope.gguf" -p hi
 expect "prompt and tokens" 1 'exactly one of' "$ferry" run -m "$m" -p hi --tokens 1
 
+# --poll: how idle OpenMP threads wait (src/cli/omp_wait.c): ferry sets GOMP_SPINCOUNT and runs
+# itself again, unless the environment already says; a bad level names the flag
+expect "--poll default" 0 'threads wait: --poll 0 \(GOMP_SPINCOUNT=0\)' \
+    env -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY "$ferry" --version
+expect "--poll 7" 0 'threads wait: --poll 7 \(GOMP_SPINCOUNT=21000\)' \
+    env -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY "$ferry" --version --poll 7
+expect "--poll: the environment wins" 0 'threads wait: from the environment \(OMP_WAIT_POLICY=active\)' \
+    env OMP_WAIT_POLICY=active "$ferry" --version --poll 7
+expect "bad --poll" 1 'flag --poll: "101" is not an integer in \[0, 100\]' \
+    "$ferry" run -m "$m" -p hi --poll 101
+expect "--poll in bench JSON" 0 '"omp_wait": "--poll 3 \(GOMP_SPINCOUNT=9000\)"' \
+    env -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY "$ferry" bench -m "$m" -p 8 -n 0 -r 1 --poll 3 -o jsonl
+
 # tokenize (ids from tiktoken: tokenizer.md)
 expect "tokenize --ids" 0 '^24912,2375$' "$ferry" tokenize -m "$m" -p "hello world" --ids
 expect "specials are text by default" 0 '^27,91,419,1440,919,91,29$' \

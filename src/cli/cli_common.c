@@ -61,6 +61,10 @@ const char fy_cli_help_common[] =
     "  -t, --threads N        CPU threads (default: all cores)\n"
     "  -tb, --threads-batch N CPU threads for micro-batches of more than one token (prompt\n"
     "                         processing; default: as -t)\n"
+    "  --poll N               0-100: how long idle CPU threads spin before they sleep (N *\n"
+    "                         3000 iterations; default 0: sleep at once, which keeps a busy\n"
+    "                         machine fast; 100 is libgomp's default; OMP_WAIT_POLICY or\n"
+    "                         GOMP_SPINCOUNT in the environment win)\n"
     "  --kv-type f16|f32      KV cache type (default f16)\n"
     "  -mg, --main-gpu N      the GPU that placement flags use as GPU0/CUDA0 (default 0)\n"
     "  --no-pin               do not pin the host memory experts are uploaded from (for\n"
@@ -105,6 +109,10 @@ int fy_cli_parse_common(struct fy_cli *o, int argc, char **argv, int *i)
     } else if (!strcmp(a, "-tb") || !strcmp(a, "--threads-batch")) {
         VALUE();
         if (fy_arg_int(a, v, 1, 4096, &o->n_threads_batch) != FY_OK)
+            return -1;
+    } else if (!strcmp(a, "--poll")) { /* applied before main (omp_wait.c) */
+        VALUE();
+        if (fy_arg_int(a, v, 0, 100, &x) != FY_OK)
             return -1;
     } else if (!strcmp(a, "--kv-type")) {
         VALUE();

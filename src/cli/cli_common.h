@@ -39,6 +39,12 @@ void fy_cli_free(struct fy_cli *o);
 void fy_cli_report(const struct fy_cli *o, const struct fy_session *s);
 /* Parses one shared flag at argv[*i]: 1 consumed, 0 not a shared flag, -1 error (logged). */
 int fy_cli_parse_common(struct fy_cli *o, int argc, char **argv, int *i);
+
+/* --poll (omp_wait.c, in the ferry executable): how the OpenMP threads wait. Called first in
+ * main: may execute the program again with GOMP_SPINCOUNT set. */
+#define FY_POLL_DEFAULT 0
+void fy_omp_wait_setup(int argc, char **argv);
+const char *fy_omp_wait_desc(void);
 /* 1 if -m and --tokens/--tokens-file were given; otherwise logs what is missing and returns 0. */
 int fy_cli_check_tokens(const struct fy_cli *o, const char *cmd);
 /* Sets threads and loads the model (with the test-only rope switch applied). */

@@ -503,6 +503,7 @@ static void write_run_object(FILE *f, const struct bench *b)
     jkv_str(f, &first, "build_compiler", b->bi.compiler);
     jkv_str(f, &first, "build_backend", backend_name(b));
     jkv_str(f, &first, "cpu_kernels", b->bi.cpu_kernels);
+    jkv_str(f, &first, "omp_wait", fy_omp_wait_desc());
     jkv_str(f, &first, "cpu", b->mi.cpu);
     jkv_int(f, &first, "cores", b->mi.cores);
     jkv_int(f, &first, "numa_nodes", b->mi.numa_nodes);

@@ -1,4 +1,5 @@
 /* ferry: one binary, subcommands. */
+#include "cli/cli_common.h"
 #include "cmd.h"
 #include "cpu/qdot.h"
 #include "ferry.h"
@@ -26,6 +27,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    fy_omp_wait_setup(argc, argv);
     static const struct {
         const char *name;
         int (*fn)(int, char **);
@@ -49,7 +51,8 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("ferry %s (CPU kernels: %s)\n", FY_VERSION, fy_cpu_set()->name);
+        printf("ferry %s (CPU kernels: %s; OpenMP threads wait: %s)\n", FY_VERSION,
+               fy_cpu_set()->name, fy_omp_wait_desc());
         return 0;
     }
     for (size_t i = 0; i < FY_ARRAY_LEN(cmds); i++)
