@@ -5,7 +5,8 @@
  *   - GEMV (1 token; decode): a 2880 x 2880 matrix repeated to 256 MiB of Q8_0 / MXFP4 weights,
  *     so every repetition streams from memory: GB/s of weights and the fraction of the read
  *     bandwidth;
- *   - GEMM (512 tokens; prompt processing): one 2880 x 2880 matrix: GOP/s (2 x multiply-adds);
+ *   - GEMM (512 tokens; prompt processing): one 2880 x 2880 matrix: GOP/s (2 x multiply-adds),
+ *     and for MXFP4 the same with int8 activations (q8, the experts' prompt path);
  *   - attention (bench_attention): a micro-batch of 512 after 3584 cached slots, and one query.
  * The rows are split over the OpenMP threads in chunks of 16, as fy_cpu_matmul_qdot does.
  * usage: bench_cpu_ops [--smoke]     (--smoke: tiny sizes, one repetition: proves the program) */
@@ -105,6 +106,18 @@ static int bench_attention(int smoke, int reps, uint64_t *seed)
     return 0;
 }
 
+/* the same split for the int8-activation kernel (MXFP4) */
+static void run_mm8(const struct fy_cpu_set *s, const uint8_t *w, size_t row_bytes, int64_t rows,
+                    const struct fy_q8_block *x, int64_t nb, int64_t n_tok, float *y)
+{
+    const int64_t n_chunks = (rows + 15) / 16;
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < n_chunks; c++) {
+        int64_t o0 = c * 16, nr = rows - o0 < 16 ? rows - o0 : 16;
+        s->mm8(w + (size_t)o0 * row_bytes, row_bytes, nr, x, nb, n_tok, y + o0, rows, NULL);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const int smoke = argc > 1 && !strcmp(argv[1], "--smoke");
@@ -138,9 +151,9 @@ int main(int argc, char **argv)
     printf("read bandwidth (fy_mem_bandwidth_gbps: all threads, 512 MiB): %.2f GB/s (median of "
            "%d)\n\n",
            base, reps);
-    printf("| set | type | GEMV GB/s | of read bw | GEMM %lld tok GOP/s |\n",
+    printf("| set | type | GEMV GB/s | of read bw | GEMM %lld tok GOP/s | GEMM q8 GOP/s |\n",
            (long long)n_tok_gemm);
-    printf("|---|---|---|---|---|\n");
+    printf("|---|---|---|---|---|---|\n");
 
     const int64_t nb = D / FY_QX_BLOCK;
     float *xf = malloc((size_t)n_tok_gemm * D * sizeof(float));
@@ -153,6 +166,10 @@ int main(int argc, char **argv)
     for (int64_t i = 0; i < n_tok_gemm * D; i++)
         xf[i] = (float)((int64_t)(rng_next(&seed) % 2001) - 1000) / 1000.0f;
     fy_qdot_quantize_ref(xf, xq, n_tok_gemm * D);
+    struct fy_q8_block *x8 = malloc((size_t)n_tok_gemm * nb * sizeof(*x8));
+    if (!x8)
+        return 1;
+    fy_qdot_quantize8_ref(xf, x8, n_tok_gemm * D);
 
     for (int i = 0; fy_cpu_set_name(i); i++) {
         const struct fy_cpu_set *s = fy_cpu_set_named(fy_cpu_set_name(i));
@@ -189,13 +206,24 @@ int main(int argc, char **argv)
                 v[r] = 2.0 * (D < rows ? D : rows) * D * (double)n_tok_gemm / (now_s() - t0) / 1e9;
             }
             double gemm = median(v, reps);
-            printf("| %s | %s | %.2f | %.2f | %.1f |\n", s->name, fy_dtype_name(t), gemv,
-                   gemv / base, gemm);
+            char q8[32] = "-";
+            if (t == FY_MXFP4 && s->mm8) { /* the same GEMM with int8 activations */
+                const int64_t gr = D < rows ? D : rows;
+                for (int r = 0; r < reps; r++) {
+                    double t0 = now_s();
+                    run_mm8(s, w, row_bytes, gr, x8, nb, n_tok_gemm, y);
+                    v[r] = 2.0 * gr * D * (double)n_tok_gemm / (now_s() - t0) / 1e9;
+                }
+                snprintf(q8, sizeof(q8), "%.1f", median(v, reps));
+            }
+            printf("| %s | %s | %.2f | %.2f | %.1f | %s |\n", s->name, fy_dtype_name(t), gemv,
+                   gemv / base, gemm, q8);
             free(w);
         }
     }
     free(xf);
     free(xq);
+    free(x8);
     free(y);
     return bench_attention(smoke, reps, &seed) ? 1 : 0;
 }

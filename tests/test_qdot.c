@@ -8,7 +8,8 @@
  *   - every set's mm: bit-identical to the "c" set (the lane order of qdot.h), and within
  *     1e-5 of the double dot of the quantized values relative to sum |w q d| (the f32 error);
  *   - against the unquantized x: within the bound sum |w| 0.505 d of the int16 rounding;
- *   - a token's result does not depend on how many tokens share the call (bit for bit).
+ *   - a token's result does not depend on how many tokens share the call (bit for bit);
+ *   - the same for q8 (int8 activations, MXFP4 weights: quantize8, mm8), with s = sum of q.
  * A set this build lacks or this CPU cannot run prints a skip line. */
 #include "cpu/qdot.h"
 #include "fy_test.h"
@@ -164,6 +165,110 @@ static int check_mm(const struct fy_cpu_set *s, enum fy_dtype t, int64_t rows, i
     return failed;
 }
 
+/* q8 (int8 activations, MXFP4 weights): the quantizer and mm8 as above, with the int8 bound */
+static int check_quantize8(const struct fy_cpu_set *s, struct fy_rng *r)
+{
+    int failed = 0;
+    const int64_t n = 2880;
+    float *x = malloc(n * sizeof(float));
+    struct fy_q8_block *a = malloc((n / 32) * sizeof(*a));
+    struct fy_q8_block *b = malloc((n / 32) * sizeof(*b));
+    make_x(r, x, n);
+    x[5] = 1e30f;
+    x[40] = -3e-38f;
+    fy_qdot_quantize8_ref(x, a, n);
+    s->quantize8(x, b, n);
+    FY_EXPECT(memcmp(a, b, (n / 32) * sizeof(*a)) == 0);
+    for (int64_t i = 0; i < n; i++) {
+        const struct fy_q8_block *q = &b[i / 32];
+        double e = fabs((double)x[i] - (double)q->d * q->q[i % 32]);
+        if (!(e <= 0.505 * q->d + 1e-38) && failed++ < 3)
+            fprintf(stderr, "FAIL x[%lld] = %g: d %g q %d\n", (long long)i, x[i], q->d,
+                    q->q[i % 32]);
+    }
+    for (int64_t k = 0; k < n / 32; k++) {
+        int32_t sum = 0;
+        for (int j = 0; j < 32; j++)
+            sum += b[k].q[j];
+        if (sum != b[k].s && failed++ < 3)
+            fprintf(stderr, "FAIL block %lld: s %d, sum of q %d\n", (long long)k, b[k].s, sum);
+    }
+    printf("%s quantize8 [%s]: bit-identical to the reference, |x - d q| <= 0.505 d, s = sum q\n",
+           failed ? "FAIL" : "ok  ", s->name);
+    free(x);
+    free(a);
+    free(b);
+    return failed;
+}
+
+static int check_mm8(const struct fy_cpu_set *s, int64_t rows, int64_t n_in, int64_t n_tok,
+                     int with_bias, struct fy_rng *r)
+{
+    int failed = 0;
+    const int64_t nb = n_in / 32;
+    const size_t row_bytes = (size_t)nb * 17;
+    uint8_t *w = make_rows(r, FY_MXFP4, rows, nb);
+    float *x = malloc((size_t)n_tok * n_in * sizeof(float));
+    struct fy_q8_block *xq = malloc((size_t)n_tok * nb * sizeof(*xq));
+    float *bias = malloc((size_t)rows * sizeof(float));
+    float *y = malloc((size_t)n_tok * rows * sizeof(float));
+    float *yc = malloc((size_t)n_tok * rows * sizeof(float));
+    float *y1 = malloc((size_t)rows * sizeof(float));
+    make_x(r, x, n_tok * n_in);
+    fy_rng_fill(r, bias, rows, 1.0f);
+    const float *bp = with_bias ? bias : NULL;
+    for (int64_t i = 0; i < n_tok; i++)
+        fy_qdot_quantize8_ref(x + i * n_in, xq + i * nb, n_in);
+    s->mm8(w, row_bytes, rows, xq, nb, n_tok, y, rows, bp);
+    fy_cpu_set_c.mm8(w, row_bytes, rows, xq, nb, n_tok, yc, rows, bp);
+    if (memcmp(y, yc, (size_t)n_tok * rows * sizeof(float)) != 0) {
+        failed++;
+        fprintf(stderr, "FAIL %s mm8 differs from the c set\n", s->name);
+    }
+    double worst_f32 = 0, worst_q = 0;
+    for (int64_t tk = 0; tk < n_tok; tk++) {
+        if (tk < 9 || tk == n_tok - 1) {
+            s->mm8(w, row_bytes, rows, xq + tk * nb, nb, 1, y1, rows, bp);
+            if (memcmp(y1, y + tk * rows, (size_t)rows * sizeof(float)) != 0) {
+                failed++;
+                fprintf(stderr, "FAIL mm8 token %lld alone differs\n", (long long)tk);
+            }
+        }
+        for (int64_t o = 0; o < rows; o++) {
+            double dq = with_bias ? bias[o] : 0, dx = dq, mag_q = 0, bound = 0;
+            for (int64_t j = 0; j < n_in; j++) {
+                const uint8_t *p = w + (size_t)o * row_bytes + (size_t)(j / 32) * 17;
+                const struct fy_q8_block *q = &xq[tk * nb + j / 32];
+                double wv = wval(FY_MXFP4, p, (int)(j % 32));
+                double qv = (double)q->q[j % 32] * q->d;
+                dq += wv * qv;
+                dx += wv * x[tk * n_in + j];
+                mag_q += fabs(wv * qv);
+                bound += fabs(wv) * 0.505 * q->d;
+            }
+            double got = y[tk * rows + o];
+            double e1 = fabs(got - dq) / (mag_q + fabs(dq) + 1e-30);
+            double e2 = fabs(got - dx) / (bound * 1.0001 + 1e-5 * (mag_q + fabs(dq)) + 1e-30);
+            worst_f32 = e1 > worst_f32 ? e1 : worst_f32;
+            worst_q = e2 > worst_q ? e2 : worst_q;
+        }
+    }
+    if (worst_f32 > 1e-5 || worst_q > 1.0)
+        failed++;
+    printf("%s mm8 MXFP4 [%s] rows=%lld n_in=%lld n_tok=%lld bias=%d: rel err %.2g (f32), %.2g "
+           "of the bound (x)\n",
+           failed ? "FAIL" : "ok  ", s->name, (long long)rows, (long long)n_in, (long long)n_tok,
+           with_bias, worst_f32, worst_q);
+    free(w);
+    free(x);
+    free(xq);
+    free(bias);
+    free(y);
+    free(yc);
+    free(y1);
+    return failed;
+}
+
 int main(void)
 {
     static const enum fy_dtype types[] = {FY_Q8_0, FY_MXFP4};
@@ -193,6 +298,14 @@ int main(void)
                         failed += check_mm(s, types[it], rows[ir], n_ins[ii], n_toks[in],
                                            (int)(in % 2), &r);
                     }
+        failed += check_quantize8(s, &r);
+        for (size_t ir = 0; ir < FY_ARRAY_LEN(rows); ir++)
+            for (size_t ii = 0; ii < FY_ARRAY_LEN(n_ins); ii++)
+                for (size_t in = 0; in < FY_ARRAY_LEN(n_toks); in++) {
+                    if (n_toks[in] == MAX_TOK && (rows[ir] != 37 || n_ins[ii] != 96))
+                        continue;
+                    failed += check_mm8(s, rows[ir], n_ins[ii], n_toks[in], (int)(in % 2), &r);
+                }
     }
     printf("in use: %s\n", fy_cpu_set()->name);
     printf("%s (%d kernel sets tested)\n", failed ? "FAILED" : "all qdot checks passed", tested);

@@ -2,12 +2,11 @@
  * per matmul into blocks of 32 int16 plus one f32 scale (fy_qx_block), and the weights are
  * dotted block by block in integer SIMD, the block scales applied per block in f32.
  *
- * Why int16 and not int8 activations (llama.cpp's q8_0): on AVX2 both take five instructions
- * per 32 products (int8: VPSIGNB, VPMADDUBSW, VPMADDWD, convert, FMA; int16: two VPMADDWD,
- * VPADDD, convert, FMA; the weights are widened once per block and reused for every token),
- * but int8 activations add a relative error of about 0.6% to every matmul output (rounding to
- * 1/127 of the block maximum), which compounds to 1.5-2% on the logits of the test models,
- * while int16 (1/32767) is within 1e-4 of the f32 path.
+ * Why int16 and not int8 activations (llama.cpp's q8_0): int8 activations add a relative error
+ * of about 0.6% to every matmul output (rounding to 1/127 of the block maximum), which
+ * compounds to 1.7% on the logits of the test models (past issue 11's gates for fast sets),
+ * while int16 (1/32767) is within 1e-4 of the f32 path. Where speed needs it and the gates
+ * allow, int8 is used: the experts' prompt processing (q8 below).
  *
  * Kernel sets: "c" (portable C, always built: the reference of the integer kernels) and
  * "avx2" (AVX2+FMA+F16C, compiled with those flags only, in its own static library). One is
@@ -47,6 +46,24 @@ typedef void (*fy_qdot_mm_fn)(enum fy_dtype type, const uint8_t *w, size_t row_b
                               const struct fy_qx_block *x, int64_t nb, int64_t n_tok, float *y,
                               int64_t ldy, const float *bias);
 
+/* int8 activations for MXFP4 weights ("q8"): prompt processing of the experts (moe_qdot.c),
+ * where the int16 dots are bound by the multiply ports (two VPMADDWD per 32 products, on the
+ * same two ports as the FMAs on Zen 3) and VPMADDUBSW does 32 products in one. x_j ~= d q[j],
+ * d = amax/127, q = round-to-nearest-even(x_j * (1/d)), s = sum of q. Numerics of one dot, the
+ * same in every set: per block the exact int32 S = sum w_j q_j (w the doubled E2M1 value),
+ * acc = fmaf((float)S, d_w * d_x, acc) block after block, then + bias. The error is that of
+ * llama.cpp's q8_0 activations: about 1% on the logits of the test models (int16: 1e-4), so
+ * it is used only where the issue's gates for fast sets allow (the NumPy reference test). */
+struct fy_q8_block {
+    float d;
+    int32_t s;
+    int8_t q[FY_QX_BLOCK];
+};
+typedef void (*fy_qdot_mm8_fn)(const uint8_t *w, size_t row_bytes, int64_t rows,
+                               const struct fy_q8_block *x, int64_t nb, int64_t n_tok, float *y,
+                               int64_t ldy, const float *bias);
+void fy_qdot_quantize8_ref(const float *x, struct fy_q8_block *y, int64_t n);
+
 /* Flash-style attention (attention_avx2.c): one work item is KV head g and query tokens
  * [t0, t1): every query row of that head group, at most FY_ATTN_ROWS rows; head_dim a multiple
  * of 32 up to FY_ATTN_MAXHD. fy_cpu_attention (attention.c) splits the work into such items;
@@ -73,6 +90,9 @@ struct fy_cpu_set {
     void (*quantize)(const float *x, struct fy_qx_block *y, int64_t n);
     fy_qdot_mm_fn mm;
     fy_attention_item_fn attention; /* NULL: the reference attention */
+    /* q8: x -> n/32 blocks (bit-identical in every set), and MXFP4 rows x q8 activations */
+    void (*quantize8)(const float *x, struct fy_q8_block *y, int64_t n);
+    fy_qdot_mm8_fn mm8;
 };
 
 /* The reference quantizer (the "c" set's). */
@@ -80,6 +100,10 @@ void fy_qdot_quantize_ref(const float *x, struct fy_qx_block *y, int64_t n);
 
 extern const struct fy_cpu_set fy_cpu_set_c;
 extern const struct fy_cpu_set fy_cpu_set_avx2; /* where the build has it (x86) */
+void fy_qdot_quantize8_avx2(const float *x, struct fy_q8_block *y, int64_t n);
+void fy_qdot_mm8_avx2(const uint8_t *w, size_t row_bytes, int64_t rows,
+                      const struct fy_q8_block *x, int64_t nb, int64_t n_tok, float *y,
+                      int64_t ldy, const float *bias);
 bool fy_cpu_attention_item_avx2(float *out, const struct fy_attn_args *a, int64_t g, int64_t t0,
                                 int64_t t1, const struct fy_attn_part *part);
 

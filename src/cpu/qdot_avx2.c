@@ -166,4 +166,6 @@ const struct fy_cpu_set fy_cpu_set_avx2 = {
     .quantize = quantize_avx2,
     .mm = mm_avx2,
     .attention = fy_cpu_attention_item_avx2,
+    .quantize8 = fy_qdot_quantize8_avx2,
+    .mm8 = fy_qdot_mm8_avx2,
 };

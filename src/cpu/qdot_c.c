@@ -70,8 +70,53 @@ static void mm_c(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int64_t
                 dot(type, w + (size_t)r * row_bytes, x + t * nb, nb) + (bias ? bias[r] : 0.0f);
 }
 
+void fy_qdot_quantize8_ref(const float *x, struct fy_q8_block *y, int64_t n)
+{
+    for (int64_t b = 0; b < n / FY_QX_BLOCK; b++) {
+        const float *xb = x + b * FY_QX_BLOCK;
+        float amax = 0.0f;
+        for (int j = 0; j < FY_QX_BLOCK; j++) {
+            float a = fabsf(xb[j]);
+            amax = a > amax ? a : amax;
+        }
+        float d = amax / 127.0f;
+        float id = d > 0.0f ? 1.0f / d : 0.0f;
+        int32_t s = 0;
+        y[b].d = d;
+        for (int j = 0; j < FY_QX_BLOCK; j++) {
+            float v = nearbyintf(xb[j] * id);
+            v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+            y[b].q[j] = (int8_t)v;
+            s += y[b].q[j];
+        }
+        y[b].s = s;
+    }
+}
+
+static void mm8_c(const uint8_t *w, size_t row_bytes, int64_t rows, const struct fy_q8_block *x,
+                  int64_t nb, int64_t n_tok, float *y, int64_t ldy, const float *bias)
+{
+    int8_t wq[FY_QX_BLOCK];
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t t = 0; t < n_tok; t++) {
+            float acc = 0.0f;
+            for (int64_t b = 0; b < nb; b++) {
+                const struct fy_q8_block *xb = x + t * nb + b;
+                float dw = weight_block(FY_MXFP4, w + (size_t)r * row_bytes +
+                                                      (size_t)b * FY_MXFP4_BYTES, wq);
+                int32_t s = 0;
+                for (int j = 0; j < FY_QX_BLOCK; j++)
+                    s += wq[j] * xb->q[j];
+                acc = fmaf((float)s, dw * xb->d, acc);
+            }
+            y[t * ldy + r] = acc + (bias ? bias[r] : 0.0f);
+        }
+}
+
 const struct fy_cpu_set fy_cpu_set_c = {
     .name = "c",
     .quantize = fy_qdot_quantize_ref,
     .mm = mm_c,
+    .quantize8 = fy_qdot_quantize8_ref,
+    .mm8 = mm8_c,
 };
