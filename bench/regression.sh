@@ -4,7 +4,8 @@
 # with a baseline:
 #   bash bench/regression.sh out.jsonl && build/ferry bench-compare \
 #       bench/baselines/cpu-2core-zen3.jsonl out.jsonl --threshold 10
-# (baselines per machine kind: cpu-2core-zen3.jsonl, AMD EPYC Zen 3, AVX2 kernel set, 2026-12-07;
+# (baselines per machine kind: cpu-2core-zen3.jsonl, AMD EPYC Zen 3, AVX2 kernel set with flash
+# attention and --poll 0, 2026-12-07;
 # cpu-2core.jsonl, Intel Xeon, before the CPU kernel sets, 2026-11-22)
 # usage: bench/regression.sh OUT.jsonl [FERRY]
 #   FERRY                 the binary (default: $FERRY, else build/ferry next to this script)
@@ -13,7 +14,7 @@
 #   FERRY_BENCH_REPS      -r (default 3)
 # It is a benchmark, not a test: it is not part of `meson test`.
 set -euo pipefail
-[ $# -ge 1 ] && [ $# -le 2 ] || { sed -n '2,14p' "$0" >&2; exit 2; }
+[ $# -ge 1 ] && [ $# -le 2 ] || { sed -n '2,15p' "$0" >&2; exit 2; }
 out=$1
 root=$(cd "$(dirname "$0")/.." && pwd)
 ferry=${2:-${FERRY:-$root/build/ferry}}

@@ -64,8 +64,14 @@ void fy_omp_wait_setup(int argc, char **argv)
     snprintf(lv, sizeof(lv), "%d", level);
     if (setenv("GOMP_SPINCOUNT", sc, 1) || setenv("FY_POLL_SET", lv, 1))
         return;
-    fflush(NULL);
-    execv("/proc/self/exe", argv);
+    /* the resolved path, not /proc/self/exe itself: ps and top then show "ferry", not "exe" */
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        fflush(NULL);
+        execv(self, argv);
+    }
     /* no /proc: this process goes on with libgomp's default */
     unsetenv("GOMP_SPINCOUNT");
     unsetenv("FY_POLL_SET");
