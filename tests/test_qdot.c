@@ -16,6 +16,7 @@
 #include "quant.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #define MAX_TOK 512
@@ -95,66 +96,123 @@ static int check_quantize(const struct fy_cpu_set *s, struct fy_rng *r)
     return failed;
 }
 
-static int check_mm(const struct fy_cpu_set *s, enum fy_dtype t, int64_t rows, int64_t n_in,
-                    int64_t n_tok, int with_bias, struct fy_rng *r)
+/* worst errors of y [n_tok][rows] (w rows of type t, bias optional) against the double dot of
+ * the quantized activations (qv = q d, qd = d per element) and of the unquantized x: the f32
+ * error relative to sum |w q d|, and the error over its quantization bound sum |w| 0.505 d */
+static void worst_errors(enum fy_dtype t, const uint8_t *w, size_t row_bytes, int64_t rows,
+                         int64_t n_in, int64_t n_tok, const float *x, const double *qv,
+                         const double *qd, const float *bias, const float *y, double *worst_f32,
+                         double *worst_q)
 {
-    int failed = 0;
-    const int64_t nb = n_in / 32;
-    const size_t row_bytes = (size_t)nb * block_bytes(t);
-    uint8_t *w = make_rows(r, t, rows, nb);
-    float *x = malloc((size_t)n_tok * n_in * sizeof(float));
-    struct fy_qx_block *xq = malloc((size_t)n_tok * nb * sizeof(*xq));
-    float *bias = malloc((size_t)rows * sizeof(float));
-    float *y = malloc((size_t)n_tok * rows * sizeof(float));
-    float *yc = malloc((size_t)n_tok * rows * sizeof(float));
-    float *y1 = malloc((size_t)rows * sizeof(float));
-    make_x(r, x, n_tok * n_in);
-    fy_rng_fill(r, bias, rows, 1.0f);
-    const float *bp = with_bias ? bias : NULL;
-    for (int64_t i = 0; i < n_tok; i++)
-        fy_qdot_quantize_ref(x + i * n_in, xq + i * nb, n_in);
-
-    s->mm(t, w, row_bytes, rows, xq, nb, n_tok, y, rows, bp);
-    fy_cpu_set_c.mm(t, w, row_bytes, rows, xq, nb, n_tok, yc, rows, bp);
-    if (memcmp(y, yc, (size_t)n_tok * rows * sizeof(float)) != 0) {
-        failed++;
-        fprintf(stderr, "FAIL %s differs from the c set\n", s->name);
-    }
-    double worst_f32 = 0, worst_q = 0;
-    for (int64_t tk = 0; tk < n_tok; tk++) {
-        if (tk < 9 || tk == n_tok - 1) { /* the same token alone: the same bits */
-            s->mm(t, w, row_bytes, rows, xq + tk * nb, nb, 1, y1, rows, bp);
-            if (memcmp(y1, y + tk * rows, (size_t)rows * sizeof(float)) != 0) {
-                failed++;
-                fprintf(stderr, "FAIL token %lld alone differs\n", (long long)tk);
-            }
-        }
+    *worst_f32 = 0;
+    *worst_q = 0;
+    for (int64_t tk = 0; tk < n_tok; tk++)
         for (int64_t o = 0; o < rows; o++) {
-            double dq = with_bias ? bias[o] : 0, dx = dq, mag_q = 0, bound = 0;
+            double dq = bias ? bias[o] : 0, dx = dq, mag_q = 0, bound = 0;
             for (int64_t j = 0; j < n_in; j++) {
                 const uint8_t *p = w + (size_t)o * row_bytes + (size_t)(j / 32) * block_bytes(t);
-                const struct fy_qx_block *q = &xq[tk * nb + j / 32];
                 double wv = wval(t, p, (int)(j % 32));
-                double qv = (double)q->q[j % 32] * q->d;
-                dq += wv * qv;
+                dq += wv * qv[tk * n_in + j];
                 dx += wv * x[tk * n_in + j];
-                mag_q += fabs(wv * qv);
-                bound += fabs(wv) * 0.505 * q->d; /* d/2, and x * (1/d) rounded in f32 */
+                mag_q += fabs(wv * qv[tk * n_in + j]);
+                bound += fabs(wv) * 0.505 * qd[tk * n_in + j]; /* d/2, and x * (1/d) in f32 */
             }
             double got = y[tk * rows + o];
             double e1 = fabs(got - dq) / (mag_q + fabs(dq) + 1e-30);
             /* the quantization error over its bound (plus the f32 error): <= 1 */
             double e2 = fabs(got - dx) / (bound * 1.0001 + 1e-5 * (mag_q + fabs(dq)) + 1e-30);
-            worst_f32 = e1 > worst_f32 ? e1 : worst_f32;
-            worst_q = e2 > worst_q ? e2 : worst_q;
+            *worst_f32 = e1 > *worst_f32 ? e1 : *worst_f32;
+            *worst_q = e2 > *worst_q ? e2 : *worst_q;
+        }
+}
+
+/* the activations of n_tok rows quantized (int16 blocks, or int8 with q8), the kernel run on
+ * them, and the value q d and scale d of each element */
+static size_t qblock_bytes(bool q8)
+{
+    return q8 ? sizeof(struct fy_q8_block) : sizeof(struct fy_qx_block);
+}
+
+static void quantize_rows(bool q8, const float *x, uint8_t *xq, int64_t n_tok, int64_t n_in)
+{
+    const size_t row = (size_t)(n_in / 32) * qblock_bytes(q8);
+    for (int64_t i = 0; i < n_tok; i++) {
+        if (q8)
+            fy_qdot_quantize8_ref(x + i * n_in, (struct fy_q8_block *)(xq + i * row), n_in);
+        else
+            fy_qdot_quantize_ref(x + i * n_in, (struct fy_qx_block *)(xq + i * row), n_in);
+    }
+}
+
+static void run_set(const struct fy_cpu_set *s, bool q8, enum fy_dtype t, const uint8_t *w,
+                    size_t row_bytes, int64_t rows, const uint8_t *xq, int64_t nb, int64_t n_tok,
+                    float *y, const float *bias)
+{
+    if (q8)
+        s->mm8(w, row_bytes, rows, (const struct fy_q8_block *)xq, nb, n_tok, y, rows, bias);
+    else
+        s->mm(t, w, row_bytes, rows, (const struct fy_qx_block *)xq, nb, n_tok, y, rows, bias);
+}
+
+static void element_values(bool q8, const uint8_t *xq, int64_t n, double *qv, double *qd)
+{
+    for (int64_t i = 0; i < n; i++) {
+        if (q8) {
+            const struct fy_q8_block *b = (const struct fy_q8_block *)xq + i / 32;
+            qd[i] = b->d;
+            qv[i] = (double)b->q[i % 32] * qd[i];
+        } else {
+            const struct fy_qx_block *b = (const struct fy_qx_block *)xq + i / 32;
+            qd[i] = b->d;
+            qv[i] = (double)b->q[i % 32] * qd[i];
         }
     }
+}
+
+/* mm (int16 activations), or mm8 (q8: int8 activations, MXFP4 weights only) */
+static int check_mm(const struct fy_cpu_set *s, enum fy_dtype t, bool q8, int64_t rows,
+                    int64_t n_in, int64_t n_tok, int with_bias, struct fy_rng *r)
+{
+    int failed = 0;
+    const int64_t nb = n_in / 32;
+    const size_t row_bytes = (size_t)nb * block_bytes(t), xrow = (size_t)nb * qblock_bytes(q8);
+    uint8_t *w = make_rows(r, t, rows, nb);
+    float *x = malloc((size_t)n_tok * n_in * sizeof(float));
+    uint8_t *xq = malloc((size_t)n_tok * xrow);
+    float *bias = malloc((size_t)rows * sizeof(float));
+    float *y = malloc((size_t)n_tok * rows * sizeof(float));
+    float *yc = malloc((size_t)n_tok * rows * sizeof(float));
+    float *y1 = malloc((size_t)rows * sizeof(float));
+    double *qv = malloc((size_t)n_tok * n_in * sizeof(double));
+    double *qd = malloc((size_t)n_tok * n_in * sizeof(double));
+    make_x(r, x, n_tok * n_in);
+    fy_rng_fill(r, bias, rows, 1.0f);
+    const float *bp = with_bias ? bias : NULL;
+    quantize_rows(q8, x, xq, n_tok, n_in);
+
+    run_set(s, q8, t, w, row_bytes, rows, xq, nb, n_tok, y, bp);
+    run_set(&fy_cpu_set_c, q8, t, w, row_bytes, rows, xq, nb, n_tok, yc, bp);
+    if (memcmp(y, yc, (size_t)n_tok * rows * sizeof(float)) != 0) {
+        failed++;
+        fprintf(stderr, "FAIL %s differs from the c set\n", s->name);
+    }
+    for (int64_t tk = 0; tk < n_tok; tk++)
+        if (tk < 9 || tk == n_tok - 1) { /* the same token alone: the same bits */
+            run_set(s, q8, t, w, row_bytes, rows, xq + tk * xrow, nb, 1, y1, bp);
+            if (memcmp(y1, y + tk * rows, (size_t)rows * sizeof(float)) != 0) {
+                failed++;
+                fprintf(stderr, "FAIL token %lld alone differs\n", (long long)tk);
+            }
+        }
+    element_values(q8, xq, n_tok * n_in, qv, qd);
+    double worst_f32, worst_q;
+    worst_errors(t, w, row_bytes, rows, n_in, n_tok, x, qv, qd, bp, y, &worst_f32, &worst_q);
     if (worst_f32 > 1e-5 || worst_q > 1.0)
         failed++;
-    printf("%s mm %s [%s] rows=%lld n_in=%lld n_tok=%lld bias=%d: rel err %.2g (f32), %.2g "
+    printf("%s %s %s [%s] rows=%lld n_in=%lld n_tok=%lld bias=%d: rel err %.2g (f32), %.2g "
            "of the bound (x)\n",
-           failed ? "FAIL" : "ok  ", fy_dtype_name(t), s->name, (long long)rows, (long long)n_in,
-           (long long)n_tok, with_bias, worst_f32, worst_q);
+           failed ? "FAIL" : "ok  ", q8 ? "mm8" : "mm", fy_dtype_name(t), s->name,
+           (long long)rows, (long long)n_in, (long long)n_tok, with_bias, worst_f32, worst_q);
     free(w);
     free(x);
     free(xq);
@@ -162,6 +220,8 @@ static int check_mm(const struct fy_cpu_set *s, enum fy_dtype t, int64_t rows, i
     free(y);
     free(yc);
     free(y1);
+    free(qv);
+    free(qd);
     return failed;
 }
 
@@ -201,74 +261,6 @@ static int check_quantize8(const struct fy_cpu_set *s, struct fy_rng *r)
     return failed;
 }
 
-static int check_mm8(const struct fy_cpu_set *s, int64_t rows, int64_t n_in, int64_t n_tok,
-                     int with_bias, struct fy_rng *r)
-{
-    int failed = 0;
-    const int64_t nb = n_in / 32;
-    const size_t row_bytes = (size_t)nb * 17;
-    uint8_t *w = make_rows(r, FY_MXFP4, rows, nb);
-    float *x = malloc((size_t)n_tok * n_in * sizeof(float));
-    struct fy_q8_block *xq = malloc((size_t)n_tok * nb * sizeof(*xq));
-    float *bias = malloc((size_t)rows * sizeof(float));
-    float *y = malloc((size_t)n_tok * rows * sizeof(float));
-    float *yc = malloc((size_t)n_tok * rows * sizeof(float));
-    float *y1 = malloc((size_t)rows * sizeof(float));
-    make_x(r, x, n_tok * n_in);
-    fy_rng_fill(r, bias, rows, 1.0f);
-    const float *bp = with_bias ? bias : NULL;
-    for (int64_t i = 0; i < n_tok; i++)
-        fy_qdot_quantize8_ref(x + i * n_in, xq + i * nb, n_in);
-    s->mm8(w, row_bytes, rows, xq, nb, n_tok, y, rows, bp);
-    fy_cpu_set_c.mm8(w, row_bytes, rows, xq, nb, n_tok, yc, rows, bp);
-    if (memcmp(y, yc, (size_t)n_tok * rows * sizeof(float)) != 0) {
-        failed++;
-        fprintf(stderr, "FAIL %s mm8 differs from the c set\n", s->name);
-    }
-    double worst_f32 = 0, worst_q = 0;
-    for (int64_t tk = 0; tk < n_tok; tk++) {
-        if (tk < 9 || tk == n_tok - 1) {
-            s->mm8(w, row_bytes, rows, xq + tk * nb, nb, 1, y1, rows, bp);
-            if (memcmp(y1, y + tk * rows, (size_t)rows * sizeof(float)) != 0) {
-                failed++;
-                fprintf(stderr, "FAIL mm8 token %lld alone differs\n", (long long)tk);
-            }
-        }
-        for (int64_t o = 0; o < rows; o++) {
-            double dq = with_bias ? bias[o] : 0, dx = dq, mag_q = 0, bound = 0;
-            for (int64_t j = 0; j < n_in; j++) {
-                const uint8_t *p = w + (size_t)o * row_bytes + (size_t)(j / 32) * 17;
-                const struct fy_q8_block *q = &xq[tk * nb + j / 32];
-                double wv = wval(FY_MXFP4, p, (int)(j % 32));
-                double qv = (double)q->q[j % 32] * q->d;
-                dq += wv * qv;
-                dx += wv * x[tk * n_in + j];
-                mag_q += fabs(wv * qv);
-                bound += fabs(wv) * 0.505 * q->d;
-            }
-            double got = y[tk * rows + o];
-            double e1 = fabs(got - dq) / (mag_q + fabs(dq) + 1e-30);
-            double e2 = fabs(got - dx) / (bound * 1.0001 + 1e-5 * (mag_q + fabs(dq)) + 1e-30);
-            worst_f32 = e1 > worst_f32 ? e1 : worst_f32;
-            worst_q = e2 > worst_q ? e2 : worst_q;
-        }
-    }
-    if (worst_f32 > 1e-5 || worst_q > 1.0)
-        failed++;
-    printf("%s mm8 MXFP4 [%s] rows=%lld n_in=%lld n_tok=%lld bias=%d: rel err %.2g (f32), %.2g "
-           "of the bound (x)\n",
-           failed ? "FAIL" : "ok  ", s->name, (long long)rows, (long long)n_in, (long long)n_tok,
-           with_bias, worst_f32, worst_q);
-    free(w);
-    free(x);
-    free(xq);
-    free(bias);
-    free(y);
-    free(yc);
-    free(y1);
-    return failed;
-}
-
 int main(void)
 {
     static const enum fy_dtype types[] = {FY_Q8_0, FY_MXFP4};
@@ -295,8 +287,8 @@ int main(void)
                         /* the largest shapes once per type (they take the time) */
                         if (n_toks[in] == MAX_TOK && (rows[ir] != 37 || n_ins[ii] != 96))
                             continue;
-                        failed += check_mm(s, types[it], rows[ir], n_ins[ii], n_toks[in],
-                                           (int)(in % 2), &r);
+                        failed += check_mm(s, types[it], false, rows[ir], n_ins[ii],
+                                           n_toks[in], (int)(in % 2), &r);
                     }
         failed += check_quantize8(s, &r);
         for (size_t ir = 0; ir < FY_ARRAY_LEN(rows); ir++)
@@ -304,7 +296,8 @@ int main(void)
                 for (size_t in = 0; in < FY_ARRAY_LEN(n_toks); in++) {
                     if (n_toks[in] == MAX_TOK && (rows[ir] != 37 || n_ins[ii] != 96))
                         continue;
-                    failed += check_mm8(s, rows[ir], n_ins[ii], n_toks[in], (int)(in % 2), &r);
+                    failed += check_mm(s, FY_MXFP4, true, rows[ir], n_ins[ii], n_toks[in],
+                                       (int)(in % 2), &r);
                 }
     }
     printf("in use: %s\n", fy_cpu_set()->name);

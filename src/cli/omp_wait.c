@@ -1,11 +1,12 @@
 /* How OpenMP threads wait for work (--poll). libgomp reads GOMP_SPINCOUNT once, in its own
  * constructor, before main (and a .preinit_array entry runs before libc has its environment,
  * so it cannot set it either): ferry's main sets GOMP_SPINCOUNT and executes itself again,
- * once, unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is already in the environment. Default --poll 0: a thread that finds no
- * work sleeps at once instead of spinning for up to 300000 iterations (libgomp's default). On
- * the 2-core development VM, tiny model, `bench -p 64 -n 64 -t 2`: with another process busy
- * on one core, tg64 179 t/s at --poll 0 against 73 with libgomp's default spin; idle, 322
- * against 334 (bench/results/2026-12-07_20b-preset_cpu-2core-zen3_attention/notes.md).
+ * once, unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is already in the environment. Default --poll 0: a
+ * thread that finds no work sleeps at once instead of spinning for up to 300000 iterations
+ * (libgomp's default). On the 2-core development VM, tiny model, `bench -p 64 -n 64 -t 2`: with
+ * another process busy on one core, tg64 179 t/s at --poll 0 against 73 with libgomp's default
+ * spin; idle, 322 against 334
+ * (bench/results/2026-12-07_20b-preset_cpu-2core-zen3_attention/notes.md).
  * --poll N (0-100) spins N * 3000 iterations first (100: libgomp's default). A user's own
  * OMP_WAIT_POLICY or GOMP_SPINCOUNT is left alone. */
 #include "cli/cli_common.h"
@@ -75,8 +76,10 @@ void fy_omp_wait_setup(int argc, char **argv)
     /* no /proc: this process goes on with libgomp's default */
     unsetenv("GOMP_SPINCOUNT");
     unsetenv("FY_POLL_SET");
-    snprintf(g_desc, sizeof(g_desc), "libgomp default (--poll %d not applied: cannot re-execute "
-             "/proc/self/exe)", level);
+    snprintf(g_desc, sizeof(g_desc),
+             "libgomp default (--poll %d not applied: cannot re-execute "
+             "/proc/self/exe)",
+             level);
 }
 
 const char *fy_omp_wait_desc(void)

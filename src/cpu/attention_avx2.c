@@ -13,6 +13,7 @@
  * (m = sink, z = 1) as in the reference. */
 #include "cpu/ops.h"
 #include "qdot.h"
+#include "simd_avx2.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -41,48 +42,12 @@ static inline __m256 exp256(__m256 x)
     return _mm256_mul_ps(y, _mm256_castsi256_ps(n));
 }
 
-static inline float hmax8(__m256 a)
-{
-    __m128 s = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_max_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-static inline float hsum8(__m256 a)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 /* 8 elements of a cache row as f32 */
 static inline __m256 load8(const struct fy_attn_args *a, const void *base, int64_t i)
 {
     if (a->kv_type == FY_F16)
         return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + i)));
     return _mm256_loadu_ps((const float *)base + i);
-}
-
-/* r[j] (element i) -> r[i] (element j) */
-static inline void transpose8(__m256 r[8])
-{
-    __m256 t[8], u[8];
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 8; i += 4) {
-        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
-        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
-    }
-    for (int i = 0; i < 4; i++) {
-        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
-        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
-    }
 }
 
 /* the scores of R (1 or 2) rows for the block (FY_ATTN_KB = 32 lanes in 4 vectors), masked to
@@ -174,8 +139,8 @@ block_rows(int R, const int64_t *rows, const struct fy_attn_args *a, int64_t g, 
     scores(R, q, kt, hd, a->scale, jb, l, h, s);
     for (int i = 0; i < R; i++) {
         const int64_t r = rows[i];
-        const float mb =
-            hmax8(_mm256_max_ps(_mm256_max_ps(s[i][0], s[i][1]), _mm256_max_ps(s[i][2], s[i][3])));
+        const float mb = fy_avx2_hmax8(
+            _mm256_max_ps(_mm256_max_ps(s[i][0], s[i][1]), _mm256_max_ps(s[i][2], s[i][3])));
         alpha[i] = 1.0f;
         if (mb > m[r]) {
             alpha[i] = expf(m[r] - mb); /* 0 while m is -inf */
@@ -190,7 +155,7 @@ block_rows(int R, const int64_t *rows, const struct fy_attn_args *a, int64_t g, 
             zs = _mm256_add_ps(zs, e);
             _mm256_store_ps(pbuf[i] + 8 * k, e);
         }
-        z[r] += hsum8(zs);
+        z[r] += fy_avx2_hsum8(zs);
     }
     for (int64_t d0 = 0; d0 < hd; d0 += 32) {
         for (int i = 0; i < R; i++)
@@ -254,7 +219,7 @@ bool fy_cpu_attention_item_avx2(float *out, const struct fy_attn_args *a, int64_
                 for (int64_t j = 0; j < 8; j++)
                     r[j] = j0 + j < nk ? load8(a, a->k, (jb + j0 + j) * kvw + g * hd + d)
                                        : _mm256_setzero_ps();
-                transpose8(r);
+                fy_avx2_transpose8(r);
                 for (int i = 0; i < 8; i++)
                     _mm256_store_ps(kt + (d + i) * FY_ATTN_KB + j0, r[i]);
             }

@@ -9,6 +9,7 @@
  * block's sum of q) is taken: the exact S of qdot.h. Then one convert, one multiply by the
  * scales and one FMA per 8 (row, token) pairs instead of per pair. */
 #include "qdot.h"
+#include "simd_avx2.h"
 
 #include <immintrin.h>
 #include <stdlib.h>
@@ -19,44 +20,26 @@
 
 void fy_qdot_quantize8_avx2(const float *x, struct fy_q8_block *y, int64_t n)
 {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (int64_t b = 0; b < n / FY_QX_BLOCK; b++) {
-        const float *xb = x + b * FY_QX_BLOCK;
         __m256 v[4];
-        __m256 m = _mm256_setzero_ps();
-        for (int i = 0; i < 4; i++) {
-            v[i] = _mm256_loadu_ps(xb + 8 * i);
-            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[i]));
-        }
-        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-        h = _mm_max_ss(h, _mm_movehdup_ps(h));
-        const float d = _mm_cvtss_f32(h) / 127.0f;
+        const float d = fy_avx2_block_amax(x + b * FY_QX_BLOCK, v) / 127.0f;
         const __m256 vid = _mm256_set1_ps(d > 0.0f ? 1.0f / d : 0.0f);
         __m256i q[4];
         for (int i = 0; i < 4; i++)
             q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], vid)); /* |q| <= 127: no clamping */
-        const __m256i s8 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]),
-                                            _mm256_add_epi32(q[2], q[3]));
+        const __m256i s8 =
+            _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
         __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
         s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
         s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
         /* int32 -> int8; the packs interleave 4-byte groups: put them back in order */
-        const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]),
-                                             _mm256_packs_epi32(q[2], q[3]));
+        const __m256i p =
+            _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
         y[b].d = d;
         y[b].s = _mm_cvtsi128_si32(s4);
         _mm256_storeu_si256((__m256i *)y[b].q, _mm256_permutevar8x32_epi32(p, order));
     }
-}
-
-static inline float e8m0_half(uint8_t e)
-{
-    uint32_t u = e >= 2 ? (uint32_t)(e - 1) << 23 : e == 1 ? 0x00400000u : 0x00200000u;
-    float f;
-    memcpy(&f, &u, sizeof(f));
-    return f;
 }
 
 /* one MXFP4 block as 32 bytes w + 12 in element order */
@@ -70,26 +53,6 @@ static inline __m256i row_u8(const uint8_t *p)
     return _mm256_set_m128i(b, a);
 }
 
-/* r[j] (32-bit element i) -> r[i] (element j) */
-static inline void transpose8(__m256 r[8])
-{
-    __m256 t[8], u[8];
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 8; i += 4) {
-        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
-        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
-    }
-    for (int i = 0; i < 4; i++) {
-        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
-        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
-    }
-}
-
 static inline __m256i bcast4(const int8_t *q)
 {
     int32_t v;
@@ -101,9 +64,10 @@ static inline __m256i bcast4(const int8_t *q)
  * DW + g * gstride, 8 per block) x T <= 4 tokens, G * T <= 4: each broadcast activation feeds
  * the G groups. On the Zen 3 VM 1 x 4 and 2 x 2 ran at the same speed (0.43 ns per 32-product
  * pair, one thread; int16: 0.83): the call uses 1 x 4. */
-static inline __attribute__((always_inline)) void
-tile8(const __m256i *W, const float *DW, size_t gstride, int G, int64_t nb,
-      const struct fy_q8_block *x, int T, __m256 acc[2][4])
+static inline __attribute__((always_inline)) void tile8(const __m256i *W, const float *DW,
+                                                        size_t gstride, int G, int64_t nb,
+                                                        const struct fy_q8_block *x, int T,
+                                                        __m256 acc[2][4])
 {
     const __m256i ones = _mm256_set1_epi16(1);
     for (int g = 0; g < G; g++)
@@ -147,9 +111,8 @@ tile8(const __m256i *W, const float *DW, size_t gstride, int G, int64_t nb,
 static __thread void *g_buf;
 static __thread size_t g_buf_bytes;
 
-void fy_qdot_mm8_avx2(const uint8_t *w, size_t row_bytes, int64_t rows,
-                      const struct fy_q8_block *x, int64_t nb, int64_t n_tok, float *y,
-                      int64_t ldy, const float *bias)
+void fy_qdot_mm8_avx2(const uint8_t *w, size_t row_bytes, int64_t rows, const struct fy_q8_block *x,
+                      int64_t nb, int64_t n_tok, float *y, int64_t ldy, const float *bias)
 {
     const int64_t n_groups = (rows + 7) / 8;
     const size_t group_bytes = (size_t)nb * (8 * 32 + 8 * sizeof(float));
@@ -163,7 +126,7 @@ void fy_qdot_mm8_avx2(const uint8_t *w, size_t row_bytes, int64_t rows,
         fy_cpu_set_c.mm8(w, row_bytes, rows, x, nb, n_tok, y, ldy, bias);
         return;
     }
-    __m256i *W = g_buf;                                        /* [group][block][8] */
+    __m256i *W = g_buf;                                           /* [group][block][8] */
     float *DW = (float *)(W + (size_t)n_groups * (size_t)nb * 8); /* [group][block][8] */
     for (int64_t g = 0; g < n_groups; g++)
         for (int64_t b = 0; b < nb; b++) {
@@ -172,9 +135,9 @@ void fy_qdot_mm8_avx2(const uint8_t *w, size_t row_bytes, int64_t rows,
                 const int64_t row = g * 8 + i;
                 const uint8_t *p = w + (size_t)row * row_bytes + (size_t)b * FY_MXFP4_BYTES;
                 r[i] = _mm256_castsi256_ps(row < rows ? row_u8(p) : _mm256_set1_epi8(FY_W_OFF));
-                DW[(g * nb + b) * 8 + i] = row < rows ? e8m0_half(p[0]) : 0.0f;
+                DW[(g * nb + b) * 8 + i] = row < rows ? fy_avx2_e8m0_half(p[0]) : 0.0f;
             }
-            transpose8(r);
+            fy_avx2_transpose8(r);
             for (int k = 0; k < 8; k++)
                 _mm256_store_si256(W + (g * nb + b) * 8 + k, _mm256_castps_si256(r[k]));
         }
@@ -185,10 +148,14 @@ void fy_qdot_mm8_avx2(const uint8_t *w, size_t row_bytes, int64_t rows,
             const __m256i *Wg = W + g * gstride;
             const float *DWg = DW + g * gstride;
             __m256 acc[2][4];
-            if (nt == 4) tile8(Wg, DWg, gstride, 1, nb, x + t0 * nb, 4, acc);
-            else if (nt == 3) tile8(Wg, DWg, gstride, 1, nb, x + t0 * nb, 3, acc);
-            else if (nt == 2) tile8(Wg, DWg, gstride, 1, nb, x + t0 * nb, 2, acc);
-            else tile8(Wg, DWg, gstride, 1, nb, x + t0 * nb, 1, acc);
+            if (nt == 4)
+                tile8(Wg, DWg, gstride, 1, nb, x + t0 * nb, 4, acc);
+            else if (nt == 3)
+                tile8(Wg, DWg, gstride, 1, nb, x + t0 * nb, 3, acc);
+            else if (nt == 2)
+                tile8(Wg, DWg, gstride, 1, nb, x + t0 * nb, 2, acc);
+            else
+                tile8(Wg, DWg, gstride, 1, nb, x + t0 * nb, 1, acc);
             const int64_t r0 = g * 8, nr = rows - r0 < 8 ? rows - r0 : 8;
             for (int64_t t = 0; t < nt; t++) {
                 _Alignas(32) float o[8];

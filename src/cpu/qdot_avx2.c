@@ -10,6 +10,7 @@
  * result does not depend on n_tok. */
 #include "qdot.h"
 #include "quant.h"
+#include "simd_avx2.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -21,19 +22,9 @@
  * nearest-even(x * (1/d)) (VCVTPS2DQ in the default rounding mode, as nearbyintf). */
 static void quantize_avx2(const float *x, struct fy_qx_block *y, int64_t n)
 {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
     for (int64_t b = 0; b < n / FY_QX_BLOCK; b++) {
-        const float *xb = x + b * FY_QX_BLOCK;
         __m256 v[4];
-        __m256 m = _mm256_setzero_ps();
-        for (int i = 0; i < 4; i++) {
-            v[i] = _mm256_loadu_ps(xb + 8 * i);
-            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[i]));
-        }
-        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-        h = _mm_max_ss(h, _mm_movehdup_ps(h));
-        float amax = _mm_cvtss_f32(h);
+        float amax = fy_avx2_block_amax(x + b * FY_QX_BLOCK, v);
         float d = amax / 32767.0f;
         float id = d > 0.0f ? 1.0f / d : 0.0f;
         y[b].d = d;
@@ -46,15 +37,6 @@ static void quantize_avx2(const float *x, struct fy_qx_block *y, int64_t n)
             _mm256_storeu_si256((__m256i *)(y[b].q + 16 * i), p);
         }
     }
-}
-
-/* fy_e8m0_half inlined: 2^(e-128), exact (subnormal for e <= 1) */
-static inline float e8m0_half(uint8_t e)
-{
-    uint32_t u = e >= 2 ? (uint32_t)(e - 1) << 23 : e == 1 ? 0x00400000u : 0x00200000u;
-    float f;
-    memcpy(&f, &u, sizeof(f));
-    return f;
 }
 
 /* weight block: elements 0-15 and 16-31 widened to int16, and the block's scale */
@@ -71,18 +53,10 @@ static inline void wblock(enum fy_dtype type, const uint8_t *p, __m256i *lo, __m
         __m128i qs = _mm_loadu_si128((const __m128i *)(p + 1));
         a = _mm_shuffle_epi8(tab, _mm_and_si128(qs, m4));
         b = _mm_shuffle_epi8(tab, _mm_and_si128(_mm_srli_epi16(qs, 4), m4));
-        *d = e8m0_half(p[0]);
+        *d = fy_avx2_e8m0_half(p[0]);
     }
     *lo = _mm256_cvtepi8_epi16(a);
     *hi = _mm256_cvtepi8_epi16(b);
-}
-
-static inline float hsum8(__m256 a)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
 }
 
 /* R rows x T tokens, R <= 4 and T <= 4 (constants after inlining: the loops unroll) */
@@ -121,7 +95,7 @@ tile(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int R, const struct
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int t = 0; t < T; t++)
-            y[t * ldy + r] = hsum8(acc[r][t]) + (bias ? bias[r] : 0.0f);
+            y[t * ldy + r] = fy_avx2_hsum8(acc[r][t]) + (bias ? bias[r] : 0.0f);
 }
 
 /* the tiles for one weight type (a constant after inlining: no type test in the loops) */

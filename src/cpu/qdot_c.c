@@ -9,16 +9,21 @@
 #define FY_Q8_0_BYTES 34  /* fp16 d, int8 q[32] */
 #define FY_MXFP4_BYTES 17 /* u8 e, nibbles[16]: element j low nibble of byte j, j+16 high */
 
+static float block_amax(const float *xb)
+{
+    float amax = 0.0f;
+    for (int j = 0; j < FY_QX_BLOCK; j++) {
+        float a = fabsf(xb[j]);
+        amax = a > amax ? a : amax;
+    }
+    return amax;
+}
+
 void fy_qdot_quantize_ref(const float *x, struct fy_qx_block *y, int64_t n)
 {
     for (int64_t b = 0; b < n / FY_QX_BLOCK; b++) {
         const float *xb = x + b * FY_QX_BLOCK;
-        float amax = 0.0f;
-        for (int j = 0; j < FY_QX_BLOCK; j++) {
-            float a = fabsf(xb[j]);
-            amax = a > amax ? a : amax;
-        }
-        float d = amax / 32767.0f;
+        float d = block_amax(xb) / 32767.0f;
         float id = d > 0.0f ? 1.0f / d : 0.0f;
         y[b].d = d;
         for (int j = 0; j < FY_QX_BLOCK; j++) {
@@ -74,12 +79,7 @@ void fy_qdot_quantize8_ref(const float *x, struct fy_q8_block *y, int64_t n)
 {
     for (int64_t b = 0; b < n / FY_QX_BLOCK; b++) {
         const float *xb = x + b * FY_QX_BLOCK;
-        float amax = 0.0f;
-        for (int j = 0; j < FY_QX_BLOCK; j++) {
-            float a = fabsf(xb[j]);
-            amax = a > amax ? a : amax;
-        }
-        float d = amax / 127.0f;
+        float d = block_amax(xb) / 127.0f;
         float id = d > 0.0f ? 1.0f / d : 0.0f;
         int32_t s = 0;
         y[b].d = d;
