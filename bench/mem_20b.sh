@@ -7,7 +7,7 @@ build=${1:-build} work=${2:-models} n=${3:-32}
 model=$work/synth-20b.gguf
 mkdir -p "$work"
 [ -f "$model" ] || "$build/ferry" synth --preset 20b --seed 1 -o "$model"
-size=$(stat -c %s "$model")
+size=$(stat -L -c %s "$model") # -L: the model may be a link
 tokens=$(/usr/bin/python3 -c "import random; r=random.Random(3); print(','.join(str(r.randrange(199998)) for _ in range($n)))")
 out=$(mktemp /tmp/ferry-mem.XXXXXX)
 /usr/bin/time -v "$build/ferry" logits -m "$model" --tokens "$tokens" -o "$out.f32" 2> "$out.time"
