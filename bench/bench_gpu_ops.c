@@ -24,7 +24,8 @@
  *     --reps N      timed batches per case (default 11)
  *     --jsonl FILE  also write one JSON object per case to FILE
  *     --smoke       tiny shapes, one launch per case (proves the program on the emulator)
- * Exits 77 when fy_gpu_count() == 0, 1 when a case fails, 2 on bad arguments. */
+ * Exits 77 when fy_gpu_count() == 0, 1 when a case fails or the GPU driver cannot be used, 2 on
+ * bad arguments. */
 #include "cli/benchinfo.h"
 #include "hip/fy_gpu.h"
 #include "quant.h"
@@ -674,7 +675,10 @@ int main(int argc, char **argv)
             return usage();
         b.reps = reps;
     }
-    if (fy_gpu_count() == 0) {
+    const int n_gpu = fy_gpu_count();
+    if (n_gpu < 0)
+        return 1; /* a driver that cannot be used: said by fy_gpu_count */
+    if (n_gpu == 0) {
         printf("skip: no GPU (%s build)\n", fy_gpu_platform());
         return 77;
     }

@@ -24,7 +24,8 @@
 
 #define FY_BUFS_MAX 16
 
-/* Returns FY_TEST_SKIP without a device, FY_TEST_HARD when device 0 or a stream cannot be set
+/* Returns FY_TEST_SKIP without a device, FY_TEST_HARD when the driver cannot be used or device 0
+ * or a stream cannot be set
  * up, else 0 with *s (and *info, unless NULL) filled and "device: name (arch, platform, warp N)"
  * printed. */
 static inline int fy_test_gpu_start(struct fy_gpu_info *info, fy_gpu_stream *s)
@@ -32,8 +33,11 @@ static inline int fy_test_gpu_start(struct fy_gpu_info *info, fy_gpu_stream *s)
     struct fy_gpu_info own;
     if (!info)
         info = &own;
-    if (fy_gpu_count() == 0)
+    const int n = fy_gpu_count();
+    if (n == 0)
         return FY_TEST_SKIP;
+    if (n < 0) /* a device whose driver cannot be used fails the suite, not skips it */
+        return FY_TEST_HARD;
     if (fy_gpu_init(0, info) != FY_OK || fy_gpu_stream_new(s) != FY_OK)
         return FY_TEST_HARD;
     printf("device: %s (%s, %s, warp %d)\n", info->name, info->arch, fy_gpu_platform(), info->warp);

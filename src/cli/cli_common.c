@@ -185,7 +185,10 @@ fy_status fy_cli_session(const struct fy_cli *o, const struct fy_model *m, int64
     if (o->placement_given || o->test_gpu) {
         struct fy_cli *w = (struct fy_cli *)o; /* the placement and device live in the options */
         struct fy_place_dims dims;
-        if (!o->test_gpu && fy_device_gpu_count() <= o->main_gpu) {
+        const int n_gpu = o->test_gpu ? 0 : fy_device_gpu_count();
+        if (!o->test_gpu && n_gpu < 0)
+            return FY_E_GPU; /* a driver that cannot be used: said by fy_gpu_count */
+        if (!o->test_gpu && n_gpu <= o->main_gpu) {
             if (!strcmp(fy_device_gpu_platform(), "none"))
                 fy_log(FY_LOG_ERR, "placement flags need a GPU, and this ferry was built without "
                        "GPU support (rebuild with -Dgpu=cuda or -Dgpu=hip); --test-gpu runs GPU0 "
@@ -193,7 +196,7 @@ fy_status fy_cli_session(const struct fy_cli *o, const struct fy_model *m, int64
             else
                 fy_log(FY_LOG_ERR, "placement flags need a GPU: %s GPU %d not found (%d "
                        "present); drop -ngl/-ot/--n-cpu-moe to run on the CPU",
-                       fy_device_gpu_platform(), o->main_gpu, fy_device_gpu_count());
+                       fy_device_gpu_platform(), o->main_gpu, n_gpu);
             return FY_E_UNSUPPORTED;
         }
         FY_TRY(fy_place_dims_from_gguf(m->gguf, &dims));

@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FY_HIP_TRY(call, what)                                                                     \
     do {                                                                                           \
@@ -24,19 +25,44 @@ extern "C" const char *fy_gpu_platform(void) { return FY_GPU_PLATFORM; }
 
 extern "C" bool fy_gpu_matrix_units(void) { return g_matrix_units; }
 
+/* Is a GPU kernel driver loaded on this machine? Without one, "insufficient driver" from the
+ * runtime only means that no GPU is installed. */
+static bool kernel_driver_present(void)
+{
+#if defined(FY_GPU_CUDA)
+    return access("/proc/driver/nvidia/version", F_OK) == 0;
+#elif defined(FY_GPU_HIP)
+    return access("/dev/kfd", F_OK) == 0;
+#else
+    return true; /* the emulator: FY_EMU_DEVICES=-1 stands for a broken driver */
+#endif
+}
+
 extern "C" int fy_gpu_count(void)
 {
     int n = 0;
-    if (hipGetDeviceCount(&n) != hipSuccess) {
-        (void)hipGetLastError(); /* no driver or no device: not an error here */
-        return 0;
+    const hipError_t e = hipGetDeviceCount(&n);
+    if (e == hipSuccess)
+        return n;
+    (void)hipGetLastError();
+    if (e == hipErrorNoDevice || (e == hipErrorInsufficientDriver && !kernel_driver_present()))
+        return 0; /* no GPU here: not an error */
+    static bool said;
+    if (!said) {
+        said = true;
+        fy_log(FY_LOG_ERR, "GPU: a GPU driver is present but the %s runtime cannot use it: %s "
+               "(%s)%s", FY_GPU_PLATFORM, hipGetErrorName(e), hipGetErrorString(e),
+               e == hipErrorInsufficientDriver ? "; the driver is older than the runtime this "
+                                                 "ferry was built with" : "");
     }
-    return n;
+    return -1;
 }
 
 extern "C" fy_status fy_gpu_init(int dev, struct fy_gpu_info *info)
 {
     int n = fy_gpu_count();
+    if (n < 0)
+        return FY_E_GPU; /* said by fy_gpu_count */
     if (dev < 0 || dev >= n) {
         fy_log(FY_LOG_ERR, "GPU: device %d requested, %d present (%s build)", dev, n,
                FY_GPU_PLATFORM);

@@ -35,7 +35,9 @@ struct fy_gpu_info {
 };
 
 const char *fy_gpu_platform(void);        /* "cuda", "hip", "emu"; "none" without a GPU build */
-int fy_gpu_count(void);                   /* devices present (0 when none, or no GPU build) */
+/* Devices present: 0 when none (or no GPU build, or no kernel driver), -1 when a driver is there
+ * but the runtime cannot use it (a driver older than the runtime, ...; logged once, by name). */
+int fy_gpu_count(void);
 fy_status fy_gpu_init(int dev, struct fy_gpu_info *info);  /* selects dev, fills info (or NULL) */
 bool fy_gpu_matrix_units(void);  /* the device fy_gpu_init selected has them (false before) */
 

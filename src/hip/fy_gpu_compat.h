@@ -68,6 +68,7 @@ typedef uint32_t fy_lanemask;
 #define hipErrorMemoryAllocation cudaErrorMemoryAllocation
 #define hipErrorOutOfMemory cudaErrorMemoryAllocation
 #define hipErrorNoDevice cudaErrorNoDevice
+#define hipErrorInsufficientDriver cudaErrorInsufficientDriver
 #define hipErrorHostMemoryAlreadyRegistered cudaErrorHostMemoryAlreadyRegistered
 #define hipGetErrorString cudaGetErrorString
 #define hipGetErrorName cudaGetErrorName

@@ -107,6 +107,7 @@ const char *hipGetErrorName(hipError_t e)
     case hipErrorInvalidConfiguration: return "hipErrorInvalidConfiguration";
     case hipErrorInvalidDevicePointer: return "hipErrorInvalidDevicePointer";
     case hipErrorInvalidMemcpyDirection: return "hipErrorInvalidMemcpyDirection";
+    case hipErrorInsufficientDriver: return "hipErrorInsufficientDriver";
     case hipErrorNoDevice: return "hipErrorNoDevice";
     case hipErrorInvalidDevice: return "hipErrorInvalidDevice";
     case hipErrorInvalidResourceHandle: return "hipErrorInvalidResourceHandle";
@@ -128,6 +129,7 @@ const char *hipGetErrorString(hipError_t e)
     case hipErrorInvalidConfiguration: return "invalid configuration argument";
     case hipErrorInvalidDevicePointer: return "invalid device pointer";
     case hipErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
+    case hipErrorInsufficientDriver: return "driver version is insufficient for runtime version (FY_EMU_DEVICES=-1)";
     case hipErrorNoDevice: return "no GPU device is detected (FY_EMU_DEVICES=0)";
     case hipErrorInvalidDevice: return "invalid device ordinal";
     case hipErrorInvalidResourceHandle: return "invalid resource handle";
@@ -153,6 +155,8 @@ hipError_t hipGetDeviceCount(int *n)
     if (!n)
         return fail(hipErrorInvalidValue);
     *n = std::max(cfg().devices, 0);
+    if (cfg().devices < 0) /* FY_EMU_DEVICES=-1: a driver that cannot be used */
+        return fail(hipErrorInsufficientDriver);
     return *n ? hipSuccess : fail(hipErrorNoDevice);
 }
 

@@ -354,6 +354,7 @@ enum hipError_t {
     hipErrorMemoryAllocation = 2,
     hipErrorNotInitialized = 3,
     hipErrorInvalidConfiguration = 9,
+    hipErrorInsufficientDriver = 35,
     hipErrorInvalidDevicePointer = 17,
     hipErrorInvalidMemcpyDirection = 21,
     hipErrorNoDevice = 100,
