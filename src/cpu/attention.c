@@ -115,14 +115,19 @@ static void attend_rows_f16(struct attn_state *st, float *restrict acc, const fl
     }
 }
 
-/* Visible slot range [*j0, *j1] of a query at position p (empty when *j0 > *j1). */
-static void visible_range(const struct fy_attn_args *a, int64_t p, int64_t *j0, int64_t *j1)
+/* The union [*jmin, *jmax] of the visible ranges of the n_tok queries (empty: *jmin > *jmax). */
+static void visible_union(const struct fy_attn_args *a, int64_t *jmin, int64_t *jmax)
 {
-    int64_t lo = 0;
-    if (a->window > 0 && p - a->window + 1 > 0)
-        lo = p - a->window + 1;
-    *j0 = lo;
-    *j1 = p < a->n_kv - 1 ? p : a->n_kv - 1;
+    *jmin = INT64_MAX;
+    *jmax = -1;
+    for (int64_t t = 0; t < a->n_tok; t++) {
+        int64_t j0, j1;
+        fy_attn_visible(a, a->pos[t], &j0, &j1);
+        if (j0 <= j1) {
+            *jmin = j0 < *jmin ? j0 : *jmin;
+            *jmax = j1 > *jmax ? j1 : *jmax;
+        }
+    }
 }
 
 static void state_init(const struct fy_attn_args *a, int64_t h, struct attn_state *st,
@@ -160,7 +165,7 @@ static void attend_pair_direct(float *out, const struct fy_attn_args *a, int64_t
     int64_t j1;
 
     state_init(a, h, &st, acc);
-    visible_range(a, a->pos[t], &j0, &j1);
+    fy_attn_visible(a, a->pos[t], &j0, &j1);
     if (j0 <= j1) {
         if (a->kv_type == FY_F16)
             attend_rows_f16(&st, acc, q, (const uint16_t *)a->k + j0 * kvw + off,
@@ -193,18 +198,9 @@ static int attention_f16_tiled(float *out, const struct fy_attn_args *a)
     const int64_t kvw = a->n_head_kv * hd;
     const int64_t group = a->n_head / a->n_head_kv;
     const int64_t n_pairs = a->n_tok * a->n_head;
-    int64_t jmin = INT64_MAX;
-    int64_t jmax = -1;
+    int64_t jmin, jmax;
 
-    for (int64_t t = 0; t < a->n_tok; t++) {
-        int64_t j0;
-        int64_t j1;
-        visible_range(a, a->pos[t], &j0, &j1);
-        if (j0 <= j1) {
-            jmin = j0 < jmin ? j0 : jmin;
-            jmax = j1 > jmax ? j1 : jmax;
-        }
-    }
+    visible_union(a, &jmin, &jmax);
     int64_t tile = FY_ATTN_TILE_ELEMS / kvw;
     if (tile < 16)
         tile = 16;
@@ -245,7 +241,7 @@ static int attention_f16_tiled(float *out, const struct fy_attn_args *a)
             const int64_t off = (h / group) * hd;
             int64_t j0;
             int64_t j1;
-            visible_range(a, a->pos[i / a->n_head], &j0, &j1);
+            fy_attn_visible(a, a->pos[i / a->n_head], &j0, &j1);
             j0 = j0 > tb ? j0 : tb;
             j1 = j1 < te ? j1 : te;
             if (j0 <= j1)
@@ -333,15 +329,8 @@ static bool attention_items(const struct fy_cpu_set *set, float *out,
         return false;
     const int64_t qt = FY_ATTN_ROWS / group; /* query tokens per item */
     if (a->n_tok <= qt) {
-        int64_t jmin = INT64_MAX, jmax = -1;
-        for (int64_t t = 0; t < a->n_tok; t++) {
-            int64_t j0, j1;
-            visible_range(a, a->pos[t], &j0, &j1);
-            if (j0 <= j1) {
-                jmin = j0 < jmin ? j0 : jmin;
-                jmax = j1 > jmax ? j1 : jmax;
-            }
-        }
+        int64_t jmin, jmax;
+        visible_union(a, &jmin, &jmax);
         if (jmax - jmin + 1 >= FY_ATTN_SPLIT_MIN && attention_split(set, out, a, jmin, jmax))
             return true;
     }

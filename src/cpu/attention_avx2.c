@@ -188,8 +188,7 @@ bool fy_cpu_attention_item_avx2(float *out, const struct fy_attn_args *a, int64_
         z[r] = sink ? 1.0f : 0.0f;
         for (int64_t d = 0; d < hd; d++)
             acc[r * hd + d] = 0.0f;
-        lo[r] = a->window > 0 && pos - a->window + 1 > 0 ? pos - a->window + 1 : 0;
-        hi[r] = pos < a->n_kv - 1 ? pos : a->n_kv - 1;
+        fy_attn_visible(a, pos, &lo[r], &hi[r]);
         if (part) {
             lo[r] = lo[r] > part->s0 ? lo[r] : part->s0;
             hi[r] = hi[r] < part->s1 ? hi[r] : part->s1;

@@ -125,16 +125,22 @@ bool fy_cpu_qdot_ok(const struct fy_mat *w)
            fy_cpu_set() != &fy_cpu_set_c;
 }
 
-void fy_cpu_qdot_rows(const struct fy_mat *w, int64_t e, int64_t r0, int64_t rows,
-                      const struct fy_qx_block *xq, int64_t n_tok, float *y, const float *bias)
+void fy_cpu_qdot_rows(const struct fy_mat *w, int64_t e, int64_t r0, int64_t rows, const void *xq,
+                      bool q8, int64_t n_tok, float *y, const float *bias)
 {
     const struct fy_cpu_set *set = fy_cpu_set();
-    const uint8_t *base = (const uint8_t *)w->data + (size_t)e * w->mat_bytes;
+    const uint8_t *wr = (const uint8_t *)w->data + (size_t)e * w->mat_bytes + (size_t)r0 * w->row_bytes;
+    const float *br = bias ? bias + r0 : NULL;
     const int64_t nb = w->n_in / FY_QX_BLOCK;
+    if (q8) { /* the q8 kernel decodes the rows once and walks every token itself */
+        set->mm8(wr, w->row_bytes, rows, xq, nb, n_tok, y + r0, w->n_out, br);
+        return;
+    }
+    const struct fy_qx_block *x16 = xq;
     for (int64_t t0 = 0; t0 < n_tok; t0 += FY_MM_QX_TOK) {
         int64_t nt = n_tok - t0 < FY_MM_QX_TOK ? n_tok - t0 : FY_MM_QX_TOK;
-        set->mm(w->type, base + (size_t)r0 * w->row_bytes, w->row_bytes, rows, xq + t0 * nb, nb,
-                nt, y + t0 * w->n_out + r0, w->n_out, bias ? bias + r0 : NULL);
+        set->mm(w->type, wr, w->row_bytes, rows, x16 + t0 * nb, nb, nt, y + t0 * w->n_out + r0,
+                w->n_out, br);
     }
 }
 
@@ -158,7 +164,7 @@ static void matmul_qdot_rows(float *y, const struct fy_mat *w, int64_t e,
     for (int64_t c = 0; c < n_chunks; c++) {
         int64_t o0 = c * FY_MM_QX_ROWS;
         int64_t rows = n_out - o0 < FY_MM_QX_ROWS ? n_out - o0 : FY_MM_QX_ROWS;
-        fy_cpu_qdot_rows(w, e, o0, rows, xq, n_tok, y, bias);
+        fy_cpu_qdot_rows(w, e, o0, rows, xq, false, n_tok, y, bias);
     }
 }
 

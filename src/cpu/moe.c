@@ -10,11 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const float *bias_of(const struct fy_bias *b, int64_t e)
-{
-    return b->data ? b->data + e * b->stride : NULL;
-}
-
 fy_status fy_cpu_moe_ffn(float *y, const float *x, int64_t n_tok, const int32_t *ids,
                          const float *w, int k, const struct fy_moe_layer *L)
 {
@@ -69,10 +64,10 @@ fy_status fy_cpu_moe_ffn(float *y, const float *x, int64_t n_tok, const int32_t 
             continue;
         for (int64_t i = 0; i < cnt; i++)
             memcpy(xb + i * d, x + (se[i] / k) * d, (size_t)d * sizeof(float));
-        fy_cpu_matmul(g, &L->gate, e, xb, cnt, bias_of(&L->gate_b, e));
-        fy_cpu_matmul(u, &L->up, e, xb, cnt, bias_of(&L->up_b, e));
+        fy_cpu_matmul(g, &L->gate, e, xb, cnt, fy_bias_of(&L->gate_b, e));
+        fy_cpu_matmul(u, &L->up, e, xb, cnt, fy_bias_of(&L->up_b, e));
         fy_cpu_swiglu_oai(g, g, u, cnt * ff, L->alpha, L->limit);
-        fy_cpu_matmul(ob, &L->down, e, g, cnt, bias_of(&L->down_b, e));
+        fy_cpu_matmul(ob, &L->down, e, g, cnt, fy_bias_of(&L->down_b, e));
         /* the k selections of a token are distinct experts: each y row appears once here */
         for (int64_t i = 0; i < cnt; i++) {
             float wt = w[se[i]];

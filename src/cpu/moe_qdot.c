@@ -19,11 +19,6 @@
 #define FY_MOE_ROWS 16 /* output rows per work item (a multiple of 8) */
 #define FY_MOE_Q8_MIN_TOK 32
 
-static const float *bias_of(const struct fy_bias *b, int64_t e)
-{
-    return b->data ? b->data + e * b->stride : NULL;
-}
-
 /* work items (expert, row chunk) of the used experts for a matrix with n_out rows */
 static int64_t list_items(const int64_t *start, int64_t n_exp, int64_t n_out, int64_t *items)
 {
@@ -40,22 +35,15 @@ static int64_t list_items(const int64_t *start, int64_t n_exp, int64_t n_out, in
 static void run_items(const struct fy_mat *w, const struct fy_bias *b, const int64_t *start,
                       const int64_t *items, int64_t n_items, const void *xq, bool q8, float *y)
 {
-    const struct fy_cpu_set *set = fy_cpu_set();
     const int64_t chunks = (w->n_out + FY_MOE_ROWS - 1) / FY_MOE_ROWS;
-    const int64_t nb = w->n_in / FY_QX_BLOCK;
+    const size_t x_row = (size_t)(w->n_in / FY_QX_BLOCK) *
+                         (q8 ? sizeof(struct fy_q8_block) : sizeof(struct fy_qx_block));
 #pragma omp parallel for schedule(dynamic, 2)
     for (int64_t i = 0; i < n_items; i++) {
         int64_t e = items[i] / chunks, r0 = (items[i] % chunks) * FY_MOE_ROWS;
         int64_t n = w->n_out - r0 < FY_MOE_ROWS ? w->n_out - r0 : FY_MOE_ROWS;
-        const float *bias = bias_of(b, e);
-        if (q8)
-            set->mm8((const uint8_t *)w->data + (size_t)e * w->mat_bytes + (size_t)r0 * w->row_bytes,
-                     w->row_bytes, n, (const struct fy_q8_block *)xq + start[e] * nb, nb,
-                     start[e + 1] - start[e], y + start[e] * w->n_out + r0, w->n_out,
-                     bias ? bias + r0 : NULL);
-        else
-            fy_cpu_qdot_rows(w, e, r0, n, (const struct fy_qx_block *)xq + start[e] * nb,
-                             start[e + 1] - start[e], y + start[e] * w->n_out, bias);
+        fy_cpu_qdot_rows(w, e, r0, n, (const uint8_t *)xq + (size_t)start[e] * x_row, q8,
+                         start[e + 1] - start[e], y + start[e] * w->n_out, fy_bias_of(b, e));
     }
 }
 

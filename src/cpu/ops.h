@@ -21,14 +21,21 @@ void fy_cpu_matmul(float *y, const struct fy_mat *w, int64_t e, const float *x, 
 
 /* The integer path (qdot.h), which fy_cpu_matmul and fy_cpu_moe_ffn take by themselves where
  * fy_cpu_qdot_ok. */
+/* expert e's bias row, or NULL for a matrix without bias */
+static inline const float *fy_bias_of(const struct fy_bias *b, int64_t e)
+{
+    return b->data ? b->data + e * b->stride : NULL;
+}
+
 struct fy_qx_block;
 /* True when w goes through int16 activations: Q8_0/MXFP4 weights, n_in a multiple of 32, and a
  * kernel set other than "c" in use. */
 bool fy_cpu_qdot_ok(const struct fy_mat *w);
-/* Rows r0..r0+rows of expert e's matrix over n_tok inputs quantized for it (xq [n_tok][n_in/32])
- * into y [n_tok][n_out] (+ bias), on the calling thread; tokens in blocks that stay in L2. */
-void fy_cpu_qdot_rows(const struct fy_mat *w, int64_t e, int64_t r0, int64_t rows,
-                      const struct fy_qx_block *xq, int64_t n_tok, float *y, const float *bias);
+/* Rows r0..r0+rows of expert e's matrix over n_tok inputs quantized for it (xq [n_tok][n_in/32]
+ * blocks: struct fy_qx_block, or with q8 struct fy_q8_block and MXFP4 weights) into
+ * y [n_tok][n_out] (+ bias), on the calling thread; int16 tokens in blocks that stay in L2. */
+void fy_cpu_qdot_rows(const struct fy_mat *w, int64_t e, int64_t r0, int64_t rows, const void *xq,
+                      bool q8, int64_t n_tok, float *y, const float *bias);
 
 /* y[i] = a[i] + b[i]; y may alias a. */
 void fy_cpu_add(float *y, const float *a, const float *b, int64_t n);
@@ -63,6 +70,14 @@ struct fy_attn_args {
     float scale;            /* 1/sqrt(head_dim) */
 };
 void fy_cpu_attention(float *out, const struct fy_attn_args *a);  /* out [n_tok][n_head*hd] */
+/* The slots [*j0, *j1] a query at position p sees (empty when *j0 > *j1): causal, the window,
+ * the cache's n_kv. */
+static inline void fy_attn_visible(const struct fy_attn_args *a, int64_t p, int64_t *j0,
+                                   int64_t *j1)
+{
+    *j0 = a->window > 0 && p - a->window + 1 > 0 ? p - a->window + 1 : 0;
+    *j1 = p < a->n_kv - 1 ? p : a->n_kv - 1;
+}
 /* the same with a given kernel set (qdot.h; benchmarks and tests) */
 struct fy_cpu_set;
 void fy_cpu_attention_set(const struct fy_cpu_set *set, float *out, const struct fy_attn_args *a);
