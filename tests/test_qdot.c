@@ -1,11 +1,12 @@
 /* The integer dot-product kernel sets (src/cpu/qdot.h), each against the portable C set and a
  * double-precision reference, on random inputs: Q8_0 rows (the int8 -128 included) and MXFP4
  * rows (every nibble, exponents around 2^0 and the subnormal scales e = 0, 1), activations of
- * mixed magnitudes with all-zero blocks; odd row counts (1, 5, 37), n_in = 32, 96, 2880,
+ * mixed magnitudes with all-zero blocks; row counts 1, 5, 16, 37, n_in = 32, 96, 2880,
  * n_tok = 1, 2, 3, 7, 8, 9, 33, 512; with and without bias.
  *   - the quantizer: bit-identical to the reference in every set; |x - d q| <= 0.505 d (d/2
  *     and the f32 rounding of x * (1/d));
- *   - every set's mm: bit-identical to the "c" set (the lane order of qdot.h), and within
+ *   - every set's mm: bit-identical to its C reference (mm_ref: qdot.h's "lanes" or "block
+ *     sums"; the sets' 16-row groups and their tails are covered by 16 and 37 rows), and within
  *     1e-5 of the double dot of the quantized values relative to sum |w q d| (the f32 error);
  *   - against the unquantized x: within the bound sum |w| 0.505 d of the int16 rounding;
  *   - a token's result does not depend on how many tokens share the call (bit for bit);
@@ -68,6 +69,17 @@ static float wval(enum fy_dtype t, const uint8_t *p, int j)
     return (float)fy_mxfp4_table[q] * fy_e8m0_half(p[0]);
 }
 
+/* blocks 3 and 4 of x: one tiny value among zeros, one value just under qdot.h's
+ * FY_QX_TINY with a normal one (1/d would overflow for d = amax/32767 subnormal): such blocks
+ * are all zeros, with no NaN or -32768 */
+static void tiny_blocks(float *x)
+{
+    memset(x + 96, 0, 64 * sizeof(float));
+    x[100] = -3e-38f;
+    x[130] = 0x1p-97f;
+    x[131] = -0x1p-98f;
+}
+
 static int check_quantize(const struct fy_cpu_set *s, struct fy_rng *r)
 {
     int failed = 0;
@@ -78,16 +90,18 @@ static int check_quantize(const struct fy_cpu_set *s, struct fy_rng *r)
     make_x(r, x, n);
     x[5] = 1e30f;    /* a huge value: its block still quantizes */
     x[40] = -3e-38f; /* a block of tiny values */
+    tiny_blocks(x);
     fy_qdot_quantize_ref(x, a, n);
     s->quantize(x, b, n);
     FY_EXPECT(memcmp(a, b, (n / 32) * sizeof(*a)) == 0);
     for (int64_t i = 0; i < n; i++) {
         const struct fy_qx_block *q = &b[i / 32];
         double e = fabs((double)x[i] - (double)q->d * q->q[i % 32]);
-        if (!(e <= 0.505 * q->d + 1e-38) && failed++ < 3)
+        if (!(e <= 0.505 * q->d + 0x1p-96) && failed++ < 3)
             fprintf(stderr, "FAIL x[%lld] = %g: d %g q %d\n", (long long)i, x[i], q->d,
                     q->q[i % 32]);
     }
+    FY_EXPECT(b[3].d == 0.0f && b[3].q[4] == 0 && b[4].d == 0.0f && b[4].q[2] == 0);
     printf("%s quantize [%s]: bit-identical to the reference, |x - d q| <= 0.505 d\n",
            failed ? "FAIL" : "ok  ", s->name);
     free(x);
@@ -191,10 +205,14 @@ static int check_mm(const struct fy_cpu_set *s, enum fy_dtype t, bool q8, int64_
     quantize_rows(q8, x, xq, n_tok, n_in);
 
     run_set(s, q8, t, w, row_bytes, rows, xq, nb, n_tok, y, bp);
-    run_set(&fy_cpu_set_c, q8, t, w, row_bytes, rows, xq, nb, n_tok, yc, bp);
+    /* the set's C reference (its numerics; mm8's are the same in every set) */
+    if (q8)
+        run_set(&fy_cpu_set_c, q8, t, w, row_bytes, rows, xq, nb, n_tok, yc, bp);
+    else
+        s->mm_ref(t, w, row_bytes, rows, (const struct fy_qx_block *)xq, nb, n_tok, yc, rows, bp);
     if (memcmp(y, yc, (size_t)n_tok * rows * sizeof(float)) != 0) {
         failed++;
-        fprintf(stderr, "FAIL %s differs from the c set\n", s->name);
+        fprintf(stderr, "FAIL %s differs from its C reference\n", s->name);
     }
     for (int64_t tk = 0; tk < n_tok; tk++)
         if (tk < 9 || tk == n_tok - 1) { /* the same token alone: the same bits */
@@ -236,16 +254,18 @@ static int check_quantize8(const struct fy_cpu_set *s, struct fy_rng *r)
     make_x(r, x, n);
     x[5] = 1e30f;
     x[40] = -3e-38f;
+    tiny_blocks(x);
     fy_qdot_quantize8_ref(x, a, n);
     s->quantize8(x, b, n);
     FY_EXPECT(memcmp(a, b, (n / 32) * sizeof(*a)) == 0);
     for (int64_t i = 0; i < n; i++) {
         const struct fy_q8_block *q = &b[i / 32];
         double e = fabs((double)x[i] - (double)q->d * q->q[i % 32]);
-        if (!(e <= 0.505 * q->d + 1e-38) && failed++ < 3)
+        if (!(e <= 0.505 * q->d + 0x1p-96) && failed++ < 3)
             fprintf(stderr, "FAIL x[%lld] = %g: d %g q %d\n", (long long)i, x[i], q->d,
                     q->q[i % 32]);
     }
+    FY_EXPECT(b[3].d == 0.0f && b[3].q[4] == 0 && b[4].d == 0.0f && b[4].q[2] == 0);
     for (int64_t k = 0; k < n / 32; k++) {
         int32_t sum = 0;
         for (int j = 0; j < 32; j++)
@@ -264,7 +284,7 @@ static int check_quantize8(const struct fy_cpu_set *s, struct fy_rng *r)
 int main(void)
 {
     static const enum fy_dtype types[] = {FY_Q8_0, FY_MXFP4};
-    static const int64_t rows[] = {1, 5, 37};
+    static const int64_t rows[] = {1, 5, 16, 37};
     static const int64_t n_ins[] = {32, 96, 2880};
     static const int64_t n_toks[] = {1, 2, 3, 7, 8, 9, 33, MAX_TOK};
     struct fy_rng r = {2026};

@@ -21,6 +21,14 @@ static const struct fy_cpu_set *set_of(int i)
     case 1:
         return &fy_cpu_set_avx2;
 #endif
+#if FY_HAVE_SET_AVX512
+    case 2:
+        return &fy_cpu_set_avx512;
+#endif
+#if FY_HAVE_SET_AVX512VNNI
+    case 3:
+        return &fy_cpu_set_avx512vnni;
+#endif
     default:
         return NULL;
     }

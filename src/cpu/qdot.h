@@ -8,22 +8,28 @@
  * while int16 (1/32767) is within 1e-4 of the f32 path. Where speed needs it and the gates
  * allow, int8 is used: the experts' prompt processing (q8 below).
  *
- * Kernel sets: "c" (portable C, always built: the reference of the integer kernels) and
- * "avx2" (AVX2+FMA+F16C, compiled with those flags only, in its own static library). One is
- * chosen at start from CPUID (fy_cpu_set); FY_CPU=c|avx2 forces a set the CPU can run. With
- * the "c" set the engine keeps its f32 path (fy_cpu_matmul decodes the weights to f32): the
- * reference of the whole model against the NumPy implementation. "avx512" and "avx512vnni" are
- * named but not built yet (see README: no machine here runs AVX-512 code to test them).
+ * Kernel sets: "c" (portable C, always built: the references of the integer kernels), "avx2"
+ * (AVX2+FMA+F16C), "avx512" (AVX-512 F/BW/VL) and "avx512vnni" (+ AVX512-VNNI), each compiled
+ * with its own flags only, in its own static library. One is chosen at start from CPUID
+ * (fy_cpu_set); FY_CPU=c|avx2|avx512|avx512vnni forces a set the CPU can run. With the "c" set
+ * the engine keeps its f32 path (fy_cpu_matmul decodes the weights to f32): the reference of
+ * the whole model against the NumPy implementation.
  *
- * Numerics of one dot, the same in every set (so "c" and "avx2" agree bit for bit):
- *   block b: eight int32 lanes, lane i = w[2i] x[2i] + w[2i+1] x[2i+1] + w[16+2i] x[16+2i] +
- *   w[17+2i] x[17+2i] exactly (w the int8 weight: Q8_0's q or MXFP4's doubled E2M1 value; at
- *   most 4 * 128 * 32767 < 2^24, so its conversion to f32 is exact), f32 lane i =
- *   fmaf(lane, d_w * d_x, lane i) (d_w = Q8_0's fp16 d or MXFP4's 2^(e-128)); at the end
- *   ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)), plus the bias.
- * Within one set a row's result does not depend on how many tokens share the call: the
- * multi-token kernels perform, for each (row, token) pair, the operations of the one-token
- * kernel in the same order (tests/test_qdot.c checks this bit for bit). */
+ * Numerics of one dot. Two variants, each with its C reference (the set's mm_ref), which the
+ * set's mm gives bit for bit:
+ *  - "lanes" (c, avx2: fy_qdot_mm_ref): block b: eight int32 lanes, lane i = w[2i] x[2i] +
+ *    w[2i+1] x[2i+1] + w[16+2i] x[16+2i] + w[17+2i] x[17+2i] exactly (w the int8 weight:
+ *    Q8_0's q or MXFP4's doubled E2M1 value; at most 4 * 128 * 32767 < 2^24, so its conversion
+ *    to f32 is exact), f32 lane i = fmaf(lane, d_w * d_x, lane i) (d_w = Q8_0's fp16 d or
+ *    MXFP4's 2^(e-128)); at the end ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)), plus
+ *    the bias.
+ *  - "block sums" (avx512, avx512vnni: fy_qdot_mm_bs_ref): per block the exact int32
+ *    S = sum of the 32 w_j x_j, acc = fmaf((float)S, d_w * d_x, acc) block after block (S
+ *    rounded to f32 when |S| > 2^24), then acc + bias. Lanes are rows there (qdot_avx512.c).
+ * Both are within 1e-5 of the exact dot of the quantized values (tests/test_qdot.c). Within
+ * one set a row's result does not depend on how many tokens share the call (the multi-token
+ * kernels compute each (row, token) pair as the one-token kernel does; tests/test_qdot.c
+ * checks this bit for bit): a token's logits do not depend on the batch it is in. */
 #ifndef FY_CPU_QDOT_H
 #define FY_CPU_QDOT_H
 
@@ -32,6 +38,21 @@
 #include <stdbool.h>
 
 #define FY_QX_BLOCK 32
+
+/* A block whose max |x| is below 2^-96 is all zeros (d = 0, q = 0): its 1/d would overflow
+ * (d subnormal), and such activations add nothing a float sum would keep. Every quantizer's
+ * scale: d = amax / qmax, *id = 1/d (both 0 for such a block). */
+#define FY_QX_TINY 0x1p-96f
+static inline float fy_qx_scale(float amax, float qmax, float *id)
+{
+    if (!(amax >= FY_QX_TINY)) {
+        *id = 0.0f;
+        return 0.0f;
+    }
+    const float d = amax / qmax;
+    *id = 1.0f / d;
+    return d;
+}
 
 /* 32 activations: x_j ~= d * q[j]; d = amax/32767, q = round-to-nearest-even(x_j * (1/d)) */
 struct fy_qx_block {
@@ -85,21 +106,32 @@ typedef bool (*fy_attention_item_fn)(float *out, const struct fy_attn_args *a, i
                                      int64_t t0, int64_t t1, const struct fy_attn_part *part);
 
 struct fy_cpu_set {
-    const char *name; /* "c", "avx2" */
+    const char *name; /* "c", "avx2", "avx512", "avx512vnni" */
     /* x[0..n) -> n/32 blocks (n a multiple of 32); bit-identical in every set */
     void (*quantize)(const float *x, struct fy_qx_block *y, int64_t n);
     fy_qdot_mm_fn mm;
+    fy_qdot_mm_fn mm_ref; /* the C reference mm gives the same bits as (its numerics) */
     fy_attention_item_fn attention; /* NULL: the reference attention */
     /* q8: x -> n/32 blocks (bit-identical in every set), and MXFP4 rows x q8 activations */
     void (*quantize8)(const float *x, struct fy_q8_block *y, int64_t n);
     fy_qdot_mm8_fn mm8;
 };
 
-/* The reference quantizer (the "c" set's). */
+/* The references (the "c" set's): quantizer, "lanes" and "block sums" matmuls. */
 void fy_qdot_quantize_ref(const float *x, struct fy_qx_block *y, int64_t n);
+void fy_qdot_mm_ref(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int64_t rows,
+                    const struct fy_qx_block *x, int64_t nb, int64_t n_tok, float *y, int64_t ldy,
+                    const float *bias);
+void fy_qdot_mm_bs_ref(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int64_t rows,
+                       const struct fy_qx_block *x, int64_t nb, int64_t n_tok, float *y,
+                       int64_t ldy, const float *bias);
 
 extern const struct fy_cpu_set fy_cpu_set_c;
-extern const struct fy_cpu_set fy_cpu_set_avx2; /* where the build has it (x86) */
+/* where the build has them (x86); the avx512 sets use the avx2 quantizers, q8 and attention */
+extern const struct fy_cpu_set fy_cpu_set_avx2;
+extern const struct fy_cpu_set fy_cpu_set_avx512;
+extern const struct fy_cpu_set fy_cpu_set_avx512vnni;
+void fy_qdot_quantize_avx2(const float *x, struct fy_qx_block *y, int64_t n);
 void fy_qdot_quantize8_avx2(const float *x, struct fy_q8_block *y, int64_t n);
 void fy_qdot_mm8_avx2(const uint8_t *w, size_t row_bytes, int64_t rows,
                       const struct fy_q8_block *x, int64_t nb, int64_t n_tok, float *y,

@@ -23,8 +23,9 @@ void fy_qdot_quantize8_avx2(const float *x, struct fy_q8_block *y, int64_t n)
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (int64_t b = 0; b < n / FY_QX_BLOCK; b++) {
         __m256 v[4];
-        const float d = fy_avx2_block_amax(x + b * FY_QX_BLOCK, v) / 127.0f;
-        const __m256 vid = _mm256_set1_ps(d > 0.0f ? 1.0f / d : 0.0f);
+        float id;
+        const float d = fy_qx_scale(fy_avx2_block_amax(x + b * FY_QX_BLOCK, v), 127.0f, &id);
+        const __m256 vid = _mm256_set1_ps(id);
         __m256i q[4];
         for (int i = 0; i < 4; i++)
             q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], vid)); /* |q| <= 127: no clamping */

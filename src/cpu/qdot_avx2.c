@@ -20,13 +20,12 @@
 
 /* The reference quantizer's bits: amax by max (order-free), d = amax/32767, q = round-to-
  * nearest-even(x * (1/d)) (VCVTPS2DQ in the default rounding mode, as nearbyintf). */
-static void quantize_avx2(const float *x, struct fy_qx_block *y, int64_t n)
+void fy_qdot_quantize_avx2(const float *x, struct fy_qx_block *y, int64_t n)
 {
     for (int64_t b = 0; b < n / FY_QX_BLOCK; b++) {
         __m256 v[4];
-        float amax = fy_avx2_block_amax(x + b * FY_QX_BLOCK, v);
-        float d = amax / 32767.0f;
-        float id = d > 0.0f ? 1.0f / d : 0.0f;
+        float id;
+        float d = fy_qx_scale(fy_avx2_block_amax(x + b * FY_QX_BLOCK, v), 32767.0f, &id);
         y[b].d = d;
         const __m256 vid = _mm256_set1_ps(id);
         for (int i = 0; i < 2; i++) {
@@ -137,8 +136,9 @@ static void mm_avx2(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int6
 
 const struct fy_cpu_set fy_cpu_set_avx2 = {
     .name = "avx2",
-    .quantize = quantize_avx2,
+    .quantize = fy_qdot_quantize_avx2,
     .mm = mm_avx2,
+    .mm_ref = fy_qdot_mm_ref,
     .attention = fy_cpu_attention_item_avx2,
     .quantize8 = fy_qdot_quantize8_avx2,
     .mm8 = fy_qdot_mm8_avx2,

@@ -1,5 +1,6 @@
-/* The "c" kernel set: the portable C reference of the integer dot products (qdot.h), in the
- * lane order the SIMD sets use, so that "avx2" gives the same bits. */
+/* The "c" kernel set: the portable C references of the integer dot products (qdot.h): the lane
+ * order of the "avx2" set (fy_qdot_mm_ref) and the block sums of the "avx512" sets
+ * (fy_qdot_mm_bs_ref), so that every set gives the same bits as its reference. */
 #include "qdot.h"
 #include "quant.h"
 
@@ -23,8 +24,8 @@ void fy_qdot_quantize_ref(const float *x, struct fy_qx_block *y, int64_t n)
 {
     for (int64_t b = 0; b < n / FY_QX_BLOCK; b++) {
         const float *xb = x + b * FY_QX_BLOCK;
-        float d = block_amax(xb) / 32767.0f;
-        float id = d > 0.0f ? 1.0f / d : 0.0f;
+        float id;
+        float d = fy_qx_scale(block_amax(xb), 32767.0f, &id);
         y[b].d = d;
         for (int j = 0; j < FY_QX_BLOCK; j++) {
             float v = nearbyintf(xb[j] * id);
@@ -65,9 +66,9 @@ static float dot(enum fy_dtype type, const uint8_t *w, const struct fy_qx_block 
     return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
 }
 
-static void mm_c(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int64_t rows,
-                 const struct fy_qx_block *x, int64_t nb, int64_t n_tok, float *y, int64_t ldy,
-                 const float *bias)
+void fy_qdot_mm_ref(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int64_t rows,
+                    const struct fy_qx_block *x, int64_t nb, int64_t n_tok, float *y, int64_t ldy,
+                    const float *bias)
 {
     for (int64_t r = 0; r < rows; r++)
         for (int64_t t = 0; t < n_tok; t++)
@@ -75,12 +76,34 @@ static void mm_c(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int64_t
                 dot(type, w + (size_t)r * row_bytes, x + t * nb, nb) + (bias ? bias[r] : 0.0f);
 }
 
+/* the "block sums" numerics (qdot.h): per block the exact int32 sum, one fmaf per block */
+void fy_qdot_mm_bs_ref(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int64_t rows,
+                       const struct fy_qx_block *x, int64_t nb, int64_t n_tok, float *y,
+                       int64_t ldy, const float *bias)
+{
+    const size_t bb = type == FY_Q8_0 ? FY_Q8_0_BYTES : FY_MXFP4_BYTES;
+    int8_t wq[FY_QX_BLOCK];
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t t = 0; t < n_tok; t++) {
+            float acc = 0.0f;
+            for (int64_t b = 0; b < nb; b++) {
+                const struct fy_qx_block *xb = x + t * nb + b;
+                float dw = weight_block(type, w + (size_t)r * row_bytes + (size_t)b * bb, wq);
+                int32_t s = 0;
+                for (int j = 0; j < FY_QX_BLOCK; j++)
+                    s += wq[j] * xb->q[j];
+                acc = fmaf((float)s, dw * xb->d, acc);
+            }
+            y[t * ldy + r] = acc + (bias ? bias[r] : 0.0f);
+        }
+}
+
 void fy_qdot_quantize8_ref(const float *x, struct fy_q8_block *y, int64_t n)
 {
     for (int64_t b = 0; b < n / FY_QX_BLOCK; b++) {
         const float *xb = x + b * FY_QX_BLOCK;
-        float d = block_amax(xb) / 127.0f;
-        float id = d > 0.0f ? 1.0f / d : 0.0f;
+        float id;
+        float d = fy_qx_scale(block_amax(xb), 127.0f, &id);
         int32_t s = 0;
         y[b].d = d;
         for (int j = 0; j < FY_QX_BLOCK; j++) {
@@ -116,7 +139,8 @@ static void mm8_c(const uint8_t *w, size_t row_bytes, int64_t rows, const struct
 const struct fy_cpu_set fy_cpu_set_c = {
     .name = "c",
     .quantize = fy_qdot_quantize_ref,
-    .mm = mm_c,
+    .mm = fy_qdot_mm_ref,
+    .mm_ref = fy_qdot_mm_ref,
     .quantize8 = fy_qdot_quantize8_ref,
     .mm8 = mm8_c,
 };

@@ -1,0 +1,296 @@
+/* The "avx512" (AVX-512 F/BW/VL) and "avx512vnni" (+ AVX512-VNNI) kernel sets. This one file
+ * is compiled twice, each time with its set's flags only, in its own static library
+ * (FY_SET_VNNI 0 or 1), and called only when CPUID says the CPU has them (dispatch.c).
+ *
+ * Lanes are rows: 16 weight rows (a group) fill the 16 int32 lanes of a zmm, so a block's
+ * scale is applied once per 16 (row, token) pairs and the per-block sums need no horizontal
+ * reduction per pair. The numerics are qdot.h's "block sums" (fy_qdot_mm_bs_ref): per block
+ * the exact int32 S = sum w_j q_j, acc = fmaf((float)S, d_w * d_x, acc) block after block,
+ * then + bias. The int32 sums are exact whatever the order of their additions, so the two
+ * paths below give the same bits, and a result does not depend on n_tok:
+ *   - one token (decode): each row's block widened to 32 int16, one VPMADDWD against the
+ *     token's block gives 16 pair sums per row, and a transposing reduction of the 16 rows'
+ *     vectors gives one vector of the 16 rows' S;
+ *   - several tokens: the group's weights are decoded once per call into a per-thread buffer,
+ *     per block 16 vectors, vector k = elements 2k, 2k+1 of the 16 rows (int16 pairs); a token
+ *     tile of T tokens then does, per vector, one VPDPWSSD (VNNI; VPMADDWD + VPADDD without)
+ *     per token with the token's pair k broadcast: 32 products each.
+ * MXFP4 nibbles become int8 by VPSHUFB from the doubled E2M1 table; the block scales of the 16
+ * rows are gathered (E8M0 -> 2^(e-128) in integer ops; Q8_0's fp16 by VCVTPH2PS). */
+#include "qdot.h"
+
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if FY_SET_VNNI
+#define FY_SET_SYM fy_cpu_set_avx512vnni
+#define FY_SET_NAME "avx512vnni"
+static inline __m512i dp_pairs(__m512i acc, __m512i w, __m512i x)
+{
+    return _mm512_dpwssd_epi32(acc, w, x);
+}
+#else
+#define FY_SET_SYM fy_cpu_set_avx512
+#define FY_SET_NAME "avx512"
+static inline __m512i dp_pairs(__m512i acc, __m512i w, __m512i x)
+{
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(w, x));
+}
+#endif
+
+#define FY_Q8_0_BYTES 34
+#define FY_MXFP4_BYTES 17
+#define GROUP 16 /* rows per group: one per int32 lane */
+#define TMAX 8   /* tokens per tile of the several-token path */
+#define BLOCK_VECS (GROUP + 1) /* per block in the buffer: 16 pair vectors, the 16 scales */
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* one weight block as 32 int16 in element order */
+INLINE __m512i wblock(enum fy_dtype type, const uint8_t *p)
+{
+    if (type == FY_Q8_0)
+        return _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(p + 2)));
+    const __m256i tab = _mm256_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12,
+                                         0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+    const __m128i qs = _mm_loadu_si128((const __m128i *)(p + 1));
+    __m256i t = _mm256_inserti128_si256(_mm256_castsi128_si256(qs), _mm_srli_epi16(qs, 4), 1);
+    t = _mm256_and_si256(t, _mm256_set1_epi8(0x0f));
+    return _mm512_cvtepi8_epi16(_mm256_shuffle_epi8(tab, t));
+}
+
+/* the block scales of the group's rows (lanes in m; the others 0): p = row 0's block, rows
+ * `row_bytes` apart. MXFP4: 2^(e-128) exactly as fy_e8m0_half (subnormal for e <= 1);
+ * Q8_0: the fp16 d. */
+INLINE __m512 wscales(enum fy_dtype type, const uint8_t *p, __m512i idx, __mmask16 m)
+{
+    const __m512i g = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, p, 1);
+    if (type == FY_Q8_0)
+        return _mm512_maskz_mov_ps(m, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g)));
+    const __m512i e = _mm512_and_si512(g, _mm512_set1_epi32(0xff));
+    const __m512i normal = _mm512_slli_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(1)), 23);
+    const __m512i sub = _mm512_sllv_epi32(_mm512_set1_epi32(0x00200000), e); /* e = 0, 1 */
+    const __mmask16 big = _mm512_cmpge_epu32_mask(e, _mm512_set1_epi32(2));
+    return _mm512_maskz_mov_ps(m, _mm512_castsi512_ps(_mm512_mask_blend_epi32(big, sub, normal)));
+}
+
+/* lane r of the result = the sum of v[r]'s 16 lanes */
+INLINE __m512i hsum16(__m512i v[GROUP])
+{
+    __m512i a[8], b[4];
+    for (int i = 0; i < 8; i++) /* per 128-bit chunk: [v2i, v2i+1, v2i, v2i+1] partial sums */
+        a[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
+                                _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
+    for (int j = 0; j < 4; j++) /* per chunk: rows 4j..4j+3, each the chunk's sum */
+        b[j] = _mm512_add_epi32(_mm512_unpacklo_epi64(a[2 * j], a[2 * j + 1]),
+                                _mm512_unpackhi_epi64(a[2 * j], a[2 * j + 1]));
+    const __m512i p = _mm512_add_epi32(_mm512_shuffle_i32x4(b[0], b[1], 0x88),
+                                       _mm512_shuffle_i32x4(b[0], b[1], 0xdd));
+    const __m512i q = _mm512_add_epi32(_mm512_shuffle_i32x4(b[2], b[3], 0x88),
+                                       _mm512_shuffle_i32x4(b[2], b[3], 0xdd));
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(p, q, 0x88), _mm512_shuffle_i32x4(p, q, 0xdd));
+}
+
+/* 16 x 16 transpose of 32-bit elements: v[r] lane k -> v[k] lane r */
+INLINE void transpose16(__m512i v[GROUP])
+{
+    __m512i a[GROUP], b[GROUP];
+    for (int i = 0; i < 8; i++) {
+        a[2 * i] = _mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]);
+        a[2 * i + 1] = _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]);
+    }
+    /* b[4j + m], chunk c = element 4c + m of rows 4j..4j+3 */
+    for (int j = 0; j < 4; j++) {
+        b[4 * j] = _mm512_unpacklo_epi64(a[4 * j], a[4 * j + 2]);
+        b[4 * j + 1] = _mm512_unpackhi_epi64(a[4 * j], a[4 * j + 2]);
+        b[4 * j + 2] = _mm512_unpacklo_epi64(a[4 * j + 1], a[4 * j + 3]);
+        b[4 * j + 3] = _mm512_unpackhi_epi64(a[4 * j + 1], a[4 * j + 3]);
+    }
+    for (int m = 0; m < 4; m++) {
+        const __m512i s1 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0x88);
+        const __m512i s2 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0xdd);
+        const __m512i s3 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0x88);
+        const __m512i s4 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0xdd);
+        v[m] = _mm512_shuffle_i32x4(s1, s3, 0x88);      /* element m */
+        v[8 + m] = _mm512_shuffle_i32x4(s1, s3, 0xdd);  /* element 8 + m */
+        v[4 + m] = _mm512_shuffle_i32x4(s2, s4, 0x88);  /* element 4 + m */
+        v[12 + m] = _mm512_shuffle_i32x4(s2, s4, 0xdd); /* element 12 + m */
+    }
+}
+
+INLINE __mmask16 lanes(int nr)
+{
+    return nr >= GROUP ? (__mmask16)0xffff : (__mmask16)((1u << nr) - 1u);
+}
+
+INLINE __m512i row_offsets(size_t row_bytes)
+{
+    return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                              _mm512_set1_epi32((int)row_bytes));
+}
+
+/* y[r] (r < nr) = acc lane r + bias[r] */
+INLINE void store_rows(float *y, __m512 acc, const float *bias, __mmask16 m)
+{
+    const __m512 b = bias ? _mm512_maskz_loadu_ps(m, bias) : _mm512_setzero_ps();
+    _mm512_mask_storeu_ps(y, m, _mm512_add_ps(acc, b));
+}
+
+/* one token, nr <= 16 rows (16 a constant after inlining for full groups) */
+INLINE void gemv_group(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int nr,
+                       const struct fy_qx_block *x, int64_t nb, float *y, const float *bias)
+{
+    const size_t bb = type == FY_Q8_0 ? FY_Q8_0_BYTES : FY_MXFP4_BYTES;
+    const __m512i idx = row_offsets(row_bytes);
+    const __mmask16 m = lanes(nr);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *wb = w + (size_t)b * bb;
+        const __m512i xv = _mm512_loadu_si512(x[b].q);
+        __m512i v[GROUP];
+#pragma GCC unroll 16
+        for (int r = 0; r < GROUP; r++)
+            v[r] = r < nr ? _mm512_madd_epi16(wblock(type, wb + (size_t)r * row_bytes), xv)
+                          : _mm512_setzero_si512();
+        const __m512 s = _mm512_mul_ps(wscales(type, wb, idx, m), _mm512_set1_ps(x[b].d));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(hsum16(v)), s, acc);
+    }
+    store_rows(y, acc, bias, m);
+}
+
+/* the group's weights into buf: per block 16 pair vectors and the scales */
+INLINE void decode_group(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int nr,
+                         int64_t nb, __m512i *buf)
+{
+    const size_t bb = type == FY_Q8_0 ? FY_Q8_0_BYTES : FY_MXFP4_BYTES;
+    const __m512i idx = row_offsets(row_bytes);
+    const __mmask16 m = lanes(nr);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *wb = w + (size_t)b * bb;
+        __m512i v[GROUP];
+#pragma GCC unroll 16
+        for (int r = 0; r < GROUP; r++)
+            v[r] = r < nr ? wblock(type, wb + (size_t)r * row_bytes) : _mm512_setzero_si512();
+        transpose16(v);
+        __m512i *o = buf + b * BLOCK_VECS;
+#pragma GCC unroll 16
+        for (int k = 0; k < GROUP; k++)
+            _mm512_store_si512(o + k, v[k]);
+        _mm512_store_ps(o + GROUP, wscales(type, wb, idx, m));
+    }
+}
+
+INLINE __m512i bcast_pair(const int16_t *q)
+{
+    int32_t v;
+    memcpy(&v, q, sizeof(v));
+    return _mm512_set1_epi32(v);
+}
+
+/* T tokens (a constant after inlining) against a decoded group */
+INLINE void tile(const __m512i *buf, int64_t nb, const struct fy_qx_block *x, int T, float *y,
+                 int64_t ldy, const float *bias, __mmask16 m)
+{
+    __m512 acc[TMAX];
+    for (int t = 0; t < T; t++)
+        acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const __m512i *o = buf + b * BLOCK_VECS;
+        __m512i s[TMAX];
+        for (int t = 0; t < T; t++)
+            s[t] = _mm512_setzero_si512();
+#pragma GCC unroll 16
+        for (int k = 0; k < GROUP; k++) {
+            const __m512i wk = _mm512_load_si512(o + k);
+            for (int t = 0; t < T; t++)
+                s[t] = dp_pairs(s[t], wk, bcast_pair(x[t * nb + b].q + 2 * k));
+        }
+        const __m512 dw = _mm512_load_ps(o + GROUP);
+        for (int t = 0; t < T; t++)
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]),
+                                     _mm512_mul_ps(dw, _mm512_set1_ps(x[t * nb + b].d)), acc[t]);
+    }
+    for (int t = 0; t < T; t++)
+        store_rows(y + t * ldy, acc[t], bias, m);
+}
+
+static __thread __m512i *g_buf;
+static __thread size_t g_buf_vecs;
+
+static void tiles(const __m512i *buf, int64_t nb, const struct fy_qx_block *x, int64_t n_tok,
+                  float *y, int64_t ldy, const float *bias, __mmask16 m)
+{
+    int64_t t0 = 0;
+    for (; t0 + TMAX <= n_tok; t0 += TMAX)
+        tile(buf, nb, x + t0 * nb, TMAX, y + t0 * ldy, ldy, bias, m);
+    switch (n_tok - t0) {
+#define FY_TAIL(n)                                                                                 \
+    case n:                                                                                        \
+        tile(buf, nb, x + t0 * nb, n, y + t0 * ldy, ldy, bias, m);                                 \
+        break;
+        FY_TAIL(1)
+        FY_TAIL(2)
+        FY_TAIL(3)
+        FY_TAIL(4)
+        FY_TAIL(5)
+        FY_TAIL(6)
+        FY_TAIL(7)
+#undef FY_TAIL
+    default:
+        break;
+    }
+}
+
+INLINE void mm_typed(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int64_t rows,
+                     const struct fy_qx_block *x, int64_t nb, int64_t n_tok, float *y,
+                     int64_t ldy, const float *bias)
+{
+    size_t need = (size_t)nb * BLOCK_VECS;
+    if (n_tok > 1 && need > g_buf_vecs) {
+        free(g_buf);
+        g_buf = aligned_alloc(64, need * sizeof(__m512i));
+        g_buf_vecs = g_buf ? need : 0;
+    }
+    if (n_tok == 1 || !g_buf) { /* one token, or no buffer: the same bits token by token */
+        for (int64_t t = 0; t < n_tok; t++)
+            for (int64_t r = 0; r < rows; r += GROUP) {
+                const uint8_t *wr = w + (size_t)r * row_bytes;
+                const float *br = bias ? bias + r : NULL;
+                if (rows - r >= GROUP)
+                    gemv_group(type, wr, row_bytes, GROUP, x + t * nb, nb, y + t * ldy + r, br);
+                else
+                    gemv_group(type, wr, row_bytes, (int)(rows - r), x + t * nb, nb,
+                               y + t * ldy + r, br);
+            }
+        return;
+    }
+    for (int64_t r = 0; r < rows; r += GROUP) {
+        const int nr = rows - r >= GROUP ? GROUP : (int)(rows - r);
+        if (nr == GROUP)
+            decode_group(type, w + (size_t)r * row_bytes, row_bytes, GROUP, nb, g_buf);
+        else
+            decode_group(type, w + (size_t)r * row_bytes, row_bytes, nr, nb, g_buf);
+        tiles(g_buf, nb, x, n_tok, y + r, ldy, bias ? bias + r : NULL, lanes(nr));
+    }
+}
+
+static void mm_avx512(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int64_t rows,
+                      const struct fy_qx_block *x, int64_t nb, int64_t n_tok, float *y,
+                      int64_t ldy, const float *bias)
+{
+    if (type == FY_Q8_0)
+        mm_typed(FY_Q8_0, w, row_bytes, rows, x, nb, n_tok, y, ldy, bias);
+    else
+        mm_typed(FY_MXFP4, w, row_bytes, rows, x, nb, n_tok, y, ldy, bias);
+}
+
+const struct fy_cpu_set FY_SET_SYM = {
+    .name = FY_SET_NAME,
+    .quantize = fy_qdot_quantize_avx2,
+    .mm = mm_avx512,
+    .mm_ref = fy_qdot_mm_bs_ref,
+    .attention = fy_cpu_attention_item_avx2,
+    .quantize8 = fy_qdot_quantize8_avx2,
+    .mm8 = fy_qdot_mm8_avx2,
+};
