@@ -2,9 +2,9 @@
  * against a read-bandwidth baseline measured in the same run (fy_mem_bandwidth_gbps, the probe
  * of ferry bench: every thread reading a buffer far larger than the last-level cache). Medians of
  * several repetitions.
- *   - GEMV (1 token; decode): a 2880 x 2880 matrix repeated to 256 MiB of Q8_0 / MXFP4 weights,
- *     so every repetition streams from memory: GB/s of weights and the fraction of the read
- *     bandwidth;
+ *   - GEMV (1 token; decode): 2880-wide rows of Q8_0 / MXFP4 weights, as many bytes as the
+ *     probe reads (4 x the last-level cache, at least 512 MiB), so every repetition streams
+ *     from memory: GB/s of weights and the fraction of the read bandwidth;
  *   - GEMM (512 tokens; prompt processing): one 2880 x 2880 matrix: GOP/s (2 x multiply-adds),
  *     and for MXFP4 the same with int8 activations (q8, the experts' prompt path);
  *   - attention (bench_attention): a micro-batch of 512 after 3584 cached slots, and one query.
@@ -122,7 +122,9 @@ int main(int argc, char **argv)
 {
     const int smoke = argc > 1 && !strcmp(argv[1], "--smoke");
     const int reps = smoke ? 1 : REPS;
-    const size_t gemv_bytes = smoke ? (size_t)4 << 20 : (size_t)256 << 20;
+    /* the GEMV's weights: as large as the bandwidth probe's buffer (4 x the last-level cache,
+     * at least 512 MiB), so that they stream from memory as the model's do */
+    const size_t gemv_bytes = smoke ? (size_t)4 << 20 : fy_mem_bandwidth_bytes();
     const int64_t n_tok_gemm = smoke ? 8 : 512;
     static const enum fy_dtype types[] = {FY_Q8_0, FY_MXFP4};
     uint64_t seed = 1;
@@ -142,15 +144,15 @@ int main(int argc, char **argv)
     if (f)
         fclose(f);
 
-    /* the probe of ferry bench (benchinfo.c): every thread reading 512 MiB */
+    /* the probe of ferry bench (benchinfo.c): every thread reading fy_mem_bandwidth_bytes() */
     double v_bw[REPS];
     for (int r = 0; r < reps; r++)
         v_bw[r] = fy_mem_bandwidth_gbps();
     const double base = median(v_bw, reps);
     printf("bench_cpu_ops: %s, %d threads, in use: %s\n", cpu, threads, fy_cpu_set()->name);
-    printf("read bandwidth (fy_mem_bandwidth_gbps: all threads, 512 MiB): %.2f GB/s (median of "
+    printf("read bandwidth (fy_mem_bandwidth_gbps: all threads, %zu MiB): %.2f GB/s (median of "
            "%d)\n\n",
-           base, reps);
+           fy_mem_bandwidth_bytes() >> 20, base, reps);
     printf("| set | type | GEMV GB/s | of read bw | GEMM %lld tok GOP/s | GEMM q8 GOP/s |\n",
            (long long)n_tok_gemm);
     printf("|---|---|---|---|---|---|\n");

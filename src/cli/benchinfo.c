@@ -18,7 +18,8 @@
 #include <numa.h>
 #endif
 
-#define BW_BYTES ((size_t)512 << 20) /* far larger than any last-level cache */
+#define BW_MIN_BYTES ((size_t)512 << 20)
+#define BW_LLC_TIMES 4 /* the buffer is at least 4 x the last-level cache */
 #define BW_MIN_PASSES 3
 #define BW_MAX_PASSES 7
 #define BW_BUDGET_S 0.35 /* stop adding passes after this (touching excluded) */
@@ -125,9 +126,49 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The size of the largest cache (bytes, from sysfs or sysconf; 0 if unknown). Some machines
+ * have hundreds of MiB of L3 (a 2-core Xeon VM here reported 480 MiB): a fixed 512 MiB probe
+ * would partly read from it and overstate the bandwidth the weights stream at. */
+static size_t llc_bytes(void)
+{
+    size_t best = 0;
+    for (int i = 0; i < 8; i++) {
+        char path[96], buf[64];
+        snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            break;
+        if (fgets(buf, sizeof(buf), f)) {
+            char *end;
+            size_t v = strtoull(buf, &end, 10);
+            v *= *end == 'K' ? 1024 : *end == 'M' ? 1024 * 1024 : 1;
+            best = v > best ? v : best;
+        }
+        fclose(f);
+    }
+#ifdef _SC_LEVEL3_CACHE_SIZE
+    long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    if (l3 > 0 && (size_t)l3 > best)
+        best = (size_t)l3;
+#endif
+    return best;
+}
+
+size_t fy_mem_bandwidth_bytes(void)
+{
+    size_t want = BW_LLC_TIMES * llc_bytes();
+    want = want > BW_MIN_BYTES ? want : BW_MIN_BYTES;
+    /* at most a quarter of the RAM */
+    const uint64_t ram = proc_kb("/proc/meminfo", "MemTotal");
+    if (ram && want > ram / 4)
+        want = ram / 4 > BW_MIN_BYTES ? (size_t)(ram / 4) : BW_MIN_BYTES;
+    return want >> 20 << 20;
+}
+
 double fy_mem_bandwidth_gbps(void)
 {
-    char *a = malloc(BW_BYTES);
+    const size_t bytes = fy_mem_bandwidth_bytes();
+    char *a = malloc(bytes);
     double gbps[BW_MAX_PASSES];
     int n = 0;
     double res = 0;
@@ -138,15 +179,15 @@ double fy_mem_bandwidth_gbps(void)
 #if FY_HAVE_OPENMP
 #pragma omp parallel for schedule(static)
 #endif
-    for (int64_t i = 0; i < (int64_t)(BW_BYTES >> 12); i++)
+    for (int64_t i = 0; i < (int64_t)(bytes >> 12); i++)
         memset(a + ((size_t)i << 12), (int)(i & 0x7f), 4096);
-    sink += read_par(a, BW_BYTES); /* warm-up: settles clocks */
+    sink += read_par(a, bytes); /* warm-up: settles clocks */
     double t_start = fy_now();
     while (n < BW_MAX_PASSES) {
         double t0 = fy_now();
-        sink += read_par(a, BW_BYTES);
+        sink += read_par(a, bytes);
         double dt = fy_now() - t0;
-        gbps[n++] = dt > 0 ? (double)BW_BYTES / dt / 1e9 : 0;
+        gbps[n++] = dt > 0 ? (double)bytes / dt / 1e9 : 0;
         if (n >= BW_MIN_PASSES && fy_now() - t_start > BW_BUDGET_S)
             break;
     }

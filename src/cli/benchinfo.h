@@ -33,8 +33,12 @@ fy_status fy_machine_info_get(struct fy_machine_info *m, bool measure_bw);
 void fy_build_info_get(struct fy_build_info *b);
 
 /* Host memory read bandwidth in GB/s: the median of a few passes of every thread reading a
- * 512 MiB buffer (token generation reads the weights; nothing is written). */
+ * buffer of fy_mem_bandwidth_bytes() (token generation reads the weights; nothing is
+ * written). */
 double fy_mem_bandwidth_gbps(void);
+/* The probe's buffer: 4 x the last-level cache, at least 512 MiB, at most a quarter of the
+ * RAM (so that it reads memory, not cache, on machines with hundreds of MiB of L3). */
+size_t fy_mem_bandwidth_bytes(void);
 
 /* Bytes of weights one generated token reads: every tensor except token_embd (one row of it),
  * with the expert tensors counted for n_expert_used experts per layer. */

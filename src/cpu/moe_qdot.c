@@ -18,6 +18,7 @@
 
 #define FY_MOE_ROWS 16 /* output rows per work item (a multiple of 8) */
 #define FY_MOE_Q8_MIN_TOK 32
+#define FY_MOE_STATIC_TOK 8 /* experts with at most this many tokens: a static split */
 
 /* work items (expert, row chunk) of the used experts for a matrix with n_out rows */
 static int64_t list_items(const int64_t *start, int64_t n_exp, int64_t n_out, int64_t *items)
@@ -31,19 +32,40 @@ static int64_t list_items(const int64_t *start, int64_t n_exp, int64_t n_out, in
     return n;
 }
 
-/* xq: int16 blocks (struct fy_qx_block), or with q8 int8 blocks (struct fy_q8_block) */
+static void run_item(const struct fy_mat *w, const struct fy_bias *b, const int64_t *start,
+                     int64_t item, const void *xq, bool q8, size_t x_row, float *y)
+{
+    const int64_t chunks = (w->n_out + FY_MOE_ROWS - 1) / FY_MOE_ROWS;
+    int64_t e = item / chunks, r0 = (item % chunks) * FY_MOE_ROWS;
+    int64_t n = w->n_out - r0 < FY_MOE_ROWS ? w->n_out - r0 : FY_MOE_ROWS;
+    fy_cpu_qdot_rows(w, e, r0, n, (const uint8_t *)xq + (size_t)start[e] * x_row, q8,
+                     start[e + 1] - start[e], y + start[e] * w->n_out, fy_bias_of(b, e));
+}
+
+/* xq: int16 blocks (struct fy_qx_block), or with q8 int8 blocks (struct fy_q8_block). Decode
+ * (every expert with at most FY_MOE_STATIC_TOK tokens): a static split, so each thread streams
+ * one contiguous range of rows (and the one-token kernels' prefetch of the next 16 rows is for
+ * the same thread): tg 5.6 -> 6.2 t/s on the 20b, 2-core Xeon. Prompt processing: dynamic, the
+ * experts' token counts differ. */
 static void run_items(const struct fy_mat *w, const struct fy_bias *b, const int64_t *start,
                       const int64_t *items, int64_t n_items, const void *xq, bool q8, float *y)
 {
-    const int64_t chunks = (w->n_out + FY_MOE_ROWS - 1) / FY_MOE_ROWS;
     const size_t x_row = (size_t)(w->n_in / FY_QX_BLOCK) *
                          (q8 ? sizeof(struct fy_q8_block) : sizeof(struct fy_qx_block));
+    const int64_t chunks = (w->n_out + FY_MOE_ROWS - 1) / FY_MOE_ROWS;
+    int64_t most = 0;
+    for (int64_t i = 0; i < n_items; i += chunks) {
+        const int64_t e = items[i] / chunks;
+        most = start[e + 1] - start[e] > most ? start[e + 1] - start[e] : most;
+    }
+    if (most <= FY_MOE_STATIC_TOK) {
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n_items; i++)
+            run_item(w, b, start, items[i], xq, q8, x_row, y);
+    } else {
 #pragma omp parallel for schedule(dynamic, 2)
-    for (int64_t i = 0; i < n_items; i++) {
-        int64_t e = items[i] / chunks, r0 = (items[i] % chunks) * FY_MOE_ROWS;
-        int64_t n = w->n_out - r0 < FY_MOE_ROWS ? w->n_out - r0 : FY_MOE_ROWS;
-        fy_cpu_qdot_rows(w, e, r0, n, (const uint8_t *)xq + (size_t)start[e] * x_row, q8,
-                         start[e + 1] - start[e], y + start[e] * w->n_out, fy_bias_of(b, e));
+        for (int64_t i = 0; i < n_items; i++)
+            run_item(w, b, start, items[i], xq, q8, x_row, y);
     }
 }
 
