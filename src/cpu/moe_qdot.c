@@ -16,15 +16,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FY_MOE_ROWS 16 /* output rows per work item (a multiple of 8) */
+#define FY_MOE_ROWS 16 /* output rows per work item (a multiple of 16) */
+#define FY_MOE_ROWS_DECODE 64 /* the same in decode: fewer calls, each preparing x once */
 #define FY_MOE_Q8_MIN_TOK 32
 #define FY_MOE_STATIC_TOK 8 /* experts with at most this many tokens: a static split */
 
 /* work items (expert, row chunk) of the used experts for a matrix with n_out rows */
-static int64_t list_items(const int64_t *start, int64_t n_exp, int64_t n_out, int64_t *items)
+static int64_t list_items(const int64_t *start, int64_t n_exp, int64_t n_out, int64_t ir,
+                          int64_t *items)
 {
     int64_t n = 0;
-    const int64_t chunks = (n_out + FY_MOE_ROWS - 1) / FY_MOE_ROWS;
+    const int64_t chunks = (n_out + ir - 1) / ir;
     for (int64_t e = 0; e < n_exp; e++)
         if (start[e + 1] > start[e])
             for (int64_t c = 0; c < chunks; c++)
@@ -32,40 +34,46 @@ static int64_t list_items(const int64_t *start, int64_t n_exp, int64_t n_out, in
     return n;
 }
 
-static void run_item(const struct fy_mat *w, const struct fy_bias *b, const int64_t *start,
-                     int64_t item, const void *xq, bool q8, size_t x_row, float *y)
+/* One pass computes one or two matrices (gate and up share the pass: one barrier less), item
+ * i of the pass is item i % n_items of matrix i / n_items. xq: int16 blocks (struct
+ * fy_qx_block), or with q8 int8 blocks (struct fy_q8_block). Decode (every expert with at most
+ * FY_MOE_STATIC_TOK tokens): a static split, so each thread streams one contiguous range of
+ * rows (and the one-token kernels' prefetch of the next 16 rows is for the same thread): tg
+ * 5.6 -> 6.2 t/s on the 20b, 2-core Xeon. Prompt processing: dynamic, the experts' token
+ * counts differ. */
+struct pass_mat {
+    const struct fy_mat *w;
+    const struct fy_bias *b;
+    float *y;
+};
+
+static void run_item(const struct pass_mat *m, const int64_t *start, int64_t item, int64_t ir,
+                     const void *xq, bool q8, size_t x_row)
 {
-    const int64_t chunks = (w->n_out + FY_MOE_ROWS - 1) / FY_MOE_ROWS;
-    int64_t e = item / chunks, r0 = (item % chunks) * FY_MOE_ROWS;
-    int64_t n = w->n_out - r0 < FY_MOE_ROWS ? w->n_out - r0 : FY_MOE_ROWS;
+    const struct fy_mat *w = m->w;
+    const int64_t chunks = (w->n_out + ir - 1) / ir;
+    const int64_t e = item / chunks, r0 = (item % chunks) * ir;
+    const int64_t n = w->n_out - r0 < ir ? w->n_out - r0 : ir;
     fy_cpu_qdot_rows(w, e, r0, n, (const uint8_t *)xq + (size_t)start[e] * x_row, q8,
-                     start[e + 1] - start[e], y + start[e] * w->n_out, fy_bias_of(b, e));
+                     start[e + 1] - start[e], m->y + start[e] * w->n_out, fy_bias_of(m->b, e));
 }
 
-/* xq: int16 blocks (struct fy_qx_block), or with q8 int8 blocks (struct fy_q8_block). Decode
- * (every expert with at most FY_MOE_STATIC_TOK tokens): a static split, so each thread streams
- * one contiguous range of rows (and the one-token kernels' prefetch of the next 16 rows is for
- * the same thread): tg 5.6 -> 6.2 t/s on the 20b, 2-core Xeon. Prompt processing: dynamic, the
- * experts' token counts differ. */
-static void run_items(const struct fy_mat *w, const struct fy_bias *b, const int64_t *start,
-                      const int64_t *items, int64_t n_items, const void *xq, bool q8, float *y)
+static void run_items(const struct pass_mat *m, int n_mat, const int64_t *start,
+                      const int64_t *items, int64_t n_items, bool decode, const void *xq,
+                      bool q8)
 {
-    const size_t x_row = (size_t)(w->n_in / FY_QX_BLOCK) *
+    const size_t x_row = (size_t)(m[0].w->n_in / FY_QX_BLOCK) *
                          (q8 ? sizeof(struct fy_q8_block) : sizeof(struct fy_qx_block));
-    const int64_t chunks = (w->n_out + FY_MOE_ROWS - 1) / FY_MOE_ROWS;
-    int64_t most = 0;
-    for (int64_t i = 0; i < n_items; i += chunks) {
-        const int64_t e = items[i] / chunks;
-        most = start[e + 1] - start[e] > most ? start[e + 1] - start[e] : most;
-    }
-    if (most <= FY_MOE_STATIC_TOK) {
+    const int64_t n = n_items * n_mat;
+    if (decode) {
 #pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < n_items; i++)
-            run_item(w, b, start, items[i], xq, q8, x_row, y);
+        for (int64_t i = 0; i < n; i++)
+            run_item(&m[i / n_items], start, items[i % n_items], FY_MOE_ROWS_DECODE, xq, q8,
+                     x_row);
     } else {
 #pragma omp parallel for schedule(dynamic, 2)
-        for (int64_t i = 0; i < n_items; i++)
-            run_item(w, b, start, items[i], xq, q8, x_row, y);
+        for (int64_t i = 0; i < n; i++)
+            run_item(&m[i / n_items], start, items[i % n_items], FY_MOE_ROWS, xq, q8, x_row);
     }
 }
 
@@ -111,6 +119,10 @@ fy_status fy_cpu_moe_ffn_qdot(float *y, const float *x, int64_t n_tok, const int
 
     for (int64_t i = 0; i < n_sel; i++)
         pos[sel[i]] = i;
+    bool decode = true; /* every expert has at most FY_MOE_STATIC_TOK tokens */
+    for (int64_t e = 0; e < n_exp; e++)
+        decode = decode && start[e + 1] - start[e] <= FY_MOE_STATIC_TOK;
+    const int64_t ir = decode ? FY_MOE_ROWS_DECODE : FY_MOE_ROWS;
         /* 1. gather + quantize, in expert order */
 #pragma omp parallel for schedule(static) if (n_sel * d > 262144)
     for (int64_t i = 0; i < n_sel; i++) {
@@ -121,17 +133,18 @@ fy_status fy_cpu_moe_ffn_qdot(float *y, const float *x, int64_t n_tok, const int
             set->quantize(x + (sel[i] / k) * d, dst, d);
     }
     /* 2. gate, up */
-    int64_t n_items = list_items(start, n_exp, ff, items);
-    run_items(&L->gate, &L->gate_b, start, items, n_items, xq, q8, g);
-    run_items(&L->up, &L->up_b, start, items, n_items, xq, q8, u);
+    int64_t n_items = list_items(start, n_exp, ff, ir, items);
+    const struct pass_mat gate_up[2] = {{&L->gate, &L->gate_b, g}, {&L->up, &L->up_b, u}};
+    run_items(gate_up, 2, start, items, n_items, decode, xq, q8);
     /* 3. SwiGLU, quantize */
     fy_cpu_swiglu_oai(g, g, u, n_sel * ff, L->alpha, L->limit);
 #pragma omp parallel for schedule(static) if (n_sel * ff > 262144)
     for (int64_t i = 0; i < n_sel; i++)
         set->quantize(g + i * ff, (struct fy_qx_block *)gq + i * (ff / FY_QX_BLOCK), ff);
     /* 4. down */
-    n_items = list_items(start, n_exp, d, items);
-    run_items(&L->down, &L->down_b, start, items, n_items, gq, false, o);
+    n_items = list_items(start, n_exp, d, ir, items);
+    const struct pass_mat down = {&L->down, &L->down_b, o};
+    run_items(&down, 1, start, items, n_items, decode, gq, false);
     /* 5. combine: each token's k terms in increasing expert id order (ids are distinct) */
 #pragma omp parallel for schedule(static) if (n_tok * d * k > 262144)
     for (int64_t t = 0; t < n_tok; t++) {
