@@ -127,7 +127,7 @@ void fy_qdot_mm_bs_ref(enum fy_dtype type, const uint8_t *w, size_t row_bytes, i
                        int64_t ldy, const float *bias);
 
 extern const struct fy_cpu_set fy_cpu_set_c;
-/* where the build has them (x86); the avx512 sets use the avx2 quantizers, q8 and attention */
+/* where the build has them (x86); the avx512 sets use the avx2 quantizers and q8 */
 extern const struct fy_cpu_set fy_cpu_set_avx2;
 extern const struct fy_cpu_set fy_cpu_set_avx512;
 extern const struct fy_cpu_set fy_cpu_set_avx512vnni;
@@ -138,6 +138,8 @@ void fy_qdot_mm8_avx2(const uint8_t *w, size_t row_bytes, int64_t rows,
                       int64_t ldy, const float *bias);
 bool fy_cpu_attention_item_avx2(float *out, const struct fy_attn_args *a, int64_t g, int64_t t0,
                                 int64_t t1, const struct fy_attn_part *part);
+bool fy_cpu_attention_item_avx512(float *out, const struct fy_attn_args *a, int64_t g, int64_t t0,
+                                  int64_t t1, const struct fy_attn_part *part);
 
 /* The set in use: the best this CPU runs, or FY_CPU's (a set this build lacks or the CPU cannot
  * run is refused with one warning, and the best is used). Chosen once per process. */

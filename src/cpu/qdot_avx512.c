@@ -18,6 +18,7 @@
  * MXFP4 nibbles become int8 by VPSHUFB from the doubled E2M1 table; the block scales of the 16
  * rows are gathered (E8M0 -> 2^(e-128) in integer ops; Q8_0's fp16 by VCVTPH2PS). */
 #include "qdot.h"
+#include "simd_avx512.h"
 
 #include <immintrin.h>
 #include <stdlib.h>
@@ -95,33 +96,6 @@ INLINE __m512i hsum16(__m512i v[GROUP])
     const __m512i q = _mm512_add_epi32(_mm512_shuffle_i32x4(b[2], b[3], 0x88),
                                        _mm512_shuffle_i32x4(b[2], b[3], 0xdd));
     return _mm512_add_epi32(_mm512_shuffle_i32x4(p, q, 0x88), _mm512_shuffle_i32x4(p, q, 0xdd));
-}
-
-/* 16 x 16 transpose of 32-bit elements: v[r] lane k -> v[k] lane r */
-INLINE void transpose16(__m512i v[GROUP])
-{
-    __m512i a[GROUP], b[GROUP];
-    for (int i = 0; i < 8; i++) {
-        a[2 * i] = _mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]);
-        a[2 * i + 1] = _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]);
-    }
-    /* b[4j + m], chunk c = element 4c + m of rows 4j..4j+3 */
-    for (int j = 0; j < 4; j++) {
-        b[4 * j] = _mm512_unpacklo_epi64(a[4 * j], a[4 * j + 2]);
-        b[4 * j + 1] = _mm512_unpackhi_epi64(a[4 * j], a[4 * j + 2]);
-        b[4 * j + 2] = _mm512_unpacklo_epi64(a[4 * j + 1], a[4 * j + 3]);
-        b[4 * j + 3] = _mm512_unpackhi_epi64(a[4 * j + 1], a[4 * j + 3]);
-    }
-    for (int m = 0; m < 4; m++) {
-        const __m512i s1 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0x88);
-        const __m512i s2 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0xdd);
-        const __m512i s3 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0x88);
-        const __m512i s4 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0xdd);
-        v[m] = _mm512_shuffle_i32x4(s1, s3, 0x88);      /* element m */
-        v[8 + m] = _mm512_shuffle_i32x4(s1, s3, 0xdd);  /* element 8 + m */
-        v[4 + m] = _mm512_shuffle_i32x4(s2, s4, 0x88);  /* element 4 + m */
-        v[12 + m] = _mm512_shuffle_i32x4(s2, s4, 0xdd); /* element 12 + m */
-    }
 }
 
 INLINE __mmask16 lanes(int nr)
@@ -298,7 +272,7 @@ INLINE void decode_group(enum fy_dtype type, const uint8_t *w, size_t row_bytes,
 #pragma GCC unroll 16
         for (int r = 0; r < GROUP; r++)
             v[r] = r < nr ? wblock(type, wb + (size_t)r * row_bytes) : _mm512_setzero_si512();
-        transpose16(v);
+        fy_avx512_transpose16(v);
         __m512i *o = buf + b * BLOCK_VECS;
 #pragma GCC unroll 16
         for (int k = 0; k < GROUP; k++)
@@ -439,7 +413,7 @@ const struct fy_cpu_set FY_SET_SYM = {
     .quantize = fy_qdot_quantize_avx2,
     .mm = mm_avx512,
     .mm_ref = fy_qdot_mm_bs_ref,
-    .attention = fy_cpu_attention_item_avx2,
+    .attention = fy_cpu_attention_item_avx512,
     .quantize8 = fy_qdot_quantize8_avx2,
     .mm8 = fy_qdot_mm8_avx2,
 };
