@@ -8,7 +8,7 @@
  *   - GEMM (512 tokens; prompt processing): one 2880 x 2880 matrix: GOP/s (2 x multiply-adds),
  *     and for MXFP4 the same with int8 activations (q8, the experts' prompt path);
  *   - attention (bench_attention): a micro-batch of 512 after 3584 cached slots, and one query.
- * The rows are split over the OpenMP threads in chunks of 16, as fy_cpu_matmul_qdot does.
+ * The rows are split over the OpenMP threads as fy_cpu_matmul does (the set's mm_rows, mm_tok).
  * usage: bench_cpu_ops [--smoke]     (--smoke: tiny sizes, one repetition: proves the program) */
 #include "bench_util.h"
 #include "cli/benchinfo.h"
@@ -27,16 +27,17 @@
 #define D 2880
 #define REPS 7
 
-/* y = W x over `rows` rows split in chunks of 16 over the threads */
+/* y = W x over `rows` rows split over the threads as fy_cpu_matmul does: chunks of 16 rows for
+ * one token, else of the set's mm_rows, its calls of mm_tok tokens */
 static void run_mm(const struct fy_cpu_set *s, enum fy_dtype t, const uint8_t *w, size_t row_bytes,
                    int64_t rows, const struct fy_qx_block *x, int64_t nb, int64_t n_tok, float *y)
 {
-    const int64_t n_chunks = (rows + 15) / 16;
+    const int64_t ir = n_tok > 1 ? s->mm_rows : 16, n_chunks = (rows + ir - 1) / ir;
 #pragma omp parallel for schedule(static)
     for (int64_t c = 0; c < n_chunks; c++) {
-        int64_t o0 = c * 16, nr = rows - o0 < 16 ? rows - o0 : 16;
-        for (int64_t t0 = 0; t0 < n_tok; t0 += 32) {
-            int64_t nt = n_tok - t0 < 32 ? n_tok - t0 : 32;
+        int64_t o0 = c * ir, nr = rows - o0 < ir ? rows - o0 : ir;
+        for (int64_t t0 = 0; t0 < n_tok; t0 += s->mm_tok) {
+            int64_t nt = n_tok - t0 < s->mm_tok ? n_tok - t0 : s->mm_tok;
             s->mm(t, w + (size_t)o0 * row_bytes, row_bytes, nr, x + t0 * nb, nb, nt,
                   y + t0 * rows + o0, rows, NULL);
         }

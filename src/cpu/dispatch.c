@@ -4,6 +4,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 #define FY_X86 1
@@ -29,12 +33,37 @@ static const struct fy_cpu_set *set_of(int i)
     case 3:
         return &fy_cpu_set_avx512vnni;
 #endif
+#if FY_HAVE_SET_AMX
+    case 4:
+        return &fy_cpu_set_amx;
+#endif
     default:
         return NULL;
     }
 }
 
-static const char *const set_names[] = {"c", "avx2", "avx512", "avx512vnni"};
+static const char *const set_names[] = {"c", "avx2", "avx512", "avx512vnni", "amx"};
+
+#if FY_X86
+/* AMX-TILE and AMX-INT8 in CPUID, the tile state enabled by the OS (XCR0 bits 17-18), and the
+ * tile data granted to this process (Linux >= 5.16: arch_prctl ARCH_REQ_XCOMP_PERM; the grant
+ * is per process and may be asked for again) */
+static bool amx_usable(void)
+{
+    unsigned a, b, c, d;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+    if (!(d & (1u << 24)) || !(d & (1u << 25)))
+        return false;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+    if (!(c & (1u << 27))) /* OSXSAVE */
+        return false;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & (3u << 17)) != (3u << 17))
+        return false;
+    return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
+}
+#endif
 
 const char *fy_cpu_set_name(int i)
 {
@@ -57,6 +86,8 @@ bool fy_cpu_set_supported(const char *name)
         return avx512;
     if (!strcmp(name, "avx512vnni"))
         return avx512 && __builtin_cpu_supports("avx512vnni");
+    if (!strcmp(name, "amx"))
+        return avx512 && __builtin_cpu_supports("avx512vnni") && amx_usable();
 #endif
     return false;
 }
@@ -86,7 +117,7 @@ static void choose(void)
         else
             fy_log(FY_LOG_WARN,
                    "FY_CPU=%s: not a kernel set this build has and this CPU runs "
-                   "(c, avx2, avx512, avx512vnni); using %s",
+                   "(c, avx2, avx512, avx512vnni, amx); using %s",
                    want, best->name);
     }
     g_set = best;

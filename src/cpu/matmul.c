@@ -115,8 +115,8 @@ static void matmul_tile_f32(float *y, const float *buf, int64_t n_in, int64_t n_
 
 /* ---- the integer path (qdot.h): every set but "c" ---- */
 
-#define FY_MM_QX_ROWS 16   /* weight rows per parallel work item (a multiple of 4) */
-#define FY_MM_QX_TOK 32    /* tokens per inner block: their int16 rows stay in L2 */
+/* weight rows per parallel work item and tokens per kernel call: the set's mm_rows, mm_tok
+ * (16 and 32 but for amx: its tiles want more rows and tokens per call) */
 #define FY_MM_QX_STACK 1024 /* blocks quantized on the stack (68 KiB); more are malloc'd */
 
 bool fy_cpu_qdot_ok(const struct fy_mat *w)
@@ -137,8 +137,8 @@ void fy_cpu_qdot_rows(const struct fy_mat *w, int64_t e, int64_t r0, int64_t row
         return;
     }
     const struct fy_qx_block *x16 = xq;
-    for (int64_t t0 = 0; t0 < n_tok; t0 += FY_MM_QX_TOK) {
-        int64_t nt = n_tok - t0 < FY_MM_QX_TOK ? n_tok - t0 : FY_MM_QX_TOK;
+    for (int64_t t0 = 0; t0 < n_tok; t0 += set->mm_tok) {
+        int64_t nt = n_tok - t0 < set->mm_tok ? n_tok - t0 : set->mm_tok;
         set->mm(w->type, wr, w->row_bytes, rows, x16 + t0 * nb, nb, nt, y + t0 * w->n_out + r0,
                 w->n_out, br);
     }
@@ -157,13 +157,14 @@ static void matmul_qdot_rows(float *y, const struct fy_mat *w, int64_t e,
                              const struct fy_qx_block *xq, int64_t n_tok, const float *bias)
 {
     const int64_t n_out = w->n_out;
-    const int64_t n_chunks = (n_out + FY_MM_QX_ROWS - 1) / FY_MM_QX_ROWS;
+    const int64_t ir = n_tok > 1 ? fy_cpu_set()->mm_rows : 16;
+    const int64_t n_chunks = (n_out + ir - 1) / ir;
     const int par = (double)n_out * (double)w->n_in * (double)n_tok > FY_MM_PAR_WORK;
 
 #pragma omp parallel for schedule(static) if (par)
     for (int64_t c = 0; c < n_chunks; c++) {
-        int64_t o0 = c * FY_MM_QX_ROWS;
-        int64_t rows = n_out - o0 < FY_MM_QX_ROWS ? n_out - o0 : FY_MM_QX_ROWS;
+        int64_t o0 = c * ir;
+        int64_t rows = n_out - o0 < ir ? n_out - o0 : ir;
         fy_cpu_qdot_rows(w, e, o0, rows, xq, false, n_tok, y, bias);
     }
 }

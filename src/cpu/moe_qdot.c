@@ -59,8 +59,8 @@ static void run_item(const struct pass_mat *m, const int64_t *start, int64_t ite
 }
 
 static void run_items(const struct pass_mat *m, int n_mat, const int64_t *start,
-                      const int64_t *items, int64_t n_items, bool decode, const void *xq,
-                      bool q8)
+                      const int64_t *items, int64_t n_items, bool decode, int64_t ir,
+                      const void *xq, bool q8)
 {
     const size_t x_row = (size_t)(m[0].w->n_in / FY_QX_BLOCK) *
                          (q8 ? sizeof(struct fy_q8_block) : sizeof(struct fy_qx_block));
@@ -68,12 +68,11 @@ static void run_items(const struct pass_mat *m, int n_mat, const int64_t *start,
     if (decode) {
 #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < n; i++)
-            run_item(&m[i / n_items], start, items[i % n_items], FY_MOE_ROWS_DECODE, xq, q8,
-                     x_row);
+            run_item(&m[i / n_items], start, items[i % n_items], ir, xq, q8, x_row);
     } else {
 #pragma omp parallel for schedule(dynamic, 2)
         for (int64_t i = 0; i < n; i++)
-            run_item(&m[i / n_items], start, items[i % n_items], FY_MOE_ROWS, xq, q8, x_row);
+            run_item(&m[i / n_items], start, items[i % n_items], ir, xq, q8, x_row);
     }
 }
 
@@ -122,7 +121,9 @@ fy_status fy_cpu_moe_ffn_qdot(float *y, const float *x, int64_t n_tok, const int
     bool decode = true; /* every expert has at most FY_MOE_STATIC_TOK tokens */
     for (int64_t e = 0; e < n_exp; e++)
         decode = decode && start[e + 1] - start[e] <= FY_MOE_STATIC_TOK;
-    const int64_t ir = decode ? FY_MOE_ROWS_DECODE : FY_MOE_ROWS;
+    const int64_t ir = decode                        ? FY_MOE_ROWS_DECODE
+                       : set->mm_rows > FY_MOE_ROWS ? set->mm_rows
+                                                    : FY_MOE_ROWS;
         /* 1. gather + quantize, in expert order */
 #pragma omp parallel for schedule(static) if (n_sel * d > 262144)
     for (int64_t i = 0; i < n_sel; i++) {
@@ -135,7 +136,7 @@ fy_status fy_cpu_moe_ffn_qdot(float *y, const float *x, int64_t n_tok, const int
     /* 2. gate, up */
     int64_t n_items = list_items(start, n_exp, ff, ir, items);
     const struct pass_mat gate_up[2] = {{&L->gate, &L->gate_b, g}, {&L->up, &L->up_b, u}};
-    run_items(gate_up, 2, start, items, n_items, decode, xq, q8);
+    run_items(gate_up, 2, start, items, n_items, decode, ir, xq, q8);
     /* 3. SwiGLU, quantize */
     fy_cpu_swiglu_oai(g, g, u, n_sel * ff, L->alpha, L->limit);
 #pragma omp parallel for schedule(static) if (n_sel * ff > 262144)
@@ -144,7 +145,7 @@ fy_status fy_cpu_moe_ffn_qdot(float *y, const float *x, int64_t n_tok, const int
     /* 4. down */
     n_items = list_items(start, n_exp, d, ir, items);
     const struct pass_mat down = {&L->down, &L->down_b, o};
-    run_items(&down, 1, start, items, n_items, decode, gq, false);
+    run_items(&down, 1, start, items, n_items, decode, ir, gq, false);
     /* 5. combine: each token's k terms in increasing expert id order (ids are distinct) */
 #pragma omp parallel for schedule(static) if (n_tok * d * k > 262144)
     for (int64_t t = 0; t < n_tok; t++) {

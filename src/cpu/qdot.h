@@ -9,9 +9,10 @@
  * allow, int8 is used: the experts' prompt processing (q8 below).
  *
  * Kernel sets: "c" (portable C, always built: the references of the integer kernels), "avx2"
- * (AVX2+FMA+F16C), "avx512" (AVX-512 F/BW/VL) and "avx512vnni" (+ AVX512-VNNI), each compiled
- * with its own flags only, in its own static library. One is chosen at start from CPUID
- * (fy_cpu_set); FY_CPU=c|avx2|avx512|avx512vnni forces a set the CPU can run. With the "c" set
+ * (AVX2+FMA+F16C), "avx512" (AVX-512 F/BW/VL), "avx512vnni" (+ AVX512-VNNI) and "amx"
+ * (+ AMX-TILE/AMX-INT8 for prompt processing), each compiled with its own flags only, in its
+ * own static library. One is chosen at start from CPUID (fy_cpu_set);
+ * FY_CPU=c|avx2|avx512|avx512vnni|amx forces a set the CPU can run. With the "c" set
  * the engine keeps its f32 path (fy_cpu_matmul decodes the weights to f32): the reference of
  * the whole model against the NumPy implementation.
  *
@@ -23,7 +24,7 @@
  *    to f32 is exact), f32 lane i = fmaf(lane, d_w * d_x, lane i) (d_w = Q8_0's fp16 d or
  *    MXFP4's 2^(e-128)); at the end ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)), plus
  *    the bias.
- *  - "block sums" (avx512, avx512vnni: fy_qdot_mm_bs_ref): per block the exact int32
+ *  - "block sums" (avx512, avx512vnni, amx: fy_qdot_mm_bs_ref): per block the exact int32
  *    S = sum of the 32 w_j x_j, acc = fmaf((float)S, d_w * d_x, acc) block after block (S
  *    rounded to f32 when |S| > 2^24), then acc + bias. Lanes are rows there (qdot_avx512.c).
  * Both are within 1e-5 of the exact dot of the quantized values (tests/test_qdot.c). Within
@@ -111,6 +112,7 @@ struct fy_cpu_set {
     void (*quantize)(const float *x, struct fy_qx_block *y, int64_t n);
     fy_qdot_mm_fn mm;
     fy_qdot_mm_fn mm_ref; /* the C reference mm gives the same bits as (its numerics) */
+    int mm_rows, mm_tok;  /* rows (a multiple of 16) and tokens per mm call its callers use */
     fy_attention_item_fn attention; /* NULL: the reference attention */
     /* q8: x -> n/32 blocks (bit-identical in every set), and MXFP4 rows x q8 activations */
     void (*quantize8)(const float *x, struct fy_q8_block *y, int64_t n);
@@ -131,6 +133,7 @@ extern const struct fy_cpu_set fy_cpu_set_c;
 extern const struct fy_cpu_set fy_cpu_set_avx2;
 extern const struct fy_cpu_set fy_cpu_set_avx512;
 extern const struct fy_cpu_set fy_cpu_set_avx512vnni;
+extern const struct fy_cpu_set fy_cpu_set_amx;
 void fy_qdot_quantize_avx2(const float *x, struct fy_qx_block *y, int64_t n);
 void fy_qdot_quantize8_avx2(const float *x, struct fy_q8_block *y, int64_t n);
 void fy_qdot_mm8_avx2(const uint8_t *w, size_t row_bytes, int64_t rows,
@@ -146,7 +149,7 @@ bool fy_cpu_attention_item_avx512(float *out, const struct fy_attn_args *a, int6
 const struct fy_cpu_set *fy_cpu_set(void);
 /* The named set if this build has it and this CPU runs it, else NULL (tests, benchmarks). */
 const struct fy_cpu_set *fy_cpu_set_named(const char *name);
-/* Set names in order of preference, best last ("c", "avx2", "avx512", "avx512vnni"); NULL
+/* Set names in order of preference, best last ("c", "avx2", "avx512", "avx512vnni", "amx"); NULL
  * past the end. */
 const char *fy_cpu_set_name(int i);
 /* True when the CPU has the instructions of the named set. */

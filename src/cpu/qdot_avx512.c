@@ -66,20 +66,6 @@ INLINE __m512i wblock(enum fy_dtype type, const uint8_t *p)
     return _mm512_cvtepi8_epi16(_mm256_shuffle_epi8(tab, t));
 }
 
-/* the block scales of the group's rows (lanes in m; the others 0): p = row 0's block, rows
- * `row_bytes` apart. MXFP4: 2^(e-128) exactly as fy_e8m0_half (subnormal for e <= 1);
- * Q8_0: the fp16 d. */
-INLINE __m512 wscales(enum fy_dtype type, const uint8_t *p, __m512i idx, __mmask16 m)
-{
-    const __m512i g = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, p, 1);
-    if (type == FY_Q8_0)
-        return _mm512_maskz_mov_ps(m, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g)));
-    const __m512i e = _mm512_and_si512(g, _mm512_set1_epi32(0xff));
-    const __m512i normal = _mm512_slli_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(1)), 23);
-    const __m512i sub = _mm512_sllv_epi32(_mm512_set1_epi32(0x00200000), e); /* e = 0, 1 */
-    const __mmask16 big = _mm512_cmpge_epu32_mask(e, _mm512_set1_epi32(2));
-    return _mm512_maskz_mov_ps(m, _mm512_castsi512_ps(_mm512_mask_blend_epi32(big, sub, normal)));
-}
 
 /* lane r of the result = the sum of v[r]'s 16 lanes */
 INLINE __m512i hsum16(__m512i v[GROUP])
@@ -98,16 +84,7 @@ INLINE __m512i hsum16(__m512i v[GROUP])
     return _mm512_add_epi32(_mm512_shuffle_i32x4(p, q, 0x88), _mm512_shuffle_i32x4(p, q, 0xdd));
 }
 
-INLINE __mmask16 lanes(int nr)
-{
-    return nr >= GROUP ? (__mmask16)0xffff : (__mmask16)((1u << nr) - 1u);
-}
 
-INLINE __m512i row_offsets(size_t row_bytes)
-{
-    return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                              _mm512_set1_epi32((int)row_bytes));
-}
 
 /* The one-token paths read 16 rows at once, 16 streams per thread at a few bytes per row and
  * block, which the hardware prefetchers follow poorly (MXFP4: 14.5 GB/s of a 24 GB/s probe on
@@ -127,20 +104,14 @@ INLINE void prefetch_next(const uint8_t *w, size_t row_bytes, int64_t b, size_t 
         _mm_prefetch(p + o, _MM_HINT_T1);
 }
 
-/* y[r] (r < nr) = acc lane r + bias[r] */
-INLINE void store_rows(float *y, __m512 acc, const float *bias, __mmask16 m)
-{
-    const __m512 b = bias ? _mm512_maskz_loadu_ps(m, bias) : _mm512_setzero_ps();
-    _mm512_mask_storeu_ps(y, m, _mm512_add_ps(acc, b));
-}
 
 /* one token, nr <= 16 rows (16 a constant after inlining for full groups) */
 INLINE void gemv_group(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int nr,
                        const struct fy_qx_block *x, int64_t nb, float *y, const float *bias)
 {
     const size_t bb = type == FY_Q8_0 ? FY_Q8_0_BYTES : FY_MXFP4_BYTES;
-    const __m512i idx = row_offsets(row_bytes);
-    const __mmask16 m = lanes(nr);
+    const __m512i idx = fy_avx512_row_offsets(row_bytes);
+    const __mmask16 m = fy_avx512_lanes(nr);
     const size_t per_iter = prefetch_step(row_bytes, nb);
     __m512 acc = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
@@ -152,10 +123,10 @@ INLINE void gemv_group(enum fy_dtype type, const uint8_t *w, size_t row_bytes, i
         for (int r = 0; r < GROUP; r++)
             v[r] = r < nr ? _mm512_madd_epi16(wblock(type, wb + (size_t)r * row_bytes), xv)
                           : _mm512_setzero_si512();
-        const __m512 s = _mm512_mul_ps(wscales(type, wb, idx, m), _mm512_set1_ps(x[b].d));
+        const __m512 s = _mm512_mul_ps(fy_avx512_wscales(type, wb, idx, m), _mm512_set1_ps(x[b].d));
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(hsum16(v)), s, acc);
     }
-    store_rows(y, acc, bias, m);
+    fy_avx512_store_rows(y, acc, bias, m);
 }
 
 /* ---- one token in bytes (the GEMV of decode) ----
@@ -235,8 +206,8 @@ INLINE void gemv8_group(enum fy_dtype type, const uint8_t *w, size_t row_bytes, 
 {
     const size_t bb = type == FY_Q8_0 ? FY_Q8_0_BYTES : FY_MXFP4_BYTES;
     const int32_t corr = 256 * (type == FY_Q8_0 ? 128 : 12);
-    const __m512i idx = row_offsets(row_bytes);
-    const __mmask16 m = lanes(nr);
+    const __m512i idx = fy_avx512_row_offsets(row_bytes);
+    const __mmask16 m = fy_avx512_lanes(nr);
 #define FY_ROW(r) (wb + (size_t)((r) < nr ? (r) : 0) * row_bytes)
     const size_t per_iter = prefetch_step(row_bytes, nb);
     __m512 acc = _mm512_setzero_ps();
@@ -250,11 +221,11 @@ INLINE void gemv8_group(enum fy_dtype type, const uint8_t *w, size_t row_bytes, 
             u[4 + j] = pair_dot(type, FY_ROW(8 + j), FY_ROW(12 + j), xs + b);
         }
         const __m512i S = _mm512_sub_epi32(hsum_pairs(u), _mm512_set1_epi32(corr * sxh[b]));
-        const __m512 s = _mm512_mul_ps(wscales(type, wb, idx, m), _mm512_set1_ps(x[b].d));
+        const __m512 s = _mm512_mul_ps(fy_avx512_wscales(type, wb, idx, m), _mm512_set1_ps(x[b].d));
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S), s, acc);
     }
 #undef FY_ROW
-    store_rows(y, acc, bias, m);
+    fy_avx512_store_rows(y, acc, bias, m);
 }
 
 /* ---- several tokens ---- */
@@ -264,8 +235,8 @@ INLINE void decode_group(enum fy_dtype type, const uint8_t *w, size_t row_bytes,
                          int64_t nb, __m512i *buf)
 {
     const size_t bb = type == FY_Q8_0 ? FY_Q8_0_BYTES : FY_MXFP4_BYTES;
-    const __m512i idx = row_offsets(row_bytes);
-    const __mmask16 m = lanes(nr);
+    const __m512i idx = fy_avx512_row_offsets(row_bytes);
+    const __mmask16 m = fy_avx512_lanes(nr);
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wb = w + (size_t)b * bb;
         __m512i v[GROUP];
@@ -277,7 +248,7 @@ INLINE void decode_group(enum fy_dtype type, const uint8_t *w, size_t row_bytes,
 #pragma GCC unroll 16
         for (int k = 0; k < GROUP; k++)
             _mm512_store_si512(o + k, v[k]);
-        _mm512_store_ps(o + GROUP, wscales(type, wb, idx, m));
+        _mm512_store_ps(o + GROUP, fy_avx512_wscales(type, wb, idx, m));
     }
 }
 
@@ -312,7 +283,7 @@ INLINE void tile(const __m512i *buf, int64_t nb, const struct fy_qx_block *x, in
                                      _mm512_mul_ps(dw, _mm512_set1_ps(x[t * nb + b].d)), acc[t]);
     }
     for (int t = 0; t < T; t++)
-        store_rows(y + t * ldy, acc[t], bias, m);
+        fy_avx512_store_rows(y + t * ldy, acc[t], bias, m);
 }
 
 static __thread __m512i *g_buf;
@@ -394,7 +365,7 @@ INLINE void mm_typed(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int
             decode_group(type, w + (size_t)r * row_bytes, row_bytes, GROUP, nb, g_buf);
         else
             decode_group(type, w + (size_t)r * row_bytes, row_bytes, nr, nb, g_buf);
-        tiles(g_buf, nb, x, n_tok, y + r, ldy, bias ? bias + r : NULL, lanes(nr));
+        tiles(g_buf, nb, x, n_tok, y + r, ldy, bias ? bias + r : NULL, fy_avx512_lanes(nr));
     }
 }
 
@@ -413,6 +384,8 @@ const struct fy_cpu_set FY_SET_SYM = {
     .quantize = fy_qdot_quantize_avx2,
     .mm = mm_avx512,
     .mm_ref = fy_qdot_mm_bs_ref,
+    .mm_rows = 16,
+    .mm_tok = 32,
     .attention = fy_cpu_attention_item_avx512,
     .quantize8 = fy_qdot_quantize8_avx2,
     .mm8 = fy_qdot_mm8_avx2,

@@ -141,6 +141,8 @@ const struct fy_cpu_set fy_cpu_set_c = {
     .quantize = fy_qdot_quantize_ref,
     .mm = fy_qdot_mm_ref,
     .mm_ref = fy_qdot_mm_ref,
+    .mm_rows = 16,
+    .mm_tok = 32,
     .quantize8 = fy_qdot_quantize8_ref,
     .mm8 = mm8_c,
 };

@@ -3,7 +3,11 @@
 #ifndef FY_CPU_SIMD_AVX512_H
 #define FY_CPU_SIMD_AVX512_H
 
+#include "qdot.h"
+
 #include <immintrin.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /* 16 x 16 transpose of 32-bit elements: v[r] lane k -> v[k] lane r */
 static inline void fy_avx512_transpose16(__m512i v[16])
@@ -30,6 +34,37 @@ static inline void fy_avx512_transpose16(__m512i v[16])
         v[4 + m] = _mm512_shuffle_i32x4(s2, s4, 0x88);  /* element 4 + m */
         v[12 + m] = _mm512_shuffle_i32x4(s2, s4, 0xdd); /* element 12 + m */
     }
+}
+
+
+/* the block scales of the group's rows (lanes in m; the others 0): p = row 0's block, rows
+ * `row_bytes` apart. MXFP4: 2^(e-128) exactly as fy_e8m0_half (subnormal for e <= 1);
+ * Q8_0: the fp16 d. */
+static inline __m512 fy_avx512_wscales(enum fy_dtype type, const uint8_t *p, __m512i idx, __mmask16 m)
+{
+    const __m512i g = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, p, 1);
+    if (type == FY_Q8_0)
+        return _mm512_maskz_mov_ps(m, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g)));
+    const __m512i e = _mm512_and_si512(g, _mm512_set1_epi32(0xff));
+    const __m512i normal = _mm512_slli_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(1)), 23);
+    const __m512i sub = _mm512_sllv_epi32(_mm512_set1_epi32(0x00200000), e); /* e = 0, 1 */
+    const __mmask16 big = _mm512_cmpge_epu32_mask(e, _mm512_set1_epi32(2));
+    return _mm512_maskz_mov_ps(m, _mm512_castsi512_ps(_mm512_mask_blend_epi32(big, sub, normal)));
+}
+static inline __mmask16 fy_avx512_lanes(int nr)
+{
+    return nr >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nr) - 1u);
+}
+static inline __m512i fy_avx512_row_offsets(size_t row_bytes)
+{
+    return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                              _mm512_set1_epi32((int)row_bytes));
+}
+/* y[r] (r < nr) = acc lane r + bias[r] */
+static inline void fy_avx512_store_rows(float *y, __m512 acc, const float *bias, __mmask16 m)
+{
+    const __m512 b = bias ? _mm512_maskz_loadu_ps(m, bias) : _mm512_setzero_ps();
+    _mm512_mask_storeu_ps(y, m, _mm512_add_ps(acc, b));
 }
 
 #endif
