@@ -157,7 +157,10 @@ static void matmul_qdot_rows(float *y, const struct fy_mat *w, int64_t e,
                              const struct fy_qx_block *xq, int64_t n_tok, const float *bias)
 {
     const int64_t n_out = w->n_out;
-    const int64_t ir = n_tok > 1 ? fy_cpu_set()->mm_rows : 16;
+    /* the set's rows per call, but at least 4 chunks for the threads to share */
+    int64_t ir = n_tok > 1 ? fy_cpu_set()->mm_rows : 16;
+    while (ir > 16 && (n_out + ir - 1) / ir < 4)
+        ir = (ir / 2 + 15) / 16 * 16;
     const int64_t n_chunks = (n_out + ir - 1) / ir;
     const int par = (double)n_out * (double)w->n_in * (double)n_tok > FY_MM_PAR_WORK;
 

@@ -29,6 +29,8 @@
 #define T_A 2
 #define T_BH 3
 #define T_BL 4
+#define T_C1B 5
+#define T_C2B 6
 
 struct tile_cfg {
     uint8_t palette, start;
@@ -44,8 +46,8 @@ static void load_config(void)
     struct tile_cfg c;
     memset(&c, 0, sizeof(c));
     c.palette = 1;
-    c.rows[T_C1] = c.rows[T_C2] = 16; /* 16 rows x 16 tokens of int32 */
-    c.colsb[T_C1] = c.colsb[T_C2] = 64;
+    c.rows[T_C1] = c.rows[T_C2] = c.rows[T_C1B] = c.rows[T_C2B] = 16; /* 16 x 16 int32 */
+    c.colsb[T_C1] = c.colsb[T_C2] = c.colsb[T_C1B] = c.colsb[T_C2B] = 64;
     c.rows[T_A] = 16; /* 16 rows x 32 int8 weights */
     c.colsb[T_A] = 32;
     c.rows[T_BH] = c.rows[T_BL] = 8; /* 32 bytes of 16 tokens, 4 at a time */
@@ -135,7 +137,24 @@ static void prep_w(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int n
     }
 }
 
-/* one row group (wt) x one token tile (xt): y[t * ldy + r] for r < nr, t < nt */
+/* acc[m] += (256 c1[m] + c2[m]) * (d_w[m] * d_x), m < 16 */
+static inline __attribute__((always_inline)) void epilogue(__m512 acc[16], int32_t c1[16][16],
+                                                           int32_t c2[16][16],
+                                                           const struct wtile *wt,
+                                                           const struct xtile *xt)
+{
+    const __m512 dx = _mm512_load_ps(xt->d);
+    for (int m = 0; m < 16; m++) {
+        const __m512i s = _mm512_add_epi32(_mm512_slli_epi32(_mm512_load_si512(c1[m]), 8),
+                                           _mm512_load_si512(c2[m]));
+        acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s),
+                                 _mm512_mul_ps(_mm512_set1_ps(wt->d[m]), dx), acc[m]);
+    }
+}
+
+/* one row group (wt) x one token tile (xt): y[t * ldy + r] for r < nr, t < nt. Two sets of C
+ * tiles alternate by block, so block b's products run on the tile unit while block b - 1's are
+ * stored and taken into the f32 sums (the tiles are not renamed: one set would serialize). */
 static void tile_mm(const struct wtile *wt, const struct xtile *xt, int64_t nb, int nr, int nt,
                     float *y, int64_t ldy, const float *bias)
 {
@@ -147,20 +166,33 @@ static void tile_mm(const struct wtile *wt, const struct xtile *xt, int64_t nb, 
         _tile_loadd(T_A, wt[b].w, 32);
         _tile_loadd(T_BH, xt[b].h, 64);
         _tile_loadd(T_BL, xt[b].l, 64);
-        _tile_zero(T_C1);
-        _tile_zero(T_C2);
-        _tile_dpbssd(T_C1, T_A, T_BH);
-        _tile_dpbsud(T_C2, T_A, T_BL);
+        if (b & 1) {
+            _tile_zero(T_C1B);
+            _tile_zero(T_C2B);
+            _tile_dpbssd(T_C1B, T_A, T_BH);
+            _tile_dpbsud(T_C2B, T_A, T_BL);
+            _tile_stored(T_C1, c1, 64); /* block b - 1 */
+            _tile_stored(T_C2, c2, 64);
+        } else {
+            _tile_zero(T_C1);
+            _tile_zero(T_C2);
+            _tile_dpbssd(T_C1, T_A, T_BH);
+            _tile_dpbsud(T_C2, T_A, T_BL);
+            if (b == 0)
+                continue;
+            _tile_stored(T_C1B, c1, 64);
+            _tile_stored(T_C2B, c2, 64);
+        }
+        epilogue(acc, c1, c2, wt + b - 1, xt + b - 1);
+    }
+    if ((nb - 1) & 1) {
+        _tile_stored(T_C1B, c1, 64);
+        _tile_stored(T_C2B, c2, 64);
+    } else {
         _tile_stored(T_C1, c1, 64);
         _tile_stored(T_C2, c2, 64);
-        const __m512 dx = _mm512_load_ps(xt[b].d);
-        for (int m = 0; m < 16; m++) {
-            const __m512i s = _mm512_add_epi32(_mm512_slli_epi32(_mm512_load_si512(c1[m]), 8),
-                                               _mm512_load_si512(c2[m]));
-            acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s),
-                                     _mm512_mul_ps(_mm512_set1_ps(wt[b].d[m]), dx), acc[m]);
-        }
     }
+    epilogue(acc, c1, c2, wt + nb - 1, xt + nb - 1);
     /* acc[m] lane t -> y row t lane m */
     __m512i v[16];
     for (int m = 0; m < 16; m++)
@@ -205,7 +237,7 @@ const struct fy_cpu_set fy_cpu_set_amx = {
     .quantize = fy_qdot_quantize_avx2,
     .mm = mm_amx,
     .mm_ref = fy_qdot_mm_bs_ref,
-    .mm_rows = 256,
+    .mm_rows = 512,
     .mm_tok = 128,
     .attention = fy_cpu_attention_item_avx512,
     .quantize8 = fy_qdot_quantize8_avx2,
