@@ -27,12 +27,12 @@
 #define D 2880
 #define REPS 7
 
-/* y = W x over `rows` rows split over the threads as fy_cpu_matmul does: chunks of 16 rows for
+/* y = W x over `rows` rows split over the threads as fy_cpu_matmul does: chunks of 64 rows for
  * one token, else of the set's mm_rows, its calls of mm_tok tokens */
 static void run_mm(const struct fy_cpu_set *s, enum fy_dtype t, const uint8_t *w, size_t row_bytes,
                    int64_t rows, const struct fy_qx_block *x, int64_t nb, int64_t n_tok, float *y)
 {
-    const int64_t ir = n_tok > 1 ? s->mm_rows : 16, n_chunks = (rows + ir - 1) / ir;
+    const int64_t ir = n_tok > 1 ? s->mm_rows : 64, n_chunks = (rows + ir - 1) / ir;
 #pragma omp parallel for schedule(static)
     for (int64_t c = 0; c < n_chunks; c++) {
         int64_t o0 = c * ir, nr = rows - o0 < ir ? rows - o0 : ir;

@@ -25,16 +25,20 @@ static const struct fy_cpu_set *set_of(int i)
     case 1:
         return &fy_cpu_set_avx2;
 #endif
-#if FY_HAVE_SET_AVX512
+#if FY_HAVE_SET_AVXVNNI
     case 2:
+        return &fy_cpu_set_avxvnni;
+#endif
+#if FY_HAVE_SET_AVX512
+    case 3:
         return &fy_cpu_set_avx512;
 #endif
 #if FY_HAVE_SET_AVX512VNNI
-    case 3:
+    case 4:
         return &fy_cpu_set_avx512vnni;
 #endif
 #if FY_HAVE_SET_AMX
-    case 4:
+    case 5:
         return &fy_cpu_set_amx;
 #endif
     default:
@@ -42,9 +46,20 @@ static const struct fy_cpu_set *set_of(int i)
     }
 }
 
-static const char *const set_names[] = {"c", "avx2", "avx512", "avx512vnni", "amx"};
+static const char *const set_names[] = {"c", "avx2", "avxvnni", "avx512", "avx512vnni", "amx"};
 
 #if FY_X86
+/* AVX-VNNI (VEX-encoded, 256-bit): CPUID leaf 7 subleaf 1, EAX bit 4 */
+static bool avx_vnni(void)
+{
+    unsigned a, b, c, d;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0), "c"(0));
+    if (a < 7)
+        return false;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(1));
+    return (a >> 4) & 1u;
+}
+
 /* AMX-TILE and AMX-INT8 in CPUID, the tile state enabled by the OS (XCR0 bits 17-18), and the
  * tile data granted to this process (Linux >= 5.16: arch_prctl ARCH_REQ_XCOMP_PERM; the grant
  * is per process and may be asked for again) */
@@ -82,6 +97,8 @@ bool fy_cpu_set_supported(const char *name)
                   __builtin_cpu_supports("avx512vl");
     if (!strcmp(name, "avx2"))
         return avx2;
+    if (!strcmp(name, "avxvnni"))
+        return avx2 && avx_vnni();
     if (!strcmp(name, "avx512"))
         return avx512;
     if (!strcmp(name, "avx512vnni"))
@@ -117,7 +134,7 @@ static void choose(void)
         else
             fy_log(FY_LOG_WARN,
                    "FY_CPU=%s: not a kernel set this build has and this CPU runs "
-                   "(c, avx2, avx512, avx512vnni, amx); using %s",
+                   "(c, avx2, avxvnni, avx512, avx512vnni, amx); using %s",
                    want, best->name);
     }
     g_set = best;

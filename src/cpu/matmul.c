@@ -116,7 +116,8 @@ static void matmul_tile_f32(float *y, const float *buf, int64_t n_in, int64_t n_
 /* ---- the integer path (qdot.h): every set but "c" ---- */
 
 /* weight rows per parallel work item and tokens per kernel call: the set's mm_rows, mm_tok
- * (16 and 32 but for amx: its tiles want more rows and tokens per call) */
+ * (16 and 32 but for amx: its tiles want more rows and tokens per call); one token: */
+#define FY_MM_QX_ROWS_1 64
 #define FY_MM_QX_STACK 1024 /* blocks quantized on the stack (68 KiB); more are malloc'd */
 
 bool fy_cpu_qdot_ok(const struct fy_mat *w)
@@ -157,8 +158,9 @@ static void matmul_qdot_rows(float *y, const struct fy_mat *w, int64_t e,
                              const struct fy_qx_block *xq, int64_t n_tok, const float *bias)
 {
     const int64_t n_out = w->n_out;
-    /* the set's rows per call, but at least 4 chunks for the threads to share */
-    int64_t ir = n_tok > 1 ? fy_cpu_set()->mm_rows : 16;
+    /* the set's rows per call (one token: FY_MM_QX_ROWS_1, fewer calls each preparing x once),
+     * but at least 4 chunks for the threads to share */
+    int64_t ir = n_tok > 1 ? fy_cpu_set()->mm_rows : FY_MM_QX_ROWS_1;
     while (ir > 16 && (n_out + ir - 1) / ir < 4)
         ir = (ir / 2 + 15) / 16 * 16;
     const int64_t n_chunks = (n_out + ir - 1) / ir;

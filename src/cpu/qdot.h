@@ -9,16 +9,17 @@
  * allow, int8 is used: the experts' prompt processing (q8 below).
  *
  * Kernel sets: "c" (portable C, always built: the references of the integer kernels), "avx2"
- * (AVX2+FMA+F16C), "avx512" (AVX-512 F/BW/VL), "avx512vnni" (+ AVX512-VNNI) and "amx"
+ * (AVX2+FMA+F16C), "avxvnni" (+ AVX-VNNI, 256-bit), "avx512" (AVX-512 F/BW/VL), "avx512vnni"
+ * (+ AVX512-VNNI) and "amx"
  * (+ AMX-TILE/AMX-INT8 for prompt processing), each compiled with its own flags only, in its
  * own static library. One is chosen at start from CPUID (fy_cpu_set);
- * FY_CPU=c|avx2|avx512|avx512vnni|amx forces a set the CPU can run. With the "c" set
+ * FY_CPU=c|avx2|avxvnni|avx512|avx512vnni|amx forces a set the CPU can run. With the "c" set
  * the engine keeps its f32 path (fy_cpu_matmul decodes the weights to f32): the reference of
  * the whole model against the NumPy implementation.
  *
  * Numerics of one dot. Two variants, each with its C reference (the set's mm_ref), which the
  * set's mm gives bit for bit:
- *  - "lanes" (c, avx2: fy_qdot_mm_ref): block b: eight int32 lanes, lane i = w[2i] x[2i] +
+ *  - "lanes" (c, avx2, avxvnni: fy_qdot_mm_ref): block b: eight int32 lanes, lane i = w[2i] x[2i] +
  *    w[2i+1] x[2i+1] + w[16+2i] x[16+2i] + w[17+2i] x[17+2i] exactly (w the int8 weight:
  *    Q8_0's q or MXFP4's doubled E2M1 value; at most 4 * 128 * 32767 < 2^24, so its conversion
  *    to f32 is exact), f32 lane i = fmaf(lane, d_w * d_x, lane i) (d_w = Q8_0's fp16 d or
@@ -131,6 +132,7 @@ void fy_qdot_mm_bs_ref(enum fy_dtype type, const uint8_t *w, size_t row_bytes, i
 extern const struct fy_cpu_set fy_cpu_set_c;
 /* where the build has them (x86); the avx512 sets use the avx2 quantizers and q8 */
 extern const struct fy_cpu_set fy_cpu_set_avx2;
+extern const struct fy_cpu_set fy_cpu_set_avxvnni;
 extern const struct fy_cpu_set fy_cpu_set_avx512;
 extern const struct fy_cpu_set fy_cpu_set_avx512vnni;
 extern const struct fy_cpu_set fy_cpu_set_amx;
@@ -139,6 +141,9 @@ void fy_qdot_quantize8_avx2(const float *x, struct fy_q8_block *y, int64_t n);
 void fy_qdot_mm8_avx2(const uint8_t *w, size_t row_bytes, int64_t rows,
                       const struct fy_q8_block *x, int64_t nb, int64_t n_tok, float *y,
                       int64_t ldy, const float *bias);
+void fy_qdot_mm8_avxvnni(const uint8_t *w, size_t row_bytes, int64_t rows,
+                         const struct fy_q8_block *x, int64_t nb, int64_t n_tok, float *y,
+                         int64_t ldy, const float *bias);
 bool fy_cpu_attention_item_avx2(float *out, const struct fy_attn_args *a, int64_t g, int64_t t0,
                                 int64_t t1, const struct fy_attn_part *part);
 bool fy_cpu_attention_item_avx512(float *out, const struct fy_attn_args *a, int64_t g, int64_t t0,
@@ -149,7 +154,8 @@ bool fy_cpu_attention_item_avx512(float *out, const struct fy_attn_args *a, int6
 const struct fy_cpu_set *fy_cpu_set(void);
 /* The named set if this build has it and this CPU runs it, else NULL (tests, benchmarks). */
 const struct fy_cpu_set *fy_cpu_set_named(const char *name);
-/* Set names in order of preference, best last ("c", "avx2", "avx512", "avx512vnni", "amx"); NULL
+/* Set names in order of preference, best last ("c", "avx2", "avxvnni", "avx512", "avx512vnni",
+ * "amx"); NULL
  * past the end. */
 const char *fy_cpu_set_name(int i);
 /* True when the CPU has the instructions of the named set. */

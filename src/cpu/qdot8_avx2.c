@@ -11,6 +11,14 @@
 #include "qdot.h"
 #include "simd_avx2.h"
 
+/* compiled twice: the avx2 set's, and with AVX-VNNI (FY_SET_AVXVNNI) the avxvnni set's mm8,
+ * where one VPDPBUSD per 4 activations replaces VPMADDUBSW + VPADDW (and the final VPMADDWD) */
+#if FY_SET_AVXVNNI
+#define FY_MM8_SYM fy_qdot_mm8_avxvnni
+#else
+#define FY_MM8_SYM fy_qdot_mm8_avx2
+#endif
+
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +26,7 @@
 #define FY_MXFP4_BYTES 17
 #define FY_W_OFF 12 /* weights stored as w + 12 */
 
+#if !FY_SET_AVXVNNI /* the quantizer: once, in the avx2 library */
 void fy_qdot_quantize8_avx2(const float *x, struct fy_q8_block *y, int64_t n)
 {
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
@@ -42,6 +51,7 @@ void fy_qdot_quantize8_avx2(const float *x, struct fy_q8_block *y, int64_t n)
         _mm256_storeu_si256((__m256i *)y[b].q, _mm256_permutevar8x32_epi32(p, order));
     }
 }
+#endif
 
 /* one MXFP4 block as 32 bytes w + 12 in element order */
 static inline __m256i row_u8(const uint8_t *p)
@@ -83,6 +93,15 @@ static inline __attribute__((always_inline)) void tile8(const __m256i *W, const 
                     w[g][k] = _mm256_load_si256(W + g * gstride + b * 8 + 4 * h + k);
             for (int t = 0; t < T; t++) {
                 const int8_t *q = x[t * nb + b].q + 16 * h;
+#if FY_SET_AVXVNNI
+                for (int g = 0; g < G; g++) {
+                    __m256i a = h ? i32[g][t] : _mm256_setzero_si256();
+                    for (int k = 0; k < 4; k++)
+                        a = _mm256_dpbusd_avx_epi32(a, w[g][k], bcast4(q + 4 * k));
+                    i32[g][t] = a;
+                }
+                (void)ones;
+#else
                 __m256i s[2];
                 for (int k = 0; k < 4; k++) {
                     const __m256i xk = bcast4(q + 4 * k);
@@ -95,6 +114,7 @@ static inline __attribute__((always_inline)) void tile8(const __m256i *W, const 
                     const __m256i m = _mm256_madd_epi16(s[g], ones);
                     i32[g][t] = h ? _mm256_add_epi32(i32[g][t], m) : m;
                 }
+#endif
             }
         }
         for (int g = 0; g < G; g++) {
@@ -112,8 +132,8 @@ static inline __attribute__((always_inline)) void tile8(const __m256i *W, const 
 static __thread void *g_buf;
 static __thread size_t g_buf_bytes;
 
-void fy_qdot_mm8_avx2(const uint8_t *w, size_t row_bytes, int64_t rows, const struct fy_q8_block *x,
-                      int64_t nb, int64_t n_tok, float *y, int64_t ldy, const float *bias)
+void FY_MM8_SYM(const uint8_t *w, size_t row_bytes, int64_t rows, const struct fy_q8_block *x,
+                int64_t nb, int64_t n_tok, float *y, int64_t ldy, const float *bias)
 {
     const int64_t n_groups = (rows + 7) / 8;
     const size_t group_bytes = (size_t)nb * (8 * 32 + 8 * sizeof(float));

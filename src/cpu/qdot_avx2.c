@@ -15,9 +15,22 @@
 #include <immintrin.h>
 #include <string.h>
 
+/* compiled twice: the "avx2" set, and with AVX-VNNI (FY_SET_AVXVNNI) the "avxvnni" set (Intel
+ * cores without AVX-512 since Alder Lake), where VPDPWSSD adds the second half's products */
+#if FY_SET_AVXVNNI
+#define FY_SET_SYM fy_cpu_set_avxvnni
+#define FY_SET_NAME "avxvnni"
+#define FY_MM8 fy_qdot_mm8_avxvnni
+#else
+#define FY_SET_SYM fy_cpu_set_avx2
+#define FY_SET_NAME "avx2"
+#define FY_MM8 fy_qdot_mm8_avx2
+#endif
+
 #define FY_Q8_0_BYTES 34
 #define FY_MXFP4_BYTES 17
 
+#if !FY_SET_AVXVNNI /* the quantizer: once, in the avx2 library */
 /* The reference quantizer's bits: amax by max (order-free), d = amax/32767, q = round-to-
  * nearest-even(x * (1/d)) (VCVTPS2DQ in the default rounding mode, as nearbyintf). */
 void fy_qdot_quantize_avx2(const float *x, struct fy_qx_block *y, int64_t n)
@@ -37,6 +50,7 @@ void fy_qdot_quantize_avx2(const float *x, struct fy_qx_block *y, int64_t n)
         }
     }
 }
+#endif
 
 /* weight block: elements 0-15 and 16-31 widened to int16, and the block's scale */
 static inline void wblock(enum fy_dtype type, const uint8_t *p, __m256i *lo, __m256i *hi, float *d)
@@ -83,8 +97,12 @@ tile(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int R, const struct
             __m256i xh = _mm256_loadu_si256((const __m256i *)(xb->q + 16));
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) {
+#if FY_SET_AVXVNNI
+                __m256i p = _mm256_dpwssd_avx_epi32(_mm256_madd_epi16(wl[r], xl), wh[r], xh);
+#else
                 __m256i p =
                     _mm256_add_epi32(_mm256_madd_epi16(wl[r], xl), _mm256_madd_epi16(wh[r], xh));
+#endif
                 acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw[r] * xb->d),
                                             acc[r][t]);
             }
@@ -134,8 +152,8 @@ static void mm_avx2(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int6
         mm_typed(FY_MXFP4, w, row_bytes, rows, x, nb, n_tok, y, ldy, bias);
 }
 
-const struct fy_cpu_set fy_cpu_set_avx2 = {
-    .name = "avx2",
+const struct fy_cpu_set FY_SET_SYM = {
+    .name = FY_SET_NAME,
     .quantize = fy_qdot_quantize_avx2,
     .mm = mm_avx2,
     .mm_ref = fy_qdot_mm_ref,
@@ -143,5 +161,5 @@ const struct fy_cpu_set fy_cpu_set_avx2 = {
     .mm_tok = 32,
     .attention = fy_cpu_attention_item_avx2,
     .quantize8 = fy_qdot_quantize8_avx2,
-    .mm8 = fy_qdot_mm8_avx2,
+    .mm8 = FY_MM8,
 };
