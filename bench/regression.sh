@@ -5,7 +5,8 @@
 #   bash bench/regression.sh out.jsonl && build/ferry bench-compare \
 #       bench/baselines/cpu-2core-zen3.jsonl out.jsonl --threshold 10
 # (baselines per machine kind: cpu-2core-zen3.jsonl, AMD EPYC Zen 3, AVX2 kernel set with flash
-# attention and --poll 0, 2026-12-07;
+# attention and --poll 0, 2026-12-07; cpu-2core-xeon-amx.jsonl, Intel Xeon with AVX-512 VNNI and
+# AMX, amx kernel set, portable build, 2026-12-07;
 # cpu-2core.jsonl, Intel Xeon, before the CPU kernel sets, 2026-11-22)
 # usage: bench/regression.sh OUT.jsonl [FERRY]
 #   FERRY                 the binary (default: $FERRY, else build/ferry next to this script)
