@@ -73,7 +73,7 @@ static int run_case(const struct fy_mat *w, int64_t n_tok, int with_bias, uint64
     snprintf(what, sizeof(what), "matmul %s n_in=%lld n_out=%lld n_tok=%lld bias=%d",
              fy_dtype_name(type), (long long)n_in, (long long)n_out, (long long)n_tok, with_bias);
     /* the f32 path (kernel set "c", or F32/F16/BF16 weights) decodes the weights exactly: 1e-10;
-     * the integer path (qdot.h) rounds the activations to int16 (1/32767 of each block's
+     * the integer path (qdot.h) rounds the activations to int16 (1/32639 of each block's
      * largest): 1e-7 */
     bad += fy_check_nmse(what, y, ref, n_tok * n_out, fy_cpu_qdot_ok(w) ? 1e-7 : 1e-10);
     for (int i = 0; i < GUARD; i++) {

@@ -21,7 +21,7 @@
  * set's mm gives bit for bit:
  *  - "lanes" (c, avx2, avxvnni: fy_qdot_mm_ref): block b: eight int32 lanes, lane i = w[2i] x[2i] +
  *    w[2i+1] x[2i+1] + w[16+2i] x[16+2i] + w[17+2i] x[17+2i] exactly (w the int8 weight:
- *    Q8_0's q or MXFP4's doubled E2M1 value; at most 4 * 128 * 32767 < 2^24, so its conversion
+ *    Q8_0's q or MXFP4's doubled E2M1 value; at most 4 * 128 * 32639 < 2^24, so its conversion
  *    to f32 is exact), f32 lane i = fmaf(lane, d_w * d_x, lane i) (d_w = Q8_0's fp16 d or
  *    MXFP4's 2^(e-128)); at the end ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)), plus
  *    the bias.
@@ -56,7 +56,12 @@ static inline float fy_qx_scale(float amax, float qmax, float *id)
     return d;
 }
 
-/* 32 activations: x_j ~= d * q[j]; d = amax/32767, q = round-to-nearest-even(x_j * (1/d)) */
+/* The int16 activations' range: |q| <= 32639, so that q = 256 h + l with both bytes signed
+ * (h = (q + 128) >> 8, l = q - 256 h in [-128, 127]): the one-token kernels of the avx512 sets
+ * take x in bytes (qdot_avx512.c). 1/32639 instead of 1/32767 of the block's maximum. */
+#define FY_QX_QMAX 32639
+
+/* 32 activations: x_j ~= d * q[j]; d = amax/FY_QX_QMAX, q = round-to-nearest-even(x_j * (1/d)) */
 struct fy_qx_block {
     float d;
     int16_t q[FY_QX_BLOCK];

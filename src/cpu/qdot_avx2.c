@@ -31,20 +31,20 @@
 #define FY_MXFP4_BYTES 17
 
 #if !FY_SET_AVXVNNI /* the quantizer: once, in the avx2 library */
-/* The reference quantizer's bits: amax by max (order-free), d = amax/32767, q = round-to-
+/* The reference quantizer's bits: amax by max (order-free), d = amax/FY_QX_QMAX, q = round-to-
  * nearest-even(x * (1/d)) (VCVTPS2DQ in the default rounding mode, as nearbyintf). */
 void fy_qdot_quantize_avx2(const float *x, struct fy_qx_block *y, int64_t n)
 {
     for (int64_t b = 0; b < n / FY_QX_BLOCK; b++) {
         __m256 v[4];
         float id;
-        float d = fy_qx_scale(fy_avx2_block_amax(x + b * FY_QX_BLOCK, v), 32767.0f, &id);
+        float d = fy_qx_scale(fy_avx2_block_amax(x + b * FY_QX_BLOCK, v), (float)FY_QX_QMAX, &id);
         y[b].d = d;
         const __m256 vid = _mm256_set1_ps(id);
         for (int i = 0; i < 2; i++) {
             __m256i a = _mm256_cvtps_epi32(_mm256_mul_ps(v[2 * i], vid));
             __m256i c = _mm256_cvtps_epi32(_mm256_mul_ps(v[2 * i + 1], vid));
-            /* int32 -> int16 (|q| <= 32767), then undo the per-lane interleave of the pack */
+            /* int32 -> int16 (|q| <= FY_QX_QMAX), then undo the per-lane interleave of the pack */
             __m256i p = _mm256_permute4x64_epi64(_mm256_packs_epi32(a, c), 0xd8);
             _mm256_storeu_si256((__m256i *)(y[b].q + 16 * i), p);
         }

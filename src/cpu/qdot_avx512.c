@@ -130,58 +130,55 @@ INLINE void gemv_group(enum fy_dtype type, const uint8_t *w, size_t row_bytes, i
 }
 
 /* ---- one token in bytes (the GEMV of decode) ----
- * x = 256 xh + xl (xl = the low byte, unsigned; xh = x >> 8, signed), so with int8 weights w
- * S = 256 sum((w + c) xh) + sum(xl w) - 256 c sum(xh), exact in int32 (c = 12 for MXFP4,
- * 128 for Q8_0: w + c is unsigned, as the u8 x s8 instructions want). Two rows share a zmm (32
- * bytes each), so a block of 16 rows is 8 pairs, 2 VPDPBUSD each (VNNI; VPMADDUBSW +
- * VPMADDWD without, MXFP4 only: for Q8_0 the pairs of VPMADDUBSW could saturate), and the
- * transposing reduction has 8 vectors instead of 16: half the shuffles of the int16 path,
- * where the shuffle port was the limit. */
+ * x = 256 xh + xl with both bytes signed (|x| <= FY_QX_QMAX: xh = (x + 128) >> 8, xl = the low
+ * byte), and the weights as unsigned bytes wu = w + c (c = 12 for MXFP4, straight from the
+ * lookup table; 128 for Q8_0): S = 256 sum(wu xh) + sum(wu xl) - c sum(x), exact in int32.
+ * Two rows share a zmm (32 bytes each), so a block of 16 rows is 8 pairs, 2 VPDPBUSD each
+ * (VNNI; VPMADDUBSW + VPMADDWD without, MXFP4 only: for Q8_0 the pairs of VPMADDUBSW could
+ * saturate), and the transposing reduction has 8 vectors instead of 16: half the shuffles of
+ * the int16 path, where the shuffle port was the limit. */
 struct xsplit {
     __m512i xl, xh; /* the block's 32 bytes, twice (one copy per row of a pair) */
 };
 
-INLINE void split_x(const struct fy_qx_block *x, int64_t nb, struct xsplit *xs, int32_t *sxh)
+INLINE void split_x(const struct fy_qx_block *x, int64_t nb, struct xsplit *xs, int32_t *sx)
 {
     for (int64_t b = 0; b < nb; b++) {
         const __m512i v = _mm512_loadu_si512(x[b].q);
-        const __m256i lo = _mm512_cvtepi16_epi8(v); /* truncation: the low bytes */
-        const __m256i hi = _mm512_cvtepi16_epi8(_mm512_srai_epi16(v, 8));
+        const __m256i lo = _mm512_cvtepi16_epi8(v); /* truncation: the low bytes, signed */
+        const __m256i hi = _mm512_cvtepi16_epi8(
+            _mm512_srai_epi16(_mm512_add_epi16(v, _mm512_set1_epi16(128)), 8));
         xs[b].xl = _mm512_broadcast_i64x4(lo);
         xs[b].xh = _mm512_broadcast_i64x4(hi);
-        /* sum of the signed bytes: sum of (xh + 128) by VPSADBW, less 32 * 128 */
-        const __m256i sad =
-            _mm256_sad_epu8(_mm256_xor_si256(hi, _mm256_set1_epi8((char)0x80)), _mm256_setzero_si256());
-        const __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
-        sxh[b] = (int32_t)(_mm_cvtsi128_si64(s2) + _mm_extract_epi64(s2, 1)) - 32 * 128;
+        sx[b] = _mm512_reduce_add_epi32(_mm512_madd_epi16(v, _mm512_set1_epi16(1)));
     }
 }
 
 /* rows a and b's blocks (pa, pb) against the split token: 16 int32 lanes, lanes 0-7 row a's
- * partial sums of 256 (w + c) xh + xl w over 4 elements each, lanes 8-15 row b's */
+ * partial sums of 256 wu xh + wu xl over 4 elements each, lanes 8-15 row b's */
 INLINE __m512i pair_dot(enum fy_dtype type, const uint8_t *pa, const uint8_t *pb,
                         const struct xsplit *xs)
 {
-    __m512i ws, wu;
+    __m512i wu;
     if (type == FY_Q8_0) {
-        ws = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(pa + 2))),
-                                _mm256_loadu_si256((const __m256i *)(pb + 2)), 1);
-        wu = _mm512_xor_si512(ws, _mm512_set1_epi8((char)0x80));
+        wu = _mm512_xor_si512(
+            _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(pa + 2))),
+                               _mm256_loadu_si256((const __m256i *)(pb + 2)), 1),
+            _mm512_set1_epi8((char)0x80));
     } else {
         const __m512i tab = _mm512_broadcast_i32x4(
-            _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12));
+            _mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0)); /* w + 12 */
         /* 128-bit lanes: qs(a), qs(a) >> 4, qs(b), qs(b) >> 4, then the low nibbles */
         __m512i z = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(pa + 1)));
         z = _mm512_mask_broadcast_i32x4(z, 0xff00, _mm_loadu_si128((const __m128i *)(pb + 1)));
         z = _mm512_srlv_epi64(z, _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4));
-        ws = _mm512_shuffle_epi8(tab, _mm512_and_si512(z, _mm512_set1_epi8(0x0f)));
-        wu = _mm512_add_epi8(ws, _mm512_set1_epi8(12));
+        wu = _mm512_shuffle_epi8(tab, _mm512_and_si512(z, _mm512_set1_epi8(0x0f)));
     }
 #if FY_SET_VNNI
     const __m512i h = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wu, xs->xh);
-    return _mm512_dpbusd_epi32(_mm512_slli_epi32(h, 8), xs->xl, ws);
+    return _mm512_dpbusd_epi32(_mm512_slli_epi32(h, 8), wu, xs->xl);
 #else
-    return _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(xs->xl, ws), _mm512_set1_epi16(1)),
+    return _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(wu, xs->xl), _mm512_set1_epi16(1)),
                             _mm512_madd_epi16(_mm512_maddubs_epi16(wu, xs->xh), _mm512_set1_epi16(256)));
 #endif
 }
@@ -201,11 +198,11 @@ INLINE __m512i hsum_pairs(const __m512i u[8])
 
 /* one token, nr <= 16 rows; rows past nr read row 0 (their lanes are not stored) */
 INLINE void gemv8_group(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int nr,
-                        const struct fy_qx_block *x, const struct xsplit *xs, const int32_t *sxh,
+                        const struct fy_qx_block *x, const struct xsplit *xs, const int32_t *sx,
                         int64_t nb, float *y, const float *bias)
 {
     const size_t bb = type == FY_Q8_0 ? FY_Q8_0_BYTES : FY_MXFP4_BYTES;
-    const int32_t corr = 256 * (type == FY_Q8_0 ? 128 : 12);
+    const int32_t c = type == FY_Q8_0 ? 128 : 12;
     const __m512i idx = fy_avx512_row_offsets(row_bytes);
     const __mmask16 m = fy_avx512_lanes(nr);
 #define FY_ROW(r) (wb + (size_t)((r) < nr ? (r) : 0) * row_bytes)
@@ -220,7 +217,7 @@ INLINE void gemv8_group(enum fy_dtype type, const uint8_t *w, size_t row_bytes, 
             u[j] = pair_dot(type, FY_ROW(j), FY_ROW(4 + j), xs + b);
             u[4 + j] = pair_dot(type, FY_ROW(8 + j), FY_ROW(12 + j), xs + b);
         }
-        const __m512i S = _mm512_sub_epi32(hsum_pairs(u), _mm512_set1_epi32(corr * sxh[b]));
+        const __m512i S = _mm512_sub_epi32(hsum_pairs(u), _mm512_set1_epi32(c * sx[b]));
         const __m512 s = _mm512_mul_ps(fy_avx512_wscales(type, wb, idx, m), _mm512_set1_ps(x[b].d));
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S), s, acc);
     }
@@ -288,7 +285,7 @@ INLINE void tile(const __m512i *buf, int64_t nb, const struct fy_qx_block *x, in
 
 static __thread __m512i *g_buf;
 static __thread size_t g_buf_vecs;
-static __thread struct xsplit *g_xs; /* then nb int32 sums of xh */
+static __thread struct xsplit *g_xs; /* then nb int32 sums of x */
 static __thread size_t g_xs_blocks;
 
 static void tiles(const __m512i *buf, int64_t nb, const struct fy_qx_block *x, int64_t n_tok,
@@ -332,15 +329,15 @@ INLINE void mm_typed(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int
             g_xs_blocks = g_xs ? (size_t)nb : 0;
         }
         if (g_xs) {
-            int32_t *sxh = (int32_t *)(g_xs + nb);
-            split_x(x, nb, g_xs, sxh);
+            int32_t *sx = (int32_t *)(g_xs + nb);
+            split_x(x, nb, g_xs, sx);
             for (int64_t r = 0; r < rows; r += GROUP) {
                 const uint8_t *wr = w + (size_t)r * row_bytes;
                 const float *br = bias ? bias + r : NULL;
                 if (rows - r >= GROUP)
-                    gemv8_group(type, wr, row_bytes, GROUP, x, g_xs, sxh, nb, y + r, br);
+                    gemv8_group(type, wr, row_bytes, GROUP, x, g_xs, sx, nb, y + r, br);
                 else
-                    gemv8_group(type, wr, row_bytes, (int)(rows - r), x, g_xs, sxh, nb, y + r,
+                    gemv8_group(type, wr, row_bytes, (int)(rows - r), x, g_xs, sx, nb, y + r,
                                 br);
             }
             return;

@@ -25,11 +25,11 @@ void fy_qdot_quantize_ref(const float *x, struct fy_qx_block *y, int64_t n)
     for (int64_t b = 0; b < n / FY_QX_BLOCK; b++) {
         const float *xb = x + b * FY_QX_BLOCK;
         float id;
-        float d = fy_qx_scale(block_amax(xb), 32767.0f, &id);
+        float d = fy_qx_scale(block_amax(xb), (float)FY_QX_QMAX, &id);
         y[b].d = d;
         for (int j = 0; j < FY_QX_BLOCK; j++) {
             float v = nearbyintf(xb[j] * id);
-            v = v > 32767.0f ? 32767.0f : v < -32767.0f ? -32767.0f : v;
+            v = v > (float)FY_QX_QMAX ? (float)FY_QX_QMAX : v < -(float)FY_QX_QMAX ? -(float)FY_QX_QMAX : v;
             y[b].q[j] = (int16_t)v;
         }
     }
