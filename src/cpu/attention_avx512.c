@@ -2,7 +2,7 @@
  * attention_avx2.c (see there: work items of one KV head and a block of query tokens, 32-slot
  * blocks of the cache converted once per item, an online softmax per row) with 16-lane vectors:
  * a block is 2 vectors per row instead of 4, the K tile is transposed 16 x 16 in registers, and
- * four rows share each K and V load (32 registers) instead of two. With the matmuls of the
+ * eight rows share each K and V load (32 registers) instead of two. With the matmuls of the
  * avx512vnni set the avx2 attention held prompt processing at 3584 cached slots to 0.82 of its
  * speed at none (2-core Xeon, 20b preset). Compiled with the avx512 set's flags only.
  * Numerics: as the reference up to the order of the f32 sums; exp as in attention_avx2.c. */
@@ -16,7 +16,7 @@
 #include <stdlib.h>
 
 #define FY_ATTN_PF 2 /* blocks ahead that the cache rows are prefetched */
-#define RMAX 4       /* rows per pass */
+#define RMAX 8       /* rows per pass: 16 accumulators, the K (V) pair and a broadcast */
 #define INLINE static inline __attribute__((always_inline))
 
 /* e^x for x <= 88.37 (below -87.33 it gives 2^-126 instead of less: the caller masks those) */
@@ -196,24 +196,28 @@ bool fy_cpu_attention_item_avx512(float *out, const struct fy_attn_args *a, int6
                 _mm512_store_ps(vb + j * hd + d, j < nk
                                                      ? load16(a, a->v, (jb + j) * kvw + g * hd + d)
                                                      : _mm512_setzero_ps());
-        /* the rows that see some slot of the block, four at a time */
+        /* the rows that see some slot of the block, eight at a time (a decode item's 8 query
+         * heads of one KV head in one pass) */
         int64_t n_act = 0;
         for (int64_t r = 0; r < nr; r++)
             if (lo[r] <= jb + nk - 1 && hi[r] >= jb)
                 act[n_act++] = r;
         int64_t i = 0;
-        for (; i + 4 <= n_act; i += 4)
-            block_rows(4, act + i, a, g, t0, group, kt, vb, jb, nk, acc, m, z, lo, hi);
+        for (; i + RMAX <= n_act; i += RMAX)
+            block_rows(RMAX, act + i, a, g, t0, group, kt, vb, jb, nk, acc, m, z, lo, hi);
         switch (n_act - i) {
-        case 3:
-            block_rows(3, act + i, a, g, t0, group, kt, vb, jb, nk, acc, m, z, lo, hi);
-            break;
-        case 2:
-            block_rows(2, act + i, a, g, t0, group, kt, vb, jb, nk, acc, m, z, lo, hi);
-            break;
-        case 1:
-            block_rows(1, act + i, a, g, t0, group, kt, vb, jb, nk, acc, m, z, lo, hi);
-            break;
+#define FY_ROWS(n)                                                                                 \
+    case n:                                                                                        \
+        block_rows(n, act + i, a, g, t0, group, kt, vb, jb, nk, acc, m, z, lo, hi);                \
+        break;
+            FY_ROWS(1)
+            FY_ROWS(2)
+            FY_ROWS(3)
+            FY_ROWS(4)
+            FY_ROWS(5)
+            FY_ROWS(6)
+            FY_ROWS(7)
+#undef FY_ROWS
         default:
             break;
         }
