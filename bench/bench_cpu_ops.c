@@ -154,9 +154,10 @@ int main(int argc, char **argv)
     printf("read bandwidth (fy_mem_bandwidth_gbps: all threads, %zu MiB): %.2f GB/s (median of "
            "%d)\n\n",
            fy_mem_bandwidth_bytes() >> 20, base, reps);
-    printf("| set | type | GEMV GB/s | of read bw | GEMM %lld tok GOP/s | GEMM q8 GOP/s |\n",
+    printf("| set | type | GEMV GB/s | probe just before, GB/s | GEMV / probe | GEMM %lld tok GOP/s "
+           "| GEMM q8 GOP/s |\n",
            (long long)n_tok_gemm);
-    printf("|---|---|---|---|---|---|\n");
+    printf("|---|---|---|---|---|---|---|\n");
 
     const int64_t nb = D / FY_QX_BLOCK;
     float *xf = malloc((size_t)n_tok_gemm * D * sizeof(float));
@@ -177,7 +178,7 @@ int main(int argc, char **argv)
     for (int i = 0; fy_cpu_set_name(i); i++) {
         const struct fy_cpu_set *s = fy_cpu_set_named(fy_cpu_set_name(i));
         if (!s) {
-            printf("| %s | - | skipped: %s | | |\n", fy_cpu_set_name(i),
+            printf("| %s | - | skipped: %s | | | | |\n", fy_cpu_set_name(i),
                    fy_cpu_set_supported(fy_cpu_set_name(i)) ? "not in this build"
                                                             : "this CPU lacks it");
             continue;
@@ -195,6 +196,9 @@ int main(int argc, char **argv)
                 w[(size_t)r * (t == FY_Q8_0 ? 34 : 17) + (t == FY_Q8_0 ? 1 : 0)] =
                     t == FY_Q8_0 ? 0x20 : 127;
             double v[REPS];
+            /* the probe again just before this GEMV: on a shared host the bandwidth moves by a
+             * quarter within minutes, so each row's ratio is to its own probe */
+            const double bw_now = smoke ? base : fy_mem_bandwidth_gbps();
             run_mm(s, t, w, row_bytes, rows, xq, nb, 1, y); /* warm-up */
             for (int r = 0; r < reps; r++) {
                 double t0 = now_s();
@@ -219,8 +223,8 @@ int main(int argc, char **argv)
                 }
                 snprintf(q8, sizeof(q8), "%.1f", median(v, reps));
             }
-            printf("| %s | %s | %.2f | %.2f | %.1f | %s |\n", s->name, fy_dtype_name(t), gemv,
-                   gemv / base, gemm, q8);
+            printf("| %s | %s | %.2f | %.2f | %.2f | %.1f | %s |\n", s->name, fy_dtype_name(t), gemv,
+                   bw_now, bw_now > 0 ? gemv / bw_now : 0, gemm, q8);
             free(w);
         }
     }
