@@ -6,11 +6,14 @@
  * scale is applied once per 16 (row, token) pairs and the per-block sums need no horizontal
  * reduction per pair. The numerics are qdot.h's "block sums" (fy_qdot_mm_bs_ref): per block
  * the exact int32 S = sum w_j q_j, acc = fmaf((float)S, d_w * d_x, acc) block after block,
- * then + bias. The int32 sums are exact whatever the order of their additions, so the two
- * paths below give the same bits, and a result does not depend on n_tok:
- *   - one token (decode): each row's block widened to 32 int16, one VPMADDWD against the
- *     token's block gives 16 pair sums per row, and a transposing reduction of the 16 rows'
- *     vectors gives one vector of the 16 rows' S;
+ * then + bias. The int32 sums are exact whatever the order of their additions, so the paths
+ * below give the same bits, and a result does not depend on n_tok:
+ *   - one token (decode), in bytes: x split into two signed bytes, the weights as unsigned
+ *     bytes, two rows per zmm and VPDPBUSD (VPMADDUBSW without VNNI), a transposing reduction
+ *     of 8 vectors gives the 16 rows' S (see "one token in bytes" below);
+ *   - one token, Q8_0 without VNNI (VPMADDUBSW could saturate there): each row's block widened
+ *     to 32 int16, one VPMADDWD against the token's block, a transposing reduction of the 16
+ *     rows' vectors;
  *   - several tokens: the group's weights are decoded once per call into a per-thread buffer,
  *     per block 16 vectors, vector k = elements 2k, 2k+1 of the 16 rows (int16 pairs); a token
  *     tile of T tokens then does, per vector, one VPDPWSSD (VNNI; VPMADDWD + VPADDD without)
