@@ -10,7 +10,8 @@
  * token follows the number of visible slots and nothing else.
  * Numerics: as the reference (attention.c) up to the order of the f32 sums; exp is a degree-6
  * polynomial after range reduction (relative error ~2e-7). The sink starts the softmax
- * (m = sink, z = 1) as in the reference. */
+ * (m = sink, z = 1) as in the reference. The item's scalar parts (rows, scratch, prefetch,
+ * output) are attention_item.c's, shared with attention_avx512.c. */
 #include "cpu/ops.h"
 #include "qdot.h"
 #include "simd_avx2.h"
@@ -19,8 +20,6 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
-
-#define FY_ATTN_PF 2 /* blocks ahead that the cache rows are prefetched */
 
 /* e^x for x <= 88.37 (below -87.33 it gives 2^-126 instead of less: the caller masks those) */
 static inline __m256 exp256(__m256 x)
@@ -113,9 +112,6 @@ accumulate32(int R, float *const acc[2], const float alpha[2], const float *cons
             _mm256_store_ps(acc[r] + 8 * i, o[r][i]);
 }
 
-/* per-thread scratch: the rows' accumulators and the block's K and V */
-static __thread float *g_scratch;
-
 /* rows r[0..R) (R 1 or 2) of an item take the block jb (nk slots) into their softmax */
 static inline __attribute__((always_inline)) void
 block_rows(int R, const int64_t *rows, const struct fy_attn_args *a, int64_t g, int64_t t0,
@@ -167,49 +163,15 @@ block_rows(int R, const int64_t *rows, const struct fy_attn_args *a, int64_t g, 
 bool fy_cpu_attention_item_avx2(float *out, const struct fy_attn_args *a, int64_t g, int64_t t0,
                                 int64_t t1, const struct fy_attn_part *part)
 {
-    const int64_t hd = a->head_dim, kvw = a->n_head_kv * hd, group = a->n_head / a->n_head_kv;
-    const int64_t nr = (t1 - t0) * group; /* row r: token t0 + r / group, head g*group + r%group */
-    if (!g_scratch)
-        g_scratch = aligned_alloc(64, (size_t)(FY_ATTN_ROWS + 2 * FY_ATTN_KB) * FY_ATTN_MAXHD *
-                                          sizeof(float));
-    if (!g_scratch)
-        return false;                               /* the caller takes the reference path */
-    float *acc = g_scratch;                         /* [nr][hd] */
-    float *kt = acc + FY_ATTN_ROWS * FY_ATTN_MAXHD; /* [hd][KB] */
-    float *vb = kt + FY_ATTN_KB * FY_ATTN_MAXHD;    /* [KB][hd] */
-    float m[FY_ATTN_ROWS], z[FY_ATTN_ROWS];
-    int64_t lo[FY_ATTN_ROWS], hi[FY_ATTN_ROWS], act[FY_ATTN_ROWS];
-    int64_t jmin = INT64_MAX, jmax = -1;
-
-    for (int64_t r = 0; r < nr; r++) {
-        const int64_t h = g * group + r % group, pos = a->pos[t0 + r / group];
-        const bool sink = a->sinks && (!part || part->sink);
-        m[r] = sink ? a->sinks[h] : -INFINITY;
-        z[r] = sink ? 1.0f : 0.0f;
-        for (int64_t d = 0; d < hd; d++)
-            acc[r * hd + d] = 0.0f;
-        fy_attn_visible(a, pos, &lo[r], &hi[r]);
-        if (part) {
-            lo[r] = lo[r] > part->s0 ? lo[r] : part->s0;
-            hi[r] = hi[r] < part->s1 ? hi[r] : part->s1;
-        }
-        if (lo[r] <= hi[r]) {
-            jmin = lo[r] < jmin ? lo[r] : jmin;
-            jmax = hi[r] > jmax ? hi[r] : jmax;
-        }
-    }
-    for (int64_t jb = jmin; jb <= jmax; jb += FY_ATTN_KB) {
-        const int64_t nk = jmax - jb + 1 < FY_ATTN_KB ? jmax - jb + 1 : FY_ATTN_KB;
-        /* the rows of this head FY_ATTN_PF blocks ahead: one head's slice of each cache row is a
-         * short strided read the hardware prefetchers do not follow across pages */
-        const size_t esz = a->kv_type == FY_F16 ? 2 : 4;
-        for (int64_t j = jb + FY_ATTN_PF * FY_ATTN_KB;
-             j < jb + (FY_ATTN_PF + 1) * FY_ATTN_KB && j <= jmax; j++)
-            for (size_t off = 0; off < (size_t)hd * esz; off += 64) {
-                const size_t at = ((size_t)(j * kvw + g * hd)) * esz + off;
-                _mm_prefetch((const char *)a->k + at, _MM_HINT_T0);
-                _mm_prefetch((const char *)a->v + at, _MM_HINT_T0);
-            }
+    struct fy_attn_item it;
+    if (!fy_attn_item_begin(&it, a, g, t0, t1, part))
+        return false; /* the caller takes the reference path */
+    const int64_t hd = it.hd, kvw = it.kvw;
+    float *kt = it.kt, *vb = it.vb;
+    int64_t act[FY_ATTN_ROWS];
+    for (int64_t jb = it.jmin; jb <= it.jmax; jb += FY_ATTN_KB) {
+        const int64_t nk = it.jmax - jb + 1 < FY_ATTN_KB ? it.jmax - jb + 1 : FY_ATTN_KB;
+        fy_attn_item_prefetch(&it, a, g, jb);
         /* the block's K transposed (kt[d][j]) and V (vb[j][d]), f32, zero past nk; K by 8 x 8
          * tiles transposed in registers */
         for (int64_t j0 = 0; j0 < FY_ATTN_KB; j0 += 8)
@@ -228,30 +190,15 @@ bool fy_cpu_attention_item_avx2(float *out, const struct fy_attn_args *a, int64_
                                                      ? load8(a, a->v, (jb + j) * kvw + g * hd + d)
                                                      : _mm256_setzero_ps());
         /* the rows that see some slot of the block, two at a time */
-        int64_t n_act = 0;
-        for (int64_t r = 0; r < nr; r++)
-            if (lo[r] <= jb + nk - 1 && hi[r] >= jb)
-                act[n_act++] = r;
+        const int64_t n_act = fy_attn_item_active(&it, jb, nk, act);
         int64_t i = 0;
         for (; i + 2 <= n_act; i += 2)
-            block_rows(2, act + i, a, g, t0, group, kt, vb, jb, nk, acc, m, z, lo, hi);
+            block_rows(2, act + i, a, g, t0, it.group, kt, vb, jb, nk, it.acc, it.m, it.z, it.lo,
+                       it.hi);
         if (i < n_act)
-            block_rows(1, act + i, a, g, t0, group, kt, vb, jb, nk, acc, m, z, lo, hi);
+            block_rows(1, act + i, a, g, t0, it.group, kt, vb, jb, nk, it.acc, it.m, it.z, it.lo,
+                       it.hi);
     }
-    for (int64_t r = 0; r < nr && part; r++) {
-        const int64_t t = t0 + r / group, h = g * group + r % group;
-        float *o = part->out + (t * a->n_head + h) * (hd + 2);
-        for (int64_t d = 0; d < hd; d++)
-            o[d] = acc[r * hd + d];
-        o[hd] = m[r];
-        o[hd + 1] = z[r];
-    }
-    for (int64_t r = 0; r < nr && !part; r++) {
-        const int64_t t = t0 + r / group, h = g * group + r % group;
-        const float inv = z[r] > 0.0f ? 1.0f / z[r] : 0.0f;
-        float *o = out + (t * a->n_head + h) * hd;
-        for (int64_t d = 0; d < hd; d++)
-            o[d] = acc[r * hd + d] * inv;
-    }
+    fy_attn_item_end(&it, out, a, g, t0, part);
     return true;
 }

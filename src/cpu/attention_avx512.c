@@ -15,7 +15,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#define FY_ATTN_PF 2 /* blocks ahead that the cache rows are prefetched */
 #define RMAX 8       /* rows per pass: 16 accumulators, the K (V) pair and a broadcast */
 #define INLINE static inline __attribute__((always_inline))
 
@@ -129,55 +128,18 @@ INLINE void block_rows(int R, const int64_t *rows, const struct fy_attn_args *a,
     }
 }
 
-/* per-thread scratch: the rows' accumulators and the block's K and V */
-static __thread float *g_scratch;
-
 bool fy_cpu_attention_item_avx512(float *out, const struct fy_attn_args *a, int64_t g, int64_t t0,
                                   int64_t t1, const struct fy_attn_part *part)
 {
-    const int64_t hd = a->head_dim, kvw = a->n_head_kv * hd, group = a->n_head / a->n_head_kv;
-    const int64_t nr = (t1 - t0) * group; /* row r: token t0 + r / group, head g*group + r%group */
-    if (!g_scratch)
-        g_scratch = aligned_alloc(64, (size_t)(FY_ATTN_ROWS + 2 * FY_ATTN_KB) * FY_ATTN_MAXHD *
-                                          sizeof(float));
-    if (!g_scratch)
-        return false;                               /* the caller takes the reference path */
-    float *acc = g_scratch;                         /* [nr][hd] */
-    float *kt = acc + FY_ATTN_ROWS * FY_ATTN_MAXHD; /* [hd][KB] */
-    float *vb = kt + FY_ATTN_KB * FY_ATTN_MAXHD;    /* [KB][hd] */
-    float m[FY_ATTN_ROWS], z[FY_ATTN_ROWS];
-    int64_t lo[FY_ATTN_ROWS], hi[FY_ATTN_ROWS], act[FY_ATTN_ROWS];
-    int64_t jmin = INT64_MAX, jmax = -1;
-
-    for (int64_t r = 0; r < nr; r++) {
-        const int64_t h = g * group + r % group, pos = a->pos[t0 + r / group];
-        const bool sink = a->sinks && (!part || part->sink);
-        m[r] = sink ? a->sinks[h] : -INFINITY;
-        z[r] = sink ? 1.0f : 0.0f;
-        for (int64_t d = 0; d < hd; d++)
-            acc[r * hd + d] = 0.0f;
-        fy_attn_visible(a, pos, &lo[r], &hi[r]);
-        if (part) {
-            lo[r] = lo[r] > part->s0 ? lo[r] : part->s0;
-            hi[r] = hi[r] < part->s1 ? hi[r] : part->s1;
-        }
-        if (lo[r] <= hi[r]) {
-            jmin = lo[r] < jmin ? lo[r] : jmin;
-            jmax = hi[r] > jmax ? hi[r] : jmax;
-        }
-    }
-    const size_t esz = a->kv_type == FY_F16 ? 2 : 4;
-    for (int64_t jb = jmin; jb <= jmax; jb += FY_ATTN_KB) {
-        const int64_t nk = jmax - jb + 1 < FY_ATTN_KB ? jmax - jb + 1 : FY_ATTN_KB;
-        /* this head's slice of the cache rows FY_ATTN_PF blocks ahead (short strided reads the
-         * hardware prefetchers do not follow across pages) */
-        for (int64_t j = jb + FY_ATTN_PF * FY_ATTN_KB;
-             j < jb + (FY_ATTN_PF + 1) * FY_ATTN_KB && j <= jmax; j++)
-            for (size_t off = 0; off < (size_t)hd * esz; off += 64) {
-                const size_t at = ((size_t)(j * kvw + g * hd)) * esz + off;
-                _mm_prefetch((const char *)a->k + at, _MM_HINT_T0);
-                _mm_prefetch((const char *)a->v + at, _MM_HINT_T0);
-            }
+    struct fy_attn_item it;
+    if (!fy_attn_item_begin(&it, a, g, t0, t1, part))
+        return false; /* the caller takes the reference path */
+    const int64_t hd = it.hd, kvw = it.kvw;
+    float *kt = it.kt, *vb = it.vb;
+    int64_t act[FY_ATTN_ROWS];
+    for (int64_t jb = it.jmin; jb <= it.jmax; jb += FY_ATTN_KB) {
+        const int64_t nk = it.jmax - jb + 1 < FY_ATTN_KB ? it.jmax - jb + 1 : FY_ATTN_KB;
+        fy_attn_item_prefetch(&it, a, g, jb);
         /* the block's K transposed (kt[d][j]) by 16 x 16 tiles in registers, and V (vb[j][d]),
          * f32, zero past nk */
         for (int64_t j0 = 0; j0 < FY_ATTN_KB; j0 += 16)
@@ -198,17 +160,16 @@ bool fy_cpu_attention_item_avx512(float *out, const struct fy_attn_args *a, int6
                                                      : _mm512_setzero_ps());
         /* the rows that see some slot of the block, eight at a time (a decode item's 8 query
          * heads of one KV head in one pass) */
-        int64_t n_act = 0;
-        for (int64_t r = 0; r < nr; r++)
-            if (lo[r] <= jb + nk - 1 && hi[r] >= jb)
-                act[n_act++] = r;
+        const int64_t n_act = fy_attn_item_active(&it, jb, nk, act);
         int64_t i = 0;
         for (; i + RMAX <= n_act; i += RMAX)
-            block_rows(RMAX, act + i, a, g, t0, group, kt, vb, jb, nk, acc, m, z, lo, hi);
+            block_rows(RMAX, act + i, a, g, t0, it.group, kt, vb, jb, nk, it.acc, it.m, it.z,
+                       it.lo, it.hi);
         switch (n_act - i) {
 #define FY_ROWS(n)                                                                                 \
     case n:                                                                                        \
-        block_rows(n, act + i, a, g, t0, group, kt, vb, jb, nk, acc, m, z, lo, hi);                \
+        block_rows(n, act + i, a, g, t0, it.group, kt, vb, jb, nk, it.acc, it.m, it.z, it.lo,      \
+                   it.hi);                                                                         \
         break;
             FY_ROWS(1)
             FY_ROWS(2)
@@ -222,20 +183,6 @@ bool fy_cpu_attention_item_avx512(float *out, const struct fy_attn_args *a, int6
             break;
         }
     }
-    for (int64_t r = 0; r < nr && part; r++) {
-        const int64_t t = t0 + r / group, h = g * group + r % group;
-        float *o = part->out + (t * a->n_head + h) * (hd + 2);
-        for (int64_t d = 0; d < hd; d++)
-            o[d] = acc[r * hd + d];
-        o[hd] = m[r];
-        o[hd + 1] = z[r];
-    }
-    for (int64_t r = 0; r < nr && !part; r++) {
-        const int64_t t = t0 + r / group, h = g * group + r % group;
-        const float inv = z[r] > 0.0f ? 1.0f / z[r] : 0.0f;
-        float *o = out + (t * a->n_head + h) * hd;
-        for (int64_t d = 0; d < hd; d++)
-            o[d] = acc[r * hd + d] * inv;
-    }
+    fy_attn_item_end(&it, out, a, g, t0, part);
     return true;
 }

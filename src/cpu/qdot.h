@@ -109,6 +109,25 @@ struct fy_attn_part {
     bool sink;
     float *out;
 };
+/* The scalar parts of an item, shared by every set's kernel (attention_item.c): begin sets up
+ * the rows (softmax state m, z from the sink, zeroed accumulators, visible slots lo..hi, their
+ * union jmin..jmax) in the per-thread scratch (false when it cannot be allocated: nothing
+ * written); per block of slots jb..jb+nk-1, prefetch reads the cache rows ahead and active
+ * lists the rows that see a slot of the block; end writes the output (or the part's state). */
+struct fy_attn_item {
+    int64_t hd, kvw, group, nr; /* row r: token t0 + r / group, head g * group + r % group */
+    int64_t jmin, jmax;
+    float *acc, *kt, *vb; /* [nr][hd]; the block's K transposed [hd][KB] and V [KB][hd] */
+    float m[FY_ATTN_ROWS], z[FY_ATTN_ROWS];
+    int64_t lo[FY_ATTN_ROWS], hi[FY_ATTN_ROWS];
+};
+bool fy_attn_item_begin(struct fy_attn_item *it, const struct fy_attn_args *a, int64_t g,
+                        int64_t t0, int64_t t1, const struct fy_attn_part *part);
+void fy_attn_item_prefetch(const struct fy_attn_item *it, const struct fy_attn_args *a, int64_t g,
+                           int64_t jb);
+int64_t fy_attn_item_active(const struct fy_attn_item *it, int64_t jb, int64_t nk, int64_t *act);
+void fy_attn_item_end(const struct fy_attn_item *it, float *out, const struct fy_attn_args *a,
+                      int64_t g, int64_t t0, const struct fy_attn_part *part);
 typedef bool (*fy_attention_item_fn)(float *out, const struct fy_attn_args *a, int64_t g,
                                      int64_t t0, int64_t t1, const struct fy_attn_part *part);
 

@@ -1,0 +1,96 @@
+/* The scalar parts of a flash-attention work item (qdot.h: fy_attn_item), the same for every
+ * kernel set's item (attention_avx2.c, attention_avx512.c): the per-thread scratch, each row's
+ * softmax state and visible slots, the prefetch of the cache rows ahead, the rows a block
+ * concerns, and the item's output. Only the block's conversion and arithmetic are the sets'. */
+#include "ops.h"
+#include "qdot.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#define FY_ATTN_PF 2 /* blocks ahead that the cache rows are prefetched */
+
+static __thread float *g_scratch; /* [FY_ATTN_ROWS][MAXHD] acc, [MAXHD][KB] kt, [KB][MAXHD] vb */
+
+bool fy_attn_item_begin(struct fy_attn_item *it, const struct fy_attn_args *a, int64_t g,
+                        int64_t t0, int64_t t1, const struct fy_attn_part *part)
+{
+    if (!g_scratch)
+        g_scratch = aligned_alloc(64, (size_t)(FY_ATTN_ROWS + 2 * FY_ATTN_KB) * FY_ATTN_MAXHD *
+                                          sizeof(float));
+    if (!g_scratch)
+        return false; /* the caller takes the reference path */
+    it->hd = a->head_dim;
+    it->kvw = a->n_head_kv * it->hd;
+    it->group = a->n_head / a->n_head_kv;
+    it->nr = (t1 - t0) * it->group;
+    it->acc = g_scratch;
+    it->kt = it->acc + FY_ATTN_ROWS * FY_ATTN_MAXHD;
+    it->vb = it->kt + FY_ATTN_KB * FY_ATTN_MAXHD;
+    it->jmin = INT64_MAX;
+    it->jmax = -1;
+    for (int64_t r = 0; r < it->nr; r++) {
+        const int64_t h = g * it->group + r % it->group, pos = a->pos[t0 + r / it->group];
+        const bool sink = a->sinks && (!part || part->sink);
+        it->m[r] = sink ? a->sinks[h] : -INFINITY;
+        it->z[r] = sink ? 1.0f : 0.0f;
+        for (int64_t d = 0; d < it->hd; d++)
+            it->acc[r * it->hd + d] = 0.0f;
+        fy_attn_visible(a, pos, &it->lo[r], &it->hi[r]);
+        if (part) {
+            it->lo[r] = it->lo[r] > part->s0 ? it->lo[r] : part->s0;
+            it->hi[r] = it->hi[r] < part->s1 ? it->hi[r] : part->s1;
+        }
+        if (it->lo[r] <= it->hi[r]) {
+            it->jmin = it->lo[r] < it->jmin ? it->lo[r] : it->jmin;
+            it->jmax = it->hi[r] > it->jmax ? it->hi[r] : it->jmax;
+        }
+    }
+    return true;
+}
+
+void fy_attn_item_prefetch(const struct fy_attn_item *it, const struct fy_attn_args *a, int64_t g,
+                           int64_t jb)
+{
+    /* this head's slice of the cache rows FY_ATTN_PF blocks ahead: a short strided read the
+     * hardware prefetchers do not follow across pages */
+    const size_t esz = a->kv_type == FY_F16 ? 2 : 4;
+    for (int64_t j = jb + FY_ATTN_PF * FY_ATTN_KB;
+         j < jb + (FY_ATTN_PF + 1) * FY_ATTN_KB && j <= it->jmax; j++)
+        for (size_t off = 0; off < (size_t)it->hd * esz; off += 64) {
+            const size_t at = ((size_t)(j * it->kvw + g * it->hd)) * esz + off;
+            __builtin_prefetch((const char *)a->k + at, 0, 3);
+            __builtin_prefetch((const char *)a->v + at, 0, 3);
+        }
+}
+
+int64_t fy_attn_item_active(const struct fy_attn_item *it, int64_t jb, int64_t nk, int64_t *act)
+{
+    int64_t n = 0;
+    for (int64_t r = 0; r < it->nr; r++)
+        if (it->lo[r] <= jb + nk - 1 && it->hi[r] >= jb)
+            act[n++] = r;
+    return n;
+}
+
+void fy_attn_item_end(const struct fy_attn_item *it, float *out, const struct fy_attn_args *a,
+                      int64_t g, int64_t t0, const struct fy_attn_part *part)
+{
+    const int64_t hd = it->hd;
+    for (int64_t r = 0; r < it->nr; r++) {
+        const int64_t t = t0 + r / it->group, h = g * it->group + r % it->group;
+        const float *acc = it->acc + r * hd;
+        if (part) {
+            float *o = part->out + (t * a->n_head + h) * (hd + 2);
+            for (int64_t d = 0; d < hd; d++)
+                o[d] = acc[d];
+            o[hd] = it->m[r];
+            o[hd + 1] = it->z[r];
+        } else {
+            const float inv = it->z[r] > 0.0f ? 1.0f / it->z[r] : 0.0f;
+            float *o = out + (t * a->n_head + h) * hd;
+            for (int64_t d = 0; d < hd; d++)
+                o[d] = acc[d] * inv;
+        }
+    }
+}
