@@ -5,6 +5,7 @@
 #include "quant.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #define FY_Q8_0_BYTES 34  /* fp16 d, int8 q[32] */
@@ -76,26 +77,41 @@ void fy_qdot_mm_ref(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int6
                 dot(type, w + (size_t)r * row_bytes, x + t * nb, nb) + (bias ? bias[r] : 0.0f);
 }
 
-/* the "block sums" numerics (qdot.h): per block the exact int32 sum, one fmaf per block */
+/* one row's dot in the "block sums" numerics (qdot.h): per block the exact int32 sum, one fmaf
+ * per block; x: int16 blocks, or int8 blocks (q8) */
+static float dot_bs(enum fy_dtype type, const uint8_t *w, const void *x, bool q8, int64_t nb)
+{
+    const size_t bb = type == FY_Q8_0 ? FY_Q8_0_BYTES : FY_MXFP4_BYTES;
+    int8_t wq[FY_QX_BLOCK];
+    float acc = 0.0f;
+    for (int64_t b = 0; b < nb; b++) {
+        const float dw = weight_block(type, w + (size_t)b * bb, wq);
+        int32_t s = 0;
+        float dx;
+        if (q8) {
+            const struct fy_q8_block *xb = (const struct fy_q8_block *)x + b;
+            for (int j = 0; j < FY_QX_BLOCK; j++)
+                s += wq[j] * xb->q[j];
+            dx = xb->d;
+        } else {
+            const struct fy_qx_block *xb = (const struct fy_qx_block *)x + b;
+            for (int j = 0; j < FY_QX_BLOCK; j++)
+                s += wq[j] * xb->q[j];
+            dx = xb->d;
+        }
+        acc = fmaf((float)s, dw * dx, acc);
+    }
+    return acc;
+}
+
 void fy_qdot_mm_bs_ref(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int64_t rows,
                        const struct fy_qx_block *x, int64_t nb, int64_t n_tok, float *y,
                        int64_t ldy, const float *bias)
 {
-    const size_t bb = type == FY_Q8_0 ? FY_Q8_0_BYTES : FY_MXFP4_BYTES;
-    int8_t wq[FY_QX_BLOCK];
     for (int64_t r = 0; r < rows; r++)
-        for (int64_t t = 0; t < n_tok; t++) {
-            float acc = 0.0f;
-            for (int64_t b = 0; b < nb; b++) {
-                const struct fy_qx_block *xb = x + t * nb + b;
-                float dw = weight_block(type, w + (size_t)r * row_bytes + (size_t)b * bb, wq);
-                int32_t s = 0;
-                for (int j = 0; j < FY_QX_BLOCK; j++)
-                    s += wq[j] * xb->q[j];
-                acc = fmaf((float)s, dw * xb->d, acc);
-            }
-            y[t * ldy + r] = acc + (bias ? bias[r] : 0.0f);
-        }
+        for (int64_t t = 0; t < n_tok; t++)
+            y[t * ldy + r] = dot_bs(type, w + (size_t)r * row_bytes, x + t * nb, false, nb) +
+                             (bias ? bias[r] : 0.0f);
 }
 
 void fy_qdot_quantize8_ref(const float *x, struct fy_q8_block *y, int64_t n)
@@ -116,24 +132,14 @@ void fy_qdot_quantize8_ref(const float *x, struct fy_q8_block *y, int64_t n)
     }
 }
 
+/* MXFP4 rows x q8 activations: the block sums numerics too (qdot.h) */
 static void mm8_c(const uint8_t *w, size_t row_bytes, int64_t rows, const struct fy_q8_block *x,
                   int64_t nb, int64_t n_tok, float *y, int64_t ldy, const float *bias)
 {
-    int8_t wq[FY_QX_BLOCK];
     for (int64_t r = 0; r < rows; r++)
-        for (int64_t t = 0; t < n_tok; t++) {
-            float acc = 0.0f;
-            for (int64_t b = 0; b < nb; b++) {
-                const struct fy_q8_block *xb = x + t * nb + b;
-                float dw = weight_block(FY_MXFP4, w + (size_t)r * row_bytes +
-                                                      (size_t)b * FY_MXFP4_BYTES, wq);
-                int32_t s = 0;
-                for (int j = 0; j < FY_QX_BLOCK; j++)
-                    s += wq[j] * xb->q[j];
-                acc = fmaf((float)s, dw * xb->d, acc);
-            }
-            y[t * ldy + r] = acc + (bias ? bias[r] : 0.0f);
-        }
+        for (int64_t t = 0; t < n_tok; t++)
+            y[t * ldy + r] = dot_bs(FY_MXFP4, w + (size_t)r * row_bytes, x + t * nb, true, nb) +
+                             (bias ? bias[r] : 0.0f);
 }
 
 const struct fy_cpu_set fy_cpu_set_c = {
