@@ -69,6 +69,22 @@ static float wval(enum fy_dtype t, const uint8_t *p, int j)
     return (float)fy_mxfp4_table[q] * fy_e8m0_half(p[0]);
 }
 
+/* the value q d and scale d of each element of n quantized activations (int16 or q8 blocks) */
+static void element_values(bool q8, const uint8_t *xq, int64_t n, double *qv, double *qd)
+{
+    for (int64_t i = 0; i < n; i++) {
+        if (q8) {
+            const struct fy_q8_block *b = (const struct fy_q8_block *)xq + i / 32;
+            qd[i] = b->d;
+            qv[i] = (double)b->q[i % 32] * qd[i];
+        } else {
+            const struct fy_qx_block *b = (const struct fy_qx_block *)xq + i / 32;
+            qd[i] = b->d;
+            qv[i] = (double)b->q[i % 32] * qd[i];
+        }
+    }
+}
+
 /* blocks 3 and 4 of x: one tiny value among zeros, one value just under qdot.h's
  * FY_QX_TINY with a normal one (1/d would overflow for d = amax/FY_QX_QMAX subnormal): such blocks
  * are all zeros, with no NaN or -32768 */
@@ -80,6 +96,33 @@ static void tiny_blocks(float *x)
     x[131] = -0x1p-98f;
 }
 
+/* the quantizers' input: mixed magnitudes, a huge value (its block still quantizes), a block
+ * of tiny values, and tiny_blocks */
+static void quantizer_input(struct fy_rng *r, float *x, int64_t n)
+{
+    make_x(r, x, n);
+    x[5] = 1e30f;
+    x[40] = -3e-38f;
+    tiny_blocks(x);
+}
+
+/* |x - d q| <= 0.505 d for every element (d/2 and the f32 rounding of x * (1/d)); failures */
+static int check_rounding(bool q8, const float *x, const uint8_t *blocks, int64_t n)
+{
+    int failed = 0;
+    double *qv = malloc((size_t)n * sizeof(double)), *qd = malloc((size_t)n * sizeof(double));
+    element_values(q8, blocks, n, qv, qd);
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs((double)x[i] - qv[i]);
+        if (!(e <= 0.505 * qd[i] + 0x1p-96) && failed++ < 3)
+            fprintf(stderr, "FAIL x[%lld] = %g: d %g, q d %g\n", (long long)i, x[i], qd[i],
+                    qv[i]);
+    }
+    free(qv);
+    free(qd);
+    return failed;
+}
+
 static int check_quantize(const struct fy_cpu_set *s, struct fy_rng *r)
 {
     int failed = 0;
@@ -87,20 +130,11 @@ static int check_quantize(const struct fy_cpu_set *s, struct fy_rng *r)
     float *x = malloc(n * sizeof(float));
     struct fy_qx_block *a = malloc((n / 32) * sizeof(*a));
     struct fy_qx_block *b = malloc((n / 32) * sizeof(*b));
-    make_x(r, x, n);
-    x[5] = 1e30f;    /* a huge value: its block still quantizes */
-    x[40] = -3e-38f; /* a block of tiny values */
-    tiny_blocks(x);
+    quantizer_input(r, x, n);
     fy_qdot_quantize_ref(x, a, n);
     s->quantize(x, b, n);
     FY_EXPECT(memcmp(a, b, (n / 32) * sizeof(*a)) == 0);
-    for (int64_t i = 0; i < n; i++) {
-        const struct fy_qx_block *q = &b[i / 32];
-        double e = fabs((double)x[i] - (double)q->d * q->q[i % 32]);
-        if (!(e <= 0.505 * q->d + 0x1p-96) && failed++ < 3)
-            fprintf(stderr, "FAIL x[%lld] = %g: d %g q %d\n", (long long)i, x[i], q->d,
-                    q->q[i % 32]);
-    }
+    failed += check_rounding(false, x, (const uint8_t *)b, n);
     FY_EXPECT(b[3].d == 0.0f && b[3].q[4] == 0 && b[4].d == 0.0f && b[4].q[2] == 0);
     for (int64_t i = 0; i < n; i++) /* the range the byte split of qdot_avx512.c needs */
         if (abs(b[i / 32].q[i % 32]) > FY_QX_QMAX && failed++ < 3)
@@ -172,20 +206,6 @@ static void run_set(const struct fy_cpu_set *s, bool q8, enum fy_dtype t, const 
         s->mm(t, w, row_bytes, rows, (const struct fy_qx_block *)xq, nb, n_tok, y, rows, bias);
 }
 
-static void element_values(bool q8, const uint8_t *xq, int64_t n, double *qv, double *qd)
-{
-    for (int64_t i = 0; i < n; i++) {
-        if (q8) {
-            const struct fy_q8_block *b = (const struct fy_q8_block *)xq + i / 32;
-            qd[i] = b->d;
-            qv[i] = (double)b->q[i % 32] * qd[i];
-        } else {
-            const struct fy_qx_block *b = (const struct fy_qx_block *)xq + i / 32;
-            qd[i] = b->d;
-            qv[i] = (double)b->q[i % 32] * qd[i];
-        }
-    }
-}
 
 /* mm (int16 activations), or mm8 (q8: int8 activations, MXFP4 weights only) */
 static int check_mm(const struct fy_cpu_set *s, enum fy_dtype t, bool q8, int64_t rows,
@@ -255,20 +275,11 @@ static int check_quantize8(const struct fy_cpu_set *s, struct fy_rng *r)
     float *x = malloc(n * sizeof(float));
     struct fy_q8_block *a = malloc((n / 32) * sizeof(*a));
     struct fy_q8_block *b = malloc((n / 32) * sizeof(*b));
-    make_x(r, x, n);
-    x[5] = 1e30f;
-    x[40] = -3e-38f;
-    tiny_blocks(x);
+    quantizer_input(r, x, n);
     fy_qdot_quantize8_ref(x, a, n);
     s->quantize8(x, b, n);
     FY_EXPECT(memcmp(a, b, (n / 32) * sizeof(*a)) == 0);
-    for (int64_t i = 0; i < n; i++) {
-        const struct fy_q8_block *q = &b[i / 32];
-        double e = fabs((double)x[i] - (double)q->d * q->q[i % 32]);
-        if (!(e <= 0.505 * q->d + 0x1p-96) && failed++ < 3)
-            fprintf(stderr, "FAIL x[%lld] = %g: d %g q %d\n", (long long)i, x[i], q->d,
-                    q->q[i % 32]);
-    }
+    failed += check_rounding(true, x, (const uint8_t *)b, n);
     FY_EXPECT(b[3].d == 0.0f && b[3].q[4] == 0 && b[4].d == 0.0f && b[4].q[2] == 0);
     for (int64_t k = 0; k < n / 32; k++) {
         int32_t sum = 0;
