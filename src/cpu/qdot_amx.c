@@ -115,24 +115,12 @@ static void prep_w(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int n
     const size_t bb = type == FY_Q8_0 ? FY_Q8_0_BYTES : FY_MXFP4_BYTES;
     const __m512i idx = fy_avx512_row_offsets(row_bytes);
     const __mmask16 m = fy_avx512_lanes(nr);
-    const __m256i tab = _mm256_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12,
-                                         0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wb = w + (size_t)b * bb;
-        for (int r = 0; r < 16; r++) {
-            __m256i v = _mm256_setzero_si256();
-            if (r < nr) {
-                const uint8_t *p = wb + (size_t)r * row_bytes;
-                if (type == FY_Q8_0) {
-                    v = _mm256_loadu_si256((const __m256i *)(p + 2));
-                } else {
-                    const __m128i qs = _mm_loadu_si128((const __m128i *)(p + 1));
-                    v = _mm256_inserti128_si256(_mm256_castsi128_si256(qs), _mm_srli_epi16(qs, 4), 1);
-                    v = _mm256_shuffle_epi8(tab, _mm256_and_si256(v, _mm256_set1_epi8(0x0f)));
-                }
-            }
-            _mm256_store_si256((__m256i *)wt[b].w[r], v);
-        }
+        for (int r = 0; r < 16; r++)
+            _mm256_store_si256((__m256i *)wt[b].w[r],
+                               r < nr ? fy_avx512_block_i8(type, wb + (size_t)r * row_bytes)
+                                      : _mm256_setzero_si256());
         _mm512_store_ps(wt[b].d, fy_avx512_wscales(type, wb, idx, m));
     }
 }

@@ -59,16 +59,8 @@ static inline __m512i dp_pairs(__m512i acc, __m512i w, __m512i x)
 /* one weight block as 32 int16 in element order */
 INLINE __m512i wblock(enum fy_dtype type, const uint8_t *p)
 {
-    if (type == FY_Q8_0)
-        return _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(p + 2)));
-    const __m256i tab = _mm256_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12,
-                                         0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
-    const __m128i qs = _mm_loadu_si128((const __m128i *)(p + 1));
-    __m256i t = _mm256_inserti128_si256(_mm256_castsi128_si256(qs), _mm_srli_epi16(qs, 4), 1);
-    t = _mm256_and_si256(t, _mm256_set1_epi8(0x0f));
-    return _mm512_cvtepi8_epi16(_mm256_shuffle_epi8(tab, t));
+    return _mm512_cvtepi8_epi16(fy_avx512_block_i8(type, p));
 }
-
 
 /* lane r of the result = the sum of v[r]'s 16 lanes */
 INLINE __m512i hsum16(__m512i v[GROUP])

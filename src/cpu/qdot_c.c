@@ -28,9 +28,10 @@ void fy_qdot_quantize_ref(const float *x, struct fy_qx_block *y, int64_t n)
         float id;
         float d = fy_qx_scale(block_amax(xb), (float)FY_QX_QMAX, &id);
         y[b].d = d;
+        const float qmax = (float)FY_QX_QMAX;
         for (int j = 0; j < FY_QX_BLOCK; j++) {
             float v = nearbyintf(xb[j] * id);
-            v = v > (float)FY_QX_QMAX ? (float)FY_QX_QMAX : v < -(float)FY_QX_QMAX ? -(float)FY_QX_QMAX : v;
+            v = v > qmax ? qmax : v < -qmax ? -qmax : v;
             y[b].q[j] = (int16_t)v;
         }
     }

@@ -9,6 +9,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* one weight block as its 32 int8 values in element order: Q8_0's q, or MXFP4's doubled E2M1
+ * values by VPSHUFB (low nibbles, then high) */
+static inline __m256i fy_avx512_block_i8(enum fy_dtype type, const uint8_t *p)
+{
+    if (type == FY_Q8_0)
+        return _mm256_loadu_si256((const __m256i *)(p + 2));
+    const __m256i tab = _mm256_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12,
+                                         0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+    const __m128i qs = _mm_loadu_si128((const __m128i *)(p + 1));
+    const __m256i t =
+        _mm256_inserti128_si256(_mm256_castsi128_si256(qs), _mm_srli_epi16(qs, 4), 1);
+    return _mm256_shuffle_epi8(tab, _mm256_and_si256(t, _mm256_set1_epi8(0x0f)));
+}
+
 /* 16 x 16 transpose of 32-bit elements: v[r] lane k -> v[k] lane r */
 static inline void fy_avx512_transpose16(__m512i v[16])
 {
