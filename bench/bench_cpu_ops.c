@@ -9,7 +9,8 @@
  *     and for MXFP4 the same with int8 activations (q8, the experts' prompt path);
  *   - attention (bench_attention): a micro-batch of 512 after 3584 cached slots, and one query.
  * The rows are split over the OpenMP threads as fy_cpu_matmul does (the set's mm_rows, mm_tok).
- * usage: bench_cpu_ops [--smoke]     (--smoke: tiny sizes, one repetition: proves the program) */
+ * usage: bench_cpu_ops [--smoke] [--attention]   (--smoke: tiny sizes, one repetition: proves
+ * the program; --attention: the attention table only) */
 #include "bench_util.h"
 #include "cli/benchinfo.h"
 #include "cpu/ops.h"
@@ -121,7 +122,18 @@ static void run_mm8(const struct fy_cpu_set *s, const uint8_t *w, size_t row_byt
 
 int main(int argc, char **argv)
 {
-    const int smoke = argc > 1 && !strcmp(argv[1], "--smoke");
+    int smoke = 0, attention_only = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--smoke"))
+            smoke = 1;
+        else if (!strcmp(argv[i], "--attention"))
+            attention_only = 1;
+        else {
+            fprintf(stderr, "bench_cpu_ops: unknown argument '%s' (usage: bench_cpu_ops [--smoke] "
+                            "[--attention])\n", argv[i]);
+            return 2;
+        }
+    }
     const int reps = smoke ? 1 : REPS;
     /* the GEMV's weights: as large as the bandwidth probe's buffer (4 x the last-level cache,
      * at least 512 MiB), so that they stream from memory as the model's do */
@@ -144,6 +156,10 @@ int main(int argc, char **argv)
         }
     if (f)
         fclose(f);
+    if (attention_only) {
+        printf("bench_cpu_ops: %s, %d threads, in use: %s\n", cpu, threads, fy_cpu_set()->name);
+        return bench_attention(smoke, reps, &seed) ? 1 : 0;
+    }
 
     /* the probe of ferry bench (benchinfo.c): every thread reading fy_mem_bandwidth_bytes() */
     double v_bw[REPS];

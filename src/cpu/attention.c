@@ -327,7 +327,18 @@ static bool attention_items(const struct fy_cpu_set *set, float *out,
     if (!set->attention || a->head_dim % 32 != 0 || a->head_dim > FY_ATTN_MAXHD ||
         group > FY_ATTN_ROWS)
         return false;
-    const int64_t qt = FY_ATTN_ROWS / group; /* query tokens per item */
+    /* query tokens per item: FY_ATTN_ROWS rows, or up to the set's attn_rows while there are
+     * still 4 items per thread (larger items convert each cache block for more rows) */
+    int64_t qt = FY_ATTN_ROWS / group;
+    if (set->attn_rows > FY_ATTN_ROWS) {
+        int threads = 1;
+#ifdef _OPENMP
+        threads = omp_get_max_threads();
+#endif
+        const int64_t want = a->n_tok * a->n_head_kv / (4 * (int64_t)threads);
+        const int64_t most = set->attn_rows / group;
+        qt = want > most ? most : want > qt ? want : qt;
+    }
     if (a->n_tok <= qt) {
         int64_t jmin, jmax;
         visible_union(a, &jmin, &jmax);

@@ -139,6 +139,7 @@ struct fy_cpu_set {
     fy_qdot_mm_fn mm_ref; /* the C reference mm gives the same bits as (its numerics) */
     int mm_rows, mm_tok;  /* rows (a multiple of 16) and tokens per mm call its callers use */
     fy_attention_item_fn attention; /* NULL: the reference attention */
+    int attn_rows; /* query rows an item may have (FY_ATTN_ROWS when 0) */
     /* q8: x -> n/32 blocks (bit-identical in every set), and MXFP4 rows x q8 activations */
     void (*quantize8)(const float *x, struct fy_q8_block *y, int64_t n);
     fy_qdot_mm8_fn mm8;
@@ -172,6 +173,9 @@ bool fy_cpu_attention_item_avx2(float *out, const struct fy_attn_args *a, int64_
                                 int64_t t1, const struct fy_attn_part *part);
 bool fy_cpu_attention_item_avx512(float *out, const struct fy_attn_args *a, int64_t g, int64_t t0,
                                   int64_t t1, const struct fy_attn_part *part);
+#define FY_ATTN_ROWS_AMX 1024
+bool fy_cpu_attention_item_amx(float *out, const struct fy_attn_args *a, int64_t g, int64_t t0,
+                               int64_t t1, const struct fy_attn_part *part);
 
 /* The set in use: the best this CPU runs, or FY_CPU's (a set this build lacks or the CPU cannot
  * run is refused with one warning, and the best is used). Chosen once per process. */

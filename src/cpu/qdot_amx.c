@@ -11,6 +11,7 @@
  * call into int8 rows (the A tiles), the tokens' bytes once per call into the VNNI layout of
  * the B tiles (row k: bytes 4k..4k+3 of each of the 16 tokens). One token or a few (fewer than
  * FY_AMX_MIN_TOK) go to the avx512vnni kernels, as does a call whose buffers cannot be had. */
+#include "amx_tiles.h"
 #include "qdot.h"
 #include "simd_avx512.h"
 
@@ -32,28 +33,23 @@
 #define T_C1B 5
 #define T_C2B 6
 
-struct tile_cfg {
-    uint8_t palette, start;
-    uint8_t reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
+static const struct fy_amx_cfg g_cfg = {
+    .palette = 1,
+    /* C: 16 x 16 int32; A: 16 rows x 32 int8 weights; B: 32 bytes of 16 tokens, 4 at a time */
+    .colsb = {[T_C1] = 64, [T_C2] = 64, [T_C1B] = 64, [T_C2B] = 64, [T_A] = 32, [T_BH] = 64,
+              [T_BL] = 64},
+    .rows = {[T_C1] = 16, [T_C2] = 16, [T_C1B] = 16, [T_C2B] = 16, [T_A] = 16, [T_BH] = 8,
+             [T_BL] = 8},
 };
 
-static __thread int g_cfg_done;
+static __thread int g_cfg_id; /* the configuration in force on this thread (0: none) */
 
-static void load_config(void)
+void fy_amx_use_config(int id, const struct fy_amx_cfg *cfg)
 {
-    struct tile_cfg c;
-    memset(&c, 0, sizeof(c));
-    c.palette = 1;
-    c.rows[T_C1] = c.rows[T_C2] = c.rows[T_C1B] = c.rows[T_C2B] = 16; /* 16 x 16 int32 */
-    c.colsb[T_C1] = c.colsb[T_C2] = c.colsb[T_C1B] = c.colsb[T_C2B] = 64;
-    c.rows[T_A] = 16; /* 16 rows x 32 int8 weights */
-    c.colsb[T_A] = 32;
-    c.rows[T_BH] = c.rows[T_BL] = 8; /* 32 bytes of 16 tokens, 4 at a time */
-    c.colsb[T_BH] = c.colsb[T_BL] = 64;
-    _tile_loadconfig(&c);
-    g_cfg_done = 1;
+    if (g_cfg_id != id) {
+        _tile_loadconfig(cfg);
+        g_cfg_id = id;
+    }
 }
 
 /* per block of a token tile: the B tiles and the tokens' scales */
@@ -201,8 +197,7 @@ static void mm_amx(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int64
         fy_cpu_set_avx512vnni.mm(type, w, row_bytes, rows, x, nb, n_tok, y, ldy, bias);
         return;
     }
-    if (!g_cfg_done)
-        load_config();
+    fy_amx_use_config(FY_AMX_CFG_MATMUL, &g_cfg);
     struct xtile *xt = g_xbuf;
     struct wtile *wt = g_wbuf;
     for (int64_t T = 0; T < n_tt; T++) {
@@ -227,7 +222,8 @@ const struct fy_cpu_set fy_cpu_set_amx = {
     .mm_ref = fy_qdot_mm_bs_ref,
     .mm_rows = 512,
     .mm_tok = 128,
-    .attention = fy_cpu_attention_item_avx512,
+    .attention = fy_cpu_attention_item_amx,
+    .attn_rows = FY_ATTN_ROWS_AMX,
     .quantize8 = fy_qdot_quantize8_avx2,
     .mm8 = fy_qdot_mm8_avx2,
 };
