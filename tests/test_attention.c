@@ -267,6 +267,12 @@ int main(void)
          * few tokens over many slots (the split into slot ranges, with 160 rows per item) */
         { 64, 8, 64, 300, 1400, 1100, 1, 0, SINK_RANDOM, FY_F16, 1.5f, peaky },
         { 64, 8, 64, 20, 3000, 2980, 1, 0, SINK_RANDOM, FY_F16, 1.5f, peaky },
+        /* one query row group (decode: 8 query heads of a KV head; 16 with two tokens), as a
+         * split over many slots and whole, with a window, and head_dim 32 */
+        { 64, 8, 64, 1, 3000, 2999, 1, 0, SINK_RANDOM, FY_F16, 1.5f, peaky },
+        { 64, 8, 64, 2, 300, 298, 1, 128, SINK_LARGE, FY_F32, 1.5f, peaky },
+        { 64, 8, 64, 1, 100, 77, 1, 0, SINK_NONE, FY_F16, 1.0f, mild },
+        { 16, 2, 32, 1, 200, 150, 1, 0, SINK_RANDOM, FY_F16, 1.5f, peaky },
     };
     for (size_t c = 0; c < FY_ARRAY_LEN(big); c++)
         failed += run_case(&big[c], seed++);
