@@ -2,10 +2,11 @@
  * the selected experts at once instead of one parallel region per expert and matmul (whose
  * barriers cost a fifth of prompt processing on 2 cores):
  *   1. gather each selection's input row in expert order and quantize it (once, for gate and up);
- *   2. gate and up: one work item per (expert, 16 output rows), over every expert's tokens;
- *   3. SwiGLU-OAI over all rows, quantize them;
- *   4. down: one work item per (expert, 16 output rows);
- *   5. combine: y[t] = sum of w[t][j] * out, the k terms in increasing expert id order.
+ *   2. gate, up and SwiGLU: one work item per (expert, 32k output rows) computes the gate and
+ *      up rows over every token of the expert, then SwiGLU-OAI on them and their quantization
+ *      (whole 32-blocks: the same bits as quantizing the row), so no pass of its own;
+ *   3. down: one work item per (expert, 16k output rows);
+ *   4. combine: y[t] = sum of w[t][j] * out, the k terms in increasing expert id order.
  * With int16 activations every output row is computed by the same kernel calls as in the
  * per-expert loop (moe.c), so the results are the same bits. With FY_CPU_Q8=1, micro-batches
  * of 32 tokens or more with MXFP4 experts run gate and up with int8 activations (qdot.h, q8). */
@@ -16,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FY_MOE_ROWS 16 /* output rows per work item (a multiple of 16) */
+#define FY_MOE_ROWS 32 /* output rows per work item (a multiple of 32: whole blocks of gq) */
 #define FY_MOE_ROWS_DECODE 64 /* the same in decode: fewer calls, each preparing x once */
 #define FY_MOE_Q8_MIN_TOK 32
 #define FY_MOE_STATIC_TOK 8 /* experts with at most this many tokens: a static split */
@@ -34,45 +35,71 @@ static int64_t list_items(const int64_t *start, int64_t n_exp, int64_t n_out, in
     return n;
 }
 
-/* One pass computes one or two matrices (gate and up share the pass: one barrier less), item
- * i of the pass is item i % n_items of matrix i / n_items. xq: int16 blocks (struct
- * fy_qx_block), or with q8 int8 blocks (struct fy_q8_block). Decode (every expert with at most
- * FY_MOE_STATIC_TOK tokens): a static split, so each thread streams one contiguous range of
- * rows (and the one-token kernels' prefetch of the next 16 rows is for the same thread): tg
- * 5.6 -> 6.2 t/s on the 20b, 2-core Xeon. Prompt processing: dynamic, the experts' token
- * counts differ. */
+/* A pass over work items: item i is (expert, row chunk) items[i] of the matrices. xq: int16
+ * blocks (struct fy_qx_block), or with q8 int8 blocks (struct fy_q8_block). Decode (every
+ * expert with at most FY_MOE_STATIC_TOK tokens): a static split, so each thread streams one
+ * contiguous range of rows (and the one-token kernels' prefetch of the next 16 rows is for the
+ * same thread): tg 5.6 -> 6.2 t/s on the 20b, 2-core Xeon. Prompt processing: dynamic, the
+ * experts' token counts differ. */
 struct pass_mat {
     const struct fy_mat *w;
     const struct fy_bias *b;
     float *y;
 };
 
-static void run_item(const struct pass_mat *m, const int64_t *start, int64_t item, int64_t ir,
-                     const void *xq, bool q8, size_t x_row)
+/* the rows [r0, r0 + n) of the item's chunk of matrix m, over the expert's tokens */
+static void run_rows(const struct pass_mat *m, const int64_t *start, int64_t e, int64_t r0,
+                     int64_t n, const void *xq, bool q8, size_t x_row)
 {
-    const struct fy_mat *w = m->w;
-    const int64_t chunks = (w->n_out + ir - 1) / ir;
-    const int64_t e = item / chunks, r0 = (item % chunks) * ir;
-    const int64_t n = w->n_out - r0 < ir ? w->n_out - r0 : ir;
-    fy_cpu_qdot_rows(w, e, r0, n, (const uint8_t *)xq + (size_t)start[e] * x_row, q8,
-                     start[e + 1] - start[e], m->y + start[e] * w->n_out, fy_bias_of(m->b, e));
+    fy_cpu_qdot_rows(m->w, e, r0, n, (const uint8_t *)xq + (size_t)start[e] * x_row, q8,
+                     start[e + 1] - start[e], m->y + start[e] * m->w->n_out,
+                     fy_bias_of(m->b, e));
 }
 
-static void run_items(const struct pass_mat *m, int n_mat, const int64_t *start,
-                      const int64_t *items, int64_t n_items, bool decode, int64_t ir,
-                      const void *xq, bool q8)
+/* the gate/up pass (m[0] gate, m[1] up; SwiGLU into m[0].y and quantized into gq) or the down
+ * pass (m[0] down, gq NULL) */
+struct pass {
+    const struct pass_mat *m;
+    const struct fy_moe_layer *L;
+    const int64_t *start, *items;
+    int64_t ir;
+    const void *xq;
+    bool q8;
+    struct fy_qx_block *gq;
+};
+
+static void run_item(const struct pass *P, int64_t item)
 {
-    const size_t x_row = (size_t)(m[0].w->n_in / FY_QX_BLOCK) *
-                         (q8 ? sizeof(struct fy_q8_block) : sizeof(struct fy_qx_block));
-    const int64_t n = n_items * n_mat;
+    const struct fy_mat *w = P->m[0].w;
+    const int64_t chunks = (w->n_out + P->ir - 1) / P->ir;
+    const int64_t e = item / chunks, r0 = (item % chunks) * P->ir;
+    const int64_t n = w->n_out - r0 < P->ir ? w->n_out - r0 : P->ir;
+    const size_t x_row = (size_t)(w->n_in / FY_QX_BLOCK) *
+                         (P->q8 ? sizeof(struct fy_q8_block) : sizeof(struct fy_qx_block));
+    run_rows(&P->m[0], P->start, e, r0, n, P->xq, P->q8, x_row);
+    if (!P->gq)
+        return;
+    run_rows(&P->m[1], P->start, e, r0, n, P->xq, P->q8, x_row);
+    const int64_t ff = w->n_out;
+    const struct fy_cpu_set *set = fy_cpu_set();
+    for (int64_t t = P->start[e]; t < P->start[e + 1]; t++) {
+        float *gt = P->m[0].y + t * ff + r0;
+        fy_cpu_swiglu_oai_serial(gt, gt, P->m[1].y + t * ff + r0, n, P->L->alpha,
+                                 P->L->limit);
+        set->quantize(gt, P->gq + t * (ff / FY_QX_BLOCK) + r0 / FY_QX_BLOCK, n);
+    }
+}
+
+static void run_items(const struct pass *P, int64_t n_items, bool decode)
+{
     if (decode) {
 #pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < n; i++)
-            run_item(&m[i / n_items], start, items[i % n_items], ir, xq, q8, x_row);
+        for (int64_t i = 0; i < n_items; i++)
+            run_item(P, P->items[i]);
     } else {
-#pragma omp parallel for schedule(dynamic, 2)
-        for (int64_t i = 0; i < n; i++)
-            run_item(&m[i / n_items], start, items[i % n_items], ir, xq, q8, x_row);
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int64_t i = 0; i < n_items; i++)
+            run_item(P, P->items[i]);
     }
 }
 
@@ -121,9 +148,10 @@ fy_status fy_cpu_moe_ffn_qdot(float *y, const float *x, int64_t n_tok, const int
     bool decode = true; /* every expert has at most FY_MOE_STATIC_TOK tokens */
     for (int64_t e = 0; e < n_exp; e++)
         decode = decode && start[e + 1] - start[e] <= FY_MOE_STATIC_TOK;
-    const int64_t ir = decode                        ? FY_MOE_ROWS_DECODE
-                       : set->mm_rows > FY_MOE_ROWS ? set->mm_rows
-                                                    : FY_MOE_ROWS;
+    /* rows per item: whole 32-blocks (step 2 quantizes its rows' blocks) */
+    const int64_t ir = decode ? FY_MOE_ROWS_DECODE
+                              : (set->mm_rows > FY_MOE_ROWS ? set->mm_rows + 31 : FY_MOE_ROWS) /
+                                    32 * 32;
         /* 1. gather + quantize, in expert order */
 #pragma omp parallel for schedule(static) if (n_sel * d > 262144)
     for (int64_t i = 0; i < n_sel; i++) {
@@ -133,20 +161,19 @@ fy_status fy_cpu_moe_ffn_qdot(float *y, const float *x, int64_t n_tok, const int
         else
             set->quantize(x + (sel[i] / k) * d, dst, d);
     }
-    /* 2. gate, up */
+    /* 2. gate, up, SwiGLU and its quantization */
     int64_t n_items = list_items(start, n_exp, ff, ir, items);
     const struct pass_mat gate_up[2] = {{&L->gate, &L->gate_b, g}, {&L->up, &L->up_b, u}};
-    run_items(gate_up, 2, start, items, n_items, decode, ir, xq, q8);
-    /* 3. SwiGLU, quantize */
-    fy_cpu_swiglu_oai(g, g, u, n_sel * ff, L->alpha, L->limit);
-#pragma omp parallel for schedule(static) if (n_sel * ff > 262144)
-    for (int64_t i = 0; i < n_sel; i++)
-        set->quantize(g + i * ff, (struct fy_qx_block *)gq + i * (ff / FY_QX_BLOCK), ff);
-    /* 4. down */
+    const struct pass p_gu = {.m = gate_up, .L = L, .start = start, .items = items, .ir = ir,
+                              .xq = xq, .q8 = q8, .gq = (struct fy_qx_block *)gq};
+    run_items(&p_gu, n_items, decode);
+    /* 3. down */
     n_items = list_items(start, n_exp, d, ir, items);
     const struct pass_mat down = {&L->down, &L->down_b, o};
-    run_items(&down, 1, start, items, n_items, decode, ir, gq, false);
-    /* 5. combine: each token's k terms in increasing expert id order (ids are distinct) */
+    const struct pass p_d = {.m = &down, .L = L, .start = start, .items = items, .ir = ir,
+                             .xq = gq, .q8 = false, .gq = NULL};
+    run_items(&p_d, n_items, decode);
+    /* 4. combine: each token's k terms in increasing expert id order (ids are distinct) */
 #pragma omp parallel for schedule(static) if (n_tok * d * k > 262144)
     for (int64_t t = 0; t < n_tok; t++) {
         float *yt = y + t * d;

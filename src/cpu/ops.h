@@ -94,6 +94,9 @@ void fy_cpu_router_topk(int32_t *ids, float *w, const float *logits, int64_t n_t
 /* a = min(g,limit) * sigmoid(alpha*min(g,limit)) * (clamp(u,-limit,limit) + 1) */
 void fy_cpu_swiglu_oai(float *a, const float *g, const float *u, int64_t n, float alpha,
                        float limit);
+/* the same on the calling thread only (inside a parallel region's work item) */
+void fy_cpu_swiglu_oai_serial(float *a, const float *g, const float *u, int64_t n, float alpha,
+                              float limit);
 
 /* Mixture of experts. For each token t: y[t] = sum_j w[t][j] * FFN_{ids[t][j]}(x[t]) where
  * FFN_e(x) = Wd_e * swiglu_oai(Wg_e x + bg_e, Wu_e x + bu_e) + bd_e.
