@@ -5,8 +5,9 @@
  *   2. gate, up and SwiGLU: one work item per (expert, 32k output rows) computes the gate and
  *      up rows over every token of the expert, then SwiGLU-OAI on them and their quantization
  *      (whole 32-blocks: the same bits as quantizing the row), so no pass of its own;
- *   3. down: one work item per (expert, 16k output rows);
- *   4. combine: y[t] = sum of w[t][j] * out, the k terms in increasing expert id order.
+ *   3. down: one work item per (expert, 32k output rows), bias and routing weight applied to
+ *      its rows in the item (out = w[t][j] * (down . a + b), the product the combine took);
+ *   4. combine: y[t] = sum of the k rows, in increasing expert id order.
  * With int16 activations every output row is computed by the same kernel calls as in the
  * per-expert loop (moe.c), so the results are the same bits. With FY_CPU_Q8=1, micro-batches
  * of 32 tokens or more with MXFP4 experts run gate and up with int8 activations (qdot.h, q8). */
@@ -57,7 +58,7 @@ static void run_rows(const struct pass_mat *m, const int64_t *start, int64_t e, 
 }
 
 /* the gate/up pass (m[0] gate, m[1] up; SwiGLU into m[0].y and quantized into gq) or the down
- * pass (m[0] down, gq NULL) */
+ * pass (m[0] down, gq NULL; each row times its routing weight rw, in expert order) */
 struct pass {
     const struct pass_mat *m;
     const struct fy_moe_layer *L;
@@ -66,6 +67,7 @@ struct pass {
     const void *xq;
     bool q8;
     struct fy_qx_block *gq;
+    const float *rw;
 };
 
 static void run_item(const struct pass *P, int64_t item)
@@ -77,8 +79,14 @@ static void run_item(const struct pass *P, int64_t item)
     const size_t x_row = (size_t)(w->n_in / FY_QX_BLOCK) *
                          (P->q8 ? sizeof(struct fy_q8_block) : sizeof(struct fy_qx_block));
     run_rows(&P->m[0], P->start, e, r0, n, P->xq, P->q8, x_row);
-    if (!P->gq)
+    if (!P->gq) {
+        for (int64_t t = P->start[e]; t < P->start[e + 1]; t++) {
+            float *ot = P->m[0].y + t * w->n_out + r0;
+            for (int64_t c = 0; c < n; c++)
+                ot[c] *= P->rw[t];
+        }
         return;
+    }
     run_rows(&P->m[1], P->start, e, r0, n, P->xq, P->q8, x_row);
     const int64_t ff = w->n_out;
     const struct fy_cpu_set *set = fy_cpu_set();
@@ -139,12 +147,15 @@ fy_status fy_cpu_moe_ffn_qdot(float *y, const float *x, int64_t n_tok, const int
     float *o = malloc((size_t)n_sel * (size_t)d * sizeof(float));
     int64_t *items = malloc((size_t)n_exp * (size_t)max_chunks * sizeof(*items));
     int64_t *pos = malloc((size_t)n_sel * sizeof(*pos)); /* selection -> row in expert order */
+    float *rw = malloc((size_t)n_sel * sizeof(*rw));       /* routing weights in expert order */
     fy_status st = FY_E_NOMEM;
-    if (!xq || !gq || !g || !u || !o || !items || !pos)
+    if (!xq || !gq || !g || !u || !o || !items || !pos || !rw)
         goto done;
 
-    for (int64_t i = 0; i < n_sel; i++)
+    for (int64_t i = 0; i < n_sel; i++) {
         pos[sel[i]] = i;
+        rw[i] = w[sel[i]];
+    }
     bool decode = true; /* every expert has at most FY_MOE_STATIC_TOK tokens */
     for (int64_t e = 0; e < n_exp; e++)
         decode = decode && start[e + 1] - start[e] <= FY_MOE_STATIC_TOK;
@@ -152,7 +163,7 @@ fy_status fy_cpu_moe_ffn_qdot(float *y, const float *x, int64_t n_tok, const int
     const int64_t ir = decode ? FY_MOE_ROWS_DECODE
                               : (set->mm_rows > FY_MOE_ROWS ? set->mm_rows + 31 : FY_MOE_ROWS) /
                                     32 * 32;
-        /* 1. gather + quantize, in expert order */
+    /* 1. gather + quantize, in expert order */
 #pragma omp parallel for schedule(static) if (n_sel * d > 262144)
     for (int64_t i = 0; i < n_sel; i++) {
         void *dst = xq + (size_t)i * (size_t)(d / FY_QX_BLOCK) * qb;
@@ -171,9 +182,9 @@ fy_status fy_cpu_moe_ffn_qdot(float *y, const float *x, int64_t n_tok, const int
     n_items = list_items(start, n_exp, d, ir, items);
     const struct pass_mat down = {&L->down, &L->down_b, o};
     const struct pass p_d = {.m = &down, .L = L, .start = start, .items = items, .ir = ir,
-                             .xq = gq, .q8 = false, .gq = NULL};
+                             .xq = gq, .q8 = false, .gq = NULL, .rw = rw};
     run_items(&p_d, n_items, decode);
-    /* 4. combine: each token's k terms in increasing expert id order (ids are distinct) */
+    /* 4. combine: each token's k rows in increasing expert id order (ids are distinct) */
 #pragma omp parallel for schedule(static) if (n_tok * d * k > 262144)
     for (int64_t t = 0; t < n_tok; t++) {
         float *yt = y + t * d;
@@ -190,10 +201,9 @@ fy_status fy_cpu_moe_ffn_qdot(float *y, const float *x, int64_t n_tok, const int
                 }
             }
             last = best;
-            const float wt = w[t * k + jb];
             const float *ot = o + pos[t * k + jb] * d;
             for (int64_t c = 0; c < d; c++)
-                yt[c] += wt * ot[c];
+                yt[c] += ot[c];
         }
     }
     st = FY_OK;
@@ -205,5 +215,6 @@ done:
     free(o);
     free(items);
     free(pos);
+    free(rw);
     return st;
 }
