@@ -14,6 +14,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 enum { T = 7, D = 64, NH = 4, NKV = 2, HD = 64, CTX = 16, E = 8, K = 2, FF = 64, V = 40 };
@@ -134,6 +135,44 @@ static void test_oom(void)
     failed += !ok;
 #endif
 }
+
+#ifdef FY_TEST_EMU
+/* The emulator's model of Linux's long-term pinning: pages of a private file mapping would be
+ * copied (pin_cow_bytes), of a shared read-only one (how gguf_open maps models) not. */
+static void test_pin_mapping(void)
+{
+    char path[] = "/tmp/fy-pin-XXXXXX";
+    const size_t n = 4 * 4096;
+    int fd = mkstemp(path);
+    if (fd < 0 || ftruncate(fd, (off_t)n) != 0) {
+        printf("FAIL pin mapping: temporary file\n");
+        failed++;
+        return;
+    }
+    unlink(path);
+    for (int shared = 0; shared < 2; shared++) {
+        void *m = mmap(NULL, n, PROT_READ, shared ? MAP_SHARED : MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED) {
+            printf("FAIL pin mapping: mmap\n");
+            failed++;
+            continue;
+        }
+        fy_emu_stats_reset();
+        fy_status st = gpu->ops->pin(gpu, m, n);
+        struct fy_emu_stats es;
+        fy_emu_stats_get(&es);
+        if (st == FY_OK)
+            gpu->ops->unpin(gpu, m);
+        const bool ok = st == FY_OK && es.pin_cow_bytes == (shared ? 0 : n);
+        printf("%s pin of a %s file mapping: %llu bytes a real pin would copy\n",
+               ok ? "ok  " : "FAIL", shared ? "shared" : "private",
+               (unsigned long long)es.pin_cow_bytes);
+        failed += !ok;
+        munmap(m, n);
+    }
+    close(fd);
+}
+#endif
 
 static void test_pin(void)
 {
@@ -467,6 +506,9 @@ int main(void)
         test_memory();
         test_oom();
         test_pin();
+#ifdef FY_TEST_EMU
+        test_pin_mapping();
+#endif
         test_ops();
         FY_EXPECT(gpu->ops->sync(gpu) == FY_OK);
         fy_device_free(gpu);

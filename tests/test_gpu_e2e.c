@@ -199,7 +199,12 @@ int main(void)
                 printf(" | overlappable copies %llu kernels %llu%s",
                        (unsigned long long)ov.copies_overlappable,
                        (unsigned long long)ov.kernels_overlappable, overlap ? "" : " NO OVERLAP");
-                ok = ok && overlap;
+                /* the pinned experts are pages of the model file's mapping: shared, so a real
+                 * long-term pin would not copy them (fy_emu_stats.pin_cow_bytes) */
+                if (ov.pin_cow_bytes)
+                    printf(" | PINNED %llu B OF A PRIVATE FILE MAPPING",
+                           (unsigned long long)ov.pin_cow_bytes);
+                ok = ok && overlap && ov.pin_cow_bytes == 0;
 #endif
                 printf("\n");
                 ok = ok && bytes && paths && dev->stats.bytes_live == 0 &&

@@ -42,7 +42,19 @@ static fy_status load_shard(struct fy_gguf *g, int s)
         st = FY_E_FORMAT;
         goto fail;
     }
-    void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    /* MAP_SHARED, read-only (the fd is O_RDONLY, so no write can ever reach the file): the
+     * same page-cache pages as MAP_PRIVATE, but not a copy-on-write mapping, so the GPU
+     * driver's long-term pinning of CPU-resident experts (sched_upload.c) pins them in place.
+     * Of a MAP_PRIVATE mapping Linux would break COW and copy every pinned page into anonymous
+     * memory: +10 GB of RAM for the 20b with -ot exps=CPU (issue 12; the emulator counts such
+     * bytes, fy_emu_stats.pin_cow_bytes, and test_gpu_e2e asserts none). */
+    void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED && (errno == ENODEV || errno == EINVAL)) {
+        /* a file system without shared mappings: a private one (pinning then copies) */
+        fy_log(FY_LOG_WARN, "%s: no shared mapping (%s); mapped private, so pinning its pages "
+               "for a GPU would copy them", sh->path, strerror(errno));
+        m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    }
     if (m == MAP_FAILED) {
         fy_log(FY_LOG_ERR, "%s: mmap of %lld bytes: %s", sh->path, (long long)sb.st_size,
                strerror(errno));

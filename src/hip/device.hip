@@ -145,7 +145,7 @@ extern "C" void fy_gpu_free(void *p)
 extern "C" fy_status fy_gpu_host_register(void *p, size_t n, bool read_only)
 {
     unsigned flags = hipHostRegisterDefault;
-#if !defined(FY_GPU_HIP)
+#ifdef hipHostRegisterReadOnly /* CUDA 11.1+, ROCm 6 (older HIP headers lack it: Debian 12) */
     if (read_only)
         flags |= hipHostRegisterReadOnly; /* mapped read-only model files */
 #else

@@ -262,6 +262,7 @@ void fy_emu_stats_get(struct fy_emu_stats *st)
     for (fy_emu_stream *s : g_streams)
         st->pending += (int64_t)s->q.size();
     st->copies_overlappable = g_stats.copies_overlappable.load();
+    st->pin_cow_bytes = g_stats.pin_cow_bytes.load();
     st->kernels_overlappable = g_stats.kernels_overlappable.load();
 }
 
@@ -275,6 +276,7 @@ void fy_emu_stats_reset(void)
     g_stats.warp_ops = 0;
     g_stats.copies = 0;
     g_stats.copy_bytes = 0;
+    g_stats.pin_cow_bytes = 0;
     g_mem_peak = g_mem_used;
     overlap_reset();
 }

@@ -48,6 +48,8 @@ struct Stats {
         copy_bytes{0};
     /* happens-before analysis (stream.cc): ops concurrent with one of the other kind */
     std::atomic<uint64_t> copies_overlappable{0}, kernels_overlappable{0};
+    /* hipHostRegister of private file mappings (memory.cc: what a real pin would copy) */
+    std::atomic<uint64_t> pin_cow_bytes{0};
 };
 extern Stats g_stats;
 

@@ -27,6 +27,11 @@ struct fy_emu_stats {
      * is allowed to run at the same time, whatever order the emulator ran them in. */
     uint64_t copies_overlappable;   /* copies/memsets concurrent with a kernel on another stream */
     uint64_t kernels_overlappable;  /* kernels concurrent with a copy/memset on another stream */
+    /* Bytes hipHostRegister was asked to pin that lie in private file mappings (MAP_PRIVATE of
+     * a file, /proc/self/maps): a real driver pins for the long term, and Linux then breaks
+     * copy-on-write of such page-cache pages (mm/gup.c, gup_must_unshare), so each becomes an
+     * anonymous copy. ferry maps model files MAP_SHARED read-only, which is not a COW mapping. */
+    uint64_t pin_cow_bytes;
 };
 void fy_emu_stats_get(struct fy_emu_stats *st);
 /* counters to 0, mem_peak to mem_used; the overlap analysis forgets what was enqueued before */

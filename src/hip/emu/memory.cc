@@ -2,6 +2,7 @@
  * copies and memsets, queued on streams like kernels. */
 #include "emu_priv.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -239,6 +240,28 @@ hipError_t hipHostFree(void *p)
     return hipSuccess;
 }
 
+/* The bytes of [a, b) in private file-backed mappings of this process (/proc/self/maps: perms
+ * "..p", a nonzero inode), which a real long-term pin copies into anonymous memory. */
+static size_t private_file_bytes(uintptr_t a, uintptr_t b)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[4096];
+    size_t n = 0;
+    while (f && fgets(line, sizeof(line), f)) {
+        unsigned long lo, hi, off, inode;
+        char perms[8], dev[32];
+        if (sscanf(line, "%lx-%lx %7s %lx %31s %lu", &lo, &hi, perms, &off, dev, &inode) != 6)
+            continue;
+        if (perms[3] != 'p' || inode == 0)
+            continue;
+        const uintptr_t s = lo > a ? lo : a, e = hi < b ? hi : b;
+        n += s < e ? e - s : 0;
+    }
+    if (f)
+        fclose(f);
+    return n;
+}
+
 hipError_t hipHostRegister(void *p, size_t n, unsigned int flags)
 {
     (void)flags;
@@ -257,6 +280,7 @@ hipError_t hipHostRegister(void *p, size_t n, unsigned int flags)
     if (is_dev(p, 1))
         return fail(hipErrorInvalidValue);
     g_pinned[a] = {n, false};
+    g_stats.pin_cow_bytes += private_file_bytes(a, a + n);
     return hipSuccess;
 }
 
