@@ -29,6 +29,7 @@ bool fy_attn_item_begin(struct fy_attn_item *it, const struct fy_attn_args *a, i
     it->vb = it->kt + FY_ATTN_KB * FY_ATTN_MAXHD;
     it->jmin = INT64_MAX;
     it->jmax = -1;
+    it->whole_rows = part && part->whole_rows;
     for (int64_t r = 0; r < it->nr; r++) {
         const int64_t h = g * it->group + r % it->group, pos = a->pos[t0 + r / it->group];
         const bool sink = a->sinks && (!part || part->sink);
@@ -55,6 +56,19 @@ void fy_attn_item_prefetch(const struct fy_attn_item *it, const struct fy_attn_a
     /* this head's slice of the cache rows FY_ATTN_PF blocks ahead: a short strided read the
      * hardware prefetchers do not follow across pages */
     const size_t esz = a->kv_type == FY_F16 ? 2 : 4;
+    if (it->whole_rows) { /* the rows of every KV head, for the heads that follow (into L2) */
+        const int64_t j0 = jb + FY_ATTN_PF * FY_ATTN_KB;
+        const int64_t j1 = j0 + FY_ATTN_KB - 1 < it->jmax ? j0 + FY_ATTN_KB - 1 : it->jmax;
+        if (j0 <= j1) {
+            const size_t at = (size_t)(j0 * it->kvw) * esz,
+                         n = (size_t)((j1 - j0 + 1) * it->kvw) * esz;
+            for (size_t off = 0; off < n; off += 64) {
+                __builtin_prefetch((const char *)a->k + at + off, 0, 2);
+                __builtin_prefetch((const char *)a->v + at + off, 0, 2);
+            }
+        }
+        return;
+    }
     for (int64_t j = jb + FY_ATTN_PF * FY_ATTN_KB;
          j < jb + (FY_ATTN_PF + 1) * FY_ATTN_KB && j <= it->jmax; j++)
         for (size_t off = 0; off < (size_t)it->hd * esz; off += 64) {

@@ -107,6 +107,7 @@ struct fy_attn_args;
 struct fy_attn_part {
     int64_t s0, s1;
     bool sink;
+    bool whole_rows; /* prefetch the slots' whole cache rows (every KV head) into L2 */
     float *out;
 };
 /* The scalar parts of an item, shared by every set's kernel (attention_item.c): begin sets up
@@ -117,6 +118,7 @@ struct fy_attn_part {
 struct fy_attn_item {
     int64_t hd, kvw, group, nr; /* row r: token t0 + r / group, head g * group + r % group */
     int64_t jmin, jmax;
+    bool whole_rows; /* the part's: prefetch whole cache rows */
     float *acc, *kt, *vb; /* [nr][hd]; the block's K transposed [hd][KB] and V [KB][hd] */
     float m[FY_ATTN_ROWS], z[FY_ATTN_ROWS];
     int64_t lo[FY_ATTN_ROWS], hi[FY_ATTN_ROWS];
