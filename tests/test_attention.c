@@ -1,7 +1,8 @@
 /* fy_cpu_attention against a double-precision reference (sinks, sliding window, GQA, F32 and
- * F16 caches), and fy_cpu_kv_store slot placement. Runs with the kernel set in use (the
- * "avx2" set's flash items, attention_avx2.c) and, as test_attention_c, with FY_CPU=c (the
- * reference attention). */
+ * F16 caches), and fy_cpu_kv_store slot placement. Runs with the kernel set in use (the best the
+ * CPU has: on an AMX machine attention_amx.c's items, with the avx512 ones for fewer than 16
+ * rows) and, as test_attention_c / _avx2 / _avx512, with FY_CPU forcing the reference attention
+ * and the avx2 and avx512 items. */
 #include <string.h>
 
 #include "cpu/ops.h"

@@ -21,6 +21,9 @@
 
 #include "cpu/ops.h"
 #include "fy_test_gpu.h"
+#ifdef FY_TEST_EMU
+#include "hip/emu/fy_emu_ctl.h"
+#endif
 #include "quant.h"
 
 #define N_MAT 3
@@ -276,13 +279,43 @@ static int run_grouped(fy_gpu_stream s, const struct wstack *ws, const int *cnt,
         int untouched = 1;
         for (int64_t i = off[1] * n_out; i < n_rows * n_out; i++)
             untouched &= got[i] == SENTINEL;
-        /* [1, N_MAT) alone: rows of expert 0 keep the sentinel */
+        /* [1, N_MAT) alone: rows of expert 0 keep the sentinel. GEMV, and the MMA pass of a
+         * GEMM: with a grid of only as many expert slices as experts there have rows (_n: each
+         * block finds its expert in off[], past the empty ones of small, large and huge) */
+        int64_t n_used = 0;
+        for (int e = 1; e < N_MAT; e++)
+            n_used += cnt[e] > 0;
         if (fy_gpu_copy_h2d(dy, y0, yb, s) != FY_OK ||
-            fy_gpu_matmul_grouped(dy, &ws->dw, dx, x_stride, sr, doff, 1, N_MAT, bound, &fb, s) ||
+            (mma || max_rows <= 8
+                 ? fy_gpu_matmul_grouped_n(dy, &ws->dw, dx, x_stride, sr, doff, 1, N_MAT, bound,
+                                           n_used, &fb, s)
+                 : fy_gpu_matmul_grouped(dy, &ws->dw, dx, x_stride, sr, doff, 1, N_MAT, bound,
+                                         &fb, s)) ||
             fy_bufs_down(&b, got, dy, yb))
             goto hard;
         for (int64_t i = 0; i < off[1] * n_out; i++)
             untouched &= got[i] == SENTINEL;
+#ifdef FY_TEST_EMU
+        /* the compact grid has n_used expert slices instead of N_MAT - 1 (emulator's count) */
+        if (mma == 0 && n_used < N_MAT - 1) {
+            struct fy_emu_stats e0s, e1s, e2s;
+            fy_emu_stats_get(&e0s);
+            fy_gpu_matmul_grouped(dy, &ws->dw, dx, x_stride, sr, doff, 1, N_MAT, bound, &fb, s);
+            fy_gpu_stream_sync(s);
+            fy_emu_stats_get(&e1s);
+            fy_gpu_matmul_grouped_n(dy, &ws->dw, dx, x_stride, sr, doff, 1, N_MAT, bound, n_used,
+                                    &fb, s);
+            fy_gpu_stream_sync(s);
+            fy_emu_stats_get(&e2s);
+            const uint64_t full = e1s.blocks - e0s.blocks, compact = e2s.blocks - e1s.blocks;
+            if (compact * (uint64_t)(N_MAT - 1) != full * (uint64_t)n_used) {
+                printf("FAIL grouped grid: %llu blocks compact for %lld of %d experts, %llu "
+                       "full\n", (unsigned long long)compact, (long long)n_used, N_MAT - 1,
+                       (unsigned long long)full);
+                bad++;
+            }
+        }
+#endif
         /* then [0, 1) with the exact max_rows: all rows */
         if (fy_gpu_matmul_grouped(dy, &ws->dw, dx, x_stride, sr, doff, 0, 1, max_rows, &fb, s) ||
             fy_bufs_down(&b, got, dy, yb))

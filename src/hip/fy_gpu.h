@@ -83,6 +83,13 @@ fy_status fy_gpu_matmul(float *y, const struct fy_mat *w, int64_t e, const float
 fy_status fy_gpu_matmul_grouped(float *y, const struct fy_mat *w, const float *x, int64_t x_stride,
                                 const int32_t *src_row, const int32_t *off, int64_t e0, int64_t e1,
                                 int64_t max_rows, const struct fy_bias *bias, fy_gpu_stream s);
+/* The same with at most max_experts experts of [e0, e1) having rows (MoE: min(e1 - e0, the
+ * selections)): the grid has that many expert slices instead of e1 - e0, each block finding its
+ * expert among those with rows in off[] (decode of the 120b: 4 slices, not 128). */
+fy_status fy_gpu_matmul_grouped_n(float *y, const struct fy_mat *w, const float *x,
+                                  int64_t x_stride, const int32_t *src_row, const int32_t *off,
+                                  int64_t e0, int64_t e1, int64_t max_rows, int64_t max_experts,
+                                  const struct fy_bias *bias, fy_gpu_stream s);
 fy_status fy_gpu_add(float *y, const float *a, const float *b, int64_t n, fy_gpu_stream s);
 fy_status fy_gpu_rope_yarn(float *x, int64_t n_tok, int64_t n_heads, int64_t head_dim,
                            const int32_t *pos, const struct fy_rope *r, fy_gpu_stream s);

@@ -54,8 +54,34 @@ struct fy_mm_args {
     int64_t row_bytes;
     int64_t x_stride;
     int n_in, n_out, n_rows, e0;
+    int n_range;             /* compact: the experts [e0, e0 + n_range) */
+    int compact;             /* blockIdx.z is the z-th expert of the range with rows, not e0 + z */
     int xvec;                /* x and x_stride allow float4 loads */
 };
+
+/* the expert of this block, or -1 (a compact grid's block past the experts with rows; uniform
+ * over the block, before any barrier): with compact, the blockIdx.z-th expert of [e0, e0 +
+ * n_range) with rows in off[], found a warp's width of experts per step with a ballot */
+static __device__ __forceinline__ int fy_mm_expert(const fy_mm_args &a)
+{
+    if (!a.compact)
+        return a.e0 + (int)blockIdx.z;
+    const int lane = (int)threadIdx.x % FY_WARP;
+    int z = (int)blockIdx.z;
+    for (int c = 0; c < a.n_range; c += FY_WARP) {
+        const int e = a.e0 + c + lane;
+        const bool used = c + lane < a.n_range && a.off[e + 1] > a.off[e];
+        unsigned long long m = (unsigned long long)fy_ballot(used);
+        const int n = __popcll(m);
+        if (z < n) {
+            for (int i = 0; i < z; i++)
+                m &= m - 1; /* drop the lowest set bits before the z-th */
+            return a.e0 + c + __ffsll((long long)m) - 1;
+        }
+        z -= n;
+    }
+    return -1;
+}
 
 /* rows [r0, r1) of expert e of this block (off[] or the plain [0, n_rows)) */
 static __device__ __forceinline__ void fy_mm_rows(const fy_mm_args &a, int e, int &r0, int &r1)
@@ -99,7 +125,9 @@ __global__ __launch_bounds__(FY_MV_THREADS) void fy_gpu_f32_matvec(const fy_mm_a
     static_assert(R * NW == FY_MV_ROWS && R * NT <= FY_WARP, "GEMV geometry");
     FY_DYN_SMEM(float, xs);
 
-    const int e = a.e0 + (int)blockIdx.z;
+    const int e = fy_mm_expert(a);
+    if (e < 0)
+        return; /* a compact grid's spare slice: the whole block leaves before any barrier */
     int r0, r1;
     fy_mm_rows(a, e, r0, r1);
     r0 += (int)blockIdx.y * NT;
@@ -219,7 +247,9 @@ __global__ __launch_bounds__(FY_MM_THREADS) void fy_gpu_f32_gemm(const fy_mm_arg
     uint16_t *const ah = (uint16_t *)fy_mm_smem;
     uint16_t *const bh = ah + FY_MM_BM * FY_MM_LDH;
 
-    const int e = a.e0 + (int)blockIdx.z;
+    const int e = fy_mm_expert(a);
+    if (e < 0)
+        return; /* a compact grid's spare slice: the whole block leaves before any barrier */
     int r0, r1;
     fy_mm_rows(a, e, r0, r1);
     const int m0 = r0 + (int)blockIdx.y * FY_MM_BM;
@@ -458,6 +488,8 @@ static fy_status fy_mm_prepare(const char *fn, const struct fy_mat *w, const flo
     a->n_out = (int)w->n_out;
     a->n_rows = 0;
     a->e0 = 0;
+    a->n_range = 0;
+    a->compact = 0;
     a->xvec = (uintptr_t)x % 16 == 0 && x_stride % 4 == 0;
     return FY_OK;
 }
@@ -523,19 +555,20 @@ extern "C" fy_status fy_gpu_matmul(float *y, const struct fy_mat *w, int64_t e, 
     return fy_mm_run("fy_gpu_matmul", code, a, 1, n_tok, s);
 }
 
-extern "C" fy_status fy_gpu_matmul_grouped(float *y, const struct fy_mat *w, const float *x,
-                                           int64_t x_stride, const int32_t *src_row,
-                                           const int32_t *off, int64_t e0, int64_t e1,
-                                           int64_t max_rows, const struct fy_bias *bias,
-                                           fy_gpu_stream s)
+extern "C" fy_status fy_gpu_matmul_grouped_n(float *y, const struct fy_mat *w, const float *x,
+                                             int64_t x_stride, const int32_t *src_row,
+                                             const int32_t *off, int64_t e0, int64_t e1,
+                                             int64_t max_rows, int64_t max_experts,
+                                             const struct fy_bias *bias, fy_gpu_stream s)
 {
     if (!w || !off || e0 < 0 || e1 < e0 || e1 > w->n_mat || e1 - e0 > 65535 || max_rows < 0 ||
-        max_rows > INT_MAX) {
-        fy_log(FY_LOG_ERR, "fy_gpu_matmul_grouped: invalid experts [%lld, %lld) or max_rows %lld",
-               (long long)e0, (long long)e1, (long long)max_rows);
+        max_rows > INT_MAX || max_experts < 0) {
+        fy_log(FY_LOG_ERR, "fy_gpu_matmul_grouped: invalid experts [%lld, %lld), max_rows %lld "
+               "or max_experts %lld", (long long)e0, (long long)e1, (long long)max_rows,
+               (long long)max_experts);
         return FY_E_INVAL;
     }
-    if (e0 == e1 || max_rows == 0)
+    if (e0 == e1 || max_rows == 0 || max_experts == 0)
         return FY_OK;
     fy_mm_args a;
     int code;
@@ -543,9 +576,22 @@ extern "C" fy_status fy_gpu_matmul_grouped(float *y, const struct fy_mat *w, con
     a.src_row = src_row;
     a.off = off;
     a.e0 = (int)e0;
+    a.n_range = (int)(e1 - e0);
+    a.compact = max_experts < e1 - e0;
     if (bias && bias->data) {
         a.bias = bias->data;
         a.bias_stride = bias->stride;
     }
-    return fy_mm_run("fy_gpu_matmul_grouped", code, a, e1 - e0, max_rows, s);
+    return fy_mm_run("fy_gpu_matmul_grouped", code, a, a.compact ? max_experts : e1 - e0,
+                     max_rows, s);
+}
+
+extern "C" fy_status fy_gpu_matmul_grouped(float *y, const struct fy_mat *w, const float *x,
+                                           int64_t x_stride, const int32_t *src_row,
+                                           const int32_t *off, int64_t e0, int64_t e1,
+                                           int64_t max_rows, const struct fy_bias *bias,
+                                           fy_gpu_stream s)
+{
+    return fy_gpu_matmul_grouped_n(y, w, x, x_stride, src_row, off, e0, e1, max_rows,
+                                   e1 > e0 ? e1 - e0 : 0, bias, s);
 }

@@ -315,6 +315,8 @@ extern "C" fy_status fy_gpu_moe_experts(struct fy_gpu_moe_ws *ws, const struct f
     const int64_t ff = ws->ff;
     const int64_t n_sel = n_tok * ws->k;
     hipStream_t hs = (hipStream_t)s;
+    /* expert slices of the grids: only experts with rows, at most one per selection */
+    const int64_t mx = n_sel < e1 - e0 ? n_sel : e1 - e0;
 
     /* gate and up into ws->gu: rows of 2ff (fused: one product) or two [n_sel][ff] halves */
     struct fy_mat gu;
@@ -325,15 +327,15 @@ extern "C" fy_status fy_gpu_moe_experts(struct fy_gpu_moe_ws *ws, const struct f
     if (fy_moe_fused(L, &gu, &gu_bias)) {
         u = g + ff;
         stride = 2 * ff;
-        FY_TRY(fy_gpu_matmul_grouped(g, &gu, ws->x, d, ws->src_row, ws->off, e0, e1, n_tok,
-                                     &gu_bias, s));
+        FY_TRY(fy_gpu_matmul_grouped_n(g, &gu, ws->x, d, ws->src_row, ws->off, e0, e1, n_tok,
+                                       mx, &gu_bias, s));
     } else {
         u = g + n_sel * ff;
         stride = ff;
-        FY_TRY(fy_gpu_matmul_grouped(g, &L->gate, ws->x, d, ws->src_row, ws->off, e0, e1, n_tok,
-                                     &L->gate_b, s));
-        FY_TRY(fy_gpu_matmul_grouped(u, &L->up, ws->x, d, ws->src_row, ws->off, e0, e1, n_tok,
-                                     &L->up_b, s));
+        FY_TRY(fy_gpu_matmul_grouped_n(g, &L->gate, ws->x, d, ws->src_row, ws->off, e0, e1,
+                                       n_tok, mx, &L->gate_b, s));
+        FY_TRY(fy_gpu_matmul_grouped_n(u, &L->up, ws->x, d, ws->src_row, ws->off, e0, e1, n_tok,
+                                       mx, &L->up_b, s));
     }
 
     /* SwiGLU over the rows of [e0, e1): at most min(n_sel, n_tok*(e1-e0)) of them */
@@ -346,8 +348,8 @@ extern "C" fy_status fy_gpu_moe_experts(struct fy_gpu_moe_ws *ws, const struct f
     FY_TRY(fy_moe_launched("fy_gpu_f32_moe_swiglu"));
 
     /* down: sorted rows in, sorted rows out */
-    return fy_gpu_matmul_grouped(ws->out, &L->down, g, stride, NULL, ws->off, e0, e1, n_tok,
-                                 &L->down_b, s);
+    return fy_gpu_matmul_grouped_n(ws->out, &L->down, g, stride, NULL, ws->off, e0, e1, n_tok, mx,
+                                   &L->down_b, s);
 }
 
 extern "C" fy_status fy_gpu_moe_end(struct fy_gpu_moe_ws *ws, float *y, const float *w,
