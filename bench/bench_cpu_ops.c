@@ -156,17 +156,15 @@ int main(int argc, char **argv)
         }
     if (f)
         fclose(f);
-    if (attention_only) {
-        printf("bench_cpu_ops: %s, %d threads, in use: %s\n", cpu, threads, fy_cpu_set()->name);
+    printf("bench_cpu_ops: %s, %d threads, in use: %s\n", cpu, threads, fy_cpu_set()->name);
+    if (attention_only)
         return bench_attention(smoke, reps, &seed) ? 1 : 0;
-    }
 
     /* the probe of ferry bench (benchinfo.c): every thread reading fy_mem_bandwidth_bytes() */
     double v_bw[REPS];
     for (int r = 0; r < reps; r++)
         v_bw[r] = fy_mem_bandwidth_gbps();
     const double base = median(v_bw, reps);
-    printf("bench_cpu_ops: %s, %d threads, in use: %s\n", cpu, threads, fy_cpu_set()->name);
     printf("read bandwidth (fy_mem_bandwidth_gbps: all threads, %zu MiB): %.2f GB/s (median of "
            "%d)\n\n",
            fy_mem_bandwidth_bytes() >> 20, base, reps);

@@ -63,16 +63,8 @@ step() {
     return $rc
 }
 
-# runtime libraries the device lacks, from Debian packages unpacked into a private prefix
-if [ -d .debs ] && ! ldconfig -p 2>/dev/null | grep -q libpcre2-8.so.0; then
-    pre=$PWD/.debs/root
-    for f in .debs/*.deb; do dpkg -x "$f" "$pre" 2>/dev/null || true; done
-    export LD_LIBRARY_PATH=$pre/usr/lib/x86_64-linux-gnu:$pre/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-    export PKG_CONFIG_PATH=$pre/usr/lib/x86_64-linux-gnu/pkgconfig:$pre/usr/share/pkgconfig
-    export LIBRARY_PATH=$pre/usr/lib/x86_64-linux-gnu${LIBRARY_PATH:+:$LIBRARY_PATH}
-    export C_INCLUDE_PATH=$pre/usr/include${C_INCLUDE_PATH:+:$C_INCLUDE_PATH}
-    sed -i "s|^prefix=/usr$|prefix=$pre/usr|" "$pre"/usr/lib/x86_64-linux-gnu/pkgconfig/*.pc 2>/dev/null
-fi
+# libraries the device lacks, from Debian packages unpacked into a private prefix
+source bench/gpu/use-debs.sh
 
 # 1. facts
 {

@@ -19,16 +19,7 @@ has() { [[ " $steps " == *" $1 "* ]]; }
 bld=build-gpu
 
 # Debian -dev packages unpacked into a private prefix (no apt there)
-if [ -d .debs ] && ! pkg-config --exists libpcre2-8 2>/dev/null; then
-    pre=$PWD/.debs/root
-    for f in .debs/*.deb; do dpkg -x "$f" "$pre"; done
-    export PKG_CONFIG_PATH=$pre/usr/lib/x86_64-linux-gnu/pkgconfig:$pre/usr/share/pkgconfig
-    export LIBRARY_PATH=$pre/usr/lib/x86_64-linux-gnu${LIBRARY_PATH:+:$LIBRARY_PATH}
-    export LD_LIBRARY_PATH=$pre/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-    export C_INCLUDE_PATH=$pre/usr/include${C_INCLUDE_PATH:+:$C_INCLUDE_PATH}
-    # the .pc files name /usr as prefix: point them at the private prefix
-    sed -i "s|^prefix=/usr|prefix=$pre/usr|" "$pre"/usr/lib/x86_64-linux-gnu/pkgconfig/*.pc
-fi
+source bench/gpu/use-debs.sh
 
 {
     echo "# Machine"

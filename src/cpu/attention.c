@@ -258,6 +258,15 @@ static int attention_f16_tiled(float *out, const struct fy_attn_args *a)
     return 1;
 }
 
+static int64_t max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
 #define FY_ATTN_SPLIT_MIN 1024 /* visible slots from which few queries split the slots */
 #define FY_ATTN_CHUNK 256      /* slots per split item at least (a multiple of FY_ATTN_KB) */
 
@@ -268,11 +277,7 @@ static bool attention_split(const struct fy_cpu_set *set, float *out,
                             const struct fy_attn_args *a, int64_t jmin, int64_t jmax)
 {
     const int64_t hd = a->head_dim, n_rows = a->n_tok * a->n_head;
-    int threads = 1;
-#ifdef _OPENMP
-    threads = omp_get_max_threads();
-#endif
-    int64_t chunk = (jmax - jmin + 1) / (4 * (int64_t)threads);
+    int64_t chunk = (jmax - jmin + 1) / (4 * max_threads());
     chunk = chunk < FY_ATTN_CHUNK ? FY_ATTN_CHUNK : (chunk + FY_ATTN_KB - 1) / FY_ATTN_KB * FY_ATTN_KB;
     const int64_t n_chunks = (jmax - jmin + chunk) / chunk;
     float *part = malloc((size_t)(n_chunks * n_rows * (hd + 2)) * sizeof(float));
@@ -338,11 +343,7 @@ static bool attention_items(const struct fy_cpu_set *set, float *out,
      * still 4 items per thread (larger items convert each cache block for more rows) */
     int64_t qt = FY_ATTN_ROWS / group;
     if (set->attn_rows > FY_ATTN_ROWS) {
-        int threads = 1;
-#ifdef _OPENMP
-        threads = omp_get_max_threads();
-#endif
-        const int64_t want = a->n_tok * a->n_head_kv / (4 * (int64_t)threads);
+        const int64_t want = a->n_tok * a->n_head_kv / (4 * max_threads());
         const int64_t most = set->attn_rows / group;
         qt = want > most ? most : want > qt ? want : qt;
     }

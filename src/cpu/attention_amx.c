@@ -84,14 +84,6 @@ static bool amx_bf16(void)
     return h;
 }
 
-/* 16 elements of a cache row as f32 */
-INLINE __m512 load16(const struct fy_attn_args *a, const void *base, int64_t i)
-{
-    if (a->kv_type == FY_F16)
-        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)base + i)));
-    return _mm512_loadu_ps((const float *)base + i);
-}
-
 INLINE __m512i hi_bits(__m512 x)
 {
     return _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0xffff0000u));
@@ -176,20 +168,10 @@ static void prep_rows(struct abuf *B, const struct fy_attn_args *a, struct item 
         for (int64_t n = 0; n < 16; n++) {
             const int64_t r = rg * 16 + n;
             int64_t lo = INT32_MAX, hi = -1;
-            B->m[rg][n] = M_NONE;
-            B->z[rg][n] = 0.0f;
+            float m = M_NONE, z = 0.0f;
             if (r < it->nr) {
-                const int64_t h = it->g * it->group + r % it->group;
-                if (a->sinks && (!part || part->sink)) {
-                    B->m[rg][n] = a->sinks[h] > M_NONE ? a->sinks[h] : M_NONE;
-                    B->z[rg][n] = 1.0f;
-                }
-                fy_attn_visible(a, a->pos[it->t0 + r / it->group], &lo, &hi);
-                if (part) {
-                    lo = lo > part->s0 ? lo : part->s0;
-                    hi = hi < part->s1 ? hi : part->s1;
-                }
-                if (lo <= hi) {
+                if (fy_attn_row_init(a, it->g * it->group + r % it->group,
+                                     a->pos[it->t0 + r / it->group], part, &m, &z, &lo, &hi)) {
                     it->jmin = lo < it->jmin ? lo : it->jmin;
                     it->jmax = hi > it->jmax ? hi : it->jmax;
                 } else {
@@ -197,24 +179,13 @@ static void prep_rows(struct abuf *B, const struct fy_attn_args *a, struct item 
                     hi = -1;
                 }
             }
+            B->m[rg][n] = m > M_NONE ? m : M_NONE;
+            B->z[rg][n] = z;
             B->lo[rg][n] = (int32_t)lo;
             B->hi[rg][n] = (int32_t)hi;
         }
         memset(B->acc[rg], 0, sizeof(B->acc[rg]));
     }
-}
-
-/* this head's slice of the cache rows of the block after the next: a short strided read the
- * hardware prefetchers do not follow across pages */
-static void prefetch_kv(const struct fy_attn_args *a, const struct item *it, int64_t jb)
-{
-    const size_t esz = a->kv_type == FY_F16 ? 2 : 4;
-    for (int64_t j = jb + 2 * FY_ATTN_KB; j < jb + 3 * FY_ATTN_KB && j <= it->jmax; j++)
-        for (size_t off = 0; off < (size_t)it->hd * esz; off += 64) {
-            const size_t at = ((size_t)(j * it->kvw + it->g * it->hd)) * esz + off;
-            __builtin_prefetch((const char *)a->k + at, 0, 3);
-            __builtin_prefetch((const char *)a->v + at, 0, 3);
-        }
 }
 
 /* slots jb .. jb + nk - 1 of K and V into their A tiles (zeros past nk) */
@@ -227,8 +198,8 @@ static void prep_kv(struct abuf *B, const struct fy_attn_args *a, const struct i
             __m512 x0 = _mm512_setzero_ps(), x1 = x0;
             if (j < nk) {
                 const int64_t at = (jb + j) * kvw + g * hd + dh * 32;
-                x0 = load16(a, a->k, at);
-                x1 = load16(a, a->k, at + 16);
+                x0 = fy_avx512_load_kv(a->kv_type, a->k, at);
+                x1 = fy_avx512_load_kv(a->kv_type, a->k, at + 16);
             }
             _mm512_store_si512(B->k[j / 16][dh][0][j % 16], pack_hi(x0, x1));
             _mm512_store_si512(B->k[j / 16][dh][1][j % 16], pack_hi(lo_part(x0), lo_part(x1)));
@@ -238,9 +209,9 @@ static void prep_kv(struct abuf *B, const struct fy_attn_args *a, const struct i
         for (int64_t kk = 0; kk < 16; kk++) {
             __m512 x0 = _mm512_setzero_ps(), x1 = x0;
             if (2 * kk < nk)
-                x0 = load16(a, a->v, (jb + 2 * kk) * kvw + g * hd + dq * 16);
+                x0 = fy_avx512_load_kv(a->kv_type, a->v, (jb + 2 * kk) * kvw + g * hd + dq * 16);
             if (2 * kk + 1 < nk)
-                x1 = load16(a, a->v, (jb + 2 * kk + 1) * kvw + g * hd + dq * 16);
+                x1 = fy_avx512_load_kv(a->kv_type, a->v, (jb + 2 * kk + 1) * kvw + g * hd + dq * 16);
             h[kk] = pair_hi(x0, x1); /* lane d: slots 2kk, 2kk + 1 */
             l[kk] = pair_hi(lo_part(x0), lo_part(x1));
         }
@@ -408,7 +379,7 @@ bool fy_cpu_attention_item_amx(float *out, const struct fy_attn_args *a, int64_t
     prep_rows(B, a, &it, part);
     for (int64_t jb = it.jmin; jb <= it.jmax; jb += FY_ATTN_KB) {
         const int64_t nk = it.jmax - jb + 1 < FY_ATTN_KB ? it.jmax - jb + 1 : FY_ATTN_KB;
-        prefetch_kv(a, &it, jb);
+        fy_attn_prefetch(a, g, jb, it.jmax, false);
         prep_kv(B, a, &it, jb, nk);
         const __m512i first = _mm512_set1_epi32((int32_t)jb),
                       last = _mm512_set1_epi32((int32_t)(jb + nk - 1));

@@ -38,14 +38,6 @@ INLINE __m512 exp512(__m512 x)
     return _mm512_mul_ps(y, _mm512_castsi512_ps(n));
 }
 
-/* 16 elements of a cache row as f32 */
-INLINE __m512 load16(const struct fy_attn_args *a, const void *base, int64_t i)
-{
-    if (a->kv_type == FY_F16)
-        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)base + i)));
-    return _mm512_loadu_ps((const float *)base + i);
-}
-
 /* the block's lanes [lo, hi] (relative to its first slot; 32 lanes) as two 16-lane masks */
 INLINE void vis_masks(int64_t lo, int64_t hi, __mmask16 m[2])
 {
@@ -147,7 +139,7 @@ bool fy_cpu_attention_item_avx512(float *out, const struct fy_attn_args *a, int6
                 __m512i r[16];
                 for (int64_t j = 0; j < 16; j++)
                     r[j] = _mm512_castps_si512(
-                        j0 + j < nk ? load16(a, a->k, (jb + j0 + j) * kvw + g * hd + d)
+                        j0 + j < nk ? fy_avx512_load_kv(a->kv_type, a->k, (jb + j0 + j) * kvw + g * hd + d)
                                     : _mm512_setzero_ps());
                 fy_avx512_transpose16(r);
                 for (int i = 0; i < 16; i++)
@@ -156,7 +148,7 @@ bool fy_cpu_attention_item_avx512(float *out, const struct fy_attn_args *a, int6
         for (int64_t j = 0; j < FY_ATTN_KB; j++)
             for (int64_t d = 0; d < hd; d += 16)
                 _mm512_store_ps(vb + j * hd + d, j < nk
-                                                     ? load16(a, a->v, (jb + j) * kvw + g * hd + d)
+                                                     ? fy_avx512_load_kv(a->kv_type, a->v, (jb + j) * kvw + g * hd + d)
                                                      : _mm512_setzero_ps());
         /* the rows that see some slot of the block, eight at a time (a decode item's 8 query
          * heads of one KV head in one pass) */

@@ -1,5 +1,6 @@
 /* The scalar parts of a flash-attention work item (qdot.h: fy_attn_item), the same for every
- * kernel set's item (attention_avx2.c, attention_avx512.c): the per-thread scratch, each row's
+ * kernel set's item (attention_avx2.c, attention_avx512.c; attention_amx.c keeps its own
+ * layout but takes a row's initial state and the prefetch from here): the per-thread scratch, each row's
  * softmax state and visible slots, the prefetch of the cache rows ahead, the rows a block
  * concerns, and the item's output. Only the block's conversion and arithmetic are the sets'. */
 #include "ops.h"
@@ -31,18 +32,10 @@ bool fy_attn_item_begin(struct fy_attn_item *it, const struct fy_attn_args *a, i
     it->jmax = -1;
     it->whole_rows = part && part->whole_rows;
     for (int64_t r = 0; r < it->nr; r++) {
-        const int64_t h = g * it->group + r % it->group, pos = a->pos[t0 + r / it->group];
-        const bool sink = a->sinks && (!part || part->sink);
-        it->m[r] = sink ? a->sinks[h] : -INFINITY;
-        it->z[r] = sink ? 1.0f : 0.0f;
         for (int64_t d = 0; d < it->hd; d++)
             it->acc[r * it->hd + d] = 0.0f;
-        fy_attn_visible(a, pos, &it->lo[r], &it->hi[r]);
-        if (part) {
-            it->lo[r] = it->lo[r] > part->s0 ? it->lo[r] : part->s0;
-            it->hi[r] = it->hi[r] < part->s1 ? it->hi[r] : part->s1;
-        }
-        if (it->lo[r] <= it->hi[r]) {
+        if (fy_attn_row_init(a, g * it->group + r % it->group, a->pos[t0 + r / it->group], part,
+                             &it->m[r], &it->z[r], &it->lo[r], &it->hi[r])) {
             it->jmin = it->lo[r] < it->jmin ? it->lo[r] : it->jmin;
             it->jmax = it->hi[r] > it->jmax ? it->hi[r] : it->jmax;
         }
@@ -50,18 +43,37 @@ bool fy_attn_item_begin(struct fy_attn_item *it, const struct fy_attn_args *a, i
     return true;
 }
 
+bool fy_attn_row_init(const struct fy_attn_args *a, int64_t h, int64_t pos,
+                      const struct fy_attn_part *part, float *m, float *z, int64_t *lo,
+                      int64_t *hi)
+{
+    const bool sink = a->sinks && (!part || part->sink);
+    *m = sink ? a->sinks[h] : -INFINITY;
+    *z = sink ? 1.0f : 0.0f;
+    fy_attn_visible(a, pos, lo, hi);
+    if (part) {
+        *lo = *lo > part->s0 ? *lo : part->s0;
+        *hi = *hi < part->s1 ? *hi : part->s1;
+    }
+    return *lo <= *hi;
+}
+
 void fy_attn_item_prefetch(const struct fy_attn_item *it, const struct fy_attn_args *a, int64_t g,
                            int64_t jb)
 {
-    /* this head's slice of the cache rows FY_ATTN_PF blocks ahead: a short strided read the
-     * hardware prefetchers do not follow across pages */
+    fy_attn_prefetch(a, g, jb, it->jmax, it->whole_rows);
+}
+
+void fy_attn_prefetch(const struct fy_attn_args *a, int64_t g, int64_t jb, int64_t jmax,
+                      bool whole_rows)
+{
     const size_t esz = a->kv_type == FY_F16 ? 2 : 4;
-    if (it->whole_rows) { /* the rows of every KV head, for the heads that follow (into L2) */
+    const int64_t hd = a->head_dim, kvw = a->n_head_kv * hd;
+    if (whole_rows) { /* the rows of every KV head, for the heads that follow (into L2) */
         const int64_t j0 = jb + FY_ATTN_PF * FY_ATTN_KB;
-        const int64_t j1 = j0 + FY_ATTN_KB - 1 < it->jmax ? j0 + FY_ATTN_KB - 1 : it->jmax;
+        const int64_t j1 = j0 + FY_ATTN_KB - 1 < jmax ? j0 + FY_ATTN_KB - 1 : jmax;
         if (j0 <= j1) {
-            const size_t at = (size_t)(j0 * it->kvw) * esz,
-                         n = (size_t)((j1 - j0 + 1) * it->kvw) * esz;
+            const size_t at = (size_t)(j0 * kvw) * esz, n = (size_t)((j1 - j0 + 1) * kvw) * esz;
             for (size_t off = 0; off < n; off += 64) {
                 __builtin_prefetch((const char *)a->k + at + off, 0, 2);
                 __builtin_prefetch((const char *)a->v + at + off, 0, 2);
@@ -69,10 +81,12 @@ void fy_attn_item_prefetch(const struct fy_attn_item *it, const struct fy_attn_a
         }
         return;
     }
+    /* this head's slice of the cache rows FY_ATTN_PF blocks ahead: a short strided read the
+     * hardware prefetchers do not follow across pages */
     for (int64_t j = jb + FY_ATTN_PF * FY_ATTN_KB;
-         j < jb + (FY_ATTN_PF + 1) * FY_ATTN_KB && j <= it->jmax; j++)
-        for (size_t off = 0; off < (size_t)it->hd * esz; off += 64) {
-            const size_t at = ((size_t)(j * it->kvw + g * it->hd)) * esz + off;
+         j < jb + (FY_ATTN_PF + 1) * FY_ATTN_KB && j <= jmax; j++)
+        for (size_t off = 0; off < (size_t)hd * esz; off += 64) {
+            const size_t at = ((size_t)(j * kvw + g * hd)) * esz + off;
             __builtin_prefetch((const char *)a->k + at, 0, 3);
             __builtin_prefetch((const char *)a->v + at, 0, 3);
         }

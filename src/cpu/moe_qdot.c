@@ -58,7 +58,7 @@ static void run_rows(const struct pass_mat *m, const int64_t *start, int64_t e, 
 }
 
 /* the gate/up pass (m[0] gate, m[1] up; SwiGLU into m[0].y and quantized into gq) or the down
- * pass (m[0] down, gq NULL; each row times its routing weight rw, in expert order) */
+ * pass (m[0] down, gq NULL; row i, selection sel[i], times its routing weight w[sel[i]]) */
 struct pass {
     const struct pass_mat *m;
     const struct fy_moe_layer *L;
@@ -67,7 +67,8 @@ struct pass {
     const void *xq;
     bool q8;
     struct fy_qx_block *gq;
-    const float *rw;
+    const float *w;
+    const int64_t *sel;
 };
 
 static void run_item(const struct pass *P, int64_t item)
@@ -83,7 +84,7 @@ static void run_item(const struct pass *P, int64_t item)
         for (int64_t t = P->start[e]; t < P->start[e + 1]; t++) {
             float *ot = P->m[0].y + t * w->n_out + r0;
             for (int64_t c = 0; c < n; c++)
-                ot[c] *= P->rw[t];
+                ot[c] *= P->w[P->sel[t]];
         }
         return;
     }
@@ -147,15 +148,12 @@ fy_status fy_cpu_moe_ffn_qdot(float *y, const float *x, int64_t n_tok, const int
     float *o = malloc((size_t)n_sel * (size_t)d * sizeof(float));
     int64_t *items = malloc((size_t)n_exp * (size_t)max_chunks * sizeof(*items));
     int64_t *pos = malloc((size_t)n_sel * sizeof(*pos)); /* selection -> row in expert order */
-    float *rw = malloc((size_t)n_sel * sizeof(*rw));       /* routing weights in expert order */
     fy_status st = FY_E_NOMEM;
-    if (!xq || !gq || !g || !u || !o || !items || !pos || !rw)
+    if (!xq || !gq || !g || !u || !o || !items || !pos)
         goto done;
 
-    for (int64_t i = 0; i < n_sel; i++) {
+    for (int64_t i = 0; i < n_sel; i++)
         pos[sel[i]] = i;
-        rw[i] = w[sel[i]];
-    }
     bool decode = true; /* every expert has at most FY_MOE_STATIC_TOK tokens */
     for (int64_t e = 0; e < n_exp; e++)
         decode = decode && start[e + 1] - start[e] <= FY_MOE_STATIC_TOK;
@@ -182,7 +180,7 @@ fy_status fy_cpu_moe_ffn_qdot(float *y, const float *x, int64_t n_tok, const int
     n_items = list_items(start, n_exp, d, ir, items);
     const struct pass_mat down = {&L->down, &L->down_b, o};
     const struct pass p_d = {.m = &down, .L = L, .start = start, .items = items, .ir = ir,
-                             .xq = gq, .q8 = false, .gq = NULL, .rw = rw};
+                             .xq = gq, .q8 = false, .gq = NULL, .w = w, .sel = sel};
     run_items(&p_d, n_items, decode);
     /* 4. combine: each token's k rows in increasing expert id order (ids are distinct) */
 #pragma omp parallel for schedule(static) if (n_tok * d * k > 262144)
@@ -215,6 +213,5 @@ done:
     free(o);
     free(items);
     free(pos);
-    free(rw);
     return st;
 }

@@ -125,6 +125,15 @@ struct fy_attn_item {
 };
 bool fy_attn_item_begin(struct fy_attn_item *it, const struct fy_attn_args *a, int64_t g,
                         int64_t t0, int64_t t1, const struct fy_attn_part *part);
+/* row of query head h at position pos: softmax state from the sink (m = sink, z = 1; else -inf,
+ * 0) and visible slots [lo, hi] within the part's; false when it sees none */
+bool fy_attn_row_init(const struct fy_attn_args *a, int64_t h, int64_t pos,
+                      const struct fy_attn_part *part, float *m, float *z, int64_t *lo,
+                      int64_t *hi);
+/* KV head g's slice of the cache rows of the block after the next (up to slot jmax), or with
+ * whole_rows every head's rows into L2 */
+void fy_attn_prefetch(const struct fy_attn_args *a, int64_t g, int64_t jb, int64_t jmax,
+                      bool whole_rows);
 void fy_attn_item_prefetch(const struct fy_attn_item *it, const struct fy_attn_args *a, int64_t g,
                            int64_t jb);
 int64_t fy_attn_item_active(const struct fy_attn_item *it, int64_t jb, int64_t nk, int64_t *act);

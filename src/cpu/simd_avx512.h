@@ -1,5 +1,5 @@
 /* Small AVX-512 helpers shared by the avx512 kernel sets' files (qdot_avx512.c,
- * attention_avx512.c). Include only from files compiled with -mavx512f -mavx512bw -mavx512vl. */
+ * attention_avx512.c, and the amx set's qdot_amx.c, attention_amx.c). Include only from files compiled with -mavx512f -mavx512bw -mavx512vl. */
 #ifndef FY_CPU_SIMD_AVX512_H
 #define FY_CPU_SIMD_AVX512_H
 
@@ -21,6 +21,14 @@ static inline __m256i fy_avx512_block_i8(enum fy_dtype type, const uint8_t *p)
     const __m256i t =
         _mm256_inserti128_si256(_mm256_castsi128_si256(qs), _mm_srli_epi16(qs, 4), 1);
     return _mm256_shuffle_epi8(tab, _mm256_and_si256(t, _mm256_set1_epi8(0x0f)));
+}
+
+/* elements i .. i + 15 of a KV cache (F16 or F32) as f32 (the attention kernels) */
+static inline __m512 fy_avx512_load_kv(enum fy_dtype kv_type, const void *base, int64_t i)
+{
+    if (kv_type == FY_F16)
+        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)base + i)));
+    return _mm512_loadu_ps((const float *)base + i);
 }
 
 /* 16 x 16 transpose of 32-bit elements: v[r] lane k -> v[k] lane r */
