@@ -73,6 +73,14 @@ struct fy_device_ops {
      * enqueued: copies nothing; computes chunk c after the prefetch's chunk c has arrived. */
     fy_status (*run_prefetched)(struct fy_device *d, const struct fy_node *node,
                                 const struct fy_batch *b, const struct fy_moe_stage *st);
+    /* Pinned host memory (host_free is NULL-safe) and copies that return at once, ordered with
+     * run: copy_in_async's src must stay unchanged, and copy_out_async's dst is readable, only
+     * after the next sync. For the one upload and one download of a decode step (issue 12
+     * items 3 and 7: one host synchronisation per token). NULL: copy_in / copy_out. */
+    fy_status (*host_alloc)(struct fy_device *d, size_t n, void **out);
+    void (*host_free)(struct fy_device *d, void *p);
+    fy_status (*copy_in_async)(struct fy_device *d, void *dst, const void *src, size_t n);
+    fy_status (*copy_out_async)(struct fy_device *d, void *dst, const void *src, size_t n);
 };
 
 /* What crossed the device boundary; the scheduler's tests check these against the plan. */

@@ -7,6 +7,7 @@
  * a later layer's uploads the same way (into the other slot, behind the current layer's) without
  * computing; that layer's run_staged then only waits for the prefetch's chunk events. */
 #include "device_gpu.h"
+#include "device_gpu_fuse.h"
 
 #include "hip/fy_gpu.h"
 #include "kvcache.h"
@@ -26,12 +27,15 @@ struct gpudev {
     bool pin;                                 /* pin the host ranges that uploads read */
     fy_gpu_stream cs;                         /* compute */
     fy_gpu_stream xs;                         /* copy */
+    bool xs_busy;                             /* uploads enqueued on xs since its last sync */
     fy_gpu_event slot_free[FY_STAGE_SLOTS];   /* the compute stream's last read of a slot */
     bool slot_recorded[FY_STAGE_SLOTS];
     fy_gpu_event *chunk_ev[FY_STAGE_SLOTS];   /* one per chunk of a slot's uploads */
     int64_t n_chunk_ev[FY_STAGE_SLOTS];
     int64_t pre_chunks[FY_STAGE_SLOTS];       /* chunks of a prefetch not yet computed, or 0 */
     struct fy_gpu_moe_ws *ws;
+    bool fuse;                                /* decode fusions (FY_GPU_FUSE, default on) */
+    struct fy_gpu_fuse_state fs;              /* what the fused router left for the MoE */
     struct block *mem;                        /* live allocations */
     int64_t n_mem;
     int64_t mem_cap;
@@ -78,7 +82,11 @@ static fy_status gpu_alloc(struct fy_device *d, size_t bytes, const char *what, 
 static fy_status gpu_sync(struct fy_device *d)
 {
     struct gpudev *g = ctx_of(d);
-    fy_status a = fy_gpu_stream_sync(g->xs);
+    fy_status a = FY_OK;
+    if (g->xs_busy) { /* a decode step all on the GPU waits once, for the compute stream */
+        a = fy_gpu_stream_sync(g->xs);
+        g->xs_busy = a != FY_OK;
+    }
     fy_status b = fy_gpu_stream_sync(g->cs);
     return a != FY_OK ? a : b;
 }
@@ -102,6 +110,7 @@ static void gpu_free(struct fy_device *d, void *p)
 static fy_status gpu_copy_in(struct fy_device *d, void *dst, const void *src, size_t n)
 {
     struct gpudev *g = ctx_of(d);
+    g->fs.grouped_ids = NULL;
     FY_TRY(fy_gpu_copy_h2d(dst, src, n, g->cs));
     /* the caller may change src once this returns (pageable staging differs between runtimes) */
     FY_TRY(fy_gpu_stream_sync(g->cs));
@@ -118,6 +127,37 @@ static fy_status gpu_copy_out(struct fy_device *d, void *dst, const void *src, s
     d->stats.bytes_out += n;
     d->stats.n_copy_out++;
     return FY_OK;
+}
+
+static fy_status gpu_copy_in_async(struct fy_device *d, void *dst, const void *src, size_t n)
+{
+    struct gpudev *g = ctx_of(d);
+    g->fs.grouped_ids = NULL;
+    FY_TRY(fy_gpu_copy_h2d(dst, src, n, g->cs));
+    d->stats.bytes_in += n;
+    d->stats.n_copy_in++;
+    return FY_OK;
+}
+
+static fy_status gpu_copy_out_async(struct fy_device *d, void *dst, const void *src, size_t n)
+{
+    struct gpudev *g = ctx_of(d);
+    FY_TRY(fy_gpu_copy_d2h(dst, src, n, g->cs));
+    d->stats.bytes_out += n;
+    d->stats.n_copy_out++;
+    return FY_OK;
+}
+
+static fy_status gpu_host_alloc(struct fy_device *d, size_t n, void **out)
+{
+    (void)d;
+    return fy_gpu_host_alloc(out, n);
+}
+
+static void gpu_host_free(struct fy_device *d, void *p)
+{
+    (void)d;
+    fy_gpu_host_free(p);
 }
 
 /* ---- nodes: the CPU backend's dispatch (src/graph/backend_cpu.c) on the launchers ---- */
@@ -171,15 +211,24 @@ static fy_status gpu_run(struct fy_device *d, const struct fy_node *nodes, int64
                          const struct fy_batch *b)
 {
     struct gpudev *g = ctx_of(d);
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = 0; i < n;) {
         const struct fy_node *nd = &nodes[i];
-        fy_status st = run_node(g, nd, b);
+        int64_t used = 0;
+        fy_status st = FY_E_UNSUPPORTED;
+        if (g->fuse)
+            st = fy_gpu_fuse_run(g->ws, g->cs, &g->fs, nodes, n, i, b, &used);
+        if (st == FY_E_UNSUPPORTED) {
+            g->fs.grouped_ids = NULL;
+            st = run_node(g, nd, b);
+            used = 1;
+        }
         if (st != FY_OK) {
             fy_log(FY_LOG_ERR, "%s: %s (%s, layer %d) failed: %s", d->name, nd->name,
                    fy_op_name(nd->op), nd->layer, fy_status_str(st));
             return st;
         }
-        d->stats.n_nodes++;
+        d->stats.n_nodes += (uint64_t)used;
+        i += used;
     }
     return FY_OK;
 }
@@ -247,6 +296,7 @@ static fy_status enqueue_uploads(struct fy_device *d, const struct fy_moe_stage 
     const int slot = st->slot;
     FY_TRY(chunk_events(g, slot, st->n_chunk));
     fy_gpu_event *ev = g->chunk_ev[slot];
+    g->xs_busy = true;
     if (g->slot_recorded[slot])
         FY_TRY(fy_gpu_stream_wait(g->xs, g->slot_free[slot]));
     for (int64_t c = 0; c < st->n_chunk; c++) {
@@ -278,6 +328,7 @@ static fy_status run_moe_staged(struct fy_device *d, const struct fy_node *n,
     struct gpudev *g = ctx_of(d);
     const int slot = st->slot;
     const struct fy_act *x = n->src[0], *ids = n->src[1];
+    g->fs.grouped_ids = NULL;
     const struct fy_moe_layer *L = n->params;
     (void)b;
     if (n->op != FY_OP_MOE_FFN) {
@@ -376,6 +427,10 @@ static const struct fy_device_ops gpu_ops = {
     .run_staged = gpu_run_staged,
     .prefetch = gpu_prefetch,
     .run_prefetched = gpu_run_prefetched,
+    .host_alloc = gpu_host_alloc,
+    .host_free = gpu_host_free,
+    .copy_in_async = gpu_copy_in_async,
+    .copy_out_async = gpu_copy_out_async,
 };
 
 fy_status fy_device_gpu_new(int id, const struct fy_device_gpu_opts *o, struct fy_device **out)
@@ -399,6 +454,7 @@ fy_status fy_device_gpu_new(int id, const struct fy_device_gpu_opts *o, struct f
     }
     snprintf(g->name, sizeof(g->name), "GPU%d", id > 0 ? id - 1 : 0);
     g->pin = o->pin;
+    g->fuse = fy_gpu_fuse_enabled();
     d->name = g->name;
     d->id = id;
     d->host_visible = false;

@@ -181,9 +181,22 @@ fy_status fy_sched_new(struct fy_session *s, struct fy_sched **out)
     if (st == FY_OK)
         st = make_kv_view(sc);
     if (st == FY_OK)
-        st = dev_alloc(sc, (size_t)s->o.n_ubatch * sizeof(int32_t), "token ids", &sc->tok_dev);
-    if (st == FY_OK)
-        st = dev_alloc(sc, (size_t)s->o.n_ubatch * sizeof(int32_t), "positions", &sc->pos_dev);
+        st = dev_alloc(sc, 2 * (size_t)s->o.n_ubatch * sizeof(int32_t), "token ids and positions",
+                       &sc->tok_dev);
+    if (st == FY_OK) {
+        const size_t io_bytes = 2 * (size_t)s->o.n_ubatch * sizeof(int32_t);
+        sc->pos_dev = (int32_t *)sc->tok_dev + s->o.n_ubatch;
+        void *io = NULL;
+        if (sc->gpu->ops->host_alloc && sc->gpu->ops->copy_in_async &&
+            sc->gpu->ops->host_alloc(sc->gpu, io_bytes, &io) == FY_OK) {
+            sc->io_pinned = true;
+        } else {
+            io = malloc(io_bytes);
+            if (!io)
+                st = FY_E_NOMEM;
+        }
+        sc->io_host = io;
+    }
     if (st == FY_OK) {
         sc->used = calloc(n_exp, sizeof(bool));
         sc->all = calloc(n_exp, sizeof(bool));
@@ -240,7 +253,15 @@ void fy_sched_free(struct fy_sched *sc)
         }
     }
     g->ops->free(g, sc->tok_dev);
-    g->ops->free(g, sc->pos_dev);
+    if (sc->io_pinned)
+        g->ops->host_free(g, sc->io_host);
+    else
+        free(sc->io_host);
+    if (sc->logits_host)
+        g->ops->host_free(g, sc->logits_host);
+    for (int a = 0; a < ACT_COUNT; a++)
+        if (sc->act_stage[a])
+            g->ops->host_free(g, sc->act_stage[a]);
     free(sc->kv_view.k);
     free(sc->kv_view.v);
     free(sc->w);
@@ -292,6 +313,32 @@ static fy_status ensure_room(struct fy_sched *sc, int a)
     return FY_OK;
 }
 
+/* Host activation a to the device: the first upload of a in a batch goes through a's pinned
+ * staging buffer without waiting (the embedding row of a decode step: no host synchronisation
+ * before the batch's last); a later one in the same batch would overwrite staging that may still
+ * be in flight, so it waits (copy_in). */
+static fy_status upload_act(struct fy_sched *sc, int a, void *dst, const void *src, size_t n)
+{
+    struct fy_device *d = sc->gpu;
+    if (!sc->stage_busy[a] && d->ops->copy_in_async && d->ops->host_alloc) {
+        if (n > sc->act_stage_cap[a]) {
+            d->ops->host_free(d, sc->act_stage[a]);
+            sc->act_stage[a] = NULL;
+            sc->act_stage_cap[a] = 0;
+            if (d->ops->host_alloc(d, act_cap(sc, a), &sc->act_stage[a]) != FY_OK)
+                sc->act_stage[a] = NULL;
+            else
+                sc->act_stage_cap[a] = act_cap(sc, a);
+        }
+        if (sc->act_stage[a] && n <= sc->act_stage_cap[a]) {
+            memcpy(sc->act_stage[a], src, n);
+            sc->stage_busy[a] = true;
+            return d->ops->copy_in_async(d, dst, sc->act_stage[a], n);
+        }
+    }
+    return d->ops->copy_in(d, dst, src, n);
+}
+
 static fy_status ensure(struct fy_sched *sc, int a, enum fy_device_id d)
 {
     struct fy_session *s = sc->s;
@@ -301,7 +348,7 @@ static fy_status ensure(struct fy_sched *sc, int a, enum fy_device_id d)
     if (d == FY_DEV_GPU0 && !sc->on_dev[a]) {
         FY_TRY(ensure_room(sc, a));
         g->ne1 = h->ne1;
-        FY_TRY(sc->gpu->ops->copy_in(sc->gpu, g->data, h->data, act_bytes(h)));
+        FY_TRY(upload_act(sc, a, g->data, h->data, act_bytes(h)));
         sc->st.act_bytes_in += act_bytes(h);
         sc->on_dev[a] = true;
     } else if (d == FY_DEV_CPU && !sc->on_host[a]) {
@@ -428,9 +475,23 @@ static fy_status run_segment(struct fy_sched *sc, int64_t i, int64_t j, enum fy_
 
 /* ---- MoE layers ---- */
 
-static fy_status run_moe(struct fy_sched *sc, int64_t k, const struct fy_expert_path *path,
-                         const struct fy_batch *b, const struct fy_batch *bd)
+/* The residual ADD right after MoE node k reads the MoE's output and runs on the GPU too: it
+ * goes to the device in the same run call (the GPU fuses the pair into the MoE's last kernel). */
+static bool add_follows(struct fy_sched *sc, int64_t k, int64_t n_tok)
 {
+    const struct fy_graph *g = &sc->s->graph;
+    struct fy_expert_path path;
+    if (k + 1 >= g->n_nodes)
+        return false;
+    const struct fy_node *a = &g->nodes[k + 1];
+    return a->op == FY_OP_ADD && (a->src[0] == g->nodes[k].dst || a->src[1] == g->nodes[k].dst) &&
+           node_dev(sc, a, n_tok, &path) == FY_DEV_GPU0;
+}
+
+static fy_status run_moe(struct fy_sched *sc, int64_t k, const struct fy_expert_path *path,
+                         const struct fy_batch *b, const struct fy_batch *bd, int64_t *n_run)
+{
+    *n_run = 1;
     const struct fy_node *n = &sc->s->graph.nodes[k];
     const int64_t n_exp = sc->s->m->hp.n_expert;
     if (path->dev == FY_DEV_CPU) {
@@ -480,8 +541,20 @@ static fy_status run_moe(struct fy_sched *sc, int64_t k, const struct fy_expert_
     t->dst = dev_act(sc, n->dst, b->n_tok);
     t->params = &sc->moe;
     sc->st.segments++;
-    if (!stage.n_chunk)
-        return sc->gpu->ops->run(sc->gpu, t, 1, bd);
+    if (!stage.n_chunk) {
+        if (add_follows(sc, k, b->n_tok)) {
+            const struct fy_node *a = &sc->s->graph.nodes[k + 1];
+            FY_TRY(grow_seg(sc, 2));
+            t = &sc->seg[0]; /* grow_seg may have moved it */
+            for (int q = 0; q < 2; q++)
+                FY_TRY(ensure(sc, act_index(sc, a->src[q]), FY_DEV_GPU0));
+            FY_TRY(ensure_room(sc, act_index(sc, a->dst)));
+            written(sc, a->dst, FY_DEV_GPU0);
+            FY_TRY(translate(sc, a, &sc->seg[1], &sc->mats[1], b->n_tok));
+            *n_run = 2;
+        }
+        return sc->gpu->ops->run(sc->gpu, t, *n_run, bd);
+    }
     if (sc->gpu->ops->run_staged) {
         if (prefetched)
             FY_TRY(sc->gpu->ops->run_prefetched(sc->gpu, t, bd, &stage));
@@ -496,6 +569,37 @@ static fy_status run_moe(struct fy_sched *sc, int64_t k, const struct fy_expert_
 }
 
 /* ---- a micro-batch ---- */
+
+/* Ends the batch with the logits on the host: made on the device, they come down through
+ * pinned memory with the batch's one host synchronisation. */
+static fy_status logits_home(struct fy_sched *sc)
+{
+    struct fy_device *d = sc->gpu;
+    struct fy_act *h = &sc->s->act[ACT_LOGITS], *g = &sc->dact[ACT_LOGITS];
+    if (sc->on_host[ACT_LOGITS] || !d->ops->copy_out_async || !d->ops->host_alloc) {
+        FY_TRY(d->ops->sync(d));
+        return ensure(sc, ACT_LOGITS, FY_DEV_CPU);
+    }
+    const size_t n = act_bytes(g);
+    if (n > sc->logits_cap) {
+        d->ops->host_free(d, sc->logits_host);
+        sc->logits_host = NULL;
+        sc->logits_cap = 0;
+        if (d->ops->host_alloc(d, act_cap(sc, ACT_LOGITS), &sc->logits_host) != FY_OK) {
+            sc->logits_host = NULL; /* pageable after all: the copy syncs */
+            FY_TRY(d->ops->sync(d));
+            return ensure(sc, ACT_LOGITS, FY_DEV_CPU);
+        }
+        sc->logits_cap = act_cap(sc, ACT_LOGITS);
+    }
+    FY_TRY(d->ops->copy_out_async(d, sc->logits_host, g->data, n));
+    FY_TRY(d->ops->sync(d));
+    memcpy(h->data, sc->logits_host, n);
+    h->ne1 = g->ne1;
+    sc->st.act_bytes_out += n;
+    sc->on_host[ACT_LOGITS] = true;
+    return FY_OK;
+}
 
 static fy_status exec_batch(struct fy_sched *sc, const struct fy_batch *b)
 {
@@ -512,15 +616,21 @@ static fy_status exec_batch(struct fy_sched *sc, const struct fy_batch *b)
         need_tok |= n->op == FY_OP_GET_ROWS;
         need_pos |= n->op == FY_OP_ROPE || n->op == FY_OP_KV_STORE || n->op == FY_OP_ATTENTION;
     }
+    /* the ids and positions in one upload (from pinned memory, not waited for: the previous
+     * batch ended with a sync, so nothing in flight still reads io_host) */
+    const int64_t ub = sc->s->o.n_ubatch;
     const size_t in_bytes = (size_t)b->n_tok * sizeof(int32_t);
-    if (need_tok) {
-        FY_TRY(sc->gpu->ops->copy_in(sc->gpu, sc->tok_dev, b->tokens, in_bytes));
-        sc->st.act_bytes_in += in_bytes;
+    if (need_tok || need_pos) {
+        memcpy(sc->io_host, b->tokens, in_bytes);
+        memcpy(sc->io_host + ub, b->pos, in_bytes);
+        const size_t n = (size_t)(ub + b->n_tok) * sizeof(int32_t);
+        if (sc->io_pinned)
+            FY_TRY(sc->gpu->ops->copy_in_async(sc->gpu, sc->tok_dev, sc->io_host, n));
+        else
+            FY_TRY(sc->gpu->ops->copy_in(sc->gpu, sc->tok_dev, sc->io_host, n));
+        sc->st.act_bytes_in += n;
     }
-    if (need_pos) {
-        FY_TRY(sc->gpu->ops->copy_in(sc->gpu, sc->pos_dev, b->pos, in_bytes));
-        sc->st.act_bytes_in += in_bytes;
-    }
+    memset(sc->stage_busy, 0, sizeof(sc->stage_busy)); /* the last batch ended with a sync */
     bd.tokens = sc->tok_dev;
     bd.pos = sc->pos_dev;
     bd.kv = &sc->kv_view;
@@ -530,8 +640,9 @@ static fy_status exec_batch(struct fy_sched *sc, const struct fy_batch *b)
     for (int64_t i = 0; i < g->n_nodes;) {
         enum fy_device_id d = node_dev(sc, &g->nodes[i], b->n_tok, &path);
         if (g->nodes[i].op == FY_OP_MOE_FFN) {
-            FY_TRY(run_moe(sc, i, &path, b, &bd));
-            i++;
+            int64_t n_run;
+            FY_TRY(run_moe(sc, i, &path, b, &bd, &n_run));
+            i += n_run;
             continue;
         }
         int64_t j = i + 1;
@@ -541,10 +652,9 @@ static fy_status exec_batch(struct fy_sched *sc, const struct fy_batch *b)
         FY_TRY(run_segment(sc, i, j, d, b, &bd));
         i = j;
     }
-    FY_TRY(sc->gpu->ops->sync(sc->gpu));
     if (g->n_nodes && g->nodes[g->n_nodes - 1].dst == &sc->s->act[ACT_LOGITS])
-        FY_TRY(ensure(sc, ACT_LOGITS, FY_DEV_CPU));
-    return FY_OK;
+        return logits_home(sc);
+    return sc->gpu->ops->sync(sc->gpu);
 }
 
 fy_status fy_sched_exec(struct fy_sched *sc, const struct fy_batch *b)

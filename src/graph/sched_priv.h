@@ -30,8 +30,15 @@ struct fy_sched {
     size_t dcap[ACT_COUNT];        /* bytes allocated for them */
     bool on_host[ACT_COUNT];
     bool on_dev[ACT_COUNT];
-    void *tok_dev;             /* int32 [n_ubatch] */
-    void *pos_dev;             /* int32 [n_ubatch] */
+    void *tok_dev;             /* int32 [n_ubatch], then the positions: one upload */
+    void *pos_dev;             /* tok_dev + n_ubatch */
+    int32_t *io_host;          /* pinned [2 n_ubatch]: the ids and positions of that upload */
+    bool io_pinned;            /* io_host is the device's pinned memory (else malloc) */
+    void *logits_host;         /* pinned staging of the logits download, or NULL */
+    size_t logits_cap;
+    void *act_stage[ACT_COUNT];   /* pinned staging of activation uploads (upload_act) */
+    size_t act_stage_cap[ACT_COUNT];
+    bool stage_busy[ACT_COUNT];   /* uploaded through its staging in this batch */
     struct fy_kvcache kv_view; /* device pointers for the device's layers */
     /* staging of uploaded experts: one buffer per projection in each slot, laid out like the
      * tensor (expert e at e * nb2), holding only the experts the batch selected */

@@ -57,6 +57,10 @@
 /* Split-KV partials: [chunk][row][64] unnormalised accumulators and [chunk][row] (m, l). */
 static __device__ float fy_attn_part_acc[FY_ATTN_PART_ROWS * FY_ATTN_HD];
 static __device__ float fy_attn_part_ml[FY_ATTN_PART_ROWS * 2];
+/* Tickets of the fused combine, one per (row tile, KV head) of a split launch (at most
+ * FY_ATTN_TARGET_BLOCKS: a launch splits only when it has fewer blocks than that); each goes
+ * back to 0 when its last chunk has merged. */
+static __device__ int fy_attn_count[FY_ATTN_TARGET_BLOCKS];
 
 struct fy_attn_kargs {
     float *out;           /* [n_tok][n_head][64] */
@@ -73,6 +77,7 @@ struct fy_attn_kargs {
     int kvw;              /* n_head_kv * 64: elements per cache slot */
     int window;
     float qscale;         /* scale * log2(e) */
+    int fuse_combine;     /* split: the last chunk of each row tile merges (else a 2nd kernel) */
 };
 
 static __device__ __forceinline__ int fy_attn_imin(int a, int b) { return a < b ? a : b; }
@@ -88,6 +93,32 @@ static __device__ __forceinline__ float4 fy_attn_ld4(const uint16_t *p)
     const ushort4 h = *(const ushort4 *)p;
     return make_float4(fy_f16_to_f32(h.x), fy_f16_to_f32(h.y), fy_f16_to_f32(h.z),
                        fy_f16_to_f32(h.w));
+}
+
+/* out[row][d] from the n_split partials of row and its sink: M = max(sink, m_z),
+ * out = sum_z O_z 2^(m_z - M) / (2^(sink - M) + sum_z l_z 2^(m_z - M)). The partials are read
+ * through volatile: the fused form reads what other blocks of the launch wrote. */
+static __device__ void fy_attn_merge(float *out, const float *sinks, int n_out_rows, int n_head,
+                                     int n_split, int row, int d)
+{
+    const volatile float *ml = fy_attn_part_ml;
+    const volatile float *acc_p = fy_attn_part_acc;
+    const float sk = sinks ? sinks[row % n_head] * FY_ATTN_LOG2E : -INFINITY;
+    float mx = sk;
+    for (int z = 0; z < n_split; z++)
+        mx = fmaxf(mx, ml[((int64_t)z * n_out_rows + row) * 2]);
+    float acc = 0.0f;
+    float den = 0.0f;
+    if (mx != -INFINITY) {
+        den = sinks ? exp2f(sk - mx) : 0.0f;
+        for (int z = 0; z < n_split; z++) {
+            const int64_t pr = (int64_t)z * n_out_rows + row;
+            const float w = exp2f(ml[pr * 2] - mx);   /* 0 for empty chunks */
+            den += ml[pr * 2 + 1] * w;
+            acc += acc_p[pr * FY_ATTN_HD + d] * w;
+        }
+    }
+    out[(int64_t)row * FY_ATTN_HD + d] = den > 0.0f ? acc / den : 0.0f;
 }
 
 template <int RM, typename KT>
@@ -296,6 +327,32 @@ static __global__ __launch_bounds__(FY_ATTN_THREADS) void fy_gpu_f32_flash_attn(
             }
         }
     }
+    if (n_split > 1 && a.fuse_combine) {
+        /* the last chunk to finish for this (row tile, KV head) merges the partials: one launch
+         * instead of two (each block publishes its partials, then takes a ticket) */
+        int *last = (int *)vs; /* every tile is consumed once all threads pass the barrier */
+        __threadfence();
+        __syncthreads();
+        if (tid == 0) {
+            int *cnt = &fy_attn_count[blockIdx.x * gridDim.y + kvh];
+            *last = atomicAdd(cnt, 1) == n_split - 1;
+            if (*last)
+                *cnt = 0; /* ready for the next launch (stream order) */
+        }
+        __syncthreads();
+        if (*last) {
+            __threadfence();
+            for (int u = tid; u < BQ * FY_ATTN_HD; u += FY_ATTN_THREADS) {
+                const int fi = r0 + u / FY_ATTN_HD;
+                if (fi >= a.n_rows)
+                    break;
+                const int t = fi / a.group;
+                const int row = t * a.n_head + kvh * a.group + (fi - t * a.group);
+                fy_attn_merge(a.out, a.sinks, a.n_out_rows, a.n_head, n_split, row,
+                              u % FY_ATTN_HD);
+            }
+        }
+    }
 }
 
 /* One thread per (row, dim): merges the n_split partials of its row with the sink. */
@@ -304,25 +361,8 @@ static __global__ __launch_bounds__(FY_ATTN_THREADS) void fy_gpu_f32_attn_combin
 {
     const int64_t idx = (int64_t)blockIdx.x * FY_ATTN_THREADS + threadIdx.x;
     const int64_t row = idx / FY_ATTN_HD;
-    const int d = (int)(idx % FY_ATTN_HD);
-    if (row < n_out_rows) {
-        const float sk = sinks ? sinks[row % n_head] * FY_ATTN_LOG2E : -INFINITY;
-        float mx = sk;
-        for (int z = 0; z < n_split; z++)
-            mx = fmaxf(mx, fy_attn_part_ml[((int64_t)z * n_out_rows + row) * 2]);
-        float acc = 0.0f;
-        float den = 0.0f;
-        if (mx != -INFINITY) {
-            den = sinks ? exp2f(sk - mx) : 0.0f;
-            for (int z = 0; z < n_split; z++) {
-                const int64_t pr = (int64_t)z * n_out_rows + row;
-                const float w = exp2f(fy_attn_part_ml[pr * 2] - mx);   /* 0 for empty chunks */
-                den += fy_attn_part_ml[pr * 2 + 1] * w;
-                acc += fy_attn_part_acc[pr * FY_ATTN_HD + d] * w;
-            }
-        }
-        out[row * FY_ATTN_HD + d] = den > 0.0f ? acc / den : 0.0f;
-    }
+    if (row < n_out_rows)
+        fy_attn_merge(out, sinks, n_out_rows, n_head, n_split, (int)row, (int)(idx % FY_ATTN_HD));
 }
 
 template <int RM, typename KT>
@@ -372,6 +412,7 @@ extern "C" fy_status fy_gpu_attention(float *out, const struct fy_attn_args *a, 
     ka.kvw = (int)(a->n_head_kv * FY_ATTN_HD);
     ka.window = a->window;
     ka.qscale = a->scale * FY_ATTN_LOG2E;
+    ka.fuse_combine = fy_gpu_fuse_enabled();
 
     /* rows per block: 64 for prefill, fewer for short batches (less padding, more blocks) */
     const int rm = ka.n_rows >= 512 ? 4 : ka.n_rows >= 64 ? 2 : 1;
@@ -411,7 +452,7 @@ extern "C" fy_status fy_gpu_attention(float *out, const struct fy_attn_args *a, 
         fy_log(FY_LOG_ERR, "fy_gpu_f32_flash_attn: %s", hipGetErrorString(err));
         return FY_E_GPU;
     }
-    if (n_split > 1) {
+    if (n_split > 1 && !ka.fuse_combine) {
         auto *k = &fy_gpu_f32_attn_combine;
         const int64_t n = (int64_t)ka.n_out_rows * FY_ATTN_HD;
         FY_LAUNCH(k, dim3((unsigned)((n + FY_ATTN_THREADS - 1) / FY_ATTN_THREADS)),

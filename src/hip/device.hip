@@ -5,6 +5,7 @@
 #include "fy_gpu_compat.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -24,6 +25,12 @@ static bool g_matrix_units; /* of the device fy_gpu_init selected */
 extern "C" const char *fy_gpu_platform(void) { return FY_GPU_PLATFORM; }
 
 extern "C" bool fy_gpu_matrix_units(void) { return g_matrix_units; }
+
+extern "C" bool fy_gpu_fuse_enabled(void)
+{
+    const char *v = getenv("FY_GPU_FUSE");
+    return !v || strcmp(v, "0") != 0;
+}
 
 /* Is a GPU kernel driver loaded on this machine? Without one, "insufficient driver" from the
  * runtime only means that no GPU is installed. */

@@ -90,6 +90,33 @@ fy_status fy_gpu_matmul_grouped_n(float *y, const struct fy_mat *w, const float 
                                   int64_t x_stride, const int32_t *src_row, const int32_t *off,
                                   int64_t e0, int64_t e1, int64_t max_rows, int64_t max_experts,
                                   const struct fy_bias *bias, fy_gpu_stream s);
+/* ---- fused decode kernels (issue 12 item 3: fewer launches per token), n_tok <= 8 ---- */
+#define FY_GPU_FUSE_MAX_TOK 8
+
+/* one matrix of a fused GEMV: y = W h + bias (bias optional) */
+struct fy_gpu_mv_part {
+    const struct fy_mat *w;
+    const float *bias;
+    float *y;
+};
+/* h = rmsnorm(x) * norm_w (written if h is not NULL) and y_p = W_p h + b_p for 1..3 matrices of
+ * one weight type and n_in (q, k and v), in one launch. */
+fy_status fy_gpu_rmsnorm_matmul(float *h, const float *x, int64_t n_tok, const float *norm_w,
+                                float eps, const struct fy_gpu_mv_part *parts, int n_parts,
+                                fy_gpu_stream s);
+/* y = res + (W x + bias) (res may be y), and y_plain = W x + bias if y_plain is not NULL. */
+fy_status fy_gpu_matmul_residual(float *y, float *y_plain, const struct fy_mat *w, const float *x,
+                                 int64_t n_tok, const float *bias, const float *res,
+                                 fy_gpu_stream s);
+
+/* RoPE of q (n_head heads) and k (n_head_kv heads) in place at pos, then k and v (rows of
+ * n_head_kv * head_dim) stored at slots pos of the caches: fy_gpu_rope_yarn twice and
+ * fy_gpu_kv_store in one launch. */
+fy_status fy_gpu_rope_kv_store(float *q, float *k, const float *v, int64_t n_tok, int64_t n_head,
+                               int64_t n_head_kv, int64_t head_dim, const int32_t *pos,
+                               const struct fy_rope *r, void *kc, void *vc, enum fy_dtype kv_type,
+                               fy_gpu_stream s);
+
 fy_status fy_gpu_add(float *y, const float *a, const float *b, int64_t n, fy_gpu_stream s);
 fy_status fy_gpu_rope_yarn(float *x, int64_t n_tok, int64_t n_heads, int64_t head_dim,
                            const int32_t *pos, const struct fy_rope *r, fy_gpu_stream s);
@@ -123,6 +150,27 @@ fy_status fy_gpu_moe_end(struct fy_gpu_moe_ws *ws, float *y, const float *w, fy_
 fy_status fy_gpu_moe_ffn(struct fy_gpu_moe_ws *ws, float *y, const float *x, int64_t n_tok,
                          const int32_t *ids, const float *w, int k, const struct fy_moe_layer *L,
                          fy_gpu_stream s);
+
+/* Fused decode MoE (n_tok <= FY_GPU_FUSE_MAX_TOK): y = res + MoE(x) (res may be y), moe_out
+ * (optional) = MoE(x); gate and up in one grouped GEMV, then down with SwiGLU, routing weights
+ * and combine in one (2 launches, 3 without `grouped`: true when fy_gpu_rmsnorm_router grouped
+ * these very ids into ws, and nothing ran on ws since). */
+fy_status fy_gpu_moe_ffn_residual(struct fy_gpu_moe_ws *ws, float *y, float *moe_out,
+                                  const float *x, int64_t n_tok, const int32_t *ids,
+                                  const float *w, int k, const struct fy_moe_layer *L,
+                                  const float *res, bool grouped, fy_gpu_stream s);
+/* Fused router (n_tok <= FY_GPU_FUSE_MAX_TOK): h = rmsnorm(x) * norm_w, logits = R h + rb
+ * (rb optional), ids and w its top-k and softmax (fy_gpu_router_topk), and the grouping of those
+ * selections by expert into ws for the MoE that follows, in one launch. FY_E_UNSUPPORTED when
+ * the shapes do not fit the kernel (then use the separate kernels). */
+fy_status fy_gpu_rmsnorm_router(float *h, float *logits, int32_t *ids, float *w, const float *x,
+                                int64_t n_tok, const float *norm_w, float eps,
+                                const struct fy_mat *r, const float *rb, int k,
+                                struct fy_gpu_moe_ws *ws, fy_gpu_stream s);
+
+/* The fused decode kernels are used (FY_GPU_FUSE unset or not "0"); attention's split-KV merge
+ * follows it too. */
+bool fy_gpu_fuse_enabled(void);
 
 #ifdef __cplusplus
 }

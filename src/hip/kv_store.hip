@@ -5,20 +5,12 @@
  * kept; the hardware returns a canonical NaN). pos is device int32; block (t, column chunk). */
 #include "fy_gpu_compat.h"
 #include "fy_gpu.h"
+#include "kv_f16.h"
 
 #include <limits.h>
 
 #define FY_KV_STORE_THREADS 256
 #define FY_KV_STORE_MAX_Y 65535
-
-static __device__ __forceinline__ uint16_t fy_kv_to_f16(float f)
-{
-    const uint32_t x = __float_as_uint(f);
-    const uint32_t a = x & 0x7fffffffu;
-    if (a > 0x7f800000u)
-        return (uint16_t)(((x >> 16) & 0x8000u) | 0x7e00u | ((a >> 13) & 0x3ffu));
-    return fy_f32_to_f16(f);
-}
 
 template <bool F16>
 static __global__ __launch_bounds__(FY_KV_STORE_THREADS) void fy_gpu_kv_store_kernel(

@@ -2,13 +2,8 @@
  * fy_cpu_matmul (src/cpu/matmul.c). Two kernels, both serving the plain and the expert-grouped
  * product (a block finds its expert in blockIdx.z and its rows in off[]):
  *
- *   fy_gpu_f32_matvec  (n_tok or max_rows <= FY_MV_MAX_TOK): memory bound. A block of 256
- *       threads owns FY_MV_ROWS output rows for up to NT tokens; each warp R of them. x is staged
- *       in shared memory in chunks of at most 32 KiB, permuted so that each lane's two float4
- *       reads per unit are conflict free; the weights stream through once, each lane taking U
- *       8-element units (16 bytes of F16/BF16, a quarter of a Q8_0 or MXFP4 block) per step, all
- *       loads issued first, decoded to exact f32, f32 FMAs, warp-shuffle reduction. Same values as the CPU up to the
- *       summation order (about 1e-6 relative).
+ *   fy_gpu_f32_matvec  (n_tok or max_rows <= FY_MV_MAX_TOK): the memory-bound GEMV, in
+ *       matvec.hip with its fused decode forms.
  *   fy_gpu_f32_gemm    (more tokens): 64 tokens x 128 outputs per block, k in steps of one
  *       32-element block. Each step decodes the weight tile and the x tile into shared memory
  *       while the next step's global loads are in flight (register prefetch), then either
@@ -25,15 +20,13 @@
 #include "fy_gpu.h"
 #include "dequant.h"
 #include "matmul_unit.h"
+#include "matmul_args.h"
 #include "mma.h"
 
 #include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 
-#define FY_MV_MAX_TOK 8       /* GEMV up to this many tokens (rows per expert) */
-#define FY_MV_THREADS 256
-#define FY_MV_ROWS 16         /* output rows per GEMV block (2 per warp of 32, 4 per warp of 64) */
-#define FY_MV_SMEM_FLOATS 8192 /* x chunk in shared memory: NT * KC floats (32 KiB) */
 #define FY_MM_THREADS 256
 #define FY_MM_BM 64           /* tokens per GEMM block */
 #define FY_MM_BN 128          /* outputs per GEMM block */
@@ -41,189 +34,6 @@
 #define FY_MM_LDH 40          /* bf16 row stride of the MMA tiles: 80 bytes, conflict-free frags */
 #define FY_MM_LDF 68          /* f32 row strides of the FMA tiles A and B (float4 aligned) */
 #define FY_MM_LDFB 132
-
-struct fy_mm_args {
-    float *y;                /* [rows][n_out] */
-    const uint8_t *w;        /* expert 0, row 0 */
-    const float *x;          /* rows of x_stride floats */
-    const int32_t *src_row;  /* x row of each y row, or NULL (identity) */
-    const int32_t *off;      /* [n_mat+1] row offsets per expert, or NULL: rows [0, n_rows) */
-    const float *bias;       /* expert e's bias at bias + e * bias_stride, or NULL */
-    int64_t bias_stride;
-    int64_t mat_bytes;
-    int64_t row_bytes;
-    int64_t x_stride;
-    int n_in, n_out, n_rows, e0;
-    int n_range;             /* compact: the experts [e0, e0 + n_range) */
-    int compact;             /* blockIdx.z is the z-th expert of the range with rows, not e0 + z */
-    int xvec;                /* x and x_stride allow float4 loads */
-};
-
-/* the expert of this block, or -1 (a compact grid's block past the experts with rows; uniform
- * over the block, before any barrier): with compact, the blockIdx.z-th expert of [e0, e0 +
- * n_range) with rows in off[], found a warp's width of experts per step with a ballot */
-static __device__ __forceinline__ int fy_mm_expert(const fy_mm_args &a)
-{
-    if (!a.compact)
-        return a.e0 + (int)blockIdx.z;
-    const int lane = (int)threadIdx.x % FY_WARP;
-    int z = (int)blockIdx.z;
-    for (int c = 0; c < a.n_range; c += FY_WARP) {
-        const int e = a.e0 + c + lane;
-        const bool used = c + lane < a.n_range && a.off[e + 1] > a.off[e];
-        unsigned long long m = (unsigned long long)fy_ballot(used);
-        const int n = __popcll(m);
-        if (z < n) {
-            for (int i = 0; i < z; i++)
-                m &= m - 1; /* drop the lowest set bits before the z-th */
-            return a.e0 + c + __ffsll((long long)m) - 1;
-        }
-        z -= n;
-    }
-    return -1;
-}
-
-/* rows [r0, r1) of expert e of this block (off[] or the plain [0, n_rows)) */
-static __device__ __forceinline__ void fy_mm_rows(const fy_mm_args &a, int e, int &r0, int &r1)
-{
-    r0 = 0;
-    r1 = a.n_rows;
-    if (a.off) {
-        r0 = a.off[e];
-        r1 = a.off[e + 1];
-    }
-}
-
-static __device__ __forceinline__ const float *fy_mm_xrow(const fy_mm_args &a, int r)
-{
-    return a.x + (int64_t)(a.src_row ? a.src_row[r] : r) * a.x_stride;
-}
-
-/* 4 floats of x row xr at k (zeros past n_in) */
-static __device__ __forceinline__ float4 fy_mm_ldx4(const fy_mm_args &a, const float *xr, int k)
-{
-    if (a.xvec && k + 4 <= a.n_in)
-        return *(const float4 *)(xr + k);
-    float4 f;
-    f.x = k < a.n_in ? xr[k] : 0.0f;
-    f.y = k + 1 < a.n_in ? xr[k + 1] : 0.0f;
-    f.z = k + 2 < a.n_in ? xr[k + 2] : 0.0f;
-    f.w = k + 3 < a.n_in ? xr[k + 3] : 0.0f;
-    return f;
-}
-
-/* ------------------------------------------------------------------ GEMV
- * Shared memory: x of NT tokens, one chunk of kp (multiple of 256) elements at a time. Unit u of
- * the chunk (elements 8u..8u+7 in fy_unit_pos order) has its two float4 halves at
- * (u/32)*256 + (u%32)*4 and + 128: the lanes of a warp read consecutive float4s. */
-template <int T, int NT>
-__global__ __launch_bounds__(FY_MV_THREADS) void fy_gpu_f32_matvec(const fy_mm_args a, int kc_max)
-{
-    constexpr int NW = FY_MV_THREADS / FY_WARP;
-    constexpr int R = FY_MV_ROWS / NW;
-    constexpr int U = NT <= 2 ? 2 : 1; /* units per lane and step */
-    static_assert(R * NW == FY_MV_ROWS && R * NT <= FY_WARP, "GEMV geometry");
-    FY_DYN_SMEM(float, xs);
-
-    const int e = fy_mm_expert(a);
-    if (e < 0)
-        return; /* a compact grid's spare slice: the whole block leaves before any barrier */
-    int r0, r1;
-    fy_mm_rows(a, e, r0, r1);
-    r0 += (int)blockIdx.y * NT;
-    const int nr = min(NT, r1 - r0);
-    if (nr <= 0)
-        return; /* no rows here: the whole block leaves before any barrier */
-
-    const int lane = (int)threadIdx.x % FY_WARP;
-    const int o0 = (int)blockIdx.x * FY_MV_ROWS + ((int)threadIdx.x / FY_WARP) * R;
-    const bool active = o0 < a.n_out; /* warp-uniform */
-    const uint8_t *wrow[R];
-#pragma unroll
-    for (int r = 0; r < R; r++)
-        wrow[r] = a.w + (int64_t)e * a.mat_bytes + (int64_t)min(o0 + r, a.n_out - 1) * a.row_bytes;
-
-    float acc[R][NT];
-#pragma unroll
-    for (int r = 0; r < R; r++)
-#pragma unroll
-        for (int t = 0; t < NT; t++)
-            acc[r][t] = 0.0f;
-
-    for (int k0 = 0; k0 < a.n_in; k0 += kc_max) {
-        const int kc = min(kc_max, a.n_in - k0);
-        const int kp4 = ((kc + 255) & ~255) / 4; /* float4s per token in this chunk */
-        if (k0 > 0)
-            __syncthreads(); /* the previous chunk is consumed */
-#pragma unroll
-        for (int t = 0; t < NT; t++) {
-            const float *xr = t < nr ? fy_mm_xrow(a, r0 + t) : nullptr;
-            for (int g = (int)threadIdx.x; g < kp4; g += FY_MV_THREADS) {
-                const float4 f = xr ? fy_mm_ldx4(a, xr, k0 + 4 * g) : make_float4(0, 0, 0, 0);
-                const int q = T == FY_MT_MXFP4 ? (g & 3) : (g & 7) >> 1;
-                const int h = T == FY_MT_MXFP4 ? (g >> 2) & 1 : g & 1;
-                const int u = (g >> 3) * 4 + q;
-                *(float4 *)(xs + t * 4 * kp4 + (u >> 5) * 256 + h * 128 + (u & 31) * 4) = f;
-            }
-        }
-        __syncthreads();
-        if (!active)
-            continue;
-        const int nu = (kc + 7) / 8;
-        for (int u0 = lane; u0 < nu; u0 += U * FY_WARP) {
-            fy_raw raw[U][R];
-#pragma unroll
-            for (int i = 0; i < U; i++) /* all loads of the step first: more bytes in flight */
-                if (u0 + i * FY_WARP < nu)
-#pragma unroll
-                    for (int r = 0; r < R; r++)
-                        fy_unit_load<T>(wrow[r], k0 + 8 * (u0 + i * FY_WARP), a.n_in, raw[i][r]);
-#pragma unroll
-            for (int i = 0; i < U; i++) {
-                const int u = u0 + i * FY_WARP;
-                if (u >= nu)
-                    break;
-                float v[R][8];
-                float s[R];
-#pragma unroll
-                for (int r = 0; r < R; r++)
-                    s[r] = fy_unit_decode<T>(raw[i][r], v[r]);
-                const float *xu = xs + (u >> 5) * 256 + (u & 31) * 4;
-#pragma unroll
-                for (int t = 0; t < NT; t++) {
-                    const float4 x0 = *(const float4 *)(xu + t * 4 * kp4);
-                    const float4 x1 = *(const float4 *)(xu + t * 4 * kp4 + 128);
-#pragma unroll
-                    for (int r = 0; r < R; r++) {
-                        float p = v[r][0] * x0.x;
-                        p = fmaf(v[r][1], x0.y, p);
-                        p = fmaf(v[r][2], x0.z, p);
-                        p = fmaf(v[r][3], x0.w, p);
-                        p = fmaf(v[r][4], x1.x, p);
-                        p = fmaf(v[r][5], x1.y, p);
-                        p = fmaf(v[r][6], x1.z, p);
-                        p = fmaf(v[r][7], x1.w, p);
-                        acc[r][t] = fmaf(p * FY_PRE(T), s[r], acc[r][t]); /* e 254: no overflow */
-                    }
-                }
-            }
-        }
-    }
-
-    const float *bias = a.bias ? a.bias + (int64_t)e * a.bias_stride : nullptr;
-#pragma unroll
-    for (int r = 0; r < R; r++)
-#pragma unroll
-        for (int t = 0; t < NT; t++) {
-            float v = acc[r][t];
-#pragma unroll
-            for (int m = FY_WARP / 2; m > 0; m >>= 1)
-                v += fy_shfl_xor(v, m);
-            const int o = o0 + r;
-            if (lane == r * NT + t && t < nr && o < a.n_out)
-                a.y[(int64_t)(r0 + t) * a.n_out + o] = v + (bias ? bias[o] : 0.0f);
-        }
-}
 
 /* ------------------------------------------------------------------ GEMM
  * Per k step, thread (lr = tid/4, q = tid%4) loads 8 x values of token row lr (elements
@@ -404,22 +214,6 @@ __global__ __launch_bounds__(FY_MM_THREADS) void fy_gpu_f32_gemm(const fy_mm_arg
     X(FY_MT_F32) X(FY_MT_F16) X(FY_MT_BF16) X(FY_MT_Q8_0) X(FY_MT_MXFP4) X(FY_MT_F32U)            \
     X(FY_MT_F16U) X(FY_MT_BF16U)
 
-template <int NT>
-static void fy_mv_launch(int code, const fy_mm_args &a, dim3 grid, int kc, size_t smem,
-                         hipStream_t s)
-{
-    switch (code) {
-#define FY_MV_CASE(T)                                                                              \
-    case T: {                                                                                      \
-        auto *k = &fy_gpu_f32_matvec<T, NT>;                                                       \
-        FY_LAUNCH(k, grid, FY_MV_THREADS, smem, s, a, kc);                                         \
-        break;                                                                                     \
-    }
-        FY_MM_TYPES(FY_MV_CASE)
-#undef FY_MV_CASE
-    }
-}
-
 template <bool MMA>
 static void fy_mm_launch(int code, const fy_mm_args &a, dim3 grid, hipStream_t s)
 {
@@ -450,8 +244,13 @@ static bool fy_mm_use_mma(void)
 #endif
 }
 
-/* checks w and picks the kernel type code; n_rows_max sizes the grids */
-static fy_status fy_mm_prepare(const char *fn, const struct fy_mat *w, const float *x,
+void fy_mm_args_clear(fy_mm_args *a)
+{
+    memset((void *)a, 0, sizeof(*a));
+}
+
+/* checks w and picks the kernel type code */
+fy_status fy_mm_prepare(const char *fn, const struct fy_mat *w, const float *x,
                                int64_t x_stride, float *y, fy_mm_args *a, int *code)
 {
     if (!w || !w->data || !x || !y || w->n_in <= 0 || w->n_out <= 0 || w->n_mat <= 0 ||
@@ -474,6 +273,7 @@ static fy_status fy_mm_prepare(const char *fn, const struct fy_mat *w, const flo
     const bool vec = (uintptr_t)w->data % 16 == 0 && w->row_bytes % 16 == 0 &&
                      (w->n_mat == 1 || w->mat_bytes % 16 == 0) && w->n_in % 8 == 0;
     *code = blocked || vec ? (int)t : (int)t + 100;
+    fy_mm_args_clear(a);
     a->y = y;
     a->w = (const uint8_t *)w->data;
     a->x = x;
@@ -501,19 +301,13 @@ static fy_status fy_mm_run(const char *fn, int code, const fy_mm_args &a, int64_
     hipStream_t s = (hipStream_t)stream;
     const char *kname;
     if (max_rows <= FY_MV_MAX_TOK) {
-        const int nt = max_rows <= 1 ? 1 : max_rows <= 2 ? 2 : max_rows <= 4 ? 4 : 8;
-        const int kc = min(FY_MV_SMEM_FLOATS / nt, (a.n_in + 255) & ~255);
-        const dim3 grid((unsigned)((a.n_out + FY_MV_ROWS - 1) / FY_MV_ROWS), 1, (unsigned)n_exp);
-        const size_t smem = (size_t)nt * kc * sizeof(float);
         kname = "fy_gpu_f32_matvec";
-        if (nt == 1)
-            fy_mv_launch<1>(code, a, grid, kc, smem, s);
-        else if (nt == 2)
-            fy_mv_launch<2>(code, a, grid, kc, smem, s);
-        else if (nt == 4)
-            fy_mv_launch<4>(code, a, grid, kc, smem, s);
-        else
-            fy_mv_launch<8>(code, a, grid, kc, smem, s);
+        const hipError_t err = fy_mv_run(code, a, n_exp, max_rows, s);
+        if (err != hipSuccess) {
+            fy_log(FY_LOG_ERR, "%s: %s", kname, hipGetErrorString(err));
+            return FY_E_GPU;
+        }
+        return FY_OK;
     } else {
         const int64_t gy = (max_rows + FY_MM_BM - 1) / FY_MM_BM;
         if (gy > 65535) {

@@ -24,6 +24,8 @@
  * range selects nothing: that slot adds 0 to y. */
 #include "fy_gpu_compat.h"
 #include "fy_gpu.h"
+#include "matmul_args.h"
+#include "moe_ws.h"
 #include "swiglu.h"
 
 #include <math.h>
@@ -36,21 +38,6 @@
 #define FY_MOE_ACT_THREADS 256
 #define FY_MOE_ACT_MAX_BLOCKS 4096
 #define FY_MOE_SUM_THREADS 256
-
-struct fy_gpu_moe_ws {
-    void *buf;        /* one device allocation, carved below */
-    size_t cap;       /* bytes of buf */
-    int32_t *off;     /* [n_exp + 1] first sorted row of each expert; off[n_exp] = valid rows */
-    int32_t *src_row; /* [n_sel] token of sorted row r */
-    int32_t *inv;     /* [n_sel] sorted row of selection t*k + j; -1 for an id out of range */
-    float *gu;        /* [n_sel][2 ff] gate and up pre-activations; SwiGLU output over gate */
-    float *out;       /* [n_sel][d] expert outputs (down, with bias), sorted rows */
-    /* the call in progress, set by begin */
-    const float *x; /* [n_tok][d] device input, read by every experts() call */
-    int64_t n_tok, n_exp, d, ff;
-    int k;
-    int begun; /* begin done, end not yet */
-};
 
 /* ------------------------------------------------------------------ kernels */
 
@@ -242,12 +229,65 @@ extern "C" void fy_gpu_moe_ws_free(struct fy_gpu_moe_ws *ws)
     if (!ws)
         return;
     fy_gpu_free(ws->buf);
+    fy_gpu_free(ws->gbuf);
     free(ws);
 }
 
-extern "C" fy_status fy_gpu_moe_begin(struct fy_gpu_moe_ws *ws, const float *x, int64_t n_tok,
-                                      const int32_t *ids, int k, const struct fy_moe_layer *L,
-                                      fy_gpu_stream s)
+fy_status fy_moe_reserve_group(struct fy_gpu_moe_ws *ws, int64_t n_sel, int64_t n_exp,
+                               hipStream_t s)
+{
+    const size_t tick_b = 256;
+    const size_t off_b = fy_moe_align((size_t)(n_exp + 1) * sizeof(int32_t));
+    const size_t idx_b = fy_moe_align((size_t)n_sel * sizeof(int32_t));
+    const size_t need = tick_b + off_b + 2 * idx_b;
+    if (need > ws->gcap) {
+        /* work queued on s (or ordered before it) may still use the old buffer */
+        FY_TRY(fy_gpu_stream_sync((fy_gpu_stream)s));
+        fy_gpu_free(ws->gbuf);
+        ws->gbuf = NULL;
+        ws->gcap = 0;
+        char what[96];
+        snprintf(what, sizeof(what), "MoE grouping (%lld selections of %lld experts)",
+                 (long long)n_sel, (long long)n_exp);
+        FY_TRY(fy_gpu_malloc(&ws->gbuf, need, what));
+        ws->gcap = need;
+        FY_TRY(fy_gpu_memset(ws->gbuf, 0, tick_b, (fy_gpu_stream)s)); /* the ticket starts at 0 */
+    }
+    uint8_t *p = (uint8_t *)ws->gbuf;
+    ws->ticket = (int32_t *)p;
+    ws->off = (int32_t *)(p + tick_b);
+    ws->src_row = (int32_t *)(p + tick_b + off_b);
+    ws->inv = (int32_t *)(p + tick_b + off_b + idx_b);
+    return FY_OK;
+}
+
+/* gu and out for n_sel selections of d -> ff experts */
+static fy_status fy_moe_reserve_data(struct fy_gpu_moe_ws *ws, int64_t n_sel, int64_t d,
+                                     int64_t ff, hipStream_t s)
+{
+    const size_t gu_b = fy_moe_align((size_t)n_sel * (size_t)(2 * ff) * sizeof(float));
+    const size_t out_b = fy_moe_align((size_t)n_sel * (size_t)d * sizeof(float));
+    const size_t need = gu_b + out_b;
+    if (need > ws->cap) {
+        FY_TRY(fy_gpu_stream_sync((fy_gpu_stream)s));
+        fy_gpu_free(ws->buf);
+        ws->buf = NULL;
+        ws->cap = 0;
+        char what[128];
+        snprintf(what, sizeof(what), "MoE workspace (%lld selections, d %lld, n_ff %lld)",
+                 (long long)n_sel, (long long)d, (long long)ff);
+        FY_TRY(fy_gpu_malloc(&ws->buf, need, what));
+        ws->cap = need;
+    }
+    ws->gu = (float *)ws->buf;
+    ws->out = (float *)((uint8_t *)ws->buf + gu_b);
+    return FY_OK;
+}
+
+/* begin, with the grouping left as it is when `grouped` (fy_gpu_rmsnorm_router did it) */
+static fy_status fy_moe_begin(struct fy_gpu_moe_ws *ws, const float *x, int64_t n_tok,
+                              const int32_t *ids, int k, const struct fy_moe_layer *L,
+                              bool grouped, fy_gpu_stream s)
 {
     FY_CHECK_ARG(ws && L);
     ws->begun = 0;
@@ -262,29 +302,8 @@ extern "C" fy_status fy_gpu_moe_begin(struct fy_gpu_moe_ws *ws, const float *x, 
     const int64_t n_sel = n_tok * k;
     hipStream_t hs = (hipStream_t)s;
 
-    const size_t off_b = fy_moe_align((size_t)(E + 1) * sizeof(int32_t));
-    const size_t idx_b = fy_moe_align((size_t)n_sel * sizeof(int32_t));
-    const size_t gu_b = fy_moe_align((size_t)n_sel * (size_t)(2 * ff) * sizeof(float));
-    const size_t out_b = fy_moe_align((size_t)n_sel * (size_t)d * sizeof(float));
-    const size_t need = off_b + 2 * idx_b + gu_b + out_b;
-    if (need > ws->cap) {
-        /* work queued on s (or ordered before it) may still use the old buffer */
-        FY_TRY(fy_gpu_stream_sync(s));
-        fy_gpu_free(ws->buf);
-        ws->buf = NULL;
-        ws->cap = 0;
-        char what[128];
-        snprintf(what, sizeof(what), "MoE workspace (n_tok %lld, k %d, d %lld, n_ff %lld)",
-                 (long long)n_tok, k, (long long)d, (long long)ff);
-        FY_TRY(fy_gpu_malloc(&ws->buf, need, what));
-        ws->cap = need;
-    }
-    uint8_t *p = (uint8_t *)ws->buf;
-    ws->off = (int32_t *)p;
-    ws->src_row = (int32_t *)(p + off_b);
-    ws->inv = (int32_t *)(p + off_b + idx_b);
-    ws->gu = (float *)(p + off_b + 2 * idx_b);
-    ws->out = (float *)(p + off_b + 2 * idx_b + gu_b);
+    FY_TRY(fy_moe_reserve_group(ws, n_sel, E, hs));
+    FY_TRY(fy_moe_reserve_data(ws, n_sel, d, ff, hs));
     ws->x = x;
     ws->n_tok = n_tok;
     ws->n_exp = E;
@@ -292,13 +311,52 @@ extern "C" fy_status fy_gpu_moe_begin(struct fy_gpu_moe_ws *ws, const float *x, 
     ws->ff = ff;
     ws->k = k;
 
-    if (n_sel > 0) {
+    if (n_sel > 0 && !grouped) {
         FY_LAUNCH(fy_gpu_i32_moe_group, dim3((unsigned)E), dim3(FY_MOE_GROUP_THREADS), 0, hs,
                   ws->off, ws->src_row, ws->inv, ids, (int)n_sel, k, (int)E);
         FY_TRY(fy_moe_launched("fy_gpu_i32_moe_group"));
     }
     ws->begun = 1;
     return FY_OK;
+}
+
+extern "C" fy_status fy_gpu_moe_begin(struct fy_gpu_moe_ws *ws, const float *x, int64_t n_tok,
+                                      const int32_t *ids, int k, const struct fy_moe_layer *L,
+                                      fy_gpu_stream s)
+{
+    return fy_moe_begin(ws, x, n_tok, ids, k, L, false, s);
+}
+
+/* gate and up of experts [e0, e1) into ws->gu: rows of 2ff (fused: one product) or two
+ * [n_sel][ff] halves; *g, *u and *stride say where */
+static fy_status fy_moe_gate_up(struct fy_gpu_moe_ws *ws, const struct fy_moe_layer *L, int64_t e0,
+                                int64_t e1, float **g, float **u, int64_t *stride,
+                                fy_gpu_stream s)
+{
+    const int64_t n_tok = ws->n_tok, d = ws->d, ff = ws->ff;
+    const int64_t n_sel = n_tok * ws->k;
+    /* expert slices of the grids: only experts with rows, at most one per selection */
+    const int64_t mx = n_sel < e1 - e0 ? n_sel : e1 - e0;
+    struct fy_mat gu;
+    struct fy_bias gu_bias;
+    *g = ws->gu;
+    if (fy_moe_fused(L, &gu, &gu_bias)) {
+        *u = *g + ff;
+        *stride = 2 * ff;
+        return fy_gpu_matmul_grouped_n(*g, &gu, ws->x, d, ws->src_row, ws->off, e0, e1, n_tok,
+                                       mx, &gu_bias, s);
+    }
+    *u = *g + n_sel * ff;
+    *stride = ff;
+    const fy_status st = fy_mv_grouped_pair(*g, *u, &L->gate, &L->up, &L->gate_b, &L->up_b, ws->x,
+                                            d, ws->src_row, ws->off, e0, e1, n_tok, mx,
+                                            (hipStream_t)s);
+    if (st != FY_E_UNSUPPORTED)
+        return st; /* decode: both in one launch */
+    FY_TRY(fy_gpu_matmul_grouped_n(*g, &L->gate, ws->x, d, ws->src_row, ws->off, e0, e1, n_tok,
+                                   mx, &L->gate_b, s));
+    return fy_gpu_matmul_grouped_n(*u, &L->up, ws->x, d, ws->src_row, ws->off, e0, e1, n_tok, mx,
+                                   &L->up_b, s);
 }
 
 extern "C" fy_status fy_gpu_moe_experts(struct fy_gpu_moe_ws *ws, const struct fy_moe_layer *L,
@@ -311,32 +369,13 @@ extern "C" fy_status fy_gpu_moe_experts(struct fy_gpu_moe_ws *ws, const struct f
     if (e0 == e1 || ws->n_tok == 0)
         return FY_OK;
     const int64_t n_tok = ws->n_tok;
-    const int64_t d = ws->d;
     const int64_t ff = ws->ff;
     const int64_t n_sel = n_tok * ws->k;
     hipStream_t hs = (hipStream_t)s;
-    /* expert slices of the grids: only experts with rows, at most one per selection */
     const int64_t mx = n_sel < e1 - e0 ? n_sel : e1 - e0;
-
-    /* gate and up into ws->gu: rows of 2ff (fused: one product) or two [n_sel][ff] halves */
-    struct fy_mat gu;
-    struct fy_bias gu_bias;
-    float *g = ws->gu;
-    float *u;
+    float *g, *u;
     int64_t stride;
-    if (fy_moe_fused(L, &gu, &gu_bias)) {
-        u = g + ff;
-        stride = 2 * ff;
-        FY_TRY(fy_gpu_matmul_grouped_n(g, &gu, ws->x, d, ws->src_row, ws->off, e0, e1, n_tok,
-                                       mx, &gu_bias, s));
-    } else {
-        u = g + n_sel * ff;
-        stride = ff;
-        FY_TRY(fy_gpu_matmul_grouped_n(g, &L->gate, ws->x, d, ws->src_row, ws->off, e0, e1,
-                                       n_tok, mx, &L->gate_b, s));
-        FY_TRY(fy_gpu_matmul_grouped_n(u, &L->up, ws->x, d, ws->src_row, ws->off, e0, e1, n_tok,
-                                       mx, &L->up_b, s));
-    }
+    FY_TRY(fy_moe_gate_up(ws, L, e0, e1, &g, &u, &stride, s));
 
     /* SwiGLU over the rows of [e0, e1): at most min(n_sel, n_tok*(e1-e0)) of them */
     int64_t rows = n_tok * (e1 - e0);
@@ -377,4 +416,22 @@ extern "C" fy_status fy_gpu_moe_ffn(struct fy_gpu_moe_ws *ws, float *y, const fl
     FY_TRY(fy_gpu_moe_begin(ws, x, n_tok, ids, k, L, s));
     FY_TRY(fy_gpu_moe_experts(ws, L, 0, L->gate.n_mat, s));
     return fy_gpu_moe_end(ws, y, w, s);
+}
+
+extern "C" fy_status fy_gpu_moe_ffn_residual(struct fy_gpu_moe_ws *ws, float *y, float *moe_out,
+                                             const float *x, int64_t n_tok, const int32_t *ids,
+                                             const float *w, int k, const struct fy_moe_layer *L,
+                                             const float *res, bool grouped, fy_gpu_stream s)
+{
+    FY_CHECK_ARG(L && y && res);
+    FY_CHECK_ARG(n_tok >= 0 && n_tok <= FY_GPU_FUSE_MAX_TOK);
+    FY_TRY(fy_moe_begin(ws, x, n_tok, ids, k, L, grouped, s));
+    ws->begun = 0;
+    if (n_tok == 0)
+        return FY_OK;
+    float *g, *u;
+    int64_t stride;
+    FY_TRY(fy_moe_gate_up(ws, L, 0, ws->n_exp, &g, &u, &stride, s));
+    return fy_gpu_moe_down_combine(y, moe_out, &L->down, &L->down_b, g, stride, u - g, L->alpha,
+                                   L->limit, ids, ws->inv, w, k, n_tok, res, (hipStream_t)s);
 }

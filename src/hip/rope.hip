@@ -8,6 +8,7 @@
  * pos is device int32. */
 #include "fy_gpu_compat.h"
 #include "fy_gpu.h"
+#include "kv_f16.h"
 
 #include <limits.h>
 #include <math.h>
@@ -40,16 +41,12 @@ struct fy_rope_consts {
     float ext_factor;
 };
 
-static __global__ __launch_bounds__(FY_ROPE_THREADS) void fy_gpu_f32_rope_yarn(
-    float *x, int n_heads, int head_dim, int half, const int32_t *pos, fy_rope_consts k)
+/* cs[2i], cs[2i+1] = cos, sin of pair i's angle at position p, times mscale (threads of the
+ * block share the pairs; the caller synchronises before reading) */
+static __device__ void fy_rope_table(float *cs, int half, int p, const fy_rope_consts &k)
 {
-    __shared__ float cs[2 * FY_ROPE_MAX_HALF];
-    const int tid = threadIdx.x;
-    const int64_t t = blockIdx.x;
-    float *xt = x + t * n_heads * head_dim;
-
-    for (int i = tid; i < half; i += blockDim.x) {
-        float extrap = (float)pos[t];
+    for (int i = threadIdx.x; i < half; i += blockDim.x) {
+        float extrap = (float)p;
         for (int j = 0; j < i; j++)   /* theta_i, rounded after every step like the CPU */
             extrap = fy_rope_mul(extrap, k.theta_scale);
         const float interp = fy_rope_mul(k.freq_scale, extrap);
@@ -63,10 +60,14 @@ static __global__ __launch_bounds__(FY_ROPE_THREADS) void fy_gpu_f32_rope_yarn(
         cs[2 * i] = fy_rope_mul(cosf(th), k.mscale);
         cs[2 * i + 1] = fy_rope_mul(sinf(th), k.mscale);
     }
-    __syncthreads();
+}
 
+/* rotates the NEOX pairs of n_heads heads of one token row in place */
+static __device__ void fy_rope_rotate(float *xt, int n_heads, int head_dim, int half,
+                                      const float *cs)
+{
     const int n_pairs = n_heads * half;
-    for (int q = tid; q < n_pairs; q += blockDim.x) {
+    for (int q = threadIdx.x; q < n_pairs; q += blockDim.x) {
         const int h = q / half;
         const int j = q - h * half;
         float *a = xt + (int64_t)h * head_dim + j;
@@ -76,6 +77,46 @@ static __global__ __launch_bounds__(FY_ROPE_THREADS) void fy_gpu_f32_rope_yarn(
         const float x1 = a[half];
         a[0] = fy_rope_sub(fy_rope_mul(x0, c), fy_rope_mul(x1, s));
         a[half] = fy_rope_add(fy_rope_mul(x0, s), fy_rope_mul(x1, c));
+    }
+}
+
+static __global__ __launch_bounds__(FY_ROPE_THREADS) void fy_gpu_f32_rope_yarn(
+    float *x, int n_heads, int head_dim, int half, const int32_t *pos, fy_rope_consts k)
+{
+    __shared__ float cs[2 * FY_ROPE_MAX_HALF];
+    const int64_t t = blockIdx.x;
+    fy_rope_table(cs, half, pos[t], k);
+    __syncthreads();
+    fy_rope_rotate(x + t * n_heads * head_dim, n_heads, head_dim, half, cs);
+}
+
+/* Fused decode step (issue 12 item 3): q and k of token blockIdx.x rotated in place with one
+ * table, then k and v stored at slot pos[t] of the caches (kv_store.hip's conversion). */
+template <bool F16>
+static __global__ __launch_bounds__(FY_ROPE_THREADS) void fy_gpu_f32_rope_kv_store(
+    float *q, float *kx, const float *vx, int n_head, int n_head_kv, int head_dim, int half,
+    const int32_t *pos, fy_rope_consts k, void *kc, void *vc)
+{
+    __shared__ float cs[2 * FY_ROPE_MAX_HALF];
+    const int64_t t = blockIdx.x;
+    const int p = pos[t];
+    const int width = n_head_kv * head_dim;
+    fy_rope_table(cs, half, p, k);
+    __syncthreads();
+    fy_rope_rotate(q + t * n_head * head_dim, n_head, head_dim, half, cs);
+    float *kt = kx + t * width;
+    fy_rope_rotate(kt, n_head_kv, head_dim, half, cs);
+    __syncthreads(); /* the rotated k of every thread is written */
+    const float *vt = vx + t * width;
+    const int64_t dst = (int64_t)p * width;
+    for (int i = threadIdx.x; i < width; i += blockDim.x) {
+        if (F16) {
+            ((uint16_t *)kc)[dst + i] = fy_kv_to_f16(kt[i]);
+            ((uint16_t *)vc)[dst + i] = fy_kv_to_f16(vt[i]);
+        } else {
+            ((float *)kc)[dst + i] = kt[i];
+            ((float *)vc)[dst + i] = vt[i];
+        }
     }
 }
 
@@ -123,6 +164,43 @@ extern "C" fy_status fy_gpu_rope_yarn(float *x, int64_t n_tok, int64_t n_heads, 
     const hipError_t err = hipGetLastError();
     if (err != hipSuccess) {
         fy_log(FY_LOG_ERR, "fy_gpu_f32_rope_yarn: %s", hipGetErrorString(err));
+        return FY_E_GPU;
+    }
+    return FY_OK;
+}
+
+extern "C" fy_status fy_gpu_rope_kv_store(float *q, float *k, const float *v, int64_t n_tok,
+                                          int64_t n_head, int64_t n_head_kv, int64_t head_dim,
+                                          const int32_t *pos, const struct fy_rope *r, void *kc,
+                                          void *vc, enum fy_dtype kv_type, fy_gpu_stream s)
+{
+    FY_CHECK_ARG(r && n_tok >= 0 && n_head >= 0 && n_head_kv >= 0 && head_dim >= 0);
+    if (kv_type != FY_F32 && kv_type != FY_F16) {
+        fy_log(FY_LOG_ERR, "fy_gpu_rope_kv_store: unsupported cache type %s",
+               fy_dtype_name(kv_type));
+        return FY_E_INVAL;
+    }
+    if (n_tok == 0)
+        return FY_OK;
+    FY_CHECK_ARG(q && k && v && pos && kc && vc);
+    FY_CHECK_ARG(r->n_rot >= 0 && r->n_rot % 2 == 0 && r->n_rot <= head_dim &&
+                 r->n_rot / 2 <= FY_ROPE_MAX_HALF);
+    FY_CHECK_ARG(n_tok <= INT_MAX && n_head * head_dim <= INT_MAX);
+    const fy_rope_consts c = fy_rope_setup(r);
+    const int half = r->n_rot / 2;
+    hipStream_t st = (hipStream_t)s;
+    if (kv_type == FY_F16) {
+        auto *kern = &fy_gpu_f32_rope_kv_store<true>;
+        FY_LAUNCH(kern, dim3((unsigned)n_tok), dim3(FY_ROPE_THREADS), 0, st, q, k, v, (int)n_head,
+                  (int)n_head_kv, (int)head_dim, half, pos, c, kc, vc);
+    } else {
+        auto *kern = &fy_gpu_f32_rope_kv_store<false>;
+        FY_LAUNCH(kern, dim3((unsigned)n_tok), dim3(FY_ROPE_THREADS), 0, st, q, k, v, (int)n_head,
+                  (int)n_head_kv, (int)head_dim, half, pos, c, kc, vc);
+    }
+    const hipError_t err = hipGetLastError();
+    if (err != hipSuccess) {
+        fy_log(FY_LOG_ERR, "fy_gpu_f32_rope_kv_store: %s", hipGetErrorString(err));
         return FY_E_GPU;
     }
     return FY_OK;

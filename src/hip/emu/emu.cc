@@ -55,6 +55,7 @@ Config &cfg()
         if (k.workers < 1)
             k.workers = 1;
         k.eager = env_long("FY_EMU_EAGER", 0) != 0;
+        k.trace = env_long("FY_EMU_TRACE", 0) != 0;
         const char *o = getenv("FY_EMU_ORDER");
         k.reverse = o && !strcmp(o, "reverse");
         k.stack_bytes = (size_t)env_long("FY_EMU_STACK_KB", 128) * 1024;
@@ -263,6 +264,7 @@ void fy_emu_stats_get(struct fy_emu_stats *st)
         st->pending += (int64_t)s->q.size();
     st->copies_overlappable = g_stats.copies_overlappable.load();
     st->pin_cow_bytes = g_stats.pin_cow_bytes.load();
+    st->host_syncs = g_stats.host_syncs.load();
     st->kernels_overlappable = g_stats.kernels_overlappable.load();
 }
 
@@ -276,6 +278,7 @@ void fy_emu_stats_reset(void)
     g_stats.warp_ops = 0;
     g_stats.copies = 0;
     g_stats.copy_bytes = 0;
+    g_stats.host_syncs = 0;
     g_stats.pin_cow_bytes = 0;
     g_mem_peak = g_mem_used;
     overlap_reset();

@@ -39,6 +39,7 @@ struct Config {
     size_t stack_bytes;
     int devices;
     int sms;
+    bool trace; /* FY_EMU_TRACE=1: each launch's kernel and grid on stderr as it runs */
     bool guard;
 };
 Config &cfg();
@@ -50,6 +51,8 @@ struct Stats {
     std::atomic<uint64_t> copies_overlappable{0}, kernels_overlappable{0};
     /* hipHostRegister of private file mappings (memory.cc: what a real pin would copy) */
     std::atomic<uint64_t> pin_cow_bytes{0};
+    /* times the host waited for the device (stream.cc's host_waited) */
+    std::atomic<uint64_t> host_syncs{0};
 };
 extern Stats g_stats;
 

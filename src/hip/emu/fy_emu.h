@@ -30,7 +30,7 @@
  *            hipFuncSetAttribute, at most 64 KiB) and reports failures through hipGetLastError,
  *            with a message on stderr.
  * Knobs, counters and self-tests for C tests: fy_emu_ctl.h. Other environment: FY_EMU_WORKERS
- * (OS threads), FY_EMU_DEVICES (0: no device), FY_EMU_SMS (multiprocessors reported, 4),
+ * (OS threads), FY_EMU_TRACE=1 (each kernel launch on stderr), FY_EMU_DEVICES (0: no device), FY_EMU_SMS (multiprocessors reported, 4),
  * FY_EMU_STACK_KB (per GPU thread, 128). */
 #ifndef FY_EMU_H
 #define FY_EMU_H

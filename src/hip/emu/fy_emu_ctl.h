@@ -32,6 +32,9 @@ struct fy_emu_stats {
      * copy-on-write of such page-cache pages (mm/gup.c, gup_must_unshare), so each becomes an
      * anonymous copy. ferry maps model files MAP_SHARED read-only, which is not a COW mapping. */
     uint64_t pin_cow_bytes;
+    /* Times the host waited for the device: stream, event and device synchronisation, and the
+     * synchronous operations of stream 0 (hipMemcpy, hipMemset, hipFree, ...). */
+    uint64_t host_syncs;
 };
 void fy_emu_stats_get(struct fy_emu_stats *st);
 /* counters to 0, mem_peak to mem_used; the overlap analysis forgets what was enqueued before */

@@ -133,6 +133,9 @@ void hb_enqueue(fy_emu_stream *s, OpKind kind)
  * happen after them */
 void host_waited(const VClock &c)
 {
+    g_stats.host_syncs.fetch_add(1, std::memory_order_relaxed);
+    if (cfg().trace)
+        fprintf(stderr, "fy_emu: the host waits\n");
     join(g_host_clock, c);
     join(g_null_stream.clock, g_host_clock);
     for (fy_emu_stream *s : g_streams)
