@@ -51,10 +51,6 @@ static enum fy_device_id weight_dev(const struct fy_sched *sc, const void *p)
     return r ? sc->pl->t[r->t].dev : FY_DEV_CPU;
 }
 
-static int act_index(const struct fy_sched *sc, const struct fy_act *a)
-{
-    return (int)(a - sc->s->act);
-}
 
 /* "12.3 GiB", "4.0 MiB", "512 bytes" */
 static const char *fmt_size(char *buf, size_t cap, uint64_t n)
@@ -259,9 +255,12 @@ void fy_sched_free(struct fy_sched *sc)
         free(sc->io_host);
     if (sc->logits_host)
         g->ops->host_free(g, sc->logits_host);
-    for (int a = 0; a < ACT_COUNT; a++)
+    for (int a = 0; a < ACT_COUNT; a++) {
         if (sc->act_stage[a])
             g->ops->host_free(g, sc->act_stage[a]);
+        if (sc->down_stage[a])
+            g->ops->host_free(g, sc->down_stage[a]);
+    }
     free(sc->kv_view.k);
     free(sc->kv_view.v);
     free(sc->w);
@@ -280,94 +279,6 @@ void fy_sched_free(struct fy_sched *sc)
 }
 
 const struct fy_sched_stats *fy_sched_stats(const struct fy_sched *sc) { return &sc->st; }
-
-/* ---- activations across the boundary ---- */
-
-static size_t act_bytes(const struct fy_act *a) { return (size_t)(a->ne0 * a->ne1) * 4; }
-
-/* Host capacity of activation a, in bytes. */
-static size_t act_cap(const struct fy_sched *sc, int a)
-{
-    const struct fy_session *s = sc->s;
-    int64_t rows = a == ACT_LOGITS ? s->logits_rows : s->o.n_ubatch;
-    return (size_t)(s->act[a].ne0 * rows) * 4;
-}
-
-/* Makes the device copy of a exist (for an output) without copying anything into it. */
-static fy_status ensure_room(struct fy_sched *sc, int a)
-{
-    static const char *const names[ACT_COUNT] = {
-        [ACT_X] = "x", [ACT_H] = "h", [ACT_Q] = "q", [ACT_K] = "k", [ACT_V] = "v",
-        [ACT_ATTN] = "attention", [ACT_O] = "attention output", [ACT_RL] = "router logits",
-        [ACT_IDS] = "expert ids", [ACT_W] = "expert weights", [ACT_MOE] = "MoE output",
-        [ACT_LOGITS] = "logits",
-    };
-    if (a == ACT_HLAST)
-        a = ACT_H;
-    struct fy_act *g = &sc->dact[a];
-    char what[64];
-    snprintf(what, sizeof(what), "activations (%s)", names[a]);
-    FY_TRY(fy_sched_dev_grow(sc, &g->data, &sc->dcap[a], act_cap(sc, a), what));
-    g->type = sc->s->act[a].type;
-    g->ne0 = sc->s->act[a].ne0;
-    return FY_OK;
-}
-
-/* Host activation a to the device: the first upload of a in a batch goes through a's pinned
- * staging buffer without waiting (the embedding row of a decode step: no host synchronisation
- * before the batch's last); a later one in the same batch would overwrite staging that may still
- * be in flight, so it waits (copy_in). */
-static fy_status upload_act(struct fy_sched *sc, int a, void *dst, const void *src, size_t n)
-{
-    struct fy_device *d = sc->gpu;
-    if (!sc->stage_busy[a] && d->ops->copy_in_async && d->ops->host_alloc) {
-        if (n > sc->act_stage_cap[a]) {
-            d->ops->host_free(d, sc->act_stage[a]);
-            sc->act_stage[a] = NULL;
-            sc->act_stage_cap[a] = 0;
-            if (d->ops->host_alloc(d, act_cap(sc, a), &sc->act_stage[a]) != FY_OK)
-                sc->act_stage[a] = NULL;
-            else
-                sc->act_stage_cap[a] = act_cap(sc, a);
-        }
-        if (sc->act_stage[a] && n <= sc->act_stage_cap[a]) {
-            memcpy(sc->act_stage[a], src, n);
-            sc->stage_busy[a] = true;
-            return d->ops->copy_in_async(d, dst, sc->act_stage[a], n);
-        }
-    }
-    return d->ops->copy_in(d, dst, src, n);
-}
-
-static fy_status ensure(struct fy_sched *sc, int a, enum fy_device_id d)
-{
-    struct fy_session *s = sc->s;
-    if (a == ACT_HLAST)
-        a = ACT_H; /* a view: its parent moves */
-    struct fy_act *h = &s->act[a], *g = &sc->dact[a];
-    if (d == FY_DEV_GPU0 && !sc->on_dev[a]) {
-        FY_TRY(ensure_room(sc, a));
-        g->ne1 = h->ne1;
-        FY_TRY(upload_act(sc, a, g->data, h->data, act_bytes(h)));
-        sc->st.act_bytes_in += act_bytes(h);
-        sc->on_dev[a] = true;
-    } else if (d == FY_DEV_CPU && !sc->on_host[a]) {
-        h->ne1 = g->ne1;
-        FY_TRY(sc->gpu->ops->copy_out(sc->gpu, h->data, g->data, act_bytes(g)));
-        sc->st.act_bytes_out += act_bytes(g);
-        sc->on_host[a] = true;
-    }
-    return FY_OK;
-}
-
-static void written(struct fy_sched *sc, const struct fy_act *a, enum fy_device_id d)
-{
-    int i = act_index(sc, a);
-    if (i == ACT_HLAST)
-        i = ACT_H;
-    sc->on_dev[i] = d == FY_DEV_GPU0;
-    sc->on_host[i] = d == FY_DEV_CPU;
-}
 
 /* ---- where nodes run ---- */
 
@@ -409,7 +320,7 @@ static struct fy_act *dev_act(struct fy_sched *sc, const struct fy_act *a, int64
 {
     if (!a)
         return NULL;
-    int i = act_index(sc, a);
+    int i = fy_sched_act_index(sc, a);
     if (i == ACT_HLAST) {
         struct fy_act *h = &sc->dact[ACT_H];
         sc->dact[ACT_HLAST] = (struct fy_act){FY_ACT_F32, h->ne0, 1,
@@ -448,21 +359,23 @@ static fy_status run_segment(struct fy_sched *sc, int64_t i, int64_t j, enum fy_
                              const struct fy_batch *b, const struct fy_batch *bd)
 {
     const struct fy_node *nodes = sc->s->graph.nodes;
+    if (d == FY_DEV_CPU)
+        FY_TRY(fy_sched_download_inputs(sc, i, j));
     for (int64_t k = i; k < j; k++) {
         for (int q = 0; q < 3; q++)
             if (nodes[k].src[q])
-                FY_TRY(ensure(sc, act_index(sc, nodes[k].src[q]), d));
+                FY_TRY(fy_sched_ensure(sc, fy_sched_act_index(sc, nodes[k].src[q]), d));
         if (d == FY_DEV_GPU0) {
             if (nodes[k].dst)
-                FY_TRY(ensure_room(sc, act_index(sc, nodes[k].dst)));
+                FY_TRY(fy_sched_ensure_room(sc, fy_sched_act_index(sc, nodes[k].dst)));
             if (nodes[k].dst2)
-                FY_TRY(ensure_room(sc, act_index(sc, nodes[k].dst2)));
+                FY_TRY(fy_sched_ensure_room(sc, fy_sched_act_index(sc, nodes[k].dst2)));
         }
         /* later nodes of the segment read this output where it is made */
         if (nodes[k].dst)
-            written(sc, nodes[k].dst, d);
+            fy_sched_written(sc, nodes[k].dst, d);
         if (nodes[k].dst2)
-            written(sc, nodes[k].dst2, d);
+            fy_sched_written(sc, nodes[k].dst2, d);
     }
     sc->st.segments++;
     if (d == FY_DEV_CPU)
@@ -509,7 +422,7 @@ static fy_status run_moe(struct fy_sched *sc, int64_t k, const struct fy_expert_
     bool prefetched = false;
     if (n_w || n_bs) {
         /* which experts the batch selected: the router's ids, read on the host */
-        FY_TRY(ensure(sc, act_index(sc, n->src[1]), FY_DEV_CPU));
+        FY_TRY(fy_sched_ensure(sc, fy_sched_act_index(sc, n->src[1]), FY_DEV_CPU));
         const int32_t *ids = n->src[1]->data;
         memset(sc->used, 0, (size_t)n_exp * sizeof(bool));
         for (int64_t i = 0; i < n->src[1]->ne0 * n->src[1]->ne1; i++)
@@ -530,9 +443,9 @@ static fy_status run_moe(struct fy_sched *sc, int64_t k, const struct fy_expert_
         sc->slot = (slot + 1) % FY_STAGE_SLOTS;
     }
     for (int q = 0; q < 3; q++)
-        FY_TRY(ensure(sc, act_index(sc, n->src[q]), FY_DEV_GPU0));
-    FY_TRY(ensure_room(sc, act_index(sc, n->dst)));
-    written(sc, n->dst, FY_DEV_GPU0);
+        FY_TRY(fy_sched_ensure(sc, fy_sched_act_index(sc, n->src[q]), FY_DEV_GPU0));
+    FY_TRY(fy_sched_ensure_room(sc, fy_sched_act_index(sc, n->dst)));
+    fy_sched_written(sc, n->dst, FY_DEV_GPU0);
     FY_TRY(grow_seg(sc, 1));
     struct fy_node *t = &sc->seg[0];
     *t = *n;
@@ -547,9 +460,9 @@ static fy_status run_moe(struct fy_sched *sc, int64_t k, const struct fy_expert_
             FY_TRY(grow_seg(sc, 2));
             t = &sc->seg[0]; /* grow_seg may have moved it */
             for (int q = 0; q < 2; q++)
-                FY_TRY(ensure(sc, act_index(sc, a->src[q]), FY_DEV_GPU0));
-            FY_TRY(ensure_room(sc, act_index(sc, a->dst)));
-            written(sc, a->dst, FY_DEV_GPU0);
+                FY_TRY(fy_sched_ensure(sc, fy_sched_act_index(sc, a->src[q]), FY_DEV_GPU0));
+            FY_TRY(fy_sched_ensure_room(sc, fy_sched_act_index(sc, a->dst)));
+            fy_sched_written(sc, a->dst, FY_DEV_GPU0);
             FY_TRY(translate(sc, a, &sc->seg[1], &sc->mats[1], b->n_tok));
             *n_run = 2;
         }
@@ -569,37 +482,6 @@ static fy_status run_moe(struct fy_sched *sc, int64_t k, const struct fy_expert_
 }
 
 /* ---- a micro-batch ---- */
-
-/* Ends the batch with the logits on the host: made on the device, they come down through
- * pinned memory with the batch's one host synchronisation. */
-static fy_status logits_home(struct fy_sched *sc)
-{
-    struct fy_device *d = sc->gpu;
-    struct fy_act *h = &sc->s->act[ACT_LOGITS], *g = &sc->dact[ACT_LOGITS];
-    if (sc->on_host[ACT_LOGITS] || !d->ops->copy_out_async || !d->ops->host_alloc) {
-        FY_TRY(d->ops->sync(d));
-        return ensure(sc, ACT_LOGITS, FY_DEV_CPU);
-    }
-    const size_t n = act_bytes(g);
-    if (n > sc->logits_cap) {
-        d->ops->host_free(d, sc->logits_host);
-        sc->logits_host = NULL;
-        sc->logits_cap = 0;
-        if (d->ops->host_alloc(d, act_cap(sc, ACT_LOGITS), &sc->logits_host) != FY_OK) {
-            sc->logits_host = NULL; /* pageable after all: the copy syncs */
-            FY_TRY(d->ops->sync(d));
-            return ensure(sc, ACT_LOGITS, FY_DEV_CPU);
-        }
-        sc->logits_cap = act_cap(sc, ACT_LOGITS);
-    }
-    FY_TRY(d->ops->copy_out_async(d, sc->logits_host, g->data, n));
-    FY_TRY(d->ops->sync(d));
-    memcpy(h->data, sc->logits_host, n);
-    h->ne1 = g->ne1;
-    sc->st.act_bytes_out += n;
-    sc->on_host[ACT_LOGITS] = true;
-    return FY_OK;
-}
 
 static fy_status exec_batch(struct fy_sched *sc, const struct fy_batch *b)
 {
@@ -653,7 +535,7 @@ static fy_status exec_batch(struct fy_sched *sc, const struct fy_batch *b)
         i = j;
     }
     if (g->n_nodes && g->nodes[g->n_nodes - 1].dst == &sc->s->act[ACT_LOGITS])
-        return logits_home(sc);
+        return fy_sched_logits_home(sc);
     return sc->gpu->ops->sync(sc->gpu);
 }
 

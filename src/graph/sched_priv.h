@@ -38,7 +38,9 @@ struct fy_sched {
     size_t logits_cap;
     void *act_stage[ACT_COUNT];   /* pinned staging of activation uploads (upload_act) */
     size_t act_stage_cap[ACT_COUNT];
-    bool stage_busy[ACT_COUNT];   /* uploaded through its staging in this batch */
+    bool stage_busy[ACT_COUNT];   /* its staging may still be read by an upload in flight */
+    void *down_stage[ACT_COUNT];  /* pinned staging of grouped downloads */
+    size_t down_cap[ACT_COUNT];
     struct fy_kvcache kv_view; /* device pointers for the device's layers */
     /* staging of uploaded experts: one buffer per projection in each slot, laid out like the
      * tensor (expert e at e * nb2), holding only the experts the batch selected */
@@ -98,6 +100,28 @@ fy_status fy_sched_stage_layer(struct fy_sched *sc, struct fy_moe_layer *L, int 
  * slot's up, chunk_up, chunk_e and *st, and counts the bytes. */
 void fy_sched_plan_uploads(struct fy_sched *sc, struct staged *w, int n_w, const struct staged *bs,
                            int n_bs, int slot, const bool *used, struct fy_moe_stage *st);
+
+/* ---- sched_act.c ---- */
+
+static inline int fy_sched_act_index(const struct fy_sched *sc, const struct fy_act *a)
+{
+    return (int)(a - sc->s->act);
+}
+size_t fy_sched_act_bytes(const struct fy_act *a);       /* of its ne1 rows */
+size_t fy_sched_act_cap(const struct fy_sched *sc, int a); /* host capacity of activation a */
+/* Makes the device copy of activation a exist (for an output) without copying into it. */
+fy_status fy_sched_ensure_room(struct fy_sched *sc, int a);
+/* Makes the latest version of activation a present on device d (a copy across if needed). */
+fy_status fy_sched_ensure(struct fy_sched *sc, int a, enum fy_device_id d);
+/* Activation a was just written on device d: the other side's copy is stale. */
+void fy_sched_written(struct fy_sched *sc, const struct fy_act *a, enum fy_device_id d);
+/* The inputs of nodes [i, j) that a CPU segment needs from the device, downloaded together:
+ * async copies into pinned staging and one host synchronisation (a hybrid layer's h, ids and
+ * weights); afterwards fy_sched_ensure finds them on the host. */
+fy_status fy_sched_download_inputs(struct fy_sched *sc, int64_t i, int64_t j);
+/* Ends a batch whose last node made the logits: synchronises once and brings them to the
+ * host (through pinned staging when the device has it). */
+fy_status fy_sched_logits_home(struct fy_sched *sc);
 
 /* ---- sched_prefetch.c ---- */
 

@@ -43,6 +43,8 @@ struct fy_sched_stats {
     uint64_t prefetch_bytes;    /* of expert_bytes + bias_bytes: uploaded speculatively for the
                                    next layer before its router ran (cross-layer prefetch) */
     uint64_t prefetch_wasted_bytes; /* of prefetch_bytes: experts the layer did not select */
+    int64_t handoffs_down;      /* grouped downloads of a CPU segment's inputs (one host
+                                   synchronisation each: a hybrid layer's h, ids and weights) */
 };
 /* NULL for a session without a placement. */
 const struct fy_sched_stats *fy_session_sched_stats(const struct fy_session *s);
