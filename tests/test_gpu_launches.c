@@ -1,9 +1,14 @@
 /* Kernel launches and host synchronisations per generated token, all on the GPU (-ngl 99),
  * counted by the emulator (fy_emu_stats): issue 12 item 3's targets are at most 8 launches per
  * layer and 1 host synchronisation per token. The same tokens are also generated with the fused
- * kernels off (FY_GPU_FUSE=0, the one-kernel-per-node path) and on the CPU: the fused logits
- * must match both (relative error per row < 1e-4 against unfused, < 1e-2 against the CPU, the
- * same arg-max). On a real device only the logits are compared (no launch counter). */
+ * kernels off (FY_GPU_FUSE=0, the one-kernel-per-node path), without step graphs
+ * (FY_GPU_GRAPH=0), with the experts on the CPU (-ot exps=CPU) and all on the CPU: the logits
+ * must match (relative error per row < 1e-4 between GPU runs, < 1e-2 against the CPU, the same
+ * arg-max). Step graphs: after two tokens (the first shows the step never waits, the second
+ * records it) each token is one graph launch and no kernel launch by the host, the hybrid
+ * placement (whose steps wait for the host) never records one. Hybrid decode: one grouped
+ * download per layer. On a real device the emulator's counters are not there: the logits, the
+ * replay and hand-off counts are checked. */
 #include "fy_test_hybrid.h"
 #include "graph/device_gpu.h"
 #ifdef FY_TEST_EMU
@@ -34,6 +39,9 @@ static fy_status keep_last(void *ud, int64_t row0, int64_t n_rows, const float *
 struct counts {
     double launches, syncs;   /* per generated token (emulator) */
     double handoffs, ups;     /* grouped downloads, device uploads per generated token */
+    /* over the tokens after the first two (the first finds the step pure, the second records
+     * it): kernel launches the host made, graphs launched, steps replayed, per token */
+    double calls, graphs, replays;
 };
 
 /* The prompt in one micro-batch, then GEN tokens one at a time (each the previous token + 1, so
@@ -59,10 +67,29 @@ static fy_status generate(const struct fy_model *m, const struct fy_placement *p
     struct fy_emu_stats a, b;
     fy_emu_stats_get(&a);
 #endif
+    uint64_t r0 = 0;
+#ifdef FY_TEST_EMU
+    struct fy_emu_stats m0 = {0}, m1;
+#endif
     for (int i = 0; st == FY_OK && i < GEN; i++) {
+        if (i == 2) {
+            r0 = gpu ? gpu->stats.steps_replayed : 0;
+#ifdef FY_TEST_EMU
+            fy_emu_stats_get(&m0);
+#endif
+        }
         l.row = out + (int64_t)i * VOCAB;
         st = fy_session_eval(s, &toks[PROMPT + i], 1, false, keep_last, &l);
     }
+    if (c && gpu)
+        c->replays = (double)(gpu->stats.steps_replayed - r0) / (GEN - 2);
+#ifdef FY_TEST_EMU
+    fy_emu_stats_get(&m1);
+    if (c) {
+        c->calls = (double)(m1.launch_calls - m0.launch_calls) / (GEN - 2);
+        c->graphs = (double)(m1.graph_launches - m0.graph_launches) / (GEN - 2);
+    }
+#endif
     if (c && ss) {
         c->handoffs = (double)(ss->handoffs_down - h0) / GEN;
         c->ups = (double)(gpu->stats.n_copy_in - u0) / GEN;
@@ -135,18 +162,20 @@ int main(void)
         return FY_TEST_HARD;
     struct fy_device_gpu_opts go;
     fy_device_gpu_opts_default(&go);
-    struct counts cf = {0}, cp = {0}, ch = {0};
-    float *hyb = malloc(sizeof(float) * GEN * VOCAB);
-    if (!hyb)
+    struct counts cf = {0}, cp = {0}, ch = {0}, cn = {0};
+    float *hyb = malloc(sizeof(float) * GEN * VOCAB), *nog = malloc(sizeof(float) * GEN * VOCAB);
+    if (!hyb || !nog)
         return FY_TEST_HARD;
-    for (int run = 0; run < 3; run++) {
+    /* 0: fused, step graphs; 1: unfused, graphs; 2: hybrid; 3: fused without graphs */
+    for (int run = 0; run < 4; run++) {
         const int fuse = run != 1;
         setenv("FY_GPU_FUSE", fuse ? "1" : "0", 1);
+        setenv("FY_GPU_GRAPH", run == 3 ? "0" : "1", 1);
         struct fy_device *dev = NULL;
         if (fy_device_gpu_new(1, &go, &dev) != FY_OK)
             return FY_TEST_HARD;
-        float *out = run == 0 ? fused : run == 1 ? plain : hyb;
-        struct counts *c = run == 0 ? &cf : run == 1 ? &cp : &ch;
+        float *out = run == 0 ? fused : run == 1 ? plain : run == 2 ? hyb : nog;
+        struct counts *c = run == 0 ? &cf : run == 1 ? &cp : run == 2 ? &ch : &cn;
         fy_status st = generate(m, run == 2 ? ph : pl, dev, toks, out, c);
         fy_device_free(dev);
         if (st != FY_OK) {
@@ -155,10 +184,18 @@ int main(void)
         }
     }
     unsetenv("FY_GPU_FUSE");
+    unsetenv("FY_GPU_GRAPH");
     compare("-ngl 99 fused vs the CPU", fused, ref, 1e-2);
     compare("-ngl 99 unfused vs the CPU", plain, ref, 1e-2);
     compare("-ngl 99 fused vs unfused", fused, plain, 1e-4);
     compare("-ngl 99 -ot exps=CPU vs the CPU", hyb, ref, 1e-2);
+    compare("-ngl 99 step graphs vs without", fused, nog, 1e-4);
+    /* after the first two tokens every step is a replay: one graph launch, no kernel launch */
+    const int ok_g = cf.replays == 1.0 && cn.replays == 0.0 && ch.replays == 0.0;
+    printf("%s step graphs replayed per token: %.1f (graphs on), %.1f (FY_GPU_GRAPH=0), %.1f "
+           "(-ot exps=CPU: the host waits mid-step)\n", ok_g ? "ok  " : "FAIL", cf.replays,
+           cn.replays, ch.replays);
+    failed += !ok_g;
     /* hybrid decode: each layer's MoE input (h, ids, weights) comes down with one host
      * synchronisation and its output goes up without one */
     const int ok_h = ch.handoffs == (double)n_layer && ch.ups <= n_layer + 2.0;
@@ -172,9 +209,13 @@ int main(void)
            cp.launches, cp.launches / n_layer, cp.syncs, ch.syncs);
     /* the per-token kernels outside the layers (embedding, output norm and matrix) are
      * spread over the layers too: the target holds for the whole token */
-    const int ok_l = cf.launches <= 8.0 * n_layer, ok_s = cf.syncs <= 1.0;
+    const int ok_l = cn.launches <= 8.0 * n_layer, ok_s = cf.syncs <= 1.0 && cn.syncs <= 1.0;
+    const int ok_c = cf.calls == 0.0 && cf.graphs == 1.0;
+    printf("%s replayed steps: %.1f kernel launches and %.1f graph launches by the host per token "
+           "(%.1f kernels run)\n", ok_c ? "ok  " : "FAIL", cf.calls, cf.graphs, cf.launches);
+    failed += !ok_c;
     const int ok_hs = ch.syncs <= n_layer + 1.0;
-    printf("%s launches per layer %.2f <= 8\n", ok_l ? "ok  " : "FAIL", cf.launches / n_layer);
+    printf("%s launches per layer %.2f <= 8\n", ok_l ? "ok  " : "FAIL", cn.launches / n_layer);
     printf("%s host syncs per token %.1f <= 1\n", ok_s ? "ok  " : "FAIL", cf.syncs);
     printf("%s -ot exps=CPU host syncs per token %.1f <= layers + 1\n", ok_hs ? "ok  " : "FAIL",
            ch.syncs);
@@ -183,6 +224,7 @@ int main(void)
     (void)n_layer;
 #endif
     free(hyb);
+    free(nog);
     fy_placement_free(ph);
     fy_placement_free(pl);
     free(ref);

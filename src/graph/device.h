@@ -81,6 +81,16 @@ struct fy_device_ops {
     void (*host_free)(struct fy_device *d, void *p);
     fy_status (*copy_in_async)(struct fy_device *d, void *dst, const void *src, size_t n);
     fy_status (*copy_out_async)(struct fy_device *d, void *dst, const void *src, size_t n);
+    /* Step graphs (CUDA/HIP graphs): a decode step's device work recorded once and replayed.
+     * step_begin(key): *replay true when a recording for key is there, and then run and the
+     * async copies enqueue nothing until step_end, which launches the recording; false: they
+     * are recorded, and step_end ends the recording and launches it. Between the two the host
+     * may not wait for the device (no copy_in, copy_out, sync, run_staged). FY_E_UNSUPPORTED:
+     * no graphs (FY_GPU_GRAPH=0): run as usual. step_abort ends a step that failed half-way,
+     * dropping its recording. NULL: no graphs. */
+    fy_status (*step_begin)(struct fy_device *d, uint64_t key, bool *replay);
+    fy_status (*step_end)(struct fy_device *d);
+    void (*step_abort)(struct fy_device *d);
 };
 
 /* What crossed the device boundary; the scheduler's tests check these against the plan. */
@@ -94,6 +104,8 @@ struct fy_device_stats {
     uint64_t n_nodes;      /* nodes run */
     uint64_t n_chunks;     /* upload chunks of run_staged */
     uint64_t bytes_pinned; /* host memory pinned now */
+    uint64_t steps_recorded; /* step graphs recorded (step_begin without a recording) */
+    uint64_t steps_replayed; /* step graphs replayed */
 };
 
 struct fy_device {

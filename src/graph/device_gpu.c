@@ -35,6 +35,13 @@ struct gpudev {
     int64_t pre_chunks[FY_STAGE_SLOTS];       /* chunks of a prefetch not yet computed, or 0 */
     struct fy_gpu_moe_ws *ws;
     bool fuse;                                /* decode fusions (FY_GPU_FUSE, default on) */
+    bool graphs;                              /* step graphs (FY_GPU_GRAPH, default on) */
+    int step;                                 /* 0: none, 1: recording, 2: replaying */
+    uint64_t step_key;
+    struct step_graph {
+        uint64_t key, epoch;                  /* epoch: fy_gpu_alloc_epoch when recorded */
+        fy_gpu_graph g;
+    } sg[4];                                  /* recordings by key, least recent last */
     struct fy_gpu_fuse_state fs;              /* what the fused router left for the MoE */
     struct block *mem;                        /* live allocations */
     int64_t n_mem;
@@ -79,9 +86,21 @@ static fy_status gpu_alloc(struct fy_device *d, size_t bytes, const char *what, 
     return FY_OK;
 }
 
+/* An operation that makes the host wait, inside a step: a caller's bug, reported */
+static fy_status no_step(struct fy_device *d, const char *op)
+{
+    struct gpudev *g = ctx_of(d);
+    if (!g->step)
+        return FY_OK;
+    fy_log(FY_LOG_ERR, "%s: %s inside a recorded decode step (the host may not wait there)",
+           d->name, op);
+    return FY_E_INVAL;
+}
+
 static fy_status gpu_sync(struct fy_device *d)
 {
     struct gpudev *g = ctx_of(d);
+    FY_TRY(no_step(d, "synchronisation"));
     fy_status a = FY_OK;
     if (g->xs_busy) { /* a decode step all on the GPU waits once, for the compute stream */
         a = fy_gpu_stream_sync(g->xs);
@@ -110,6 +129,7 @@ static void gpu_free(struct fy_device *d, void *p)
 static fy_status gpu_copy_in(struct fy_device *d, void *dst, const void *src, size_t n)
 {
     struct gpudev *g = ctx_of(d);
+    FY_TRY(no_step(d, "a waiting upload"));
     g->fs.grouped_ids = NULL;
     FY_TRY(fy_gpu_copy_h2d(dst, src, n, g->cs));
     /* the caller may change src once this returns (pageable staging differs between runtimes) */
@@ -122,6 +142,7 @@ static fy_status gpu_copy_in(struct fy_device *d, void *dst, const void *src, si
 static fy_status gpu_copy_out(struct fy_device *d, void *dst, const void *src, size_t n)
 {
     struct gpudev *g = ctx_of(d);
+    FY_TRY(no_step(d, "a download"));
     FY_TRY(fy_gpu_copy_d2h(dst, src, n, g->cs));
     FY_TRY(fy_gpu_stream_sync(g->cs));
     d->stats.bytes_out += n;
@@ -133,7 +154,8 @@ static fy_status gpu_copy_in_async(struct fy_device *d, void *dst, const void *s
 {
     struct gpudev *g = ctx_of(d);
     g->fs.grouped_ids = NULL;
-    FY_TRY(fy_gpu_copy_h2d(dst, src, n, g->cs));
+    if (g->step != 2) /* replaying: the recording copies it */
+        FY_TRY(fy_gpu_copy_h2d(dst, src, n, g->cs));
     d->stats.bytes_in += n;
     d->stats.n_copy_in++;
     return FY_OK;
@@ -142,7 +164,8 @@ static fy_status gpu_copy_in_async(struct fy_device *d, void *dst, const void *s
 static fy_status gpu_copy_out_async(struct fy_device *d, void *dst, const void *src, size_t n)
 {
     struct gpudev *g = ctx_of(d);
-    FY_TRY(fy_gpu_copy_d2h(dst, src, n, g->cs));
+    if (g->step != 2) /* replaying: the recording copies it */
+        FY_TRY(fy_gpu_copy_d2h(dst, src, n, g->cs));
     d->stats.bytes_out += n;
     d->stats.n_copy_out++;
     return FY_OK;
@@ -211,6 +234,10 @@ static fy_status gpu_run(struct fy_device *d, const struct fy_node *nodes, int64
                          const struct fy_batch *b)
 {
     struct gpudev *g = ctx_of(d);
+    if (g->step == 2) { /* replaying: the recording has these launches */
+        d->stats.n_nodes += (uint64_t)n;
+        return FY_OK;
+    }
     for (int64_t i = 0; i < n;) {
         const struct fy_node *nd = &nodes[i];
         int64_t used = 0;
@@ -329,6 +356,7 @@ static fy_status run_moe_staged(struct fy_device *d, const struct fy_node *n,
     const int slot = st->slot;
     const struct fy_act *x = n->src[0], *ids = n->src[1];
     g->fs.grouped_ids = NULL;
+    FY_TRY(no_step(d, "a staged MoE"));
     const struct fy_moe_layer *L = n->params;
     (void)b;
     if (n->op != FY_OP_MOE_FFN) {
@@ -384,6 +412,80 @@ static fy_status gpu_run_prefetched(struct fy_device *d, const struct fy_node *n
     return run_moe_staged(d, n, b, st, true);
 }
 
+/* ---- step graphs ---- */
+
+static void drop_graph(struct step_graph *e)
+{
+    fy_gpu_graph_free(e->g);
+    *e = (struct step_graph){0};
+}
+
+static fy_status gpu_step_begin(struct fy_device *d, uint64_t key, bool *replay)
+{
+    struct gpudev *g = ctx_of(d);
+    *replay = false;
+    if (!g->graphs)
+        return FY_E_UNSUPPORTED;
+    FY_TRY(no_step(d, "a step"));
+    const int n = (int)FY_ARRAY_LEN(g->sg);
+    for (int i = 0; i < n; i++) {
+        if (!g->sg[i].g || g->sg[i].key != key)
+            continue;
+        if (g->sg[i].epoch != fy_gpu_alloc_epoch()) {
+            drop_graph(&g->sg[i]); /* buffers it uses may have moved: record again */
+            break;
+        }
+        const struct step_graph e = g->sg[i]; /* to the front: most recent */
+        memmove(&g->sg[1], &g->sg[0], (size_t)i * sizeof(e));
+        g->sg[0] = e;
+        g->step = 2;
+        g->step_key = key;
+        *replay = true;
+        return FY_OK;
+    }
+    FY_TRY(fy_gpu_capture_begin(g->cs));
+    g->step = 1;
+    g->step_key = key;
+    g->fs.grouped_ids = NULL;
+    return FY_OK;
+}
+
+static fy_status gpu_step_end(struct fy_device *d)
+{
+    struct gpudev *g = ctx_of(d);
+    const int n = (int)FY_ARRAY_LEN(g->sg);
+    if (g->step == 1) {
+        fy_gpu_graph gr = NULL;
+        g->step = 0;
+        FY_TRY(fy_gpu_capture_end(g->cs, &gr));
+        for (int i = 0; i < n; i++)
+            if (g->sg[i].g && g->sg[i].key == g->step_key)
+                drop_graph(&g->sg[i]);
+        drop_graph(&g->sg[n - 1]); /* the least recent makes room */
+        memmove(&g->sg[1], &g->sg[0], (size_t)(n - 1) * sizeof(g->sg[0]));
+        g->sg[0] = (struct step_graph){g->step_key, fy_gpu_alloc_epoch(), gr};
+        d->stats.steps_recorded++;
+        return fy_gpu_graph_launch(gr, g->cs);
+    }
+    if (g->step == 2) {
+        g->step = 0;
+        d->stats.steps_replayed++;
+        return fy_gpu_graph_launch(g->sg[0].g, g->cs);
+    }
+    return FY_OK;
+}
+
+static void gpu_step_abort(struct fy_device *d)
+{
+    struct gpudev *g = ctx_of(d);
+    if (g->step == 1) {
+        fy_gpu_graph gr = NULL;
+        (void)fy_gpu_capture_end(g->cs, &gr);
+        fy_gpu_graph_free(gr);
+    }
+    g->step = 0;
+}
+
 /* ---- life cycle ---- */
 
 static void gpu_destroy(struct fy_device *d)
@@ -391,6 +493,9 @@ static void gpu_destroy(struct fy_device *d)
     struct gpudev *g = ctx_of(d);
     if (!g)
         return;
+    gpu_step_abort(d);
+    for (size_t i = 0; i < FY_ARRAY_LEN(g->sg); i++)
+        drop_graph(&g->sg[i]);
     if (g->cs && g->xs)
         (void)gpu_sync(d);
     for (int64_t i = 0; i < g->n_pins; i++)
@@ -431,6 +536,9 @@ static const struct fy_device_ops gpu_ops = {
     .host_free = gpu_host_free,
     .copy_in_async = gpu_copy_in_async,
     .copy_out_async = gpu_copy_out_async,
+    .step_begin = gpu_step_begin,
+    .step_end = gpu_step_end,
+    .step_abort = gpu_step_abort,
 };
 
 fy_status fy_device_gpu_new(int id, const struct fy_device_gpu_opts *o, struct fy_device **out)
@@ -455,6 +563,8 @@ fy_status fy_device_gpu_new(int id, const struct fy_device_gpu_opts *o, struct f
     snprintf(g->name, sizeof(g->name), "GPU%d", id > 0 ? id - 1 : 0);
     g->pin = o->pin;
     g->fuse = fy_gpu_fuse_enabled();
+    const char *gv = getenv("FY_GPU_GRAPH");
+    g->graphs = !gv || strcmp(gv, "0") != 0;
     d->name = g->name;
     d->id = id;
     d->host_visible = false;

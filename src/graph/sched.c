@@ -99,6 +99,7 @@ fy_status fy_sched_dev_grow(struct fy_sched *sc, void **buf, size_t *cap, size_t
 {
     if (*cap >= need)
         return FY_OK;
+    sc->pure = false; /* freeing waits for the device */
     sc->gpu->ops->free(sc->gpu, *buf);
     *buf = NULL;
     *cap = 0;
@@ -498,6 +499,17 @@ static fy_status exec_batch(struct fy_sched *sc, const struct fy_batch *b)
         need_tok |= n->op == FY_OP_GET_ROWS;
         need_pos |= n->op == FY_OP_ROPE || n->op == FY_OP_KV_STORE || n->op == FY_OP_ATTENTION;
     }
+    /* A decode step like the last one that never made the host wait before its end: its
+     * device work is recorded once as a graph, then replayed (one launch per token) */
+    const bool logits_last =
+        g->n_nodes && g->nodes[g->n_nodes - 1].dst == &sc->s->act[ACT_LOGITS];
+    const uint64_t key = ((uint64_t)g->n_nodes << 32) | ((uint64_t)b->n_tok << 1) | logits_last;
+    bool replay = false;
+    sc->in_step = b->n_tok <= FY_STEP_MAX_TOK && sc->pure_key == key && sc->gpu->ops->step_begin &&
+                  sc->gpu->ops->step_begin(sc->gpu, key, &replay) == FY_OK;
+    sc->pure = true;
+    sc->batch_key = key;
+
     /* the ids and positions in one upload (from pinned memory, not waited for: the previous
      * batch ended with a sync, so nothing in flight still reads io_host) */
     const int64_t ub = sc->s->o.n_ubatch;
@@ -516,6 +528,8 @@ static fy_status exec_batch(struct fy_sched *sc, const struct fy_batch *b)
     bd.tokens = sc->tok_dev;
     bd.pos = sc->pos_dev;
     bd.kv = &sc->kv_view;
+    if (sc->in_step) /* replayed at other depths: attention bounds keys by position alone */
+        bd.n_kv = sc->kv_view.n_ctx;
     for (int k = 0; k < FY_STAGE_SLOTS; k++)
         fy_sched_drop_prefetch(sc, k, NULL); /* left by a batch that failed half-way */
 
@@ -534,14 +548,19 @@ static fy_status exec_batch(struct fy_sched *sc, const struct fy_batch *b)
         FY_TRY(run_segment(sc, i, j, d, b, &bd));
         i = j;
     }
-    if (g->n_nodes && g->nodes[g->n_nodes - 1].dst == &sc->s->act[ACT_LOGITS])
+    if (logits_last)
         return fy_sched_logits_home(sc);
-    return sc->gpu->ops->sync(sc->gpu);
+    return fy_sched_wait(sc);
 }
 
 fy_status fy_sched_exec(struct fy_sched *sc, const struct fy_batch *b)
 {
     fy_status st = exec_batch(sc, b);
+    if (sc->in_step) { /* failed half-way through a step */
+        sc->gpu->ops->step_abort(sc->gpu);
+        sc->in_step = false;
+    }
+    sc->pure_key = st == FY_OK && sc->pure ? sc->batch_key : 0;
     if (st == FY_E_NOMEM) /* a kernel's own workspace (the MoE's), named by the GPU module */
         oom_hint(sc, "a kernel workspace", 0);
     return st;

@@ -62,6 +62,7 @@ static fy_status upload_act(struct fy_sched *sc, int a, void *dst, const void *s
             return d->ops->copy_in_async(d, dst, sc->act_stage[a], n);
         }
     }
+    sc->pure = false;
     FY_TRY(d->ops->copy_in(d, dst, src, n));
     memset(sc->stage_busy, 0, sizeof(sc->stage_busy)); /* it waited: every upload has landed */
     return FY_OK;
@@ -81,6 +82,7 @@ fy_status fy_sched_ensure(struct fy_sched *sc, int a, enum fy_device_id d)
         sc->on_dev[a] = true;
     } else if (d == FY_DEV_CPU && !sc->on_host[a]) {
         h->ne1 = g->ne1;
+        sc->pure = false;
         FY_TRY(sc->gpu->ops->copy_out(sc->gpu, h->data, g->data, fy_sched_act_bytes(g)));
         memset(sc->stage_busy, 0, sizeof(sc->stage_busy)); /* it waited */
         sc->st.act_bytes_out += fy_sched_act_bytes(g);
@@ -105,7 +107,7 @@ fy_status fy_sched_logits_home(struct fy_sched *sc)
     struct fy_device *d = sc->gpu;
     struct fy_act *h = &sc->s->act[ACT_LOGITS], *g = &sc->dact[ACT_LOGITS];
     if (sc->on_host[ACT_LOGITS] || !d->ops->copy_out_async || !d->ops->host_alloc) {
-        FY_TRY(d->ops->sync(d));
+        FY_TRY(fy_sched_wait(sc));
         return fy_sched_ensure(sc, ACT_LOGITS, FY_DEV_CPU);
     }
     const size_t n = fy_sched_act_bytes(g);
@@ -115,13 +117,13 @@ fy_status fy_sched_logits_home(struct fy_sched *sc)
         sc->logits_cap = 0;
         if (d->ops->host_alloc(d, fy_sched_act_cap(sc, ACT_LOGITS), &sc->logits_host) != FY_OK) {
             sc->logits_host = NULL; /* pageable after all: the copy syncs */
-            FY_TRY(d->ops->sync(d));
+            FY_TRY(fy_sched_wait(sc));
             return fy_sched_ensure(sc, ACT_LOGITS, FY_DEV_CPU);
         }
         sc->logits_cap = fy_sched_act_cap(sc, ACT_LOGITS);
     }
     FY_TRY(d->ops->copy_out_async(d, sc->logits_host, g->data, n));
-    FY_TRY(d->ops->sync(d));
+    FY_TRY(fy_sched_wait(sc));
     memcpy(h->data, sc->logits_host, n);
     h->ne1 = g->ne1;
     sc->st.act_bytes_out += n;
@@ -173,6 +175,7 @@ fy_status fy_sched_download_inputs(struct fy_sched *sc, int64_t i, int64_t j)
         FY_TRY(d->ops->copy_out_async(d, sc->down_stage[a], sc->dact[a].data,
                                       fy_sched_act_bytes(&sc->dact[a])));
     }
+    sc->pure = false;
     FY_TRY(d->ops->sync(d));
     memset(sc->stage_busy, 0, sizeof(sc->stage_busy)); /* every upload so far has landed */
     sc->st.handoffs_down++;
@@ -186,4 +189,14 @@ fy_status fy_sched_download_inputs(struct fy_sched *sc, int64_t i, int64_t j)
         sc->on_host[a] = true;
     }
     return FY_OK;
+}
+
+fy_status fy_sched_wait(struct fy_sched *sc)
+{
+    struct fy_device *d = sc->gpu;
+    if (sc->in_step) {
+        sc->in_step = false;
+        FY_TRY(d->ops->step_end(d));
+    }
+    return d->ops->sync(d);
 }

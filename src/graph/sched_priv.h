@@ -39,6 +39,10 @@ struct fy_sched {
     void *act_stage[ACT_COUNT];   /* pinned staging of activation uploads (upload_act) */
     size_t act_stage_cap[ACT_COUNT];
     bool stage_busy[ACT_COUNT];   /* its staging may still be read by an upload in flight */
+    /* step graphs: a batch is pure when the host did not wait for the device before its end;
+     * a batch with the key of the last pure one is recorded or replayed as a step graph */
+    bool pure, in_step;
+    uint64_t pure_key, batch_key;
     void *down_stage[ACT_COUNT];  /* pinned staging of grouped downloads */
     size_t down_cap[ACT_COUNT];
     struct fy_kvcache kv_view; /* device pointers for the device's layers */
@@ -101,6 +105,9 @@ fy_status fy_sched_stage_layer(struct fy_sched *sc, struct fy_moe_layer *L, int 
 void fy_sched_plan_uploads(struct fy_sched *sc, struct staged *w, int n_w, const struct staged *bs,
                            int n_bs, int slot, const bool *used, struct fy_moe_stage *st);
 
+/* batches of at most this many tokens may run as step graphs (decode) */
+#define FY_STEP_MAX_TOK 1
+
 /* ---- sched_act.c ---- */
 
 static inline int fy_sched_act_index(const struct fy_sched *sc, const struct fy_act *a)
@@ -119,6 +126,8 @@ void fy_sched_written(struct fy_sched *sc, const struct fy_act *a, enum fy_devic
  * async copies into pinned staging and one host synchronisation (a hybrid layer's h, ids and
  * weights); afterwards fy_sched_ensure finds them on the host. */
 fy_status fy_sched_download_inputs(struct fy_sched *sc, int64_t i, int64_t j);
+/* Waits for the device: ends the batch's step graph first (launching it) if one is open. */
+fy_status fy_sched_wait(struct fy_sched *sc);
 /* Ends a batch whose last node made the logits: synchronises once and brings them to the
  * host (through pinned staging when the device has it). */
 fy_status fy_sched_logits_home(struct fy_sched *sc);

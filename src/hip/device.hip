@@ -21,6 +21,9 @@
 static hipStream_t hs(fy_gpu_stream s) { return (hipStream_t)s; }
 
 static bool g_matrix_units; /* of the device fy_gpu_init selected */
+static uint64_t g_alloc_epoch; /* fy_gpu_malloc and fy_gpu_free calls */
+
+extern "C" uint64_t fy_gpu_alloc_epoch(void) { return g_alloc_epoch; }
 
 extern "C" const char *fy_gpu_platform(void) { return FY_GPU_PLATFORM; }
 
@@ -128,6 +131,7 @@ extern "C" fy_status fy_gpu_mem_info(size_t *free_bytes, size_t *total_bytes)
 extern "C" fy_status fy_gpu_malloc(void **p, size_t n, const char *what)
 {
     *p = NULL;
+    g_alloc_epoch++;
     hipError_t e = hipMalloc(p, n ? n : 1);
     if (e == hipSuccess)
         return FY_OK;
@@ -145,6 +149,7 @@ extern "C" fy_status fy_gpu_malloc(void **p, size_t n, const char *what)
 
 extern "C" void fy_gpu_free(void *p)
 {
+    g_alloc_epoch += p != NULL;
     if (p && hipFree(p) != hipSuccess)
         (void)hipGetLastError();
 }
@@ -278,4 +283,41 @@ extern "C" fy_status fy_gpu_memset(void *dst, int v, size_t n, fy_gpu_stream s)
         return FY_OK;
     FY_HIP_TRY(hipMemsetAsync(dst, v, n, hs(s)), "memset");
     return FY_OK;
+}
+
+/* ------------------------------------------------------------------ graphs */
+
+extern "C" fy_status fy_gpu_capture_begin(fy_gpu_stream s)
+{
+    FY_HIP_TRY(hipStreamBeginCapture(hs(s), hipStreamCaptureModeRelaxed), "begin graph capture");
+    return FY_OK;
+}
+
+extern "C" fy_status fy_gpu_capture_end(fy_gpu_stream s, fy_gpu_graph *out)
+{
+    hipGraph_t gr = NULL;
+    hipGraphExec_t ex = NULL;
+    *out = NULL;
+    FY_HIP_TRY(hipStreamEndCapture(hs(s), &gr), "end graph capture");
+#if defined(FY_GPU_CUDA)
+    const hipError_t e = cudaGraphInstantiate(&ex, gr, 0);
+#else
+    const hipError_t e = hipGraphInstantiate(&ex, gr, NULL, NULL, 0);
+#endif
+    (void)hipGraphDestroy(gr);
+    FY_HIP_TRY(e, "instantiate graph");
+    *out = (fy_gpu_graph)ex;
+    return FY_OK;
+}
+
+extern "C" fy_status fy_gpu_graph_launch(fy_gpu_graph g, fy_gpu_stream s)
+{
+    FY_HIP_TRY(hipGraphLaunch((hipGraphExec_t)g, hs(s)), "launch graph");
+    return FY_OK;
+}
+
+extern "C" void fy_gpu_graph_free(fy_gpu_graph g)
+{
+    if (g && hipGraphExecDestroy((hipGraphExec_t)g) != hipSuccess)
+        (void)hipGetLastError();
 }

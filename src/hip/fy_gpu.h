@@ -62,6 +62,18 @@ fy_status fy_gpu_event_record(fy_gpu_event e, fy_gpu_stream s);
 fy_status fy_gpu_stream_wait(fy_gpu_stream s, fy_gpu_event e);  /* s waits for e on the GPU */
 fy_status fy_gpu_event_sync(fy_gpu_event e);                    /* the host waits for e */
 
+/* Graphs: what is enqueued on s between capture_begin and capture_end is recorded, not run;
+ * *g is the instantiated recording (NULL on failure, the capture ended either way), which
+ * graph_launch enqueues again: the same kernels with the same arguments, copies between the
+ * same addresses (host sides pinned). No synchronisation of s while capturing. */
+typedef struct fy_gpu_graph_ *fy_gpu_graph;
+fy_status fy_gpu_capture_begin(fy_gpu_stream s);
+fy_status fy_gpu_capture_end(fy_gpu_stream s, fy_gpu_graph *g);
+fy_status fy_gpu_graph_launch(fy_gpu_graph g, fy_gpu_stream s);
+void fy_gpu_graph_free(fy_gpu_graph g);  /* NULL-safe */
+/* Changes with every fy_gpu_malloc and fy_gpu_free (a graph's buffers may be gone). */
+uint64_t fy_gpu_alloc_epoch(void);
+
 fy_status fy_gpu_copy_h2d(void *dst, const void *src, size_t n, fy_gpu_stream s);
 fy_status fy_gpu_copy_d2h(void *dst, const void *src, size_t n, fy_gpu_stream s);
 fy_status fy_gpu_copy_d2d(void *dst, const void *src, size_t n, fy_gpu_stream s);

@@ -116,6 +116,9 @@ const char *hipGetErrorName(hipError_t e)
     case hipErrorHostMemoryAlreadyRegistered: return "hipErrorHostMemoryAlreadyRegistered";
     case hipErrorHostMemoryNotRegistered: return "hipErrorHostMemoryNotRegistered";
     case hipErrorLaunchFailure: return "hipErrorLaunchFailure";
+    case hipErrorStreamCaptureUnsupported: return "hipErrorStreamCaptureUnsupported";
+    case hipErrorStreamCaptureInvalidated: return "hipErrorStreamCaptureInvalidated";
+    case hipErrorCapturedEvent: return "hipErrorCapturedEvent";
     }
     return "hipErrorUnknown";
 }
@@ -138,6 +141,9 @@ const char *hipGetErrorString(hipError_t e)
     case hipErrorHostMemoryAlreadyRegistered: return "part or all of the requested memory range is already mapped";
     case hipErrorHostMemoryNotRegistered: return "pointer does not correspond to a registered memory region";
     case hipErrorLaunchFailure: return "unspecified launch failure";
+    case hipErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    case hipErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    case hipErrorCapturedEvent: return "operation not permitted on an event last recorded in a capturing stream";
     }
     return "unknown error";
 }
@@ -265,6 +271,8 @@ void fy_emu_stats_get(struct fy_emu_stats *st)
     st->copies_overlappable = g_stats.copies_overlappable.load();
     st->pin_cow_bytes = g_stats.pin_cow_bytes.load();
     st->host_syncs = g_stats.host_syncs.load();
+    st->launch_calls = g_stats.launch_calls.load();
+    st->graph_launches = g_stats.graph_launches.load();
     st->kernels_overlappable = g_stats.kernels_overlappable.load();
 }
 
@@ -279,6 +287,8 @@ void fy_emu_stats_reset(void)
     g_stats.copies = 0;
     g_stats.copy_bytes = 0;
     g_stats.host_syncs = 0;
+    g_stats.launch_calls = 0;
+    g_stats.graph_launches = 0;
     g_stats.pin_cow_bytes = 0;
     g_mem_peak = g_mem_used;
     overlap_reset();

@@ -53,6 +53,9 @@ struct Stats {
     std::atomic<uint64_t> pin_cow_bytes{0};
     /* times the host waited for the device (stream.cc's host_waited) */
     std::atomic<uint64_t> host_syncs{0};
+    /* kernel launches the host made (a graph's replayed kernels are not among them), graphs
+     * launched */
+    std::atomic<uint64_t> launch_calls{0}, graph_launches{0};
 };
 extern Stats g_stats;
 
@@ -120,8 +123,13 @@ struct EventRec {
 
 }  // namespace fy_emu_priv
 
+struct fy_emu_graph {
+    std::vector<std::pair<fy_emu_priv::OpKind, std::function<void()>>> ops;
+};
+
 struct fy_emu_stream {
     std::deque<fy_emu_priv::Op> q;
+    fy_emu_graph *capture = nullptr; /* recording: enqueue appends here instead */
     uint64_t enq = 0;
     uint64_t done = 0;
     unsigned flags = 0;

@@ -362,6 +362,9 @@ enum hipError_t {
     hipErrorInvalidResourceHandle = 400,
     hipErrorInvalidHandle = 400,
     hipErrorNotReady = 600,
+    hipErrorStreamCaptureUnsupported = 900,
+    hipErrorStreamCaptureInvalidated = 901,
+    hipErrorCapturedEvent = 907,
     hipErrorHostMemoryAlreadyRegistered = 712,
     hipErrorHostMemoryNotRegistered = 713,
     hipErrorLaunchFailure = 719,
@@ -401,6 +404,13 @@ enum hipDeviceAttribute_t {
 
 typedef struct fy_emu_stream *hipStream_t;
 typedef struct fy_emu_event *hipEvent_t;
+typedef struct fy_emu_graph *hipGraph_t;
+typedef struct fy_emu_graph *hipGraphExec_t; /* an instantiated graph: a copy of the recording */
+enum hipStreamCaptureMode {
+    hipStreamCaptureModeGlobal = 0,
+    hipStreamCaptureModeThreadLocal = 1,
+    hipStreamCaptureModeRelaxed = 2,
+};
 
 struct hipDeviceProp_t {
     char name[256];
@@ -476,6 +486,18 @@ hipError_t hipEventRecord(hipEvent_t e, hipStream_t s = nullptr);
 hipError_t hipEventSynchronize(hipEvent_t e);
 hipError_t hipEventQuery(hipEvent_t e);
 hipError_t hipEventElapsedTime(float *ms, hipEvent_t start, hipEvent_t stop);
+/* Stream capture (graphs): between hipStreamBeginCapture and hipStreamEndCapture, what is
+ * enqueued on the stream is recorded, not run; hipGraphLaunch enqueues the recording again
+ * (kernels with the arguments they were launched with, copies between the same addresses).
+ * Refused while capturing, as CUDA does: synchronising the stream, and copies from pageable
+ * host memory (their bytes would be the capture's, not the launch's). */
+hipError_t hipStreamBeginCapture(hipStream_t s, hipStreamCaptureMode mode);
+hipError_t hipStreamEndCapture(hipStream_t s, hipGraph_t *g);
+hipError_t hipGraphInstantiate(hipGraphExec_t *e, hipGraph_t g, void *err_node, char *log,
+                               size_t log_size);
+hipError_t hipGraphLaunch(hipGraphExec_t e, hipStream_t s);
+hipError_t hipGraphExecDestroy(hipGraphExec_t e);
+hipError_t hipGraphDestroy(hipGraph_t g);
 
 hipError_t fy_emu_func_set_attribute(const void *f, const char *name, hipFuncAttribute a, int v);
 template <class F> static inline hipError_t hipFuncSetAttribute(F f, hipFuncAttribute a, int v)

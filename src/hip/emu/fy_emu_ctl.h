@@ -35,6 +35,10 @@ struct fy_emu_stats {
     /* Times the host waited for the device: stream, event and device synchronisation, and the
      * synchronous operations of stream 0 (hipMemcpy, hipMemset, hipFree, ...). */
     uint64_t host_syncs;
+    /* Kernel launches the host made (FY_LAUNCH; kernels replayed by a graph are counted in
+     * launches only) and graphs launched (hipGraphLaunch). */
+    uint64_t launch_calls;
+    uint64_t graph_launches;
 };
 void fy_emu_stats_get(struct fy_emu_stats *st);
 /* counters to 0, mem_peak to mem_used; the overlap analysis forgets what was enqueued before */

@@ -123,6 +123,10 @@ hipError_t memcpy_async(void *dst, const void *src, size_t n, hipMemcpyKind kind
     /* host to host (kind Default or HostToHost) is no transfer the device could overlap */
     const OpKind ok = is_dev(dst, n) || is_dev(src, n) ? OpKind::copy : OpKind::other;
     if (!is_dev(src, n) && !is_pinned(src, n)) {
+        if (s && s->capture)
+            return fail_msg(hipErrorStreamCaptureUnsupported,
+                            "copy of %zu bytes from pageable host memory %p into a graph capture "
+                            "(a replay would copy the capture's bytes): use pinned memory", n, src);
         /* pageable source: the runtime stages it before returning, so the caller may reuse it */
         auto stage = std::make_shared<std::vector<unsigned char>>((const unsigned char *)src,
                                                                   (const unsigned char *)src + n);

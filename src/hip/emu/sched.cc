@@ -448,6 +448,7 @@ void fy_emu_priv::run_launch(Launch *L)
     if (cfg().trace)
         fprintf(stderr, "fy_emu: launch %s grid (%u, %u, %u) block %u\n", L->name, L->grid.x,
                 L->grid.y, L->grid.z, L->block.x * L->block.y * L->block.z);
+    L->next = 0; /* a graph runs its launches again */
     g_pool->run(L, cfg().workers);
     g_stats.launches.fetch_add(1, std::memory_order_relaxed);
 }

@@ -195,6 +195,10 @@ void overlap_reset()
 /* queue fn on s; stream 0 and eager mode run it at once */
 void enqueue(fy_emu_stream *s, OpKind kind, std::function<void()> fn)
 {
+    if (s && s->capture) { /* recorded for hipGraphLaunch, not run */
+        s->capture->ops.emplace_back(kind, std::move(fn));
+        return;
+    }
     if (!s) {
         /* stream 0: after everything enqueued so far, before everything enqueued later (the
          * host waits for it: it runs here), so concurrent with nothing */
@@ -262,6 +266,9 @@ hipError_t hipStreamSynchronize(hipStream_t s)
     Guard g(g_mu);
     if (!stream_ok(s))
         return fail(hipErrorInvalidResourceHandle);
+    if (s && s->capture)
+        return fail_msg(hipErrorStreamCaptureUnsupported,
+                        "hipStreamSynchronize of a stream that is capturing a graph");
     if (!s) {
         device_synchronize();
     } else {
@@ -446,5 +453,68 @@ void fy_emu_enqueue_launch(fy_emu_task *t, const void *fn, const char *name, dim
             return;
         }
     }
+    g_stats.launch_calls.fetch_add(1, std::memory_order_relaxed);
     enqueue(s, OpKind::kernel, [L] { run_launch(L.get()); });
+}
+
+/* ================================================================== graphs (stream capture) */
+
+hipError_t hipStreamBeginCapture(hipStream_t s, hipStreamCaptureMode mode)
+{
+    (void)mode;
+    Guard g(g_mu);
+    if (!s || !g_streams.count(s))
+        return fail_msg(hipErrorInvalidResourceHandle, "hipStreamBeginCapture: bad stream %p",
+                        (void *)s);
+    if (s->capture)
+        return fail_msg(hipErrorStreamCaptureUnsupported, "hipStreamBeginCapture: already capturing");
+    s->capture = new fy_emu_graph();
+    return hipSuccess;
+}
+
+hipError_t hipStreamEndCapture(hipStream_t s, hipGraph_t *out)
+{
+    Guard g(g_mu);
+    if (!s || !g_streams.count(s) || !s->capture || !out)
+        return fail_msg(hipErrorInvalidValue, "hipStreamEndCapture: the stream is not capturing");
+    *out = s->capture;
+    s->capture = nullptr;
+    return hipSuccess;
+}
+
+hipError_t hipGraphInstantiate(hipGraphExec_t *e, hipGraph_t gr, void *err_node, char *log,
+                               size_t log_size)
+{
+    (void)err_node;
+    (void)log;
+    (void)log_size;
+    if (!e || !gr)
+        return fail(hipErrorInvalidValue);
+    *e = new fy_emu_graph(*gr);
+    return hipSuccess;
+}
+
+hipError_t hipGraphLaunch(hipGraphExec_t e, hipStream_t s)
+{
+    Guard g(g_mu);
+    if (!e || !stream_ok(s))
+        return fail(hipErrorInvalidValue);
+    if (s && s->capture)
+        return fail_msg(hipErrorStreamCaptureUnsupported, "hipGraphLaunch into a capture");
+    g_stats.graph_launches.fetch_add(1, std::memory_order_relaxed);
+    for (const auto &op : e->ops)
+        enqueue(s, op.first, op.second);
+    return hipSuccess;
+}
+
+hipError_t hipGraphExecDestroy(hipGraphExec_t e)
+{
+    delete e;
+    return hipSuccess;
+}
+
+hipError_t hipGraphDestroy(hipGraph_t gr)
+{
+    delete gr;
+    return hipSuccess;
 }
