@@ -107,6 +107,38 @@ static fy_status generate(const struct fy_model *m, const struct fy_placement *p
     return st;
 }
 
+/* Greedy generation of the same tokens with fy_session_eval_argmax: ids[i] after token i; the
+ * bytes downloaded and the steps replayed per token after the first two. */
+static fy_status greedy(const struct fy_model *m, const struct fy_placement *pl,
+                        struct fy_device *gpu, const int32_t *toks, int32_t *ids, double *down,
+                        double *replays, double *ups)
+{
+    struct fy_session_opts o;
+    struct fy_session *s = NULL;
+    fy_session_opts_default(&o);
+    o.n_ctx = N;
+    o.n_ubatch = PROMPT;
+    o.placement = pl;
+    o.gpu = gpu;
+    FY_TRY(fy_session_new(m, &o, &s));
+    int32_t id;
+    fy_status st = fy_session_eval_argmax(s, toks, PROMPT, &id);
+    uint64_t b0 = 0, r0 = 0, u0 = 0;
+    for (int i = 0; st == FY_OK && i < GEN; i++) {
+        if (i == 2) {
+            b0 = gpu->stats.bytes_out;
+            r0 = gpu->stats.steps_replayed;
+            u0 = gpu->stats.n_copy_in;
+        }
+        st = fy_session_eval_argmax(s, &toks[PROMPT + i], 1, &ids[i]);
+    }
+    *down = (double)(gpu->stats.bytes_out - b0) / (GEN - 2);
+    *replays = (double)(gpu->stats.steps_replayed - r0) / (GEN - 2);
+    *ups = (double)(gpu->stats.n_copy_in - u0) / (GEN - 2);
+    fy_session_free(s);
+    return st;
+}
+
 static int compare(const char *what, const float *got, const float *ref, double tol)
 {
     double worst = 0;
@@ -185,6 +217,32 @@ int main(void)
     }
     unsetenv("FY_GPU_FUSE");
     unsetenv("FY_GPU_GRAPH");
+    {
+        /* greedy generation with the token embedding on the GPU too: the arg-max on the GPU,
+         * one id per token comes down, the ids and positions are the one upload */
+        static const char *const emb[] = {"-ngl", "99", "-ot", "token_embd=GPU0"};
+        struct fy_placement *pe = NULL;
+        int32_t ids[GEN];
+        double down = 0, rep = 0, ups = 0;
+        struct fy_device *dev = NULL;
+        if (fy_hyb_place(m, emb, 4, 4, &pe) != FY_OK || fy_device_gpu_new(1, &go, &dev) != FY_OK)
+            return FY_TEST_HARD;
+        fy_status st = greedy(m, pe, dev, toks, ids, &down, &rep, &ups);
+        fy_device_free(dev);
+        fy_placement_free(pe);
+        int same = 0;
+        for (int i = 0; i < GEN; i++) {
+            int best = 0;
+            for (int v = 1; v < VOCAB; v++)
+                best = ref[i * VOCAB + v] > ref[i * VOCAB + best] ? v : best;
+            same += st == FY_OK && ids[i] == best;
+        }
+        const int ok = same == GEN && down == 4.0 && rep == 1.0 && ups == 1.0;
+        printf("%s greedy, -ot token_embd=GPU0: %d/%d ids = the CPU logits' arg-max; per token "
+               "%.0f bytes down, %.1f uploads, %.1f replayed steps\n", ok ? "ok  " : "FAIL", same,
+               GEN, down, ups, rep);
+        failed += !ok;
+    }
     compare("-ngl 99 fused vs the CPU", fused, ref, 1e-2);
     compare("-ngl 99 unfused vs the CPU", plain, ref, 1e-2);
     compare("-ngl 99 fused vs unfused", fused, plain, 1e-4);

@@ -34,11 +34,19 @@ static fy_status keep_last(void *ud, int64_t row0, int64_t n_rows, const float *
 
 fy_status fy_gen_eval(struct fy_gen *g, const int32_t *ids, int64_t n)
 {
+    if (!g->smp) { /* greedy: the arg-max is taken where the logits are (one id from a GPU) */
+        g->have_logits = false;
+        FY_TRY(fy_session_eval_argmax(g->s, ids, n, &g->next));
+        g->have_next = true;
+        return FY_OK;
+    }
     return fy_session_eval(g->s, ids, n, false, keep_last, g);
 }
 
 int32_t fy_gen_sample(struct fy_gen *g)
 {
+    if (!g->smp && g->have_next)
+        return g->next;
     if (!g->have_logits)
         return -1;
     int32_t id;

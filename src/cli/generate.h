@@ -11,13 +11,16 @@ struct fy_gen {
     float *logits;           /* (n_vocab): logits after the last evaluated token */
     int64_t n_vocab;
     bool have_logits;
+    int32_t next;            /* greedy (no sampler): the arg-max after the last evaluation */
+    bool have_next;
 };
 
 fy_status fy_gen_init(struct fy_gen *g, struct fy_session *s, struct fy_sampler *smp,
                       int64_t n_vocab);
 void fy_gen_free(struct fy_gen *g);
 
-/* Evaluates n tokens after what the session holds; keeps the last row of logits. */
+/* Evaluates n tokens after what the session holds; keeps the last row of logits, or without a
+ * sampler only their arg-max (fy_session_eval_argmax). */
 fy_status fy_gen_eval(struct fy_gen *g, const int32_t *ids, int64_t n);
 
 /* Picks the next token from the kept logits (the sampler, or arg-max without one) and records

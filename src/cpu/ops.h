@@ -37,6 +37,10 @@ bool fy_cpu_qdot_ok(const struct fy_mat *w);
 void fy_cpu_qdot_rows(const struct fy_mat *w, int64_t e, int64_t r0, int64_t rows, const void *xq,
                       bool q8, int64_t n_tok, float *y, const float *bias);
 
+/* ids[r] = the index of the largest value of row r of x [rows][n] that is not NaN, the lowest
+ * among equals (0 for a row of NaNs): greedy sampling. */
+void fy_cpu_argmax(int32_t *ids, const float *x, int64_t rows, int64_t n);
+
 /* y[i] = a[i] + b[i]; y may alias a. */
 void fy_cpu_add(float *y, const float *a, const float *b, int64_t n);
 

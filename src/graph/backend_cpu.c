@@ -73,6 +73,14 @@ static fy_status run_moe(const struct fy_node *n, const struct fy_batch *b)
                           n->params);
 }
 
+static fy_status run_argmax(const struct fy_node *n, const struct fy_batch *b)
+{
+    (void)b;
+    n->dst->ne1 = n->src[0]->ne1;
+    fy_cpu_argmax((int32_t *)n->dst->data, f32(n->src[0]), n->src[0]->ne1, n->src[0]->ne0);
+    return FY_OK;
+}
+
 static int cpu_supports(const struct fy_node *n)
 {
     (void)n;
@@ -91,6 +99,7 @@ const struct fy_backend fy_backend_cpu = {
         [FY_OP_ADD] = run_add,
         [FY_OP_ROUTER] = run_router,
         [FY_OP_MOE_FFN] = run_moe,
+        [FY_OP_ARGMAX] = run_argmax,
     },
     .supports = cpu_supports,
 };

@@ -76,7 +76,7 @@ fy_status fy_session_new(const struct fy_model *m, const struct fy_session_opts 
         {ACT_V, FY_ACT_F32, kvw},   {ACT_ATTN, FY_ACT_F32, qw},
         {ACT_O, FY_ACT_F32, d},     {ACT_RL, FY_ACT_F32, hp->n_expert},
         {ACT_IDS, FY_ACT_I32, hp->n_expert_used}, {ACT_W, FY_ACT_F32, hp->n_expert_used},
-        {ACT_MOE, FY_ACT_F32, d},
+        {ACT_MOE, FY_ACT_F32, d},   {ACT_ARGMAX, FY_ACT_I32, 1},
     };
     for (size_t i = 0; i < FY_ARRAY_LEN(specs) && st == FY_OK; i++)
         st = act_alloc(&s->act[specs[i].id], specs[i].t, specs[i].ne0, ub);
@@ -226,7 +226,8 @@ static void build_layer(struct builder *b, struct fy_session *s, int il)
     add(b, "ffn_residual", &a[ACT_X], &a[ACT_X], &a[ACT_MOE]);
 }
 
-static fy_status build(struct fy_session *s, int64_t n_tok, bool all_logits, bool need_logits)
+static fy_status build(struct fy_session *s, int64_t n_tok, bool all_logits, bool need_logits,
+                       bool argmax)
 {
     const struct fy_model *m = s->m;
     struct fy_act *a = s->act;
@@ -249,6 +250,10 @@ static fy_status build(struct fy_session *s, int64_t n_tok, bool all_logits, boo
     }
     if (need_logits)
         matmul(&b, "output", &a[ACT_LOGITS], h, &m->output, NULL);
+    if (need_logits && argmax && (n = node(&b, FY_OP_ARGMAX, "argmax", &a[ACT_ARGMAX]))) {
+        n->src[0] = &a[ACT_LOGITS];
+        n->w = &m->output; /* not read: places it next to the logits (the scheduler) */
+    }
     return b.st;
 }
 
@@ -264,8 +269,8 @@ static fy_status ensure_logits(struct fy_session *s, int64_t rows)
     return FY_OK;
 }
 
-fy_status fy_session_eval(struct fy_session *s, const int32_t *tokens, int64_t n, bool all_logits,
-                          fy_logits_fn fn, void *ud)
+static fy_status eval(struct fy_session *s, const int32_t *tokens, int64_t n, bool all_logits,
+                      fy_logits_fn fn, void *ud, int32_t *argmax)
 {
     const struct fy_backend *const backends[] = {&fy_backend_cpu};
     const int64_t n_vocab = s->m->hp.n_vocab;
@@ -291,7 +296,7 @@ fy_status fy_session_eval(struct fy_session *s, const int32_t *tokens, int64_t n
         const bool last = i0 + nb == n;
         for (int64_t t = 0; t < nb; t++)
             s->pos[t] = (int32_t)(s->n_past + t);
-        FY_TRY(build(s, nb, all_logits, all_logits || last));
+        FY_TRY(build(s, nb, all_logits, all_logits || last, argmax && last && !all_logits));
 #if FY_HAVE_OPENMP
         const int nt = nb > 1 ? s->o.n_threads_batch : s->o.n_threads;
         if (nt != omp_get_max_threads())
@@ -307,10 +312,26 @@ fy_status fy_session_eval(struct fy_session *s, const int32_t *tokens, int64_t n
         if (st != FY_OK)
             return st;
         s->n_past += nb;
+        if (argmax && last && !all_logits)
+            *argmax = ((const int32_t *)s->act[ACT_ARGMAX].data)[0];
         if (fn && all_logits)
             FY_TRY(fn(ud, i0, nb, s->act[ACT_LOGITS].data, n_vocab));
         else if (fn && last)
             FY_TRY(fn(ud, n - 1, 1, s->act[ACT_LOGITS].data, n_vocab));
     }
     return FY_OK;
+}
+
+fy_status fy_session_eval(struct fy_session *s, const int32_t *tokens, int64_t n, bool all_logits,
+                          fy_logits_fn fn, void *ud)
+{
+    return eval(s, tokens, n, all_logits, fn, ud, NULL);
+}
+
+fy_status fy_session_eval_argmax(struct fy_session *s, const int32_t *tokens, int64_t n,
+                                 int32_t *id)
+{
+    FY_CHECK_ARG(id);
+    *id = -1;
+    return eval(s, tokens, n, false, NULL, NULL, id);
 }

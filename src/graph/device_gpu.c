@@ -220,6 +220,9 @@ static fy_status run_node(struct gpudev *g, const struct fy_node *n, const struc
         n->dst->ne1 = n->dst2->ne1 = x->ne1;
         return fy_gpu_router_topk((int32_t *)n->dst->data, f32(n->dst2), f32(x), x->ne1, x->ne0,
                                   n->iparam, s);
+    case FY_OP_ARGMAX:
+        n->dst->ne1 = x->ne1;
+        return fy_gpu_argmax((int32_t *)n->dst->data, f32(x), x->ne1, x->ne0, s);
     case FY_OP_MOE_FFN:
         n->dst->ne1 = x->ne1;
         return fy_gpu_moe_ffn(g->ws, f32(n->dst), f32(x), x->ne1,

@@ -10,7 +10,7 @@ const char *fy_op_name(enum fy_op op)
         [FY_OP_MATMUL] = "matmul",     [FY_OP_ROPE] = "rope",
         [FY_OP_KV_STORE] = "kv_store", [FY_OP_ATTENTION] = "attention",
         [FY_OP_ADD] = "add",           [FY_OP_ROUTER] = "router",
-        [FY_OP_MOE_FFN] = "moe_ffn",
+        [FY_OP_MOE_FFN] = "moe_ffn",   [FY_OP_ARGMAX] = "argmax",
     };
     return (op >= 0 && op < FY_OP_COUNT) ? names[op] : "?";
 }

@@ -17,6 +17,7 @@ enum fy_op {
     FY_OP_ADD,        /* dst = src0 + src1 */
     FY_OP_ROUTER,     /* dst = top-k ids, dst2 = softmax weights of src0 (router logits) */
     FY_OP_MOE_FFN,    /* dst = sum_j w_j FFN_{ids_j}(src0); src1 = ids, src2 = weights */
+    FY_OP_ARGMAX,     /* dst (i32, one per row) = arg-max of each row of src0 */
     FY_OP_COUNT
 };
 

@@ -254,8 +254,6 @@ void fy_sched_free(struct fy_sched *sc)
         g->ops->host_free(g, sc->io_host);
     else
         free(sc->io_host);
-    if (sc->logits_host)
-        g->ops->host_free(g, sc->logits_host);
     for (int a = 0; a < ACT_COUNT; a++) {
         if (sc->act_stage[a])
             g->ops->host_free(g, sc->act_stage[a]);
@@ -293,6 +291,7 @@ static enum fy_device_id node_dev(const struct fy_sched *sc, const struct fy_nod
         return path->dev;
     case FY_OP_GET_ROWS:
     case FY_OP_MATMUL:
+    case FY_OP_ARGMAX: /* its w: the output matrix, next to whose logits it runs */
         return weight_dev(sc, n->w->data);
     case FY_OP_RMSNORM:
         return weight_dev(sc, n->vec);
@@ -501,9 +500,11 @@ static fy_status exec_batch(struct fy_sched *sc, const struct fy_batch *b)
     }
     /* A decode step like the last one that never made the host wait before its end: its
      * device work is recorded once as a graph, then replayed (one launch per token) */
-    const bool logits_last =
-        g->n_nodes && g->nodes[g->n_nodes - 1].dst == &sc->s->act[ACT_LOGITS];
-    const uint64_t key = ((uint64_t)g->n_nodes << 32) | ((uint64_t)b->n_tok << 1) | logits_last;
+    const struct fy_act *last = g->n_nodes ? g->nodes[g->n_nodes - 1].dst : NULL;
+    const int result = last == &sc->s->act[ACT_LOGITS] ? ACT_LOGITS
+                       : last == &sc->s->act[ACT_ARGMAX] ? ACT_ARGMAX : -1;
+    const uint64_t key = ((uint64_t)g->n_nodes << 32) | ((uint64_t)b->n_tok << 2) |
+                         (uint64_t)(result + 1);
     bool replay = false;
     sc->in_step = b->n_tok <= FY_STEP_MAX_TOK && sc->pure_key == key && sc->gpu->ops->step_begin &&
                   sc->gpu->ops->step_begin(sc->gpu, key, &replay) == FY_OK;
@@ -548,8 +549,8 @@ static fy_status exec_batch(struct fy_sched *sc, const struct fy_batch *b)
         FY_TRY(run_segment(sc, i, j, d, b, &bd));
         i = j;
     }
-    if (logits_last)
-        return fy_sched_logits_home(sc);
+    if (result >= 0)
+        return fy_sched_result_home(sc, result);
     return fy_sched_wait(sc);
 }
 

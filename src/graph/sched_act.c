@@ -26,7 +26,7 @@ fy_status fy_sched_ensure_room(struct fy_sched *sc, int a)
         [ACT_X] = "x", [ACT_H] = "h", [ACT_Q] = "q", [ACT_K] = "k", [ACT_V] = "v",
         [ACT_ATTN] = "attention", [ACT_O] = "attention output", [ACT_RL] = "router logits",
         [ACT_IDS] = "expert ids", [ACT_W] = "expert weights", [ACT_MOE] = "MoE output",
-        [ACT_LOGITS] = "logits",
+        [ACT_LOGITS] = "logits", [ACT_ARGMAX] = "arg-max",
     };
     if (a == ACT_HLAST)
         a = ACT_H;
@@ -100,37 +100,45 @@ void fy_sched_written(struct fy_sched *sc, const struct fy_act *a, enum fy_devic
     sc->on_host[i] = d == FY_DEV_CPU;
 }
 
-/* Ends the batch with the logits on the host: made on the device, they come down through
- * pinned memory with the batch's one host synchronisation. */
-fy_status fy_sched_logits_home(struct fy_sched *sc)
+/* pinned staging of at least cap bytes for downloads of activation a (down_stage[a]) */
+static void *down_stage(struct fy_sched *sc, int a, size_t cap)
 {
     struct fy_device *d = sc->gpu;
-    struct fy_act *h = &sc->s->act[ACT_LOGITS], *g = &sc->dact[ACT_LOGITS];
-    if (sc->on_host[ACT_LOGITS] || !d->ops->copy_out_async || !d->ops->host_alloc) {
-        FY_TRY(fy_sched_wait(sc));
-        return fy_sched_ensure(sc, ACT_LOGITS, FY_DEV_CPU);
-    }
-    const size_t n = fy_sched_act_bytes(g);
-    if (n > sc->logits_cap) {
-        d->ops->host_free(d, sc->logits_host);
-        sc->logits_host = NULL;
-        sc->logits_cap = 0;
-        if (d->ops->host_alloc(d, fy_sched_act_cap(sc, ACT_LOGITS), &sc->logits_host) != FY_OK) {
-            sc->logits_host = NULL; /* pageable after all: the copy syncs */
-            FY_TRY(fy_sched_wait(sc));
-            return fy_sched_ensure(sc, ACT_LOGITS, FY_DEV_CPU);
+    if (cap > sc->down_cap[a]) {
+        d->ops->host_free(d, sc->down_stage[a]);
+        sc->down_stage[a] = NULL;
+        sc->down_cap[a] = 0;
+        if (d->ops->host_alloc(d, cap, &sc->down_stage[a]) != FY_OK) {
+            sc->down_stage[a] = NULL;
+            return NULL;
         }
-        sc->logits_cap = fy_sched_act_cap(sc, ACT_LOGITS);
+        sc->down_cap[a] = cap;
     }
-    FY_TRY(d->ops->copy_out_async(d, sc->logits_host, g->data, n));
-    FY_TRY(fy_sched_wait(sc));
-    memcpy(h->data, sc->logits_host, n);
-    h->ne1 = g->ne1;
-    sc->st.act_bytes_out += n;
-    sc->on_host[ACT_LOGITS] = true;
-    return FY_OK;
+    return sc->down_stage[a];
 }
 
+/* Ends the batch with its result (the logits, or their arg-max) on the host: made on the
+ * device, it comes down through pinned memory with the batch's one host synchronisation. */
+fy_status fy_sched_result_home(struct fy_sched *sc, int a)
+{
+    struct fy_device *d = sc->gpu;
+    struct fy_act *h = &sc->s->act[a], *g = &sc->dact[a];
+    void *stage = NULL;
+    if (!sc->on_host[a] && d->ops->copy_out_async && d->ops->host_alloc)
+        stage = down_stage(sc, a, fy_sched_act_cap(sc, a));
+    if (!stage) { /* on the host already, or no pinned memory: the copy waits */
+        FY_TRY(fy_sched_wait(sc));
+        return fy_sched_ensure(sc, a, FY_DEV_CPU);
+    }
+    const size_t n = fy_sched_act_bytes(g);
+    FY_TRY(d->ops->copy_out_async(d, stage, g->data, n));
+    FY_TRY(fy_sched_wait(sc));
+    memcpy(h->data, stage, n);
+    h->ne1 = g->ne1;
+    sc->st.act_bytes_out += n;
+    sc->on_host[a] = true;
+    return FY_OK;
+}
 
 fy_status fy_sched_download_inputs(struct fy_sched *sc, int64_t i, int64_t j)
 {
@@ -156,20 +164,9 @@ fy_status fy_sched_download_inputs(struct fy_sched *sc, int64_t i, int64_t j)
     }
     if (n == 0)
         return FY_OK;
-    for (int m = 0; m < n; m++) {
-        const int a = want[m];
-        const size_t cap = fy_sched_act_cap(sc, a);
-        if (cap > sc->down_cap[a]) {
-            d->ops->host_free(d, sc->down_stage[a]);
-            sc->down_stage[a] = NULL;
-            sc->down_cap[a] = 0;
-            if (d->ops->host_alloc(d, cap, &sc->down_stage[a]) != FY_OK) {
-                sc->down_stage[a] = NULL;
-                return FY_OK; /* no pinned memory: one by one */
-            }
-            sc->down_cap[a] = cap;
-        }
-    }
+    for (int m = 0; m < n; m++)
+        if (!down_stage(sc, want[m], fy_sched_act_cap(sc, want[m])))
+            return FY_OK; /* no pinned memory: one by one */
     for (int m = 0; m < n; m++) {
         const int a = want[m];
         FY_TRY(d->ops->copy_out_async(d, sc->down_stage[a], sc->dact[a].data,

@@ -34,8 +34,6 @@ struct fy_sched {
     void *pos_dev;             /* tok_dev + n_ubatch */
     int32_t *io_host;          /* pinned [2 n_ubatch]: the ids and positions of that upload */
     bool io_pinned;            /* io_host is the device's pinned memory (else malloc) */
-    void *logits_host;         /* pinned staging of the logits download, or NULL */
-    size_t logits_cap;
     void *act_stage[ACT_COUNT];   /* pinned staging of activation uploads (upload_act) */
     size_t act_stage_cap[ACT_COUNT];
     bool stage_busy[ACT_COUNT];   /* its staging may still be read by an upload in flight */
@@ -128,9 +126,9 @@ void fy_sched_written(struct fy_sched *sc, const struct fy_act *a, enum fy_devic
 fy_status fy_sched_download_inputs(struct fy_sched *sc, int64_t i, int64_t j);
 /* Waits for the device: ends the batch's step graph first (launching it) if one is open. */
 fy_status fy_sched_wait(struct fy_sched *sc);
-/* Ends a batch whose last node made the logits: synchronises once and brings them to the
- * host (through pinned staging when the device has it). */
-fy_status fy_sched_logits_home(struct fy_sched *sc);
+/* Ends a batch whose last node made activation a (the logits or their arg-max): synchronises
+ * once and brings it to the host (through pinned staging when the device has it). */
+fy_status fy_sched_result_home(struct fy_sched *sc, int a);
 
 /* ---- sched_prefetch.c ---- */
 

@@ -66,6 +66,11 @@ void fy_session_free(struct fy_session *s);
  * if the tokens do not fit in the cache; FY_E_INVAL for a token id outside the vocabulary. */
 fy_status fy_session_eval(struct fy_session *s, const int32_t *tokens, int64_t n, bool all_logits,
                           fy_logits_fn fn, void *ud);
+/* The same for greedy generation: *id = the arg-max of the last token's logits (fy_cpu_argmax:
+ * ties to the lowest id), computed where the logits are made, so a GPU hands back one id
+ * instead of a row of n_vocab floats. */
+fy_status fy_session_eval_argmax(struct fy_session *s, const int32_t *tokens, int64_t n,
+                                 int32_t *id);
 
 int64_t fy_session_n_past(const struct fy_session *s);
 int64_t fy_session_n_ctx(const struct fy_session *s);

@@ -7,7 +7,7 @@
 
 /* Activation buffers; ACT_HLAST is a view of the last row of ACT_H (no storage of its own). */
 enum { ACT_X, ACT_H, ACT_Q, ACT_K, ACT_V, ACT_ATTN, ACT_O, ACT_RL, ACT_IDS, ACT_W, ACT_MOE,
-       ACT_LOGITS, ACT_HLAST, ACT_COUNT };
+       ACT_LOGITS, ACT_ARGMAX, ACT_HLAST, ACT_COUNT };
 
 struct fy_sched;
 

@@ -129,6 +129,9 @@ fy_status fy_gpu_rope_kv_store(float *q, float *k, const float *v, int64_t n_tok
                                const struct fy_rope *r, void *kc, void *vc, enum fy_dtype kv_type,
                                fy_gpu_stream s);
 
+/* ids[r] = arg-max of row r of x [rows][n] (fy_cpu_argmax). */
+fy_status fy_gpu_argmax(int32_t *ids, const float *x, int64_t rows, int64_t n, fy_gpu_stream s);
+
 fy_status fy_gpu_add(float *y, const float *a, const float *b, int64_t n, fy_gpu_stream s);
 fy_status fy_gpu_rope_yarn(float *x, int64_t n_tok, int64_t n_heads, int64_t head_dim,
                            const int32_t *pos, const struct fy_rope *r, fy_gpu_stream s);
