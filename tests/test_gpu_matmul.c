@@ -200,6 +200,63 @@ done:
     return bad;
 }
 
+/* fy_gpu_matmul_grouped_tiles over every expert with the list of row tiles built here from
+ * off[] (what the MoE's grouping kernel writes on the device): the same rows as the reference,
+ * a grid of n_out tiles x the bound given (nt + 1) blocks on the emulator. Returns 1 on
+ * failure. */
+static int tiles_case(struct fy_bufs *b, const struct wstack *ws, const float *dx, int64_t x_stride,
+                      const int32_t *sr, const int32_t *doff, const int32_t *off, int64_t n_out,
+                      const struct fy_bias *fb, const float *y0, float *got, const float *ref,
+                      const float *scale, double tol, int mma)
+{
+    const int64_t n_rows = off[N_MAT];
+    const size_t yb = (size_t)(n_rows * n_out) * sizeof(float);
+    int32_t toff[N_MAT + 1];
+    int32_t *tl = malloc((size_t)(2 * (n_rows / FY_GPU_TILE_ROWS + N_MAT + 1)) * sizeof(int32_t));
+    int nt = 0;
+    if (!tl)
+        return 1;
+    for (int e = 0; e < N_MAT; e++) {
+        toff[e] = nt;
+        for (int32_t r = off[e]; r < off[e + 1]; r += FY_GPU_TILE_ROWS, nt++) {
+            tl[2 * nt] = e;
+            tl[2 * nt + 1] = r;
+        }
+    }
+    toff[N_MAT] = nt;
+    int32_t *dtl = fy_bufs_up(b, tl, (size_t)(2 * nt + 2) * sizeof(int32_t), "tiles");
+    int32_t *dtoff = fy_bufs_up(b, toff, sizeof(toff), "tile_off");
+    float *dy = fy_bufs_dev(b, yb + 4, "y (tiles)");
+    free(tl);
+#ifdef FY_TEST_EMU
+    struct fy_emu_stats e0s, e1s;
+    fy_emu_stats_get(&e0s);
+#endif
+    if (b->err || fy_gpu_copy_h2d(dy, y0, yb, b->s) != FY_OK ||
+        fy_gpu_matmul_grouped_tiles(dy, &ws->dw, dx, x_stride, sr, doff, dtl, dtoff, 0, N_MAT,
+                                    nt + 1, fb, b->s) != FY_OK ||
+        fy_bufs_down(b, got, dy, yb)) {
+        printf("FAIL grouped tiles: launch\n");
+        return 1;
+    }
+    int64_t first;
+    const double err = row_error(got, ref, scale, n_rows, n_out, tol, &first);
+    int ok = first < 0;
+#ifdef FY_TEST_EMU
+    fy_emu_stats_get(&e1s);
+    const uint64_t want = (uint64_t)((n_out + 127) / 128) * (uint64_t)(nt + 1);
+    ok = ok && e1s.blocks - e0s.blocks == want;
+    printf("%s grouped tiles (%s): %d tiles, rows %d/%d/%d, max rel err %.3g (tol %g), %llu "
+           "blocks (want %llu)\n", ok ? "PASS" : "FAIL", mma ? "mma" : "fma", nt, off[1] - off[0],
+           off[2] - off[1], off[3] - off[2], err, tol,
+           (unsigned long long)(e1s.blocks - e0s.blocks), (unsigned long long)want);
+#else
+    printf("%s grouped tiles (%s): %d tiles, max rel err %.3g (tol %g)\n", ok ? "PASS" : "FAIL",
+           mma ? "mma" : "fma", nt, err, tol);
+#endif
+    return !ok;
+}
+
 /* fy_gpu_matmul_grouped over N_MAT experts with row counts cnt[]: [0, 1) and [1, N_MAT) each
  * alone on a sentinel-filled y (the other rows must keep it), then both */
 static int run_grouped(fy_gpu_stream s, const struct wstack *ws, const int *cnt, int permute,
@@ -334,6 +391,9 @@ static int run_grouped(fy_gpu_stream s, const struct wstack *ws, const int *cnt,
             printf("     first bad row %lld: y[0] %.9g vs %.9g\n", (long long)first,
                    (double)got[first * n_out], (double)ref[first * n_out]);
         bad += fail;
+        if (max_rows > 8 && tiles_case(&b, ws, dx, x_stride, sr, doff, off, n_out, &fb, y0, got,
+                                       ref, scale, tol, mma))
+            bad++;
     }
     goto done;
 hard:

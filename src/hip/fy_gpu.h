@@ -132,6 +132,20 @@ fy_status fy_gpu_rope_kv_store(float *q, float *k, const float *v, int64_t n_tok
 /* ids[r] = arg-max of row r of x [rows][n] (fy_cpu_argmax). */
 fy_status fy_gpu_argmax(int32_t *ids, const float *x, int64_t rows, int64_t n, fy_gpu_stream s);
 
+/* Rows per tile of the expert-grouped GEMM (the prefill MoE) */
+#define FY_GPU_TILE_ROWS 64
+/* fy_gpu_matmul_grouped_n for many rows per expert over a compact list of row tiles (issue 12
+ * item 4): tile t covers expert tiles[2t]'s rows from tiles[2t+1] (at most FY_GPU_TILE_ROWS, to
+ * off[e+1]); expert e's tiles are [tile_off[e], tile_off[e+1]); the grid has max_tiles row
+ * slots (a bound on tile_off[e1] - tile_off[e0]) instead of every expert times the largest row
+ * count. The MoE's grouping kernel writes the list (device memory). */
+fy_status fy_gpu_matmul_grouped_tiles(float *y, const struct fy_mat *w, const float *x,
+                                      int64_t x_stride, const int32_t *src_row,
+                                      const int32_t *off, const int32_t *tiles,
+                                      const int32_t *tile_off, int64_t e0, int64_t e1,
+                                      int64_t max_tiles, const struct fy_bias *bias,
+                                      fy_gpu_stream s);
+
 fy_status fy_gpu_add(float *y, const float *a, const float *b, int64_t n, fy_gpu_stream s);
 fy_status fy_gpu_rope_yarn(float *x, int64_t n_tok, int64_t n_heads, int64_t head_dim,
                            const int32_t *pos, const struct fy_rope *r, fy_gpu_stream s);

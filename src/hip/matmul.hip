@@ -29,6 +29,7 @@
 
 #define FY_MM_THREADS 256
 #define FY_MM_BM 64           /* tokens per GEMM block */
+static_assert(FY_MM_BM == FY_GPU_TILE_ROWS, "the MoE's row tiles are the GEMM's");
 #define FY_MM_BN 128          /* outputs per GEMM block */
 #define FY_MM_BK 32           /* k per step: one Q8_0 / MXFP4 block */
 #define FY_MM_LDH 40          /* bf16 row stride of the MMA tiles: 80 bytes, conflict-free frags */
@@ -57,12 +58,22 @@ __global__ __launch_bounds__(FY_MM_THREADS) void fy_gpu_f32_gemm(const fy_mm_arg
     uint16_t *const ah = (uint16_t *)fy_mm_smem;
     uint16_t *const bh = ah + FY_MM_BM * FY_MM_LDH;
 
-    const int e = fy_mm_expert(a);
-    if (e < 0)
-        return; /* a compact grid's spare slice: the whole block leaves before any barrier */
-    int r0, r1;
-    fy_mm_rows(a, e, r0, r1);
-    const int m0 = r0 + (int)blockIdx.y * FY_MM_BM;
+    int e, m0, r1;
+    if (a.tiles) { /* the blockIdx.y-th row tile of the experts [e0, e0 + n_range) */
+        const int t = a.tile_off[a.e0] + (int)blockIdx.y;
+        if (t >= a.tile_off[a.e0 + a.n_range])
+            return; /* past the tiles with rows: the whole block leaves before any barrier */
+        e = a.tiles[2 * t];
+        m0 = a.tiles[2 * t + 1];
+        r1 = a.off[e + 1];
+    } else {
+        e = fy_mm_expert(a);
+        if (e < 0)
+            return; /* a compact grid's spare slice: the whole block leaves before any barrier */
+        int r0;
+        fy_mm_rows(a, e, r0, r1);
+        m0 = r0 + (int)blockIdx.y * FY_MM_BM;
+    }
     const int nr = min(FY_MM_BM, r1 - m0);
     if (nr <= 0)
         return; /* no rows here: the whole block leaves before any barrier */
@@ -309,13 +320,14 @@ static fy_status fy_mm_run(const char *fn, int code, const fy_mm_args &a, int64_
         }
         return FY_OK;
     } else {
-        const int64_t gy = (max_rows + FY_MM_BM - 1) / FY_MM_BM;
+        /* with tiles: n_exp is the bound on the row tiles, in one grid dimension */
+        const int64_t gy = a.tiles ? n_exp : (max_rows + FY_MM_BM - 1) / FY_MM_BM;
         if (gy > 65535) {
             fy_log(FY_LOG_ERR, "%s: %lld rows per expert exceed the grid", fn, (long long)max_rows);
             return FY_E_INVAL;
         }
         const dim3 grid((unsigned)((a.n_out + FY_MM_BN - 1) / FY_MM_BN), (unsigned)gy,
-                        (unsigned)n_exp);
+                        a.tiles ? 1u : (unsigned)n_exp);
         kname = "fy_gpu_f32_gemm";
         if (fy_mm_use_mma())
             fy_mm_launch<true>(code, a, grid, s);
@@ -388,4 +400,36 @@ extern "C" fy_status fy_gpu_matmul_grouped(float *y, const struct fy_mat *w, con
 {
     return fy_gpu_matmul_grouped_n(y, w, x, x_stride, src_row, off, e0, e1, max_rows,
                                    e1 > e0 ? e1 - e0 : 0, bias, s);
+}
+
+extern "C" fy_status fy_gpu_matmul_grouped_tiles(float *y, const struct fy_mat *w, const float *x,
+                                                 int64_t x_stride, const int32_t *src_row,
+                                                 const int32_t *off, const int32_t *tiles,
+                                                 const int32_t *tile_off, int64_t e0, int64_t e1,
+                                                 int64_t max_tiles, const struct fy_bias *bias,
+                                                 fy_gpu_stream s)
+{
+    if (!w || !off || !tiles || !tile_off || e0 < 0 || e1 < e0 || e1 > w->n_mat ||
+        max_tiles < 0 || max_tiles > 65535) {
+        fy_log(FY_LOG_ERR, "fy_gpu_matmul_grouped_tiles: invalid experts [%lld, %lld) or "
+               "max_tiles %lld", (long long)e0, (long long)e1, (long long)max_tiles);
+        return FY_E_INVAL;
+    }
+    if (e0 == e1 || max_tiles == 0)
+        return FY_OK;
+    fy_mm_args a;
+    int code;
+    FY_TRY(fy_mm_prepare("fy_gpu_matmul_grouped_tiles", w, x, x_stride, y, &a, &code));
+    a.src_row = src_row;
+    a.off = off;
+    a.tiles = tiles;
+    a.tile_off = tile_off;
+    a.e0 = (int)e0;
+    a.n_range = (int)(e1 - e0);
+    if (bias && bias->data) {
+        a.bias = bias->data;
+        a.bias_stride = bias->stride;
+    }
+    /* rows > FY_MV_MAX_TOK: the GEMM, whose grid's y dimension is the tile bound */
+    return fy_mm_run("fy_gpu_matmul_grouped_tiles", code, a, max_tiles, FY_MV_MAX_TOK + 1, s);
 }

@@ -28,6 +28,10 @@ struct fy_mm_args {
     int n_range;             /* compact: the experts [e0, e0 + n_range) */
     int compact;             /* blockIdx.z is the z-th expert of the range with rows, not e0 + z */
     int xvec;                /* x and x_stride allow float4 loads */
+    /* GEMM over a list of row tiles (fy_gpu_matmul_grouped_tiles): tile t is expert
+     * tiles[2t], rows from tiles[2t+1] (FY_GPU_TILE_ROWS of them at most, to off[e+1]); the
+     * tiles of expert e are [tile_off[e], tile_off[e+1]) */
+    const int32_t *tiles, *tile_off;
 
     /* ---- fusions of the GEMV (matvec.hip); all off (0 / NULL) for a plain product ---- */
     /* RMSNorm of each x row (eps, weights norm_w) applied while x is staged; the blocks with

@@ -65,7 +65,8 @@ static __device__ int fy_moe_block_sum(int v, int *red)
  * marks out-of-range ids (inv = -1); block n_exp-1 writes off[n_exp]. */
 static __global__ void __launch_bounds__(FY_MOE_GROUP_THREADS)
     fy_gpu_i32_moe_group(int32_t *off, int32_t *src_row, int32_t *inv, const int32_t *ids,
-                         int n_sel, int k, int n_exp)
+                         int n_sel, int k, int n_exp, int32_t *tiles, int32_t *tile_off,
+                         int32_t *ticket)
 {
     __shared__ int red[FY_MOE_GROUP_THREADS / 32];
     const int e = (int)blockIdx.x;
@@ -118,6 +119,36 @@ static __global__ void __launch_bounds__(FY_MOE_GROUP_THREADS)
         off[e] = lt;
         if (e == n_exp - 1)
             off[n_exp] = lt + eq;
+    }
+    if (!tiles)
+        return;
+    /* the last block to finish lists the row tiles of the GEMM: expert e's rows in tiles of
+     * FY_GPU_TILE_ROWS, tile_off[e] the first (a ticket, as the fused router's) */
+    __threadfence();
+    __syncthreads();
+    if (tid == 0)
+        red[0] = atomicAdd(ticket, 1) == n_exp - 1;
+    __syncthreads();
+    if (!red[0])
+        return;
+    __threadfence();
+    const volatile int32_t *vo = off;
+    if (tid == 0) {
+        int t = 0;
+        for (int x = 0; x < n_exp; x++) {
+            tile_off[x] = t;
+            t += (vo[x + 1] - vo[x] + FY_GPU_TILE_ROWS - 1) / FY_GPU_TILE_ROWS;
+        }
+        tile_off[n_exp] = t;
+        *ticket = 0;
+    }
+    __syncthreads();
+    for (int x = tid; x < n_exp; x += (int)blockDim.x) {
+        const int r0 = vo[x], r1 = vo[x + 1];
+        for (int r = r0, t = tile_off[x]; r < r1; r += FY_GPU_TILE_ROWS, t++) {
+            tiles[2 * t] = x;
+            tiles[2 * t + 1] = r;
+        }
     }
 }
 
@@ -239,7 +270,8 @@ fy_status fy_moe_reserve_group(struct fy_gpu_moe_ws *ws, int64_t n_sel, int64_t 
     const size_t tick_b = 256;
     const size_t off_b = fy_moe_align((size_t)(n_exp + 1) * sizeof(int32_t));
     const size_t idx_b = fy_moe_align((size_t)n_sel * sizeof(int32_t));
-    const size_t need = tick_b + off_b + 2 * idx_b;
+    const size_t tiles_b = fy_moe_align((size_t)fy_moe_max_tiles(n_sel, n_exp) * 2 * sizeof(int32_t));
+    const size_t need = tick_b + 2 * off_b + 2 * idx_b + tiles_b;
     if (need > ws->gcap) {
         /* work queued on s (or ordered before it) may still use the old buffer */
         FY_TRY(fy_gpu_stream_sync((fy_gpu_stream)s));
@@ -258,7 +290,14 @@ fy_status fy_moe_reserve_group(struct fy_gpu_moe_ws *ws, int64_t n_sel, int64_t 
     ws->off = (int32_t *)(p + tick_b);
     ws->src_row = (int32_t *)(p + tick_b + off_b);
     ws->inv = (int32_t *)(p + tick_b + off_b + idx_b);
+    ws->tile_off = (int32_t *)(p + tick_b + off_b + 2 * idx_b);
+    ws->tiles = (int32_t *)(p + tick_b + 2 * off_b + 2 * idx_b);
     return FY_OK;
+}
+
+int64_t fy_moe_max_tiles(int64_t n_sel, int64_t n_exp)
+{
+    return (n_sel + FY_GPU_TILE_ROWS - 1) / FY_GPU_TILE_ROWS + (n_exp < n_sel ? n_exp : n_sel);
 }
 
 /* gu and out for n_sel selections of d -> ff experts */
@@ -312,8 +351,11 @@ static fy_status fy_moe_begin(struct fy_gpu_moe_ws *ws, const float *x, int64_t 
     ws->k = k;
 
     if (n_sel > 0 && !grouped) {
+        /* the tile list only for the GEMM (more rows per expert than the GEMV takes) */
+        const bool tl = n_tok > FY_MV_MAX_TOK;
         FY_LAUNCH(fy_gpu_i32_moe_group, dim3((unsigned)E), dim3(FY_MOE_GROUP_THREADS), 0, hs,
-                  ws->off, ws->src_row, ws->inv, ids, (int)n_sel, k, (int)E);
+                  ws->off, ws->src_row, ws->inv, ids, (int)n_sel, k, (int)E,
+                  tl ? ws->tiles : nullptr, tl ? ws->tile_off : nullptr, ws->ticket);
         FY_TRY(fy_moe_launched("fy_gpu_i32_moe_group"));
     }
     ws->begun = 1;
@@ -325,6 +367,25 @@ extern "C" fy_status fy_gpu_moe_begin(struct fy_gpu_moe_ws *ws, const float *x, 
                                       fy_gpu_stream s)
 {
     return fy_moe_begin(ws, x, n_tok, ids, k, L, false, s);
+}
+
+/* One grouped product of the experts [e0, e1) over the grouping in ws: the GEMV over compact
+ * expert slices (few rows per expert), or the GEMM over the list of row tiles */
+static fy_status fy_moe_grouped(struct fy_gpu_moe_ws *ws, float *y, const struct fy_mat *w,
+                                const float *x, int64_t x_stride, const int32_t *src_row,
+                                int64_t e0, int64_t e1, const struct fy_bias *b, fy_gpu_stream s)
+{
+    const int64_t n_tok = ws->n_tok, n_sel = n_tok * ws->k;
+    if (n_tok <= FY_MV_MAX_TOK) {
+        const int64_t mx = n_sel < e1 - e0 ? n_sel : e1 - e0;
+        return fy_gpu_matmul_grouped_n(y, w, x, x_stride, src_row, ws->off, e0, e1, n_tok, mx, b,
+                                       s);
+    }
+    int64_t rows = n_tok * (e1 - e0);
+    rows = rows < n_sel ? rows : n_sel;
+    const int64_t tiles = fy_moe_max_tiles(rows, e1 - e0);
+    return fy_gpu_matmul_grouped_tiles(y, w, x, x_stride, src_row, ws->off, ws->tiles,
+                                       ws->tile_off, e0, e1, tiles, b, s);
 }
 
 /* gate and up of experts [e0, e1) into ws->gu: rows of 2ff (fused: one product) or two
@@ -343,8 +404,7 @@ static fy_status fy_moe_gate_up(struct fy_gpu_moe_ws *ws, const struct fy_moe_la
     if (fy_moe_fused(L, &gu, &gu_bias)) {
         *u = *g + ff;
         *stride = 2 * ff;
-        return fy_gpu_matmul_grouped_n(*g, &gu, ws->x, d, ws->src_row, ws->off, e0, e1, n_tok,
-                                       mx, &gu_bias, s);
+        return fy_moe_grouped(ws, *g, &gu, ws->x, d, ws->src_row, e0, e1, &gu_bias, s);
     }
     *u = *g + n_sel * ff;
     *stride = ff;
@@ -353,10 +413,8 @@ static fy_status fy_moe_gate_up(struct fy_gpu_moe_ws *ws, const struct fy_moe_la
                                             (hipStream_t)s);
     if (st != FY_E_UNSUPPORTED)
         return st; /* decode: both in one launch */
-    FY_TRY(fy_gpu_matmul_grouped_n(*g, &L->gate, ws->x, d, ws->src_row, ws->off, e0, e1, n_tok,
-                                   mx, &L->gate_b, s));
-    return fy_gpu_matmul_grouped_n(*u, &L->up, ws->x, d, ws->src_row, ws->off, e0, e1, n_tok, mx,
-                                   &L->up_b, s);
+    FY_TRY(fy_moe_grouped(ws, *g, &L->gate, ws->x, d, ws->src_row, e0, e1, &L->gate_b, s));
+    return fy_moe_grouped(ws, *u, &L->up, ws->x, d, ws->src_row, e0, e1, &L->up_b, s);
 }
 
 extern "C" fy_status fy_gpu_moe_experts(struct fy_gpu_moe_ws *ws, const struct fy_moe_layer *L,
@@ -387,8 +445,8 @@ extern "C" fy_status fy_gpu_moe_experts(struct fy_gpu_moe_ws *ws, const struct f
     FY_TRY(fy_moe_launched("fy_gpu_f32_moe_swiglu"));
 
     /* down: sorted rows in, sorted rows out */
-    return fy_gpu_matmul_grouped_n(ws->out, &L->down, g, stride, NULL, ws->off, e0, e1, n_tok, mx,
-                                   &L->down_b, s);
+    (void)mx;
+    return fy_moe_grouped(ws, ws->out, &L->down, g, stride, NULL, e0, e1, &L->down_b, s);
 }
 
 extern "C" fy_status fy_gpu_moe_end(struct fy_gpu_moe_ws *ws, float *y, const float *w,

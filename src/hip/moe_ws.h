@@ -14,6 +14,8 @@ struct fy_gpu_moe_ws {
     int32_t *off;     /* [n_exp + 1] first sorted row of each expert; off[n_exp] = valid rows */
     int32_t *src_row; /* [n_sel] token of sorted row r */
     int32_t *inv;     /* [n_sel] sorted row of selection t*k + j; -1 for an id out of range */
+    int32_t *tile_off;/* [n_exp + 1] first row tile of each expert (the GEMM's, n_tok > 8) */
+    int32_t *tiles;   /* [fy_moe_max_tiles][2] (expert, first row) */
     void *buf;        /* gu and out */
     size_t cap;
     float *gu;        /* [n_sel][2 ff] gate and up pre-activations; SwiGLU output over gate */
@@ -24,6 +26,9 @@ struct fy_gpu_moe_ws {
     int k;
     int begun; /* begin done, end not yet */
 };
+
+/* Row tiles of FY_GPU_TILE_ROWS that n_sel rows over n_exp experts can need at most */
+int64_t fy_moe_max_tiles(int64_t n_sel, int64_t n_exp);
 
 /* Makes gbuf hold the grouping of n_sel selections over n_exp experts (a new buffer starts with
  * the ticket at 0; growing waits for s first) and sets ticket, off, src_row, inv. */
