@@ -12,6 +12,7 @@
  * accounted for, and on the emulator strictly more kernels that may overlap an upload. */
 #include "fy_test_hybrid.h"
 #include "graph/device_gpu.h"
+#include "hip/fy_gpu.h"
 #ifdef FY_TEST_EMU
 #include "hip/emu/fy_emu_ctl.h"
 #endif
@@ -20,10 +21,21 @@ enum { N = 40, VOCAB = 600, E = 16, KUSED = 2, THRESHOLD = 4 };
 
 static int failed;
 
-/* Per row: relative L2 error and arg-max agreement. Returns 1 if the logits pass. */
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Per row: relative L2 error and arg-max agreement. Returns 1 if the logits pass: the worst row
+ * < 1e-2 and the same arg-max on >= 99% of rows. With int8 activations in the GPU's GEMV
+ * (fy_gpu_q8_enabled, the default on a GPU: llama.cpp's q8_1 numerics, ~5e-3 relative per
+ * product; through 4 layers of this d_model 64 model the median row is ~2e-2, and a router
+ * near-tie now and then picks another expert for a row): median <= 0.03, 90th percentile
+ * <= 0.1, the same arg-max on >= 95% of rows. */
 static int compare(const char *what, const float *got, const float *ref)
 {
-    double worst = 0;
+    double worst = 0, err[N];
     int64_t worst_row = 0, same_argmax = 0;
     for (int64_t t = 0; t < N; t++) {
         const float *g = got + t * VOCAB, *r = ref + t * VOCAB;
@@ -36,15 +48,23 @@ static int compare(const char *what, const float *got, const float *ref)
             ar = r[v] > r[ar] ? v : ar;
         }
         double e = den > 0 ? sqrt(num / den) : sqrt(num);
+        err[t] = isnan(e) ? INFINITY : e;
         if (!(e <= worst)) {
             worst = e;
             worst_row = t;
         }
         same_argmax += ag == ar;
     }
-    int ok = worst < 1e-2 && same_argmax * 100 >= 99 * N;
-    printf("%s %-58s worst row %2lld rel err %.2e, arg-max %lld/%d", ok ? "ok  " : "FAIL", what,
-           (long long)worst_row, worst, (long long)same_argmax, N);
+    qsort(err, N, sizeof(double), cmp_double);
+    const double med = err[N / 2], p90 = err[(N * 9) / 10];
+    int ok;
+    if (fy_gpu_q8_enabled())
+        ok = med <= 0.03 && p90 <= 0.1 && same_argmax * 100 >= 95 * N;
+    else
+        ok = worst < 1e-2 && same_argmax * 100 >= 99 * N;
+    printf("%s %-58s worst row %2lld rel err %.2e (median %.1e, p90 %.1e), arg-max %lld/%d",
+           ok ? "ok  " : "FAIL", what, (long long)worst_row, worst, med, p90,
+           (long long)same_argmax, N);
     return ok;
 }
 

@@ -11,6 +11,7 @@
  * replay and hand-off counts are checked. */
 #include "fy_test_hybrid.h"
 #include "graph/device_gpu.h"
+#include "hip/fy_gpu.h"
 #ifdef FY_TEST_EMU
 #include "hip/emu/fy_emu_ctl.h"
 #endif
@@ -243,10 +244,12 @@ int main(void)
                GEN, down, ups, rep);
         failed += !ok;
     }
-    compare("-ngl 99 fused vs the CPU", fused, ref, 1e-2);
-    compare("-ngl 99 unfused vs the CPU", plain, ref, 1e-2);
+    /* int8 activations in the GPU's GEMV (fy_gpu_q8_enabled) move logits by ~1e-2 */
+    const double cpu_gate = fy_gpu_q8_enabled() ? 3e-2 : 1e-2;
+    compare("-ngl 99 fused vs the CPU", fused, ref, cpu_gate);
+    compare("-ngl 99 unfused vs the CPU", plain, ref, cpu_gate);
     compare("-ngl 99 fused vs unfused", fused, plain, 1e-4);
-    compare("-ngl 99 -ot exps=CPU vs the CPU", hyb, ref, 1e-2);
+    compare("-ngl 99 -ot exps=CPU vs the CPU", hyb, ref, cpu_gate);
     compare("-ngl 99 step graphs vs without", fused, nog, 1e-4);
     /* after the first two tokens every step is a replay: one graph launch, no kernel launch */
     const int ok_g = cf.replays == 1.0 && cn.replays == 0.0 && ch.replays == 0.0;

@@ -9,6 +9,9 @@
  * the squared dequantized weights with the squared inputs). Tolerances:
  *   - GEMV and FMA GEMM: 1e-5. Exact f32 products on both sides, only the summation order
  *     differs: at most ~n * 2^-24 * s, in practice ~sqrt(n) * 2^-24 * s = 3e-6 s for n = 2880.
+ *   - GEMV with int8 activations (FY_GPU_DP4A=1, Q8_0 and MXFP4 weights): 3e-2. x is
+ *     quantized to int8 per block of 32 (relative 2^-8 of the block's largest), llama.cpp's
+ *     q8_1 numerics; the largest seen is about 1.3e-2.
  *   - MMA GEMM: 1e-2. x and the weights are rounded to bf16 (relative 2^-9 each, MXFP4 weights
  *     exact), so each product carries up to ~2^-8 relative error with random sign: the sum's error
  *     is ~2^-9 * s typically, a few times that at the maximum over a row.
@@ -29,6 +32,15 @@
 #define N_MAT 3
 #define TOL_F32 1e-5
 #define TOL_MMA 1e-2
+#define TOL_Q8 3e-2
+
+/* the GEMV's tolerance for w's type: int8 activations (FY_GPU_DP4A=1) for Q8_0 and MXFP4 */
+static double gemv_tol(enum fy_dtype t)
+{
+    const char *v = getenv("FY_GPU_DP4A");
+    const bool q8 = v && v[0] == '1' && (t == FY_Q8_0 || t == FY_MXFP4);
+    return q8 ? TOL_Q8 : TOL_F32;
+}
 #define SENTINEL -7777.25f
 
 static const enum fy_dtype types[] = {FY_F32, FY_F16, FY_BF16, FY_Q8_0, FY_MXFP4};
@@ -170,7 +182,7 @@ static int run_case(fy_gpu_stream s, const struct wstack *ws, int64_t e, int64_t
     if (!scale || b.err)
         goto hard;
     for (int mma = 0; mma < (n_tok > 8 ? 2 : 1); mma++) {
-        const double tol = mma ? TOL_MMA : TOL_F32;
+        const double tol = mma ? TOL_MMA : n_tok <= 8 ? gemv_tol(w->type) : TOL_F32;
         set_mma(mma);
         if (fy_gpu_memset(dy, 0xff, yb, s) != FY_OK ||
             fy_gpu_matmul(dy, &ws->dw, e, dx, n_tok, with_bias ? db : NULL, s) != FY_OK ||
@@ -324,7 +336,7 @@ static int run_grouped(fy_gpu_stream s, const struct wstack *ws, const int *cnt,
         goto hard;
     const struct fy_bias fb = {.data = with_bias ? db : NULL, .stride = bstride};
     for (int mma = 0; mma < (max_rows > 8 ? 2 : 1); mma++) {
-        const double tol = mma ? TOL_MMA : TOL_F32;
+        const double tol = mma ? TOL_MMA : max_rows <= 8 ? gemv_tol(w->type) : TOL_F32;
         set_mma(mma);
         const int32_t *sr = permute ? dsrc : NULL;
         const int64_t bound = max_rows > 8 ? max_rows + 5 : 8; /* a bound, not the maximum */

@@ -197,6 +197,11 @@ fy_status fy_gpu_rmsnorm_router(float *h, float *logits, int32_t *ids, float *w,
                                 const struct fy_mat *r, const float *rb, int k,
                                 struct fy_gpu_moe_ws *ws, fy_gpu_stream s);
 
+/* The GEMV quantizes x to int8 blocks of 32 and multiplies Q8_0 and MXFP4 weights with integer
+ * dot products (dp4a; FY_GPU_DP4A=0/1 forces, default on a GPU, off on the emulator): llama.cpp's
+ * q8_1 numerics, relative error ~1e-2 of a dot product's scale instead of ~1e-6. */
+bool fy_gpu_q8_enabled(void);
+
 /* The fused decode kernels are used (FY_GPU_FUSE unset or not "0"); attention's split-KV merge
  * follows it too. */
 bool fy_gpu_fuse_enabled(void);

@@ -156,4 +156,16 @@ static __device__ __forceinline__ uint16_t fy_f32_to_bf16(float f)
 
 static __device__ __forceinline__ int fy_ceil_div(int a, int b) { return (a + b - 1) / b; }
 
+/* c + the sum of the four products of the signed bytes of a and b */
+static __device__ __forceinline__ int fy_dp4a(int a, int b, int c)
+{
+#if defined(FY_GPU_CUDA)
+    return __dp4a(a, b, c);
+#else
+    for (int j = 0; j < 32; j += 8)
+        c += (int)(int8_t)(a >> j) * (int)(int8_t)(b >> j);
+    return c;
+#endif
+}
+
 #endif

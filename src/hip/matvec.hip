@@ -25,14 +25,45 @@
 #include "fy_gpu.h"
 #include "matmul_args.h"
 #include "matmul_unit.h"
+#include "dequant.h"
 #include "swiglu.h"
 
 #include <limits.h>
+#include <stdlib.h>
 
 /* Shared memory: x of NT tokens, one chunk of kp (multiple of 256) elements at a time. Unit u of
  * the chunk (elements 8u..8u+7 in fy_unit_pos order) has its two float4 halves at
  * (u/32)*256 + (u%32)*4 and + 128: the lanes of a warp read consecutive float4s. */
-template <int T, int NT>
+/* int8 activations (Q8, issue 12 item 5): 4 int8 packed little-endian in a word */
+static __device__ __forceinline__ int32_t fy_pack_i8x4(float a, float b, float c, float d)
+{
+    return (int32_t)(((uint32_t)(uint8_t)(int8_t)(int)a) | ((uint32_t)(uint8_t)(int8_t)(int)b << 8) |
+                     ((uint32_t)(uint8_t)(int8_t)(int)c << 16) |
+                     ((uint32_t)(uint8_t)(int8_t)(int)d << 24));
+}
+
+/* Four nibbles (one per byte, values 0..15) to the doubled E2M1 values as int8: the table
+ * {0,1,2,3,4,6,8,12} with bit 3 the sign (the MXFP4 scale is then halved: fy_e8m0_half) */
+static __device__ __forceinline__ int32_t fy_e2m1_i8x4(uint32_t v)
+{
+#if defined(FY_GPU_CUDA)
+    const uint32_t sel = (v & 0x7u) | ((v >> 4) & 0x70u) | ((v >> 8) & 0x700u) | ((v >> 12) & 0x7000u);
+    const uint32_t pos = __byte_perm(0x03020100u, 0x0c080604u, sel);
+    const uint32_t neg = __byte_perm(0xfdfeff00u, 0xf4f8fafcu, sel);
+    const uint32_t m = ((v >> 3) & 0x01010101u) * 0xffu;
+    return (int32_t)((pos & ~m) | (neg & m));
+#else
+    uint32_t r = 0;
+    for (int j = 0; j < 4; j++) {
+        const int n = (int)((v >> (8 * j)) & 15u), m = n & 7;
+        const int x = m < 4 ? m : (m < 6 ? 2 * m - 4 : 4 * m - 16);
+        r |= (uint32_t)(uint8_t)(int8_t)(n & 8 ? -x : x) << (8 * j);
+    }
+    return (int32_t)r;
+#endif
+}
+
+template <int T, int NT, bool Q8>
 __global__ __launch_bounds__(FY_MV_THREADS) void fy_gpu_f32_matvec(const fy_mm_args a, int kc_max)
 {
     constexpr int NW = FY_MV_THREADS / FY_WARP;
@@ -186,10 +217,26 @@ __global__ __launch_bounds__(FY_MV_THREADS) void fy_gpu_f32_matvec(const fy_mm_a
                             }
                         }
                     }
-                    const int q = T == FY_MT_MXFP4 ? (g & 3) : (g & 7) >> 1;
-                    const int h = T == FY_MT_MXFP4 ? (g >> 2) & 1 : g & 1;
-                    const int u = (g >> 3) * 4 + q;
-                    *(float4 *)(xs + t * 4 * kp4 + (u >> 5) * 256 + h * 128 + (u & 31) * 4) = f;
+                    if constexpr (Q8) {
+                        /* int8 blocks of 32 (8 float4s: 8 consecutive lanes), natural order,
+                         * then one scale per block after the token's bytes */
+                        float am = fmaxf(fmaxf(fabsf(f.x), fabsf(f.y)), fmaxf(fabsf(f.z), fabsf(f.w)));
+                        am = fmaxf(am, fy_shfl_xor(am, 1));
+                        am = fmaxf(am, fy_shfl_xor(am, 2));
+                        am = fmaxf(am, fy_shfl_xor(am, 4));
+                        const float d = am / 127.0f, id = am > 0.0f ? 127.0f / am : 0.0f;
+                        int32_t *xq = (int32_t *)xs + t * (kp4 + kp4 / 8);
+                        xq[g] = fy_pack_i8x4(rintf(f.x * id), rintf(f.y * id), rintf(f.z * id),
+                                             rintf(f.w * id));
+                        if ((g & 7) == 0)
+                            ((float *)xq)[kp4 + (g >> 3)] = d;
+                    } else {
+                        const int q = T == FY_MT_MXFP4 ? (g & 3) : (g & 7) >> 1;
+                        const int h = T == FY_MT_MXFP4 ? (g >> 2) & 1 : g & 1;
+                        const int u = (g >> 3) * 4 + q;
+                        *(float4 *)(xs + t * 4 * kp4 + (u >> 5) * 256 + h * 128 + (u & 31) * 4) =
+                            f;
+                    }
                 }
             }
             __syncthreads();
@@ -209,27 +256,60 @@ __global__ __launch_bounds__(FY_MV_THREADS) void fy_gpu_f32_matvec(const fy_mm_a
                     const int u = u0 + i * FY_WARP;
                     if (u >= nu)
                         break;
-                    float v[R][8];
-                    float s[R];
-#pragma unroll
-                    for (int r = 0; r < R; r++)
-                        s[r] = fy_unit_decode<T>(raw[i][r], v[r]);
-                    const float *xu = xs + (u >> 5) * 256 + (u & 31) * 4;
-#pragma unroll
-                    for (int t = 0; t < NT; t++) {
-                        const float4 x0 = *(const float4 *)(xu + t * 4 * kp4);
-                        const float4 x1 = *(const float4 *)(xu + t * 4 * kp4 + 128);
+                    if constexpr (Q8) {
+                        /* unit u: quarter q of block u/4: int8 weights (MXFP4 nibbles through
+                         * the doubled E2M1 table), dp4a against the int8 x, block scales */
+                        const int q = u & 3, blk = u >> 2;
+                        int wa[R], wb[R];
+                        float ws[R];
 #pragma unroll
                         for (int r = 0; r < R; r++) {
-                            float p = v[r][0] * x0.x;
-                            p = fmaf(v[r][1], x0.y, p);
-                            p = fmaf(v[r][2], x0.z, p);
-                            p = fmaf(v[r][3], x0.w, p);
-                            p = fmaf(v[r][4], x1.x, p);
-                            p = fmaf(v[r][5], x1.y, p);
-                            p = fmaf(v[r][6], x1.z, p);
-                            p = fmaf(v[r][7], x1.w, p);
-                            acc[r][t] = fmaf(p * FY_PRE(T), s[r], acc[r][t]); /* e 254: no overflow */
+                            if constexpr (T == FY_MT_MXFP4) {
+                                wa[r] = fy_e2m1_i8x4(raw[i][r].u[0] & 0x0f0f0f0fu);
+                                wb[r] = fy_e2m1_i8x4((raw[i][r].u[0] >> 4) & 0x0f0f0f0fu);
+                                ws[r] = fy_e8m0_half((uint8_t)raw[i][r].s);
+                            } else {
+                                wa[r] = (int)raw[i][r].u[0];
+                                wb[r] = (int)raw[i][r].u[1];
+                                ws[r] = fy_f16_to_f32((uint16_t)raw[i][r].s);
+                            }
+                        }
+                        const int ia = T == FY_MT_MXFP4 ? q : 2 * q;
+                        const int ib = T == FY_MT_MXFP4 ? 4 + q : 2 * q + 1;
+#pragma unroll
+                        for (int t = 0; t < NT; t++) {
+                            const int32_t *xq = (const int32_t *)xs + t * (kp4 + kp4 / 8);
+                            const int xa = xq[blk * 8 + ia], xb = xq[blk * 8 + ib];
+                            const float xd = ((const float *)xq)[kp4 + blk];
+#pragma unroll
+                            for (int r = 0; r < R; r++) {
+                                const int sum = fy_dp4a(wb[r], xb, fy_dp4a(wa[r], xa, 0));
+                                acc[r][t] = fmaf((float)sum * xd, ws[r], acc[r][t]);
+                            }
+                        }
+                    } else {
+                        float v[R][8];
+                        float s[R];
+#pragma unroll
+                        for (int r = 0; r < R; r++)
+                            s[r] = fy_unit_decode<T>(raw[i][r], v[r]);
+                        const float *xu = xs + (u >> 5) * 256 + (u & 31) * 4;
+#pragma unroll
+                        for (int t = 0; t < NT; t++) {
+                            const float4 x0 = *(const float4 *)(xu + t * 4 * kp4);
+                            const float4 x1 = *(const float4 *)(xu + t * 4 * kp4 + 128);
+#pragma unroll
+                            for (int r = 0; r < R; r++) {
+                                float p = v[r][0] * x0.x;
+                                p = fmaf(v[r][1], x0.y, p);
+                                p = fmaf(v[r][2], x0.z, p);
+                                p = fmaf(v[r][3], x0.w, p);
+                                p = fmaf(v[r][4], x1.x, p);
+                                p = fmaf(v[r][5], x1.y, p);
+                                p = fmaf(v[r][6], x1.z, p);
+                                p = fmaf(v[r][7], x1.w, p);
+                                acc[r][t] = fmaf(p * FY_PRE(T), s[r], acc[r][t]); /* e 254: no overflow */
+                            }
                         }
                     }
                 }
@@ -268,6 +348,7 @@ __global__ __launch_bounds__(FY_MV_THREADS) void fy_gpu_f32_matvec(const fy_mm_a
 #define FY_MV_TYPES(X)                                                                             \
     X(FY_MT_F32) X(FY_MT_F16) X(FY_MT_BF16) X(FY_MT_Q8_0) X(FY_MT_MXFP4) X(FY_MT_F32U)            \
     X(FY_MT_F16U) X(FY_MT_BF16U)
+#define FY_MV_Q8 1000 /* code offset of the int8-activation kernels */
 
 template <int NT>
 static void fy_mv_launch(int code, const fy_mm_args &a, dim3 grid, int kc, size_t smem,
@@ -276,17 +357,43 @@ static void fy_mv_launch(int code, const fy_mm_args &a, dim3 grid, int kc, size_
     switch (code) {
 #define FY_MV_CASE(T)                                                                              \
     case T: {                                                                                      \
-        auto *k = &fy_gpu_f32_matvec<T, NT>;                                                       \
+        auto *k = &fy_gpu_f32_matvec<T, NT, false>;                                                \
         FY_LAUNCH(k, grid, FY_MV_THREADS, smem, s, a, kc);                                         \
         break;                                                                                     \
     }
         FY_MV_TYPES(FY_MV_CASE)
 #undef FY_MV_CASE
+    case FY_MV_Q8 + FY_MT_Q8_0: {
+        auto *k = &fy_gpu_f32_matvec<FY_MT_Q8_0, NT, true>;
+        FY_LAUNCH(k, grid, FY_MV_THREADS, smem, s, a, kc);
+        break;
     }
+    case FY_MV_Q8 + FY_MT_MXFP4: {
+        auto *k = &fy_gpu_f32_matvec<FY_MT_MXFP4, NT, true>;
+        FY_LAUNCH(k, grid, FY_MV_THREADS, smem, s, a, kc);
+        break;
+    }
+    }
+}
+
+/* int8 activations for Q8_0 and MXFP4 weights: FY_GPU_DP4A=0/1 forces; by default on a GPU,
+ * off on the emulator (whose tests keep the exact f32 products unless they ask) */
+extern "C" bool fy_gpu_q8_enabled(void)
+{
+    const char *v = getenv("FY_GPU_DP4A");
+    if (v && *v)
+        return v[0] != '0';
+#if defined(FY_GPU_EMU)
+    return false;
+#else
+    return true;
+#endif
 }
 
 hipError_t fy_mv_run(int code, const fy_mm_args &a, int64_t n_z, int64_t max_rows, hipStream_t s)
 {
+    if ((code == FY_MT_Q8_0 || code == FY_MT_MXFP4) && fy_gpu_q8_enabled())
+        code += FY_MV_Q8;
     const int nt = a.c_k > 0 || max_rows <= 1 ? 1 : max_rows <= 2 ? 2 : max_rows <= 4 ? 4 : 8;
     const int kc = min(FY_MV_SMEM_FLOATS / nt, (a.n_in + 255) & ~255);
     const int n_x = a.n_part > 1 ? a.part_bx[a.n_part] : (a.n_out + FY_MV_ROWS - 1) / FY_MV_ROWS;
