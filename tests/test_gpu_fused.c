@@ -4,7 +4,8 @@
  *                           types, n_tok 1..8, the 2880 width with x staged in chunks)
  *   fy_gpu_matmul_residual  vs fy_cpu_matmul + fy_cpu_add (separate and in-place residual)
  *   fy_gpu_rope_kv_store    vs fy_cpu_rope_yarn twice + fy_cpu_kv_store (F16 and F32 caches)
- *   fy_gpu_rmsnorm_router   vs fy_cpu_rmsnorm + fy_cpu_matmul + fy_cpu_router_topk (h, logits,
+ *   fy_gpu_rmsnorm_router   (split along d: 1, 3 and 8 splits)
+ *                           vs fy_cpu_rmsnorm + fy_cpu_matmul + fy_cpu_router_topk (h, logits,
  *                           ids exactly, weights), then fy_gpu_moe_ffn_residual on its grouping
  *                           vs fy_cpu_moe_ffn + fy_cpu_add; the router twice in a row (its
  *                           ticket goes back to 0), each time over another grouping left in
@@ -383,7 +384,8 @@ int main(void)
     case_router_moe(s, ws, FY_MXFP4, FY_BF16, 256, 128, 8, 1);
     case_router_moe(s, ws, FY_Q8_0, FY_F32, 256, 256, 3, 0);
     case_router_moe(s, ws, FY_BF16, FY_F16, 128, 256, 2, 1);
-    case_router_moe(s, ws, FY_MXFP4, FY_F32, 2880, 2880, 1, 0);
+    case_router_moe(s, ws, FY_MXFP4, FY_F32, 2880, 2880, 1, 0); /* the router in 8 splits */
+    case_router_moe(s, ws, FY_Q8_0, FY_BF16, 800, 256, 5, 1);   /* 3 splits (one short) x 5 */
     (void)fy_gpu_stream_sync(s);
     fy_gpu_moe_ws_free(ws);
     return fy_test_gpu_end(s, failed, "fused kernel");

@@ -261,6 +261,7 @@ extern "C" void fy_gpu_moe_ws_free(struct fy_gpu_moe_ws *ws)
         return;
     fy_gpu_free(ws->buf);
     fy_gpu_free(ws->gbuf);
+    fy_gpu_free(ws->rbuf);
     free(ws);
 }
 
@@ -285,6 +286,9 @@ fy_status fy_moe_reserve_group(struct fy_gpu_moe_ws *ws, int64_t n_sel, int64_t 
         ws->gcap = need;
         FY_TRY(fy_gpu_memset(ws->gbuf, 0, tick_b, (fy_gpu_stream)s)); /* the ticket starts at 0 */
     }
+    /* the fused router's partials too, at their largest: sized here, by the prefill that comes
+     * first, a decode step never has to wait for an allocation */
+    FY_TRY(fy_moe_reserve_route(ws, FY_GPU_FUSE_MAX_TOK, FY_ROUTE_MAX_SPLITS * n_exp, s));
     uint8_t *p = (uint8_t *)ws->gbuf;
     ws->ticket = (int32_t *)p;
     ws->off = (int32_t *)(p + tick_b);
@@ -292,6 +296,25 @@ fy_status fy_moe_reserve_group(struct fy_gpu_moe_ws *ws, int64_t n_sel, int64_t 
     ws->inv = (int32_t *)(p + tick_b + off_b + idx_b);
     ws->tile_off = (int32_t *)(p + tick_b + off_b + 2 * idx_b);
     ws->tiles = (int32_t *)(p + tick_b + 2 * off_b + 2 * idx_b);
+    return FY_OK;
+}
+
+fy_status fy_moe_reserve_route(struct fy_gpu_moe_ws *ws, int64_t n_tok, int64_t n_part,
+                               hipStream_t s)
+{
+    const size_t tick_b = fy_moe_align((size_t)n_tok * sizeof(int32_t));
+    const size_t need = tick_b + (size_t)(n_tok * n_part) * sizeof(float);
+    if (need > ws->rcap) {
+        FY_TRY(fy_gpu_stream_sync((fy_gpu_stream)s));
+        fy_gpu_free(ws->rbuf);
+        ws->rbuf = NULL;
+        ws->rcap = 0;
+        FY_TRY(fy_gpu_malloc(&ws->rbuf, need, "MoE router partial logits"));
+        ws->rcap = need;
+        FY_TRY(fy_gpu_memset(ws->rbuf, 0, tick_b, (fy_gpu_stream)s)); /* tickets at 0 */
+    }
+    ws->rtick = (int32_t *)ws->rbuf;
+    ws->rpart = (float *)((uint8_t *)ws->rbuf + tick_b);
     return FY_OK;
 }
 

@@ -1,14 +1,17 @@
 /* Fused MoE router for decode (issue 12 item 3): one launch does what RMSNorm, the router
- * matmul, the top-k and the MoE's grouping kernel do in four. Block t (one per token):
- *   1. h = (x * scale) * norm_w with fy_gpu_rmsnorm's reduction (same threads, same order: the
- *      same h bit for bit), kept in shared memory and written out (the MoE reads it);
- *   2. the router logits R h + b, a warp per expert, lanes over 8-element weight units decoded
- *      exactly (matmul_unit.h), written out and kept in shared memory;
- *   3. warp 0: top-k and softmax (router_topk.h, the router kernel's code);
- *   4. the last block to finish (a ticket: each block publishes its ids, fences, then counts
- *      itself in) groups every token's selections by expert as fy_gpu_i32_moe_group does (a
- *      stable counting sort: off[e], src_row, inv) and puts the ticket back to 0.
- * For n_tok <= FY_GPU_FUSE_MAX_TOK: the grouping is one block's O(n_sel^2) work. */
+ * matmul, the top-k and the MoE's grouping kernel do in four, split along the input (item 5:
+ * the router is a narrow matrix, 32 or 128 rows; one block per token would stream it through
+ * one multiprocessor). Block (split s, token t):
+ *   1. the row's RMS with fy_gpu_rmsnorm's reduction (same threads, same order: the same h bit
+ *      for bit), h for its slice of the input kept in shared memory and written out;
+ *   2. partial router logits of every expert over the slice, a warp per expert, lanes over
+ *      8-element weight units decoded exactly (matmul_unit.h), into the workspace;
+ *   3. the token's last split (a ticket per token) sums the partials in split order, adds the
+ *      bias, writes the logits, and warp 0 takes the top-k and softmax (router_topk.h);
+ *   4. the last token done (a second ticket) groups every token's selections by expert as
+ *      fy_gpu_i32_moe_group does (a stable counting sort: off[e], src_row, inv).
+ * Tickets go back to 0 for the next launch. For n_tok <= FY_GPU_FUSE_MAX_TOK: the grouping is
+ * one block's O(n_sel^2) work. */
 #include "fy_gpu_compat.h"
 #include "fy_gpu.h"
 #include "matmul_args.h"
@@ -19,7 +22,7 @@
 #include <limits.h>
 
 #define FY_ROUTE_THREADS 256
-#define FY_ROUTE_SMEM_FLOATS 12288 /* h and the logits of one token: 48 KiB */
+#define FY_ROUTE_SMEM_FLOATS 12288 /* a slice of h, or the logits of one token: 48 KiB */
 
 struct fy_route_args {
     float *h, *logits, *w;
@@ -29,6 +32,9 @@ struct fy_route_args {
     int64_t row_bytes;
     float eps;
     int d, n_exp, k, n_tok;
+    int chunk;             /* input elements per split (a multiple of 32); gridDim.x splits */
+    float *part;           /* [n_tok][splits][n_exp] partial logits */
+    int32_t *tick;         /* [n_tok] per-token tickets of the splits */
     int32_t *off, *src_row, *inv, *ticket;
 };
 
@@ -36,77 +42,97 @@ template <int T>
 static __global__ __launch_bounds__(FY_ROUTE_THREADS) void fy_gpu_f32_rmsnorm_router(
     const fy_route_args a)
 {
-    FY_DYN_SMEM(float, hs);
-    float *ls = hs + ((a.d + 3) & ~3);
-    __shared__ float part[FY_ROUTE_THREADS / 32];
+    FY_DYN_SMEM(float, hs); /* this split's slice of h, then the token's logits */
+    __shared__ float red[FY_ROUTE_THREADS / 32];
     __shared__ int last;
     const int tid = (int)threadIdx.x;
     const int lane = tid % FY_WARP;
     const int nw = FY_ROUTE_THREADS / FY_WARP;
-    const int t = (int)blockIdx.x;
+    const int sp = (int)blockIdx.x, n_sp = (int)gridDim.x;
+    const int t = (int)blockIdx.y;
     const float *xr = a.x + (int64_t)t * a.d;
+    const int k0 = sp * a.chunk, k1 = min(a.d, k0 + a.chunk);
 
-    /* 1. RMSNorm, fy_gpu_f32_rmsnorm's reduction */
+    /* 1. RMSNorm, fy_gpu_f32_rmsnorm's reduction over the whole row (every split: the same
+     *    scale), h for this split's slice */
     float ss = 0.0f;
     for (int i = tid; i < a.d; i += FY_ROUTE_THREADS)
         ss += xr[i] * xr[i];
     for (int m = FY_WARP / 2; m > 0; m >>= 1)
         ss += fy_shfl_xor(ss, m);
     if (lane == 0)
-        part[tid / FY_WARP] = ss;
+        red[tid / FY_WARP] = ss;
     __syncthreads();
-    ss = lane < nw ? part[lane] : 0.0f;
+    ss = lane < nw ? red[lane] : 0.0f;
     for (int m = FY_WARP / 2; m > 0; m >>= 1)
         ss += fy_shfl_xor(ss, m);
     const float scale = 1.0f / sqrtf(ss / (float)a.d + a.eps);
     float *hr = a.h + (int64_t)t * a.d;
-    for (int i = tid; i < a.d; i += FY_ROUTE_THREADS) {
+    for (int i = k0 + tid; i < k1; i += FY_ROUTE_THREADS) {
         const float v = (xr[i] * scale) * a.norm_w[i];
-        hs[i] = v;
+        hs[i - k0] = v;
         hr[i] = v;
     }
     __syncthreads();
 
-    /* 2. logits: warp wi takes experts wi, wi + nw, ... */
-    const int nu = (a.d + 7) / 8;
+    /* 2. partial logits over [k0, k1): a warp per expert, lanes over 8-element units */
+    float *pt = a.part + ((int64_t)t * n_sp + sp) * a.n_exp;
+    const int u0 = k0 / 8, u1 = (k1 + 7) / 8;
     for (int e = tid / FY_WARP; e < a.n_exp; e += nw) {
         const uint8_t *row = a.r + (int64_t)e * a.row_bytes;
         float acc = 0.0f;
-        for (int u = lane; u < nu; u += FY_WARP) {
+        for (int u = u0 + lane; u < u1; u += FY_WARP) {
             const int k = 8 * u;
             fy_raw raw;
             fy_unit_load<T>(row, k, a.d, raw);
             float v[8];
             const float s = fy_unit_decode<T>(raw, v);
             const int base = k & ~(FY_QK - 1), q = (k / 8) & 3;
-            const bool blocked = T == FY_MT_Q8_0 || T == FY_MT_MXFP4;
             float p = 0.0f;
 #pragma unroll
             for (int j = 0; j < 8; j++) {
-                const int i = blocked ? base + fy_unit_pos(T, q, j >> 2, j & 3) : k + j;
-                p = fmaf(v[j], i < a.d ? hs[i] : 0.0f, p);
+                const int i = base + fy_unit_pos(T, q, j >> 2, j & 3);
+                p = fmaf(v[j], i < k1 ? hs[i - k0] : 0.0f, p);
             }
             acc = fmaf(p * FY_PRE(T), s, acc);
         }
         for (int m = FY_WARP / 2; m > 0; m >>= 1)
             acc += fy_shfl_xor(acc, m);
-        if (lane == 0) {
-            const float l = acc + (a.rb ? a.rb[e] : 0.0f);
-            ls[e] = l;
-            a.logits[(int64_t)t * a.n_exp + e] = l;
-        }
+        if (lane == 0)
+            pt[e] = acc;
+    }
+
+    /* 3. the token's last split: the logits (splits summed in order), top-k and softmax */
+    __threadfence();
+    __syncthreads();
+    if (tid == 0) {
+        last = atomicAdd(&a.tick[t], 1) == n_sp - 1;
+        if (last)
+            a.tick[t] = 0;
     }
     __syncthreads();
-
-    /* 3. top-k and softmax */
+    if (!last)
+        return;
+    __threadfence();
+    float *ls = hs;
+    const volatile float *vp = a.part + (int64_t)t * n_sp * a.n_exp;
+    for (int e = tid; e < a.n_exp; e += FY_ROUTE_THREADS) {
+        float l = 0.0f;
+        for (int z = 0; z < n_sp; z++)
+            l += vp[(int64_t)z * a.n_exp + e];
+        l += a.rb ? a.rb[e] : 0.0f;
+        ls[e] = l;
+        a.logits[(int64_t)t * a.n_exp + e] = l;
+    }
+    __syncthreads();
     if (tid < FY_WARP)
         fy_router_warp_topk(a.ids + (int64_t)t * a.k, a.w + (int64_t)t * a.k, ls, a.n_exp, a.k);
 
-    /* 4. the last block groups every token's selections */
+    /* 4. the last token done groups every token's selections */
     __threadfence();
     __syncthreads();
     if (tid == 0)
-        last = atomicAdd(a.ticket, 1) == (int)gridDim.x - 1;
+        last = atomicAdd(a.ticket, 1) == a.n_tok - 1;
     __syncthreads();
     if (!last)
         return;
@@ -150,13 +176,21 @@ extern "C" fy_status fy_gpu_rmsnorm_router(float *h, float *logits, int32_t *ids
         return FY_OK;
     FY_CHECK_ARG(h && logits && ids && w && x && norm_w);
     if (r->n_mat != 1 || r->n_out > FY_ROUTER_MAX_EXP || k < 1 || k > FY_ROUTER_MAX_K ||
-        k > r->n_out || ((r->n_in + 3) & ~3) + r->n_out > FY_ROUTE_SMEM_FLOATS)
+        k > r->n_out)
+        return FY_E_UNSUPPORTED;
+    /* splits of the input: about FY_ROUTE_SPLIT_ELEMS each, whole 32-blocks */
+    int n_sp = (int)((r->n_in + FY_ROUTE_SPLIT_ELEMS - 1) / FY_ROUTE_SPLIT_ELEMS);
+    n_sp = n_sp < 1 ? 1 : n_sp > FY_ROUTE_MAX_SPLITS ? FY_ROUTE_MAX_SPLITS : n_sp;
+    const int chunk = (int)(((r->n_in + n_sp - 1) / n_sp + 31) & ~31);
+    n_sp = (int)((r->n_in + chunk - 1) / chunk);
+    if (chunk + r->n_out > FY_ROUTE_SMEM_FLOATS)
         return FY_E_UNSUPPORTED;
     fy_mm_args m;
     int code;
     FY_TRY(fy_mm_prepare(fn, r, x, r->n_in, logits, &m, &code));
     hipStream_t hs = (hipStream_t)s;
     FY_TRY(fy_moe_reserve_group(ws, n_tok * k, r->n_out, hs));
+    FY_TRY(fy_moe_reserve_route(ws, n_tok, (int64_t)n_sp * r->n_out, hs));
     fy_route_args a;
     a.h = h;
     a.logits = logits;
@@ -176,8 +210,11 @@ extern "C" fy_status fy_gpu_rmsnorm_router(float *h, float *logits, int32_t *ids
     a.src_row = ws->src_row;
     a.inv = ws->inv;
     a.ticket = ws->ticket;
-    const size_t smem = (size_t)(((r->n_in + 3) & ~3) + r->n_out) * sizeof(float);
-    const dim3 grid((unsigned)n_tok);
+    a.chunk = chunk;
+    a.part = ws->rpart;
+    a.tick = ws->rtick;
+    const size_t smem = (size_t)(chunk > r->n_out ? chunk : r->n_out) * sizeof(float);
+    const dim3 grid((unsigned)n_sp, (unsigned)n_tok);
     switch (code) {
 #define FY_ROUTE_CASE(T)                                                                           \
     case T: {                                                                                      \

@@ -7,6 +7,9 @@
 #include "fy_gpu_compat.h"
 #include "fy_gpu.h"
 
+#define FY_ROUTE_SPLIT_ELEMS 384 /* fused router: input elements per split (gpt-oss's 2880: 8) */
+#define FY_ROUTE_MAX_SPLITS 32
+
 struct fy_gpu_moe_ws {
     void *gbuf;       /* grouping: ticket, off, src_row, inv */
     size_t gcap;
@@ -16,6 +19,10 @@ struct fy_gpu_moe_ws {
     int32_t *inv;     /* [n_sel] sorted row of selection t*k + j; -1 for an id out of range */
     int32_t *tile_off;/* [n_exp + 1] first row tile of each expert (the GEMM's, n_tok > 8) */
     int32_t *tiles;   /* [fy_moe_max_tiles][2] (expert, first row) */
+    void *rbuf;       /* the split router's partial logits and per-token tickets */
+    size_t rcap;
+    float *rpart;
+    int32_t *rtick;
     void *buf;        /* gu and out */
     size_t cap;
     float *gu;        /* [n_sel][2 ff] gate and up pre-activations; SwiGLU output over gate */
@@ -26,6 +33,10 @@ struct fy_gpu_moe_ws {
     int k;
     int begun; /* begin done, end not yet */
 };
+
+/* Makes rbuf hold n_tok tickets (0 in a new buffer) and n_tok * n_part partial logits. */
+fy_status fy_moe_reserve_route(struct fy_gpu_moe_ws *ws, int64_t n_tok, int64_t n_part,
+                               hipStream_t s);
 
 /* Row tiles of FY_GPU_TILE_ROWS that n_sel rows over n_exp experts can need at most */
 int64_t fy_moe_max_tiles(int64_t n_sel, int64_t n_exp);
