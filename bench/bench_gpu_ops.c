@@ -710,9 +710,19 @@ int main(int argc, char **argv)
 
     const struct shapes *sh = b.sh;
     bench_copy(&b);
-    bench_matmul(&b, FY_MXFP4, sh->d, sh->n_ff, sh->n_exp, 1, "(one expert)");
-    bench_matmul(&b, FY_Q8_0, sh->d, sh->q_out, 1, 1, "(attn_q)");
-    bench_matmul(&b, FY_Q8_0, sh->d, sh->vocab, 1, 1, "(output)");
+    /* the decode GEMVs with int8 activations (dp4a, the default) and with f32 ones */
+    const char *dp4a = getenv("FY_GPU_DP4A");
+    for (int q8 = 1; q8 >= 0; q8--) {
+        setenv("FY_GPU_DP4A", q8 ? "1" : "0", 1);
+        bench_matmul(&b, FY_MXFP4, sh->d, sh->n_ff, sh->n_exp, 1,
+                     q8 ? "(one expert, int8 x)" : "(one expert, f32 x)");
+        bench_matmul(&b, FY_Q8_0, sh->d, sh->q_out, 1, 1, q8 ? "(attn_q, int8 x)" : "(attn_q, f32 x)");
+        bench_matmul(&b, FY_Q8_0, sh->d, sh->vocab, 1, 1, q8 ? "(output, int8 x)" : "(output, f32 x)");
+    }
+    if (dp4a)
+        setenv("FY_GPU_DP4A", dp4a, 1);
+    else
+        unsetenv("FY_GPU_DP4A");
     for (int i = 0; i < 2; i++) {
         bench_matmul(&b, FY_MXFP4, sh->d, sh->n_ff, sh->n_exp, sh->gemm_tok[i], "(one expert)");
         bench_matmul(&b, FY_Q8_0, sh->d, sh->q_out, 1, sh->gemm_tok[i], "(attn_q)");

@@ -42,9 +42,18 @@ static_assert(FY_MM_BM == FY_GPU_TILE_ROWS, "the MoE's row tiles are the GEMM's"
  * after the barrier that frees the tiles, so the next step's global loads overlap this step's
  * products. MMA: warp w owns the 16x16 tiles (w % 4, (w / 4) * TPW + t); FMA: thread (tx, ty)
  * owns tokens 4ty..4ty+3 x outputs 4tx..4tx+3 and 64+4tx..64+4tx+3. */
+/* two floats to packed bf16 (lo in the low half), round to nearest even: one cvt.rn.bf16x2.f32
+ * on sm_80+ (issue 12 item 6: the software rounding took ~10 instructions a value), the same
+ * bits as fy_f32_to_bf16 for every non-NaN value (a NaN stays a NaN, payload canonical) */
 static __device__ __forceinline__ uint32_t fy_bf16x2(float lo, float hi)
 {
+#if defined(FY_GPU_CUDA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    uint32_t r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+#else
     return (uint32_t)fy_f32_to_bf16(lo) | ((uint32_t)fy_f32_to_bf16(hi) << 16);
+#endif
 }
 
 template <int T, bool MMA>
