@@ -56,6 +56,16 @@ static __device__ __forceinline__ uint32_t fy_bf16x2(float lo, float hi)
 #endif
 }
 
+/* the nibble in bits 0-3 of v (E2M1, bit 3 the sign) times 2^(ex-127) as bf16 bits, for a
+ * block exponent 2 <= ex <= 254 (the value is then a normal bf16): the doubled table
+ * {0,1,2,3,4,6,8,12} as bf16 (1.0 = 0x3f80, then 1.0/1.5 x 2^k), exponent field + ex - 128 */
+static __device__ __forceinline__ uint32_t fy_e2m1_bf16(uint32_t v, int ex)
+{
+    const int m = (int)(v & 7u);
+    const int b = m == 0 ? 0 : (m == 1 ? 0x3f80 : 0x4000 + ((m - 2) << 6)) + (ex - 128) * 128;
+    return (uint32_t)b | ((v & 8u) << 12);
+}
+
 template <int T, bool MMA>
 __global__ __launch_bounds__(FY_MM_THREADS) void fy_gpu_f32_gemm(const fy_mm_args a)
 {
@@ -155,8 +165,18 @@ __global__ __launch_bounds__(FY_MM_THREADS) void fy_gpu_f32_gemm(const fy_mm_arg
             for (int i = 0; i < 2; i++) {
                 uint16_t *bw = bh + (lr + 64 * i) * FY_MM_LDH;
                 uint2 w0, w1;
-                w0.x = fy_bf16x2(w[i][0], w[i][1]), w0.y = fy_bf16x2(w[i][2], w[i][3]);
-                w1.x = fy_bf16x2(w[i][4], w[i][5]), w1.y = fy_bf16x2(w[i][6], w[i][7]);
+                const int ex = (int)raw[i].s;
+                if (T == FY_MT_MXFP4 && wr[i] && kok && ex >= 2 && ex <= 254) {
+                    /* MXFP4 straight to bf16 (item 6): exact, the same bits as below */
+                    const uint32_t u = raw[i].u[0];
+                    w0.x = fy_e2m1_bf16(u, ex) | fy_e2m1_bf16(u >> 8, ex) << 16;
+                    w0.y = fy_e2m1_bf16(u >> 16, ex) | fy_e2m1_bf16(u >> 24, ex) << 16;
+                    w1.x = fy_e2m1_bf16(u >> 4, ex) | fy_e2m1_bf16(u >> 12, ex) << 16;
+                    w1.y = fy_e2m1_bf16(u >> 20, ex) | fy_e2m1_bf16(u >> 28, ex) << 16;
+                } else {
+                    w0.x = fy_bf16x2(w[i][0], w[i][1]), w0.y = fy_bf16x2(w[i][2], w[i][3]);
+                    w1.x = fy_bf16x2(w[i][4], w[i][5]), w1.y = fy_bf16x2(w[i][6], w[i][7]);
+                }
                 *(uint2 *)(bw + fy_unit_pos(T, q, 0, 0)) = w0;
                 *(uint2 *)(bw + fy_unit_pos(T, q, 1, 0)) = w1;
             }
