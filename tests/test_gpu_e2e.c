@@ -32,7 +32,8 @@ static int cmp_double(const void *a, const void *b)
  * (fy_gpu_q8_enabled, the default on a GPU: llama.cpp's q8_1 numerics, ~5e-3 relative per
  * product; through 4 layers of this d_model 64 model the median row is ~2e-2, and a router
  * near-tie now and then picks another expert for a row): median <= 0.03, 90th percentile
- * <= 0.1, the same arg-max on >= 95% of rows. */
+ * <= 0.1, the same arg-max on >= 95% of rows. The same gates with the prefill GEMM on the
+ * matrix units (fy_gpu_mma_enabled, the default on a GPU: bf16 x and weights; median ~9e-3). */
 static int compare(const char *what, const float *got, const float *ref)
 {
     double worst = 0, err[N];
@@ -58,7 +59,7 @@ static int compare(const char *what, const float *got, const float *ref)
     qsort(err, N, sizeof(double), cmp_double);
     const double med = err[N / 2], p90 = err[(N * 9) / 10];
     int ok;
-    if (fy_gpu_q8_enabled())
+    if (fy_gpu_q8_enabled() || fy_gpu_mma_enabled())
         ok = med <= 0.03 && p90 <= 0.1 && same_argmax * 100 >= 95 * N;
     else
         ok = worst < 1e-2 && same_argmax * 100 >= 99 * N;

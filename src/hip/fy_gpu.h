@@ -138,13 +138,14 @@ fy_status fy_gpu_argmax(int32_t *ids, const float *x, int64_t rows, int64_t n, f
  * item 4): tile t covers expert tiles[2t]'s rows from tiles[2t+1] (at most FY_GPU_TILE_ROWS, to
  * off[e+1]); expert e's tiles are [tile_off[e], tile_off[e+1]); the grid has max_tiles row
  * slots (a bound on tile_off[e1] - tile_off[e0]) instead of every expert times the largest row
- * count. The MoE's grouping kernel writes the list (device memory). */
+ * count. The MoE's grouping kernel writes the list (device memory). x_rows: the rows x holds
+ * (> 0: on the tensor cores x goes to bf16 once, not once per output tile; 0: unknown). */
 fy_status fy_gpu_matmul_grouped_tiles(float *y, const struct fy_mat *w, const float *x,
                                       int64_t x_stride, const int32_t *src_row,
                                       const int32_t *off, const int32_t *tiles,
                                       const int32_t *tile_off, int64_t e0, int64_t e1,
-                                      int64_t max_tiles, const struct fy_bias *bias,
-                                      fy_gpu_stream s);
+                                      int64_t max_tiles, int64_t x_rows,
+                                      const struct fy_bias *bias, fy_gpu_stream s);
 
 fy_status fy_gpu_add(float *y, const float *a, const float *b, int64_t n, fy_gpu_stream s);
 fy_status fy_gpu_rope_yarn(float *x, int64_t n_tok, int64_t n_heads, int64_t head_dim,
@@ -201,6 +202,11 @@ fy_status fy_gpu_rmsnorm_router(float *h, float *logits, int32_t *ids, float *w,
  * dot products (dp4a; FY_GPU_DP4A=0/1 forces, default on a GPU, off on the emulator): llama.cpp's
  * q8_1 numerics, relative error ~1e-2 of a dot product's scale instead of ~1e-6. */
 bool fy_gpu_q8_enabled(void);
+/* The GEMM runs on the matrix units in bf16 (FY_GPU_MMA=0/1 forces; default where the device has
+ * them, off on the emulator): ~1e-2 relative error of a dot product instead of ~1e-6. */
+bool fy_gpu_mma_enabled(void);
+/* Frees the module's scratch buffers (the GEMM's bf16 x); the caller has synchronised. */
+void fy_gpu_scratch_free(void);
 
 /* The fused decode kernels are used (FY_GPU_FUSE unset or not "0"); attention's split-KV merge
  * follows it too. */

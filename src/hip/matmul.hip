@@ -101,6 +101,11 @@ __global__ __launch_bounds__(FY_MM_THREADS) void fy_gpu_f32_gemm(const fy_mm_arg
     const int tid = (int)threadIdx.x;
     const int lr = tid >> 2, q = tid & 3;
     const float *xr = lr < nr ? fy_mm_xrow(a, m0 + lr) : nullptr;
+    /* MMA with x converted to bf16 once (a.xh, rows of a.xh_ld, zero-padded): 16 bytes a step */
+    const uint16_t *xhr = nullptr;
+    if (MMA && a.xh && lr < nr)
+        xhr = a.xh + (int64_t)(a.src_row ? a.src_row[m0 + lr] : m0 + lr) * a.xh_ld;
+    uint4 xraw = make_uint4(0, 0, 0, 0);
     const uint8_t *wr[2];
 #pragma unroll
     for (int i = 0; i < 2; i++) {
@@ -113,7 +118,10 @@ __global__ __launch_bounds__(FY_MM_THREADS) void fy_gpu_f32_gemm(const fy_mm_arg
     float4 x0 = make_float4(0, 0, 0, 0), x1 = x0;
     auto load = [&](int kb) {
         const int k = kb * FY_MM_BK + 8 * q;
-        if (xr) {
+        if (xhr) {
+            if (k < a.xh_ld)
+                xraw = *(const uint4 *)(xhr + k);
+        } else if (xr) {
             x0 = fy_mm_ldx4(a, xr, k);
             x1 = fy_mm_ldx4(a, xr, k + 4);
         }
@@ -157,9 +165,11 @@ __global__ __launch_bounds__(FY_MM_THREADS) void fy_gpu_f32_gemm(const fy_mm_arg
         if (kb > 0)
             __syncthreads(); /* the previous step's tiles are consumed */
         if constexpr (MMA) {
-            uint4 xv;
-            xv.x = fy_bf16x2(x0.x, x0.y), xv.y = fy_bf16x2(x0.z, x0.w);
-            xv.z = fy_bf16x2(x1.x, x1.y), xv.w = fy_bf16x2(x1.z, x1.w);
+            uint4 xv = xraw;
+            if (!a.xh) {
+                xv.x = fy_bf16x2(x0.x, x0.y), xv.y = fy_bf16x2(x0.z, x0.w);
+                xv.z = fy_bf16x2(x1.x, x1.y), xv.w = fy_bf16x2(x1.z, x1.w);
+            }
             *(uint4 *)(ah + lr * FY_MM_LDH + 8 * q) = xv;
 #pragma unroll
             for (int i = 0; i < 2; i++) {
@@ -249,6 +259,64 @@ __global__ __launch_bounds__(FY_MM_THREADS) void fy_gpu_f32_gemm(const fy_mm_arg
     }
 }
 
+/* x rows to bf16 once per matmul (issue 12 item 6): row r of x (x_stride floats) to row r of
+ * xh (ld elements, zeros from n_in on), pairs per thread, grid-stride */
+static __global__ __launch_bounds__(256) void fy_gpu_f32_to_bf16_rows(uint32_t *xh, int ld,
+                                                                     const float *x,
+                                                                     int64_t x_stride, int rows,
+                                                                     int n_in)
+{
+    const int half = ld / 2;
+    const int64_t n = (int64_t)rows * half;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t r = i / half;
+        const int c = 2 * (int)(i - r * half);
+        const float *xr = x + r * x_stride;
+        xh[i] = fy_bf16x2(c < n_in ? xr[c] : 0.0f, c + 1 < n_in ? xr[c + 1] : 0.0f);
+    }
+}
+
+/* the converted x of the GEMM in flight: one buffer for the module, grown as needed (prefill
+ * only: decode's GEMV never uses it, so a step graph never sees it move) */
+static void *g_xh;
+static size_t g_xh_cap;
+
+extern "C" void fy_gpu_scratch_free(void)
+{
+    fy_gpu_free(g_xh);
+    g_xh = NULL;
+    g_xh_cap = 0;
+}
+
+static fy_status fy_mm_convert_x(fy_mm_args *a, int64_t x_rows, hipStream_t s)
+{
+    const int ld = (a->n_in + 7) & ~7;
+    const size_t need = (size_t)x_rows * (size_t)ld * sizeof(uint16_t);
+    if (need > g_xh_cap) {
+        FY_TRY(fy_gpu_stream_sync((fy_gpu_stream)s)); /* work in flight may read the old one */
+        fy_gpu_free(g_xh);
+        g_xh = NULL;
+        g_xh_cap = 0;
+        FY_TRY(fy_gpu_malloc(&g_xh, need, "GEMM input in bf16"));
+        g_xh_cap = need;
+    }
+    const int64_t pairs = x_rows * (ld / 2);
+    int64_t blocks = (pairs + 255) / 256;
+    blocks = blocks > 4096 ? 4096 : blocks;
+    auto *k = &fy_gpu_f32_to_bf16_rows;
+    FY_LAUNCH(k, dim3((unsigned)blocks), dim3(256), 0, s, (uint32_t *)g_xh, ld, a->x, a->x_stride,
+              (int)x_rows, a->n_in);
+    const hipError_t err = hipGetLastError();
+    if (err != hipSuccess) {
+        fy_log(FY_LOG_ERR, "fy_gpu_f32_to_bf16_rows: %s", hipGetErrorString(err));
+        return FY_E_GPU;
+    }
+    a->xh = (const uint16_t *)g_xh;
+    a->xh_ld = ld;
+    return FY_OK;
+}
+
 /* ------------------------------------------------------------------ launchers */
 #define FY_MM_TYPES(X)                                                                             \
     X(FY_MT_F32) X(FY_MT_F16) X(FY_MT_BF16) X(FY_MT_Q8_0) X(FY_MT_MXFP4) X(FY_MT_F32U)            \
@@ -272,7 +340,7 @@ static void fy_mm_launch(int code, const fy_mm_args &a, dim3 grid, hipStream_t s
 /* matrix units for the GEMM: FY_GPU_MMA=0/1 forces; by default where the device has them
  * (sm_80+ tensor cores, CDNA MFMA: fy_gpu_info.matrix_units); elsewhere, RDNA say, the FMA GEMM
  * beats mma.h's per-lane version. Off on the emulator (which has the per-lane version only). */
-static bool fy_mm_use_mma(void)
+extern "C" bool fy_gpu_mma_enabled(void)
 {
     const char *v = getenv("FY_GPU_MMA");
     if (v && *v)
@@ -358,8 +426,13 @@ static fy_status fy_mm_run(const char *fn, int code, const fy_mm_args &a, int64_
         const dim3 grid((unsigned)((a.n_out + FY_MM_BN - 1) / FY_MM_BN), (unsigned)gy,
                         a.tiles ? 1u : (unsigned)n_exp);
         kname = "fy_gpu_f32_gemm";
-        if (fy_mm_use_mma())
-            fy_mm_launch<true>(code, a, grid, s);
+        if (fy_gpu_mma_enabled()) {
+            fy_mm_args b = a;
+            const char *xv = getenv("FY_GPU_XBF16"); /* =0: convert in the GEMM, as before */
+            if (a.x_rows > 0 && a.x_rows <= INT_MAX && (!xv || xv[0] != '0'))
+                FY_TRY(fy_mm_convert_x(&b, a.x_rows, s));
+            fy_mm_launch<true>(code, b, grid, s);
+        }
         else
             fy_mm_launch<false>(code, a, grid, s);
     }
@@ -387,6 +460,7 @@ extern "C" fy_status fy_gpu_matmul(float *y, const struct fy_mat *w, int64_t e, 
     a.n_rows = (int)n_tok;
     a.e0 = (int)e;
     a.bias = bias;
+    a.x_rows = n_tok;
     return fy_mm_run("fy_gpu_matmul", code, a, 1, n_tok, s);
 }
 
@@ -435,8 +509,8 @@ extern "C" fy_status fy_gpu_matmul_grouped_tiles(float *y, const struct fy_mat *
                                                  int64_t x_stride, const int32_t *src_row,
                                                  const int32_t *off, const int32_t *tiles,
                                                  const int32_t *tile_off, int64_t e0, int64_t e1,
-                                                 int64_t max_tiles, const struct fy_bias *bias,
-                                                 fy_gpu_stream s)
+                                                 int64_t max_tiles, int64_t x_rows,
+                                                 const struct fy_bias *bias, fy_gpu_stream s)
 {
     if (!w || !off || !tiles || !tile_off || e0 < 0 || e1 < e0 || e1 > w->n_mat ||
         max_tiles < 0 || max_tiles > 65535) {
@@ -453,6 +527,7 @@ extern "C" fy_status fy_gpu_matmul_grouped_tiles(float *y, const struct fy_mat *
     a.off = off;
     a.tiles = tiles;
     a.tile_off = tile_off;
+    a.x_rows = x_rows;
     a.e0 = (int)e0;
     a.n_range = (int)(e1 - e0);
     if (bias && bias->data) {

@@ -32,6 +32,11 @@ struct fy_mm_args {
      * tiles[2t], rows from tiles[2t+1] (FY_GPU_TILE_ROWS of them at most, to off[e+1]); the
      * tiles of expert e are [tile_off[e], tile_off[e+1]) */
     const int32_t *tiles, *tile_off;
+    /* the GEMM's x as bf16 rows of xh_ld elements (converted once per matmul for the tensor
+     * cores; set by fy_mm_run from x_rows, the rows x holds, when known) */
+    const uint16_t *xh;
+    int xh_ld;
+    int64_t x_rows;
 
     /* ---- fusions of the GEMV (matvec.hip); all off (0 / NULL) for a plain product ---- */
     /* RMSNorm of each x row (eps, weights norm_w) applied while x is staged; the blocks with

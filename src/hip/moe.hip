@@ -407,8 +407,9 @@ static fy_status fy_moe_grouped(struct fy_gpu_moe_ws *ws, float *y, const struct
     int64_t rows = n_tok * (e1 - e0);
     rows = rows < n_sel ? rows : n_sel;
     const int64_t tiles = fy_moe_max_tiles(rows, e1 - e0);
+    /* x: the layer's input rows (through src_row), or the sorted rows of the SwiGLU output */
     return fy_gpu_matmul_grouped_tiles(y, w, x, x_stride, src_row, ws->off, ws->tiles,
-                                       ws->tile_off, e0, e1, tiles, b, s);
+                                       ws->tile_off, e0, e1, tiles, src_row ? n_tok : n_sel, b, s);
 }
 
 /* gate and up of experts [e0, e1) into ws->gu: rows of 2ff (fused: one product) or two
