@@ -161,6 +161,9 @@ static __device__ __forceinline__ int fy_dp4a(int a, int b, int c)
 {
 #if defined(FY_GPU_CUDA)
     return __dp4a(a, b, c);
+#elif defined(__gfx906__) || defined(__gfx908__) || defined(__gfx90a__) ||                     \
+    defined(__gfx940__) || defined(__gfx941__) || defined(__gfx942__)
+    return __builtin_amdgcn_sdot4(a, b, c, false); /* v_dot4_i32_i8 (CDNA) */
 #else
     for (int j = 0; j < 32; j += 8)
         c += (int)(int8_t)(a >> j) * (int)(int8_t)(b >> j);
