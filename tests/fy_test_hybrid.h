@@ -18,6 +18,7 @@
 #ifndef FY_TEST_HYBRID_H
 #define FY_TEST_HYBRID_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
@@ -121,6 +122,22 @@ static inline fy_status fy_hyb_model_new(struct fy_hyb_model *hm, const char *tm
     if (st != FY_OK)
         fy_hyb_model_free(hm);
     return st;
+}
+
+/* Relative L2 error of the row got against ref (n values; absolute when ref is all zero), and
+ * in *same whether their arg-maxes (first maximum) agree. */
+static inline double fy_hyb_row_err(const float *got, const float *ref, int64_t n, bool *same)
+{
+    double num = 0, den = 0;
+    int64_t ag = 0, ar = 0;
+    for (int64_t v = 0; v < n; v++) {
+        num += ((double)got[v] - ref[v]) * ((double)got[v] - ref[v]);
+        den += (double)ref[v] * ref[v];
+        ag = got[v] > got[ag] ? v : ag;
+        ar = ref[v] > ref[ar] ? v : ar;
+    }
+    *same = ag == ar;
+    return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
 /* n token ids, uniform in [0, n_vocab), from a seeded RNG. */

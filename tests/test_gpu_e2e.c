@@ -39,22 +39,14 @@ static int compare(const char *what, const float *got, const float *ref)
     double worst = 0, err[N];
     int64_t worst_row = 0, same_argmax = 0;
     for (int64_t t = 0; t < N; t++) {
-        const float *g = got + t * VOCAB, *r = ref + t * VOCAB;
-        double num = 0, den = 0;
-        int64_t ag = 0, ar = 0;
-        for (int64_t v = 0; v < VOCAB; v++) {
-            num += ((double)g[v] - r[v]) * ((double)g[v] - r[v]);
-            den += (double)r[v] * r[v];
-            ag = g[v] > g[ag] ? v : ag;
-            ar = r[v] > r[ar] ? v : ar;
-        }
-        double e = den > 0 ? sqrt(num / den) : sqrt(num);
+        bool same;
+        const double e = fy_hyb_row_err(got + t * VOCAB, ref + t * VOCAB, VOCAB, &same);
         err[t] = isnan(e) ? INFINITY : e;
         if (!(e <= worst)) {
             worst = e;
             worst_row = t;
         }
-        same_argmax += ag == ar;
+        same_argmax += same;
     }
     qsort(err, N, sizeof(double), cmp_double);
     const double med = err[N / 2], p90 = err[(N * 9) / 10];

@@ -45,20 +45,27 @@ struct counts {
     double calls, graphs, replays;
 };
 
+/* A session of the whole sequence (context N) with the prompt as one micro-batch */
+static fy_status open_session(const struct fy_model *m, const struct fy_placement *pl,
+                              struct fy_device *gpu, struct fy_session **s)
+{
+    struct fy_session_opts o;
+    fy_session_opts_default(&o);
+    o.n_ctx = N;
+    o.n_ubatch = PROMPT;
+    o.placement = pl;
+    o.gpu = gpu;
+    return fy_session_new(m, &o, s);
+}
+
 /* The prompt in one micro-batch, then GEN tokens one at a time (each the previous token + 1, so
  * that the runs see the same inputs); out gets the logits after each generated token. */
 static fy_status generate(const struct fy_model *m, const struct fy_placement *pl,
                           struct fy_device *gpu, const int32_t *toks, float *out,
                           struct counts *c)
 {
-    struct fy_session_opts o;
     struct fy_session *s = NULL;
-    fy_session_opts_default(&o);
-    o.n_ctx = N;
-    o.n_ubatch = PROMPT;
-    o.placement = pl;
-    o.gpu = gpu;
-    FY_TRY(fy_session_new(m, &o, &s));
+    FY_TRY(open_session(m, pl, gpu, &s));
     struct last l = {out};
     fy_status st = fy_session_eval(s, toks, PROMPT, false, keep_last, &l);
     const struct fy_sched_stats *ss = fy_session_sched_stats(s);
@@ -114,14 +121,8 @@ static fy_status greedy(const struct fy_model *m, const struct fy_placement *pl,
                         struct fy_device *gpu, const int32_t *toks, int32_t *ids, double *down,
                         double *replays, double *ups)
 {
-    struct fy_session_opts o;
     struct fy_session *s = NULL;
-    fy_session_opts_default(&o);
-    o.n_ctx = N;
-    o.n_ubatch = PROMPT;
-    o.placement = pl;
-    o.gpu = gpu;
-    FY_TRY(fy_session_new(m, &o, &s));
+    FY_TRY(open_session(m, pl, gpu, &s));
     int32_t id;
     fy_status st = fy_session_eval_argmax(s, toks, PROMPT, &id);
     uint64_t b0 = 0, r0 = 0, u0 = 0;
@@ -145,18 +146,10 @@ static int compare(const char *what, const float *got, const float *ref, double 
     double worst = 0;
     int same = 0;
     for (int t = 0; t < GEN; t++) {
-        const float *g = got + t * VOCAB, *r = ref + t * VOCAB;
-        double num = 0, den = 0;
-        int ag = 0, ar = 0;
-        for (int v = 0; v < VOCAB; v++) {
-            num += ((double)g[v] - r[v]) * ((double)g[v] - r[v]);
-            den += (double)r[v] * r[v];
-            ag = g[v] > g[ag] ? v : ag;
-            ar = r[v] > r[ar] ? v : ar;
-        }
-        const double e = den > 0 ? sqrt(num / den) : sqrt(num);
+        bool agree;
+        const double e = fy_hyb_row_err(got + t * VOCAB, ref + t * VOCAB, VOCAB, &agree);
         worst = e > worst || isnan(e) ? e : worst;
-        same += ag == ar;
+        same += agree;
     }
     /* int8 activations and bf16 GEMMs (the GPU's defaults) may turn one near-tie */
     const bool loose = fy_gpu_q8_enabled() || fy_gpu_mma_enabled();
