@@ -47,7 +47,10 @@ static void run_mm(const struct fy_cpu_set *s, enum fy_dtype t, const uint8_t *w
 
 /* Attention of the 20b's shape (64 query heads, 8 KV heads, head_dim 64, F16 cache, causal):
  * a micro-batch of 512 queries after `depth` cached slots, and one query at the end of a cache
- * of depth + 512 slots; GFLOP/s counts 4 * head_dim flops per visible (query head, slot). */
+ * of depth + 512 slots, with that cache just read by the micro-batch (in L3) and "from memory":
+ * each repetition over the next of COLD_LAYERS caches, as decoding goes through the layers;
+ * GFLOP/s counts 4 * head_dim flops per visible (query head, slot). */
+#define COLD_LAYERS 24
 static int bench_attention(int smoke, int reps, uint64_t *seed)
 {
     const int64_t nh = 64, nkv = 8, hd = 64, n_tok = smoke ? 16 : 512;
@@ -58,7 +61,10 @@ static int bench_attention(int smoke, int reps, uint64_t *seed)
     float *out = malloc((size_t)(n_tok * nh * hd) * sizeof(float));
     float sinks[64];
     int32_t *pos = malloc((size_t)n_tok * sizeof(int32_t));
-    if (!q || !k || !v || !out || !pos)
+    const int64_t n_cold = smoke ? 2 : COLD_LAYERS, cache = n_slot * nkv * hd;
+    uint16_t *kc = malloc((size_t)(n_cold * cache) * sizeof(uint16_t));
+    uint16_t *vc = malloc((size_t)(n_cold * cache) * sizeof(uint16_t));
+    if (!q || !k || !v || !out || !pos || !kc || !vc)
         return 1;
     for (int64_t i = 0; i < n_tok * nh * hd; i++)
         q[i] = (float)((int64_t)(rng_next(seed) % 2001) - 1000) / 500.0f;
@@ -66,13 +72,19 @@ static int bench_attention(int smoke, int reps, uint64_t *seed)
         k[i] = fy_f32_to_fp16((float)((int64_t)(rng_next(seed) % 2001) - 1000) / 500.0f);
         v[i] = fy_f32_to_fp16((float)((int64_t)(rng_next(seed) % 2001) - 1000) / 1000.0f);
     }
+    for (int64_t l = 0; l < n_cold; l++) {
+        memcpy(kc + l * cache, k, (size_t)cache * sizeof(uint16_t));
+        memcpy(vc + l * cache, v, (size_t)cache * sizeof(uint16_t));
+    }
     for (int h = 0; h < 64; h++)
         sinks[h] = (float)(h % 7) - 3.0f;
     for (int64_t t = 0; t < n_tok; t++)
         pos[t] = (int32_t)(depth + t);
     printf("\nattention (64/8 heads, head_dim 64, F16 cache): %lld queries after %lld slots; "
-           "1 query at slot %lld\n\n", (long long)n_tok, (long long)depth, (long long)n_slot - 1);
-    printf("| set | prompt ms | prompt GFLOP/s | decode ms | decode GFLOP/s |\n|---|---|---|---|---|\n");
+           "1 query at slot %lld, after the prompt and from memory (%lld caches in turn)\n\n",
+           (long long)n_tok, (long long)depth, (long long)n_slot - 1, (long long)n_cold);
+    printf("| set | prompt ms | prompt GFLOP/s | decode ms | decode GFLOP/s | decode from memory "
+           "ms |\n|---|---|---|---|---|---|\n");
     for (int i = 0; fy_cpu_set_name(i); i++) {
         const struct fy_cpu_set *s = fy_cpu_set_named(fy_cpu_set_name(i));
         if (!s)
@@ -80,7 +92,7 @@ static int bench_attention(int smoke, int reps, uint64_t *seed)
         struct fy_attn_args a = {.n_tok = n_tok, .n_head = nh, .n_head_kv = nkv, .head_dim = hd,
                                  .q = q, .k = k, .v = v, .kv_type = FY_F16, .n_kv = n_slot,
                                  .pos = pos, .sinks = sinks, .window = 0, .scale = 0.125f};
-        double vp[REPS], vd[REPS];
+        double vp[REPS], vd[REPS], vc_[COLD_LAYERS * 4];
         fy_cpu_attention_set(s, out, &a);
         for (int r = 0; r < reps; r++) {
             a.n_tok = n_tok;
@@ -94,17 +106,27 @@ static int bench_attention(int smoke, int reps, uint64_t *seed)
             fy_cpu_attention_set(s, out, &a);
             vd[r] = now_s() - t0;
         }
+        const int n_c = (int)(smoke ? 2 : 4 * n_cold);
+        for (int r = 0; r < n_c; r++) {
+            a.k = kc + (r % n_cold) * cache;
+            a.v = vc + (r % n_cold) * cache;
+            const double t0 = now_s();
+            fy_cpu_attention_set(s, out, &a);
+            vc_[r] = now_s() - t0;
+        }
         const double pairs_p = (double)nh * ((double)depth * n_tok + n_tok * (n_tok + 1) / 2.0);
         const double pairs_d = (double)nh * (double)n_slot;
-        const double tp = median(vp, reps), td = median(vd, reps);
-        printf("| %s | %.1f | %.1f | %.3f | %.1f |\n", s->name, tp * 1e3,
-               pairs_p * 4.0 * hd / tp / 1e9, td * 1e3, pairs_d * 4.0 * hd / td / 1e9);
+        const double tp = median(vp, reps), td = median(vd, reps), tc = median(vc_, n_c);
+        printf("| %s | %.1f | %.1f | %.3f | %.1f | %.3f |\n", s->name, tp * 1e3,
+               pairs_p * 4.0 * hd / tp / 1e9, td * 1e3, pairs_d * 4.0 * hd / td / 1e9, tc * 1e3);
     }
     free(q);
     free(k);
     free(v);
     free(out);
     free(pos);
+    free(kc);
+    free(vc);
     return 0;
 }
 

@@ -274,6 +274,12 @@ int main(void)
         { 64, 8, 64, 2, 300, 298, 1, 128, SINK_LARGE, FY_F32, 1.5f, peaky },
         { 64, 8, 64, 1, 100, 77, 1, 0, SINK_NONE, FY_F16, 1.0f, mild },
         { 16, 2, 32, 1, 200, 150, 1, 0, SINK_RANDOM, FY_F16, 1.5f, peaky },
+        /* the split's items of every KV head at once (attn_all_heads sets): two tokens 3
+         * positions apart over an F32 cache, head_dim 128 with 4 KV heads, a chunk end that is
+         * not a block's */
+        { 64, 8, 64, 2, 2000, 1990, 3, 0, SINK_NONE, FY_F32, 1.5f, peaky },
+        { 32, 4, 128, 1, 1500, 1499, 1, 0, SINK_RANDOM, FY_F16, 1.5f, peaky },
+        { 64, 8, 64, 1, 1111, 1110, 1, 0, SINK_LARGE, FY_F16, 1.0f, mild },
     };
     for (size_t c = 0; c < FY_ARRAY_LEN(big); c++)
         failed += run_case(&big[c], seed++);

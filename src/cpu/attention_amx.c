@@ -366,7 +366,8 @@ bool fy_cpu_attention_item_amx(float *out, const struct fy_attn_args *a, int64_t
                                int64_t t1, const struct fy_attn_part *part)
 {
     const int64_t group = a->n_head / a->n_head_kv, nr = (t1 - t0) * group;
-    if (nr < MIN_ROWS || !amx_bf16()) /* not taken when nr > FY_ATTN_ROWS: MIN_ROWS is less */
+    if (nr < MIN_ROWS || !amx_bf16() || (part && part->all_heads))
+        /* not taken when nr > FY_ATTN_ROWS: MIN_ROWS is less */
         return fy_cpu_attention_item_avx512(out, a, g, t0, t1, part);
     if (nr > FY_ATTN_ROWS_AMX || a->head_dim % 32 || a->head_dim > FY_ATTN_MAXHD)
         return false;

@@ -16,6 +16,19 @@ static __thread float *g_scratch; /* [FY_ATTN_ROWS][MAXHD] acc, [MAXHD][KB] kt, 
 bool fy_attn_item_begin(struct fy_attn_item *it, const struct fy_attn_args *a, int64_t g,
                         int64_t t0, int64_t t1, const struct fy_attn_part *part)
 {
+    return fy_attn_item_begin_at(it, a, g, t0, t1, part, 0);
+}
+
+bool fy_attn_all_heads_fits(const struct fy_attn_args *a, int64_t t0, int64_t t1)
+{
+    return a->n_head_kv <= FY_ATTN_MAXKV && (t1 - t0) * a->n_head <= FY_ATTN_ROWS &&
+           (t1 - t0) * a->n_head * a->head_dim <= (int64_t)FY_ATTN_ROWS * FY_ATTN_MAXHD;
+}
+
+bool fy_attn_item_begin_at(struct fy_attn_item *it, const struct fy_attn_args *a, int64_t g,
+                           int64_t t0, int64_t t1, const struct fy_attn_part *part,
+                           int64_t acc_off)
+{
     if (!g_scratch)
         g_scratch = aligned_alloc(64, (size_t)(FY_ATTN_ROWS + 2 * FY_ATTN_KB) * FY_ATTN_MAXHD *
                                           sizeof(float));
@@ -25,8 +38,8 @@ bool fy_attn_item_begin(struct fy_attn_item *it, const struct fy_attn_args *a, i
     it->kvw = a->n_head_kv * it->hd;
     it->group = a->n_head / a->n_head_kv;
     it->nr = (t1 - t0) * it->group;
-    it->acc = g_scratch;
-    it->kt = it->acc + FY_ATTN_ROWS * FY_ATTN_MAXHD;
+    it->acc = g_scratch + acc_off;
+    it->kt = g_scratch + FY_ATTN_ROWS * FY_ATTN_MAXHD;
     it->vb = it->kt + FY_ATTN_KB * FY_ATTN_MAXHD;
     it->jmin = INT64_MAX;
     it->jmax = -1;
@@ -64,6 +77,18 @@ void fy_attn_item_prefetch(const struct fy_attn_item *it, const struct fy_attn_a
     fy_attn_prefetch(a, g, jb, it->jmax, it->whole_rows);
 }
 
+void fy_attn_prefetch_rows(const struct fy_attn_args *a, int64_t j0, int64_t j1)
+{
+    const size_t esz = a->kv_type == FY_F16 ? 2 : 4, kvw = (size_t)(a->n_head_kv * a->head_dim);
+    if (j0 > j1)
+        return;
+    const size_t at = (size_t)j0 * kvw * esz, n = (size_t)(j1 - j0 + 1) * kvw * esz;
+    for (size_t off = 0; off < n; off += 64) {
+        __builtin_prefetch((const char *)a->k + at + off, 0, 2);
+        __builtin_prefetch((const char *)a->v + at + off, 0, 2);
+    }
+}
+
 void fy_attn_prefetch(const struct fy_attn_args *a, int64_t g, int64_t jb, int64_t jmax,
                       bool whole_rows)
 {
@@ -71,14 +96,7 @@ void fy_attn_prefetch(const struct fy_attn_args *a, int64_t g, int64_t jb, int64
     const int64_t hd = a->head_dim, kvw = a->n_head_kv * hd;
     if (whole_rows) { /* the rows of every KV head, for the heads that follow (into L2) */
         const int64_t j0 = jb + FY_ATTN_PF * FY_ATTN_KB;
-        const int64_t j1 = j0 + FY_ATTN_KB - 1 < jmax ? j0 + FY_ATTN_KB - 1 : jmax;
-        if (j0 <= j1) {
-            const size_t at = (size_t)(j0 * kvw) * esz, n = (size_t)((j1 - j0 + 1) * kvw) * esz;
-            for (size_t off = 0; off < n; off += 64) {
-                __builtin_prefetch((const char *)a->k + at + off, 0, 2);
-                __builtin_prefetch((const char *)a->v + at + off, 0, 2);
-            }
-        }
+        fy_attn_prefetch_rows(a, j0, j0 + FY_ATTN_KB - 1 < jmax ? j0 + FY_ATTN_KB - 1 : jmax);
         return;
     }
     /* this head's slice of the cache rows FY_ATTN_PF blocks ahead: a short strided read the

@@ -108,6 +108,8 @@ struct fy_attn_part {
     int64_t s0, s1;
     bool sink;
     bool whole_rows; /* prefetch the slots' whole cache rows (every KV head) into L2 */
+    bool all_heads;  /* the item is every KV head (g ignored), block by block: only for a set
+                      * with attn_all_heads, and fy_attn_all_heads_fits */
     float *out;
 };
 /* The scalar parts of an item, shared by every set's kernel (attention_item.c): begin sets up
@@ -125,6 +127,15 @@ struct fy_attn_item {
 };
 bool fy_attn_item_begin(struct fy_attn_item *it, const struct fy_attn_args *a, int64_t g,
                         int64_t t0, int64_t t1, const struct fy_attn_part *part);
+/* the same with the rows' accumulators `acc_off` floats into the scratch (an all-heads item
+ * gives head g the rows g * nr * hd onwards) */
+bool fy_attn_item_begin_at(struct fy_attn_item *it, const struct fy_attn_args *a, int64_t g,
+                           int64_t t0, int64_t t1, const struct fy_attn_part *part,
+                           int64_t acc_off);
+/* an all-heads item of tokens [t0, t1) fits the scratch: every head's rows' accumulators, at
+ * most FY_ATTN_MAXKV KV heads */
+#define FY_ATTN_MAXKV 8
+bool fy_attn_all_heads_fits(const struct fy_attn_args *a, int64_t t0, int64_t t1);
 /* row of query head h at position pos: softmax state from the sink (m = sink, z = 1; else -inf,
  * 0) and visible slots [lo, hi] within the part's; false when it sees none */
 bool fy_attn_row_init(const struct fy_attn_args *a, int64_t h, int64_t pos,
@@ -134,6 +145,8 @@ bool fy_attn_row_init(const struct fy_attn_args *a, int64_t h, int64_t pos,
  * whole_rows every head's rows into L2 */
 void fy_attn_prefetch(const struct fy_attn_args *a, int64_t g, int64_t jb, int64_t jmax,
                       bool whole_rows);
+/* the whole cache rows j0..j1 (every KV head's slice, K and V) into L2 */
+void fy_attn_prefetch_rows(const struct fy_attn_args *a, int64_t j0, int64_t j1);
 void fy_attn_item_prefetch(const struct fy_attn_item *it, const struct fy_attn_args *a, int64_t g,
                            int64_t jb);
 int64_t fy_attn_item_active(const struct fy_attn_item *it, int64_t jb, int64_t nk, int64_t *act);
@@ -151,6 +164,7 @@ struct fy_cpu_set {
     int mm_rows, mm_tok;  /* rows (a multiple of 16) and tokens per mm call its callers use */
     fy_attention_item_fn attention; /* NULL: the reference attention */
     int attn_rows; /* query rows an item may have (FY_ATTN_ROWS when 0) */
+    bool attn_all_heads; /* its attention takes fy_attn_part.all_heads */
     /* q8: x -> n/32 blocks (bit-identical in every set), and MXFP4 rows x q8 activations */
     void (*quantize8)(const float *x, struct fy_q8_block *y, int64_t n);
     fy_qdot_mm8_fn mm8;

@@ -224,6 +224,7 @@ const struct fy_cpu_set fy_cpu_set_amx = {
     .mm_tok = 128,
     .attention = fy_cpu_attention_item_amx,
     .attn_rows = FY_ATTN_ROWS_AMX,
+    .attn_all_heads = true,
     .quantize8 = fy_qdot_quantize8_avx2,
     .mm8 = fy_qdot_mm8_avx2,
 };

@@ -379,6 +379,7 @@ const struct fy_cpu_set FY_SET_SYM = {
     .mm_rows = 16,
     .mm_tok = 32,
     .attention = fy_cpu_attention_item_avx512,
+    .attn_all_heads = true,
     .quantize8 = fy_qdot_quantize8_avx2,
     .mm8 = fy_qdot_mm8_avx2,
 };
