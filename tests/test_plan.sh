@@ -134,8 +134,11 @@ for m in 20b 120b; do
         name=${r%%|*} args=${r#*|}
         out=$tmp/plan_${m}_$name.json
         # shellcheck disable=SC2086
-        if ! "$ferry" plan -m "$tmp/$m.gguf" $args --vram 24G --json > "$out" 2> "$tmp/err"; then
-            bad "$m $name: ferry plan failed: $(head -c 300 "$tmp/err")"
+        "$ferry" plan -m "$tmp/$m.gguf" $args --vram 24G --json > "$out" 2> "$tmp/err"
+        rc=$?
+        fits=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["vram"]["fits"])' "$out" 2>/dev/null)
+        if [ $rc != 0 ] && ! { [ $rc = 3 ] && [ "$fits" = False ]; }; then
+            bad "$m $name: ferry plan failed (exit $rc, fits $fits): $(head -c 300 "$tmp/err")"
             continue
         fi
         res=$("$py" "$tmp/check.py" "$tmp/$m.gguf" "$out" "$name" 2>&1) \
@@ -175,7 +178,7 @@ grep -Eq "blk\.0-23 +ffn_\*_exps\.weight +MXFP4 +72 +9\.46 GiB +CPU" <<< "$out" 
 grep -q "threshold 34 tokens: cost model" <<< "$out" && ok "text: threshold" \
     || bad "text: threshold line"
 err=$("$ferry" plan -m "$tmp/20b.gguf" -ot 'blk.(=CPU' 2>&1)
-[ $? = 1 ] && grep -q 'flag -ot: bad regular expression "blk.(" at offset 5: missing closing' \
+[ $? = 2 ] && grep -q 'flag -ot: bad regular expression "blk.(" at offset 5: missing closing' \
     <<< "$err" && ok "bad regex" || bad "bad regex: $err"
 err=$("$ferry" plan -m "$tmp/20b.gguf" -ot 'exps=CUDA1' 2>&1)
 grep -q 'unknown device "CUDA1" in "exps=CUDA1"; valid devices: CPU, GPU0 (aliases CUDA0, ROCm0)' \
@@ -184,9 +187,58 @@ err=$("$ferry" plan -m "$tmp/20b.gguf" -ot 'nothing=CPU' 2>&1 >/dev/null)
 grep -q 'warning: flag -ot: rule 1 "nothing=CPU" matches no tensor' <<< "$err" \
     && ok "rule without a match warns" || bad "no warning: $err"
 err=$("$ferry" plan 2>&1)
-[ $? = 1 ] && grep -q "plan: -m MODEL is required" <<< "$err" && ok "no -m" || bad "no -m: $err"
+[ $? = 2 ] && grep -q "plan: -m MODEL is required" <<< "$err" && ok "no -m" || bad "no -m: $err"
 "$ferry" plan -h | grep -q "blk.0 .. blk.N-1" && ok "-h names the --n-cpu-moe layers" \
     || bad "-h does not say which layers --n-cpu-moe takes"
+
+# --fit: the chosen flags of every preset and size against tests/data/plan_fit.txt; the chosen
+# placement's GPU0 total within --vram less the 1 GiB margin; the next faster candidate not
+# (--n-cpu-moe N: N - 1 does not fit; --cpu-moe: --n-cpu-moe n_layer - 1 does not)
+gpu_total() { "$py" -c 'import json,sys; d=json.load(open(sys.argv[1]))
+print([x["total"] for x in d["devices"] if x["device"] == "GPU0"][0])' "$1"; }
+fit_out=$tmp/plan_fit.txt
+: > "$fit_out"
+for m in 20b 120b; do
+    nl=$([ $m = 20b ] && echo 24 || echo 36)
+    for v in 8 12 16 24 48 80; do
+        line=$("$ferry" plan -m "$tmp/$m.gguf" --vram ${v}G --fit 2>&1 | grep '^fit:')
+        flags=$(sed -n 's/.*ferry run -m [^ ]* //p' <<< "$line")
+        echo "$m ${v}G: ${flags:-$line}" >> "$fit_out"
+        [ -n "$flags" ] || { bad "$m ${v}G: no fit: $line"; continue; }
+        # shellcheck disable=SC2086
+        "$ferry" plan -m "$tmp/$m.gguf" $flags --vram ${v}G --json > "$tmp/f.json" 2>/dev/null             || { bad "$m ${v}G: the chosen flags do not fit: $flags"; continue; }
+        tot=$(gpu_total "$tmp/f.json")
+        [ "$tot" -le $(( (v - 1) << 30 )) ] && ok "$m ${v}G: $flags: GPU0 $tot B fits"             || bad "$m ${v}G: $flags: GPU0 $tot B over $(( (v - 1) << 30 ))"
+        faster=
+        if grep -q -- '--cpu-moe' <<< "$flags"; then faster="--n-cpu-moe $((nl - 1))"
+        elif n=$(grep -o -- '--n-cpu-moe [0-9]*' <<< "$flags" | cut -d' ' -f2) && [ -n "$n" ]; then
+            faster=$([ "$n" -gt 1 ] && echo "--n-cpu-moe $((n - 1))"); fi
+        if grep -q -- '-ngl 99' <<< "$flags" && grep -q -- 'moe' <<< "$flags"; then
+            # shellcheck disable=SC2086
+            "$ferry" plan -m "$tmp/$m.gguf" -ngl 99 $faster --json > "$tmp/g.json" 2>/dev/null
+            t2=$(gpu_total "$tmp/g.json")
+            [ "$t2" -gt $(( (v - 1) << 30 )) ] && ok "$m ${v}G: -ngl 99 ${faster:-(all)} would not fit"                 || bad "$m ${v}G: -ngl 99 ${faster:-(all)} fits too ($t2 B): not the fastest"
+        fi
+    done
+done
+golden=$src/tests/data/plan_fit.txt
+if [ "$regen" = "--regen" ]; then
+    cp "$fit_out" "$golden" && echo "wrote $golden"
+elif diff -u "$golden" "$fit_out" > "$tmp/diff"; then
+    ok "--fit choices match plan_fit.txt"
+else
+    bad "--fit choices differ from plan_fit.txt:"; cat "$tmp/diff"
+fi
+# nothing fits: said, exit 3; a placement that does not fit: exit 3 and the fitting flags
+out=$("$ferry" plan -m "$tmp/120b.gguf" --vram 1500M --fit 2>&1)
+[ $? = 3 ] && grep -q "fit: nothing fits" <<< "$out" && ok "--fit: nothing fits 1.5G, exit 3" \
+    || bad "--fit 1.5G: $(tail -2 <<< "$out")"
+out=$("$ferry" plan -m "$tmp/20b.gguf" -ngl 99 --vram 8G 2>&1)
+[ $? = 3 ] && grep -q "fit: this fits: .* -ngl 99 --n-cpu-moe 14 -c 4096" <<< "$out" \
+    && ok "-ngl 99 in 8G: exit 3 and the fitting flags" || bad "no fit hint: $(tail -2 <<< "$out")"
+err=$("$ferry" plan -m "$tmp/20b.gguf" --fit 2>&1)
+[ $? = 2 ] && grep -q -- "--fit needs --vram" <<< "$err" && ok "--fit without --vram: exit 2" \
+    || bad "--fit without --vram: $err"
 
 [ $fail = 0 ] && echo "plan: all checks passed"
 exit $fail

@@ -4,6 +4,7 @@
 
 #include "ferry.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 
 enum fy_gguf_vtype {
@@ -53,6 +54,14 @@ struct fy_gguf;  /* opaque: all shards of one model */
 /* Opens a GGUF file; if its name is "<prefix>-00001-of-0000N.gguf" or the file carries
  * split.count > 1, opens every shard. Validates everything before returning. */
 fy_status fy_gguf_open(const char *path, struct fy_gguf **out);
+/* How later fy_gguf_open calls bring files in (process-wide; default: shared read-only mmap):
+ * no_mmap reads each file into anonymous memory (for file systems where mapping is slow),
+ * mlock locks the pages in RAM (a warning, not an error, when the limit refuses). */
+struct fy_gguf_load_opts {
+    bool no_mmap;
+    bool mlock;
+};
+void fy_gguf_set_load_opts(const struct fy_gguf_load_opts *o);
 void fy_gguf_close(struct fy_gguf *g);
 
 uint32_t fy_gguf_version(const struct fy_gguf *g);

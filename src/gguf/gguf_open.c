@@ -11,6 +11,48 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static struct fy_gguf_load_opts g_load; /* fy_gguf_set_load_opts: how files are brought in */
+
+void fy_gguf_set_load_opts(const struct fy_gguf_load_opts *o)
+{
+    g_load = *o;
+}
+
+/* --no-mmap: the whole file read into anonymous memory (closed and unmapped like a mapping),
+ * with progress on a terminal. MAP_FAILED (logged) on error. */
+static void *read_whole(int fd, const char *path, size_t size)
+{
+    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+        fy_log(FY_LOG_ERR, "%s: --no-mmap: %zu bytes of memory: %s", path, size, strerror(errno));
+        return MAP_FAILED;
+    }
+    const bool progress = isatty(2) && size >= ((size_t)1 << 30);
+    size_t done = 0, shown = 0;
+    while (done < size) {
+        size_t want = size - done < ((size_t)64 << 20) ? size - done : ((size_t)64 << 20);
+        ssize_t n = read(fd, (char *)m + done, want);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            fy_log(FY_LOG_ERR, "%s: --no-mmap: read at byte offset %zu: %s", path, done,
+                   n < 0 ? strerror(errno) : "the file ended early");
+            munmap(m, size);
+            return MAP_FAILED;
+        }
+        done += (size_t)n;
+        if (progress && (done - shown >= ((size_t)256 << 20) || done == size)) {
+            fprintf(stderr, "\rreading %s: %.1f / %.1f GiB", path, done / 1073741824.0,
+                    size / 1073741824.0);
+            shown = done;
+        }
+    }
+    if (progress)
+        fputc('\n', stderr);
+    mprotect(m, size, PROT_READ);
+    return m;
+}
+
 static fy_status load_shard(struct fy_gguf *g, int s)
 {
     struct fy_gguf_shard *sh = &g->shards[s];
@@ -48,7 +90,12 @@ static fy_status load_shard(struct fy_gguf *g, int s)
      * Of a MAP_PRIVATE mapping Linux would break COW and copy every pinned page into anonymous
      * memory: +10 GB of RAM for the 20b with -ot exps=CPU (issue 12; the emulator counts such
      * bytes, fy_emu_stats.pin_cow_bytes, and test_gpu_e2e asserts none). */
-    void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    void *m = g_load.no_mmap ? read_whole(fd, sh->path, (size_t)sb.st_size)
+                             : mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (g_load.no_mmap && m == MAP_FAILED) {
+        st = FY_E_IO;
+        goto fail;
+    }
     if (m == MAP_FAILED && (errno == ENODEV || errno == EINVAL)) {
         /* a file system without shared mappings: a private one (pinning then copies) */
         fy_log(FY_LOG_WARN, "%s: no shared mapping (%s); mapped private, so pinning its pages "
@@ -63,6 +110,10 @@ static fy_status load_shard(struct fy_gguf *g, int s)
     }
     close(fd);
     fd = -1;
+    if (g_load.mlock && mlock(m, (size_t)sb.st_size) != 0)
+        fy_log(FY_LOG_WARN, "%s: --mlock: could not lock %lld bytes in RAM (%s); raise the "
+               "locked-memory limit (ulimit -l) or run without --mlock", sh->path,
+               (long long)sb.st_size, strerror(errno));
     sh->map = m;
     sh->size = (uint64_t)sb.st_size;
     return fy_gguf_parse_shard(g, s);

@@ -62,6 +62,16 @@ const char *fy_device_gpu_platform(void) { return fy_gpu_platform(); }
 
 int fy_device_gpu_count(void) { return fy_gpu_count(); }
 
+fy_status fy_device_gpu_mem(int index, uint64_t *free_bytes, uint64_t *total_bytes)
+{
+    size_t f = 0, t = 0;
+    FY_TRY(fy_gpu_init(index, NULL));
+    FY_TRY(fy_gpu_mem_info(&f, &t));
+    *free_bytes = f;
+    *total_bytes = t;
+    return FY_OK;
+}
+
 /* ---- memory ---- */
 
 static fy_status gpu_alloc(struct fy_device *d, size_t bytes, const char *what, void **out)

@@ -13,6 +13,13 @@ const char *fy_device_gpu_platform(void) { return "none"; }
 
 int fy_device_gpu_count(void) { return 0; }
 
+fy_status fy_device_gpu_mem(int index, uint64_t *free_bytes, uint64_t *total_bytes)
+{
+    (void)index;
+    *free_bytes = *total_bytes = 0;
+    return FY_E_UNSUPPORTED;
+}
+
 fy_status fy_device_gpu_new(int id, const struct fy_device_gpu_opts *o, struct fy_device **out)
 {
     (void)id;

@@ -26,6 +26,7 @@ const char fy_place_help[] =
     "  --offload-threshold N  micro-batches of N or more tokens run CPU-resident experts on GPU0,\n"
     "                         uploading the experts they select (default: cost model, >= 32)\n"
     "  --no-offload           CPU-resident experts always run on the CPU\n"
+"  -nkvo, --no-kv-offload every layer's KV cache (and its attention) on the CPU\n"
     "  --link-bw GBPS         host-to-GPU GB/s for the cost model (default 25: PCIe 4 x16)\n"
     "  --cpu-gflops G         CPU expert matmul GFLOPS for the cost model (default 400)\n"
     "  An expert bias that ends up on another device than its weight is kept on both.\n";
@@ -63,6 +64,8 @@ int fy_place_parse_flag(struct fy_place_rules *r, int argc, char **argv, int *i)
             return -1;
     } else if (IS("--no-offload") || IS("--no-op-offload") || IS("-nopo")) {
         fy_place_rules_set_no_offload(r, true);
+    } else if (IS("-nkvo") || IS("--no-kv-offload")) {
+        fy_place_rules_set_kv_cpu(r, true);
     } else if (IS("--link-bw")) {
         VALUE();
         if (fy_arg_float(a, v, 0.01, 1e5, &x) != FY_OK ||

@@ -281,6 +281,9 @@ fy_status fy_placement_new(const struct fy_place_rules *r, const struct fy_gguf 
             L->kv_dev = pt->dev;
         }
     }
+    if (r->kv_cpu)
+        for (int64_t l = 0; l < dims->n_layer; l++)
+            p->layers[l].kv_dev = FY_DEV_CPU;
     p->threshold = p->threshold_set ? r->threshold
                                     : fy_place_cost_threshold(dims, full_expert, 0, p->link_gbps,
                                                               p->cpu_gflops);

@@ -69,6 +69,10 @@ fy_status fy_place_rules_set_offload_threshold(struct fy_place_rules *r, int64_t
 /* --no-offload: CPU-resident experts always run on the CPU. Also what a run without a usable GPU
  * must set. */
 void fy_place_rules_set_no_offload(struct fy_place_rules *r, bool no_offload);
+/* -nkvo/--no-kv-offload: every layer's KV cache stays on the CPU, so attention (and the other
+ * operations of the layer without weights) runs there while its matmuls run where -ngl/-ot put
+ * their weights. */
+void fy_place_rules_set_kv_cpu(struct fy_place_rules *r, bool kv_cpu);
 /* Cost model inputs: host-to-GPU GB/s (1e9 B/s) and CPU expert GFLOPS (multiply-add = 2 flops). */
 fy_status fy_place_rules_set_link_gbps(struct fy_place_rules *r, double gbps);
 fy_status fy_place_rules_set_cpu_gflops(struct fy_place_rules *r, double gflops);
@@ -143,7 +147,8 @@ struct fy_place_layer {
     size_t bias_upload_bytes;          /* biases without a GPU copy (uploaded whole to offload) */
     size_t dup_bytes;                  /* extra bytes of duplicated biases */
     int64_t threshold;                 /* offload from this many tokens; INT64_MAX: never */
-    enum fy_device_id kv_dev;          /* the layer's KV cache: attn_k.weight's device */
+    enum fy_device_id kv_dev;          /* the layer's KV cache: attn_k.weight's device (the
+                                        * CPU with -nkvo) */
 };
 
 struct fy_place_rule_stat {
@@ -272,6 +277,29 @@ struct fy_plan {
 
 fy_status fy_plan_make(const struct fy_placement *p, const struct fy_plan_opts *o,
                        struct fy_plan *out);
+/* ---- 5. fit (plan_fit.c) ---- */
+struct fy_fit_opts {
+    uint64_t vram;    /* GPU0 bytes available (> 0) */
+    uint64_t margin;  /* kept free (--fit-target; default FY_FIT_MARGIN) */
+    int64_t min_ctx;  /* 0: keep the plan's context; else halve it down to this to fit */
+};
+#define FY_FIT_MARGIN ((uint64_t)1 << 30)
+struct fy_fit {
+    bool fits;
+    int64_t ngl, n_cpu_moe, n_ctx; /* the placement chosen (n_cpu_moe = n_layer: --cpu-moe) */
+    uint64_t gpu_bytes;            /* its GPU0 total (plan figures) */
+    int64_t tried;                 /* candidates planned */
+    char flags[96];                /* "-ngl 99 --n-cpu-moe 12 -c 4096", or "-ngl 0" */
+};
+/* The fastest-predicted placement whose GPU0 total fits vram - margin (order in plan_fit.c),
+ * with the caller's offload settings from base (may be NULL) and po's context, micro-batch and
+ * KV type. Not fitting is not an error: out->fits false. */
+fy_status fy_plan_fit(const struct fy_gguf *g, const struct fy_place_dims *dims,
+                      const struct fy_place_rules *base, const struct fy_plan_opts *po,
+                      const struct fy_fit_opts *fo, struct fy_fit *out);
+/* Replaces r's -ngl, --n-cpu-moe and -ot rules with the fit's (offload settings stay). */
+fy_status fy_place_rules_from_fit(struct fy_place_rules *r, const struct fy_fit *f);
+
 /* Human-readable report; model_path is shown as given. */
 fy_status fy_plan_print(FILE *f, const struct fy_placement *p, const struct fy_plan *pl,
                         const char *model_path);

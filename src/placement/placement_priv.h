@@ -22,6 +22,7 @@ struct fy_place_rules {
     int64_t ngl;             /* -ngl (default 0) */
     int64_t n_cpu_moe;       /* --n-cpu-moe; INT64_MAX for --cpu-moe */
     bool no_offload;
+    bool kv_cpu;             /* -nkvo: every layer's KV cache (and attention) on the CPU */
     int64_t threshold;       /* --offload-threshold; 0: the cost model */
     double link_gbps;
     double cpu_gflops;

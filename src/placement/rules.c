@@ -214,6 +214,23 @@ void fy_place_rules_set_no_offload(struct fy_place_rules *r, bool no_offload)
         r->no_offload = no_offload;
 }
 
+fy_status fy_place_rules_from_fit(struct fy_place_rules *r, const struct fy_fit *f)
+{
+    FY_CHECK_ARG(r && f && f->fits);
+    for (int64_t i = 0; i < r->n_ot; i++)
+        ot_clear(&r->ot[i]);
+    r->n_ot = 0;
+    r->ngl = f->ngl;
+    r->n_cpu_moe = f->n_cpu_moe;
+    return FY_OK;
+}
+
+void fy_place_rules_set_kv_cpu(struct fy_place_rules *r, bool kv_cpu)
+{
+    if (r)
+        r->kv_cpu = kv_cpu;
+}
+
 fy_status fy_place_rules_set_link_gbps(struct fy_place_rules *r, double gbps)
 {
     FY_CHECK_ARG(r && gbps > 0 && gbps < 1e6);
