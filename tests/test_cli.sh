@@ -50,6 +50,8 @@ expect "specials are text by default" 0 '^27,91,419,1440,919,91,29$' \
 expect "tokenize --special" 0 '^199998,200006,200008,13225,5922,200007,199999$' \
     "$ferry" tokenize -m "$m" --ids --special \
     -p "<|startoftext|><|start|><|message|>Hello World<|end|><|endoftext|>"
+expect "tokenize --special: reserved names" 0 "201087 -> '<\|reserved_201087\|>'" \
+    "$ferry" tokenize -m "$m" --special -p "a<|reserved_200019|><|reserved_201087|>"
 printf 'def f(x):\n    return x**2\n' > "$tmp/code.txt"
 expect "tokenize -f" 0 '^1314,285,4061,1883,271,622,1215,410,17,198$' \
     "$ferry" tokenize -m "$m" -f "$tmp/code.txt" --ids

@@ -1,8 +1,9 @@
 /* The o200k_harmony tokenizer against tiktoken@1.0.22 (tokenizer.md §8): the committed JSON
  * vectors in tests/data/tok_o200k_*.json (tools/gen-token-vectors.js) must match id for id, in
- * ordinary and all-specials mode; round trips and streaming detokenization; the heap BPE path
- * against a naive reference; 1 MiB stress inputs (linear time); invalid UTF-8; concurrent calls;
- * loading from a synthetic GGUF. Needs the o200k_base rank file (FY_DEFAULT_VOCAB or
+ * ordinary and all-specials mode (tok_o200k_reserved.json: the reserved names 200019..201087 of
+ * gpt-oss's o200k_harmony, in both modes); round trips and streaming detokenization; the heap BPE
+ * path against a naive reference; 1 MiB stress inputs (linear time); invalid UTF-8; concurrent
+ * calls; loading from a synthetic GGUF. Needs the o200k_base rank file (FY_DEFAULT_VOCAB or
  * $FERRY_VOCAB); without it only the toy-vocabulary checks run and the test exits 77.
  * $FERRY_TOKEN_VECTORS overrides the vector directory. */
 #include "fy_config.h"
@@ -304,6 +305,23 @@ static int check_file(const struct fy_tokenizer *t, const char *name, bool diver
                 vs->mismatches++;
                 failed++;
             }
+        }
+        /* with specials off, special strings are text ("ids_ordinary": tok_o200k_reserved.json) */
+        const struct fy_json *jo = fy_json_get(&cases->items[c], "ids_ordinary");
+        if (jo) {
+            int64_t n_ord;
+            int32_t *ord = json_ids(jo, &n_ord);
+            struct fy_tokens o = {0};
+            if (!ord || fy_tokenize(t, (const char *)s, n, false, &o) != FY_OK ||
+                !ids_equal(name, c, s, n, o.ids, o.n, ord, n_ord, div)) {
+                fprintf(stderr, "FAIL %s case %zu: ids_ordinary\n", name, c);
+                vs->mismatches++;
+                failed++;
+            }
+            if (ord)
+                failed += check_roundtrip(t, name, c, s, n, ord, n_ord, &vs->held);
+            fy_tokens_free(&o);
+            free(ord);
         }
         /* round trips hold for the reference ids and for ours */
         if (st == FY_OK)
@@ -625,7 +643,12 @@ static int check_basics(const struct fy_tokenizer *t)
     FY_EXPECT(fy_tokenizer_special(t, "<|call|>") == 200012);
     FY_EXPECT(fy_tokenizer_special(t, "<|endofprompt|>") == 200018);
     FY_EXPECT(fy_tokenizer_special(t, "<|reserved_200017|>") == 200017);
-    FY_EXPECT(fy_tokenizer_special(t, "[PAD201087]") == 201087);
+    /* the converter's "[PAD<id>]" ids take tiktoken's names (tok_o200k_reserved.json) */
+    FY_EXPECT(fy_tokenizer_special(t, "<|reserved_200019|>") == 200019);
+    FY_EXPECT(fy_tokenizer_special(t, "<|reserved_201087|>") == 201087);
+    FY_EXPECT(fy_tokenizer_special(t, "[PAD201087]") == -1);
+    FY_EXPECT(fy_tokenizer_special(t, "<|reserved_201088|>") == -1);
+    FY_EXPECT(fy_tokenizer_special(t, "<|reserved_200018|>") == -1); /* <|endofprompt|> */
     FY_EXPECT(fy_tokenizer_special(t, "<|nope|>") == -1);
     FY_EXPECT(fy_tokenizer_special(t, "hello") == -1); /* normal tokens are not specials */
     FY_EXPECT(fy_tokenizer_special(t, NULL) == -1);
@@ -637,6 +660,10 @@ static int check_basics(const struct fy_tokenizer *t)
     FY_EXPECT(p && len == 1 && p[0] == 0xFF);
     p = fy_token_bytes(t, 200006, &len);
     FY_EXPECT(p && len == 9 && !memcmp(p, "<|start|>", 9));
+    p = fy_token_bytes(t, 201087, &len);
+    FY_EXPECT(p && len == 19 && !memcmp(p, "<|reserved_201087|>", 19));
+    p = fy_token_bytes(t, 200018, &len);
+    FY_EXPECT(p && len == 15 && !memcmp(p, "<|endofprompt|>", 15));
     FY_EXPECT(fy_token_bytes(t, -1, &len) == NULL && len == 0);
     FY_EXPECT(fy_token_bytes(t, FY_O200K_N_VOCAB, &len) == NULL);
 
@@ -647,13 +674,15 @@ static int check_basics(const struct fy_tokenizer *t)
     FY_EXPECT(TOK_IS(t, "<|start|>assistant", true, 200006, 173781));
     FY_EXPECT(TOK_IS(t, "hello world", false, 24912, 2375));
     FY_EXPECT(TOK_IS(t, "mvs\xe1\xa0\x8ex", false, 76, 16121, 157, 254, 236, 87));
-    /* pads and unknown reserved names stay text even with special = true */
-    struct fy_tokens a = {0}, b = {0};
-    FY_EXPECT(fy_tokenize(t, "[PAD200500]<|reserved_200500|>", 30, true, &a) == FY_OK);
-    FY_EXPECT(fy_tokenize(t, "[PAD200500]<|reserved_200500|>", 30, false, &b) == FY_OK);
-    FY_EXPECT(a.n == b.n && a.n > 2 && !memcmp(a.ids, b.ids, sizeof(*a.ids) * (size_t)a.n));
+    /* a reserved name is one token only with specials; "[PAD<id>]" and names outside the range
+     * are text either way */
+    FY_EXPECT(TOK_IS(t, "[PAD200500]<|reserved_200500|>", true, 58, 92158, 1179, 3234, 60, 200500));
+    FY_EXPECT(TOK_IS(t, "<|reserved_201088|>", true, 27, 91, 116758, 62, 667, 43163, 91, 29));
+    FY_EXPECT(TOK_IS(t, "[PAD200500]<|reserved_200500|>", false, 58, 92158, 1179, 3234, 80424, 91,
+                     116758, 62, 1179, 3234, 91, 29));
 
     /* invalid UTF-8: FY_E_INVAL, out untouched */
+    struct fy_tokens a = {0};
     static const char *const bad[] = {"\xff",     "a\xc3",        "\xed\xa0\x80",
                                       "\xc0\xaf", "ok\x80",       "\xf4\x90\x80\x80",
                                       "\xe4\xb8", "\xf0\x9f\x98", "x\xc3\x28"};
@@ -667,7 +696,6 @@ static int check_basics(const struct fy_tokenizer *t)
     /* an embedded NUL is ordinary text */
     FY_EXPECT(TOK_IS(t, "a\0b", false, 64, 188, 65));
     fy_tokens_free(&a);
-    fy_tokens_free(&b);
     FY_EXPECT(a.ids == NULL && a.n == 0);
     fy_tokens_free(NULL);
     return failed;
@@ -708,6 +736,8 @@ static int check_detok(const struct fy_tokenizer *t)
     FY_EXPECT(d.n_pending == 0 && fy_detok_flush(&d, out, sizeof(out)) == 0 && out[0] == '\0');
     /* specials are their literal strings; invalid ids add nothing */
     FY_EXPECT(fy_detok_push(&d, t, 200007, out, sizeof(out)) == 7 && !strcmp(out, "<|end|>"));
+    FY_EXPECT(fy_detok_push(&d, t, 200019, out, sizeof(out)) == 19 &&
+              !strcmp(out, "<|reserved_200019|>"));
     FY_EXPECT(fy_detok_push(&d, t, -5, out, sizeof(out)) == 0);
     /* real tokens of CJK, emoji and Devanagari text stream complete characters */
     static const char text[] = "\xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x92"
@@ -752,6 +782,7 @@ static int check_gguf(const struct fy_tokenizer *ref, const char *vocab)
         FY_EXPECT(TOK_IS(t, "<|startoftext|><|start|><|message|>Hello World<|end|><|endoftext|>",
                          true, 199998, 200006, 200008, 13225, 5922, 200007, 199999));
         FY_EXPECT(fy_tokenizer_special(t, "<|call|>") == 200012);
+        FY_EXPECT(TOK_IS(t, "a<|reserved_201087|><|reserved_200019|>", true, 64, 201087, 200019));
     }
     fy_tokenizer_free(t);
     fy_gguf_close(g);
@@ -796,6 +827,15 @@ static int check_toy(void)
         FY_EXPECT(TOK_IS(t, " \n", false, 220, 198));
         FY_EXPECT(TOK_IS(t, "a<|return|>b", true, 64, 260, 65));
         FY_EXPECT(fy_tokenizer_special(t, "<|startoftext|>") == 256);
+        /* pads 277..299 are "<|reserved_<id>|>" specials; 300 is past the table */
+        size_t len;
+        const uint8_t *p = fy_token_bytes(t, 299, &len);
+        FY_EXPECT(p && len == 16 && !memcmp(p, "<|reserved_299|>", 16));
+        FY_EXPECT(TOK_IS(t, "a<|reserved_277|><|reserved_299|>b", true, 64, 277, 299, 65));
+        FY_EXPECT(TOK_IS(t, "<|reserved_299|>", false, 27, 91, 81, 68, 82, 68, 81, 85, 68, 67, 62,
+                         17, 24, 24, 91, 29));
+        FY_EXPECT(TOK_IS(t, "<|reserved_300|>", true, 27, 91, 81, 68, 82, 68, 81, 85, 68, 67, 62,
+                         18, 15, 15, 91, 29));
     }
     fy_tokenizer_free(t);
     t = NULL;
@@ -849,6 +889,7 @@ int main(void)
     } files[] = {
         {"tok_o200k_ordinary.json", false},
         {"tok_o200k_harmony_all.json", false},
+        {"tok_o200k_reserved.json", false},
         {"tok_o200k_large.json", false},
         {"tok_o200k_divergent.json", true},
     };

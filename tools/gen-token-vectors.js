@@ -17,6 +17,10 @@
 //                             knows Unicode 16), plus control strings without them; the header
 //                             also lists the ranges ("divergent_ranges": [[lo, hi], ...])
 //   tok_o200k_harmony_all.json  o200k_harmony with encode(s, 'all'): special tokens in text
+//   tok_o200k_reserved.json   o200k_harmony, 'all': the reserved names 200019..201087 (every id
+//                             once), at the edges, next to named specials and text, near misses
+//                             (out of range, malformed); each case also has "ids_ordinary"
+//                             (encode_ordinary: with specials off they are text)
 //   tok_o200k_large.json      one ~100 KB document written from the paragraphs below
 //   tok_o200k_stress.json     long runs of one unit: {"what","unit_b64","repeat","n_ids",
 //                             "ids_fnv1a","ids_head","ids_tail"} (too many ids to store:
@@ -572,6 +576,13 @@ const SPECIAL_NAMES = [
     '<|reserved_200017|>', '<|endofprompt|>',
 ];
 
+// The special tokens of o200k_harmony, ids 199998..201087 (n_vocab 201088), after OpenAI's
+// gpt-oss reference tokenizer (openai/gpt-oss gpt_oss/tokenizer.py): o200k_base's specials
+// (<|endoftext|> 199999, <|endofprompt|> 200018), the harmony names of 199998..200012, and
+// <|reserved_<id>|> for every id in 200013..201087 that has no other name. So 200018 is only
+// <|endofprompt|> (an older version of that file also mapped <|reserved_200018|> to it), and
+// <|reserved_201088|> is not a token (the harmony crate's list runs to 201088, one past the
+// model's table). tiktoken matches these exact strings only.
 function harmonySpecials() {
     const sp = {};
     for (let k = 0; k < SPECIAL_NAMES.length; k++)
@@ -621,6 +632,52 @@ function specialCases(rng) {
                 s += randomString(rng, rng.range(1, 10));
             if (rng.chance(0.2))
                 s += rng.pick(['<|', '|>', '<', '|', '<|end', 'end|>']);
+        }
+        out.push(s);
+    }
+    return out;
+}
+
+// The reserved names 200019..201087 (tok_o200k_reserved.json).
+function reservedCases(rng) {
+    const r = (id) => `<|reserved_${id}|>`;
+    const all = [];
+    for (let id = 200019; id <= 201087; id++)
+        all.push(r(id));
+    const out = [
+        all.join(''), // every reserved id once, in order
+        SPECIAL_NAMES.join('') + r(200019) + ' ' + r(201087), // 199998..200019, then the last
+        r(200019), r(201087), r(200020), r(200500), r(200999), r(201000), r(201086),
+        r(200017) + '<|endofprompt|>' + r(200019), '<|endofprompt|>' + r(200019) + r(200020),
+        '<|endoftext|>' + r(201087) + '<|startoftext|>', r(200013) + r(200019) + r(201087),
+        '<|start|>assistant<|channel|>final<|message|>Hi' + r(200600) + '<|return|>',
+        '<|call|>' + r(201087) + '<|end|>', r(200012) + r(200018) + r(200019),
+        'Hello' + r(200500) + 'World', ' ' + r(200019) + ' ', '\n' + r(201087) + '\n',
+        'a' + r(200019) + r(200020) + 'b', "it's" + r(200300) + "'s", '12' + r(200400) + '34',
+        '\u{1F600}' + r(200777) + '\u4e2d', r(200100) + r(200100) + r(200100),
+        // not special: out of range, taken by another name, below the range, malformed
+        r(201088), r(201089), r(999999), r(200018), r(199999), r(199998), r(199997), r(0),
+        '<|reserved_|>', '<|reserved_0200019|>', '<|reserved_00200019|>', '<|reserved_2000190|>',
+        '<|reserved_20001|>', '<|reserved_-200019|>', '<|reserved_+200019|>',
+        '<|reserved_200019 |>', '<|reserved_ 200019|>', '<|RESERVED_200019|>',
+        '<|Reserved_200019|>', '<|reserved200019|>', '<|reserved-200019|>', '<|reserved_200019',
+        '<|reserved_200019|', 'reserved_200019|>', '|reserved_200019|>', '<reserved_200019>',
+        '[PAD200019]', '[PAD201087]', '<|reserved_２００１９|>',
+        // near misses next to real ones
+        '<' + r(200019) + '>', '<|' + r(200019) + '|>', r(200019) + '|>', '<|reserved_' + r(200019),
+        r(201087) + r(201088) + r(201087), '<|reserved_201088|><|end|>', r(200019).slice(0, -1),
+    ];
+    for (let i = 0; i < 40; i++) {
+        let s = '';
+        const n = rng.range(1, 6);
+        for (let j = 0; j < n; j++) {
+            if (rng.chance(0.5))
+                s += r(rng.chance(0.1) ? rng.pick([200018, 201088, 201100]) :
+                    rng.range(200019, 201087));
+            else if (rng.chance(0.3))
+                s += rng.pick(SPECIAL_NAMES);
+            else
+                s += randomProse(rng, rng.range(1, 6));
         }
         out.push(s);
     }
@@ -767,6 +824,18 @@ function main() {
             die(`special vector: tiktoken gives ${JSON.stringify(sp0)}`);
         writeVectors(path.join(opt.out, 'tok_o200k_harmony_all.json'), 'o200k_harmony', 'all',
             spCases.map((s) => caseOf(s, harmony.encode(s, 'all'))));
+
+        // reserved names
+        const rvCases = reservedCases(makeRng(200019)).filter((s) => !hasDivergent(s));
+        const rv0 = Array.from(harmony.encode(rvCases[0], 'all'));
+        if (rv0.length !== 1069 || rv0[0] !== 200019 || rv0[1068] !== 201087)
+            die('reserved vector: tiktoken does not give 200019..201087');
+        writeVectors(path.join(opt.out, 'tok_o200k_reserved.json'), 'o200k_harmony', 'all',
+            rvCases.map((s) => Object.assign(caseOf(s, harmony.encode(s, 'all')),
+                { ids_ordinary: enc(s) })),
+            { rule: 'specials 199998..201087 as in openai/gpt-oss gpt_oss/tokenizer.py: ' +
+                'o200k_base specials, the harmony names, <|reserved_<id>|> for the other ids ' +
+                'from 200013 (200018 is <|endofprompt|> only)' });
 
         // large document
         const doc = largeDocument(makeRng(100000), 100 * 1024);

@@ -4,11 +4,19 @@
  *
  * Normal tokens (type 1) are GPT-2 byte-level unicode: each character stands for one byte
  * (vocab_o200k.h, fy_byte_to_unicode), and id = rank. Every other type (control 3, user-defined 4,
- * unused 5 "[PAD<id>]", ...) is a literal string. */
+ * unused 5, ...) is a literal string.
+ *
+ * Reserved ids: llama.cpp's converter writes the ids that the HF vocabulary lacks (o200k_harmony:
+ * 200019..201087) as "[PAD<id>]". tiktoken's o200k_harmony (openai/gpt-oss gpt_oss/tokenizer.py)
+ * names every id of its special range that has no other name "<|reserved_<id>|>", a special token
+ * like "<|reserved_200017|>". So a non-normal token whose string is exactly "[PAD<id>]" of its own
+ * id is loaded as the control token "<|reserved_<id>|>": matched as one token when specials are
+ * allowed and decoded to that string. */
 #include "tokenizer_priv.h"
 
 #include "vocab_o200k.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,6 +99,21 @@ int fy_tok_utf8_seq(const uint8_t *p, size_t n, size_t *adv)
 
 /* ---- loading ---- */
 
+/* The tiktoken name of reserved id: "<|reserved_<id>|>" written to buf; returns its length. */
+static size_t reserved_name(int64_t id, char *buf, size_t cap)
+{
+    int k = snprintf(buf, cap, "<|reserved_%lld|>", (long long)id);
+    return k > 0 && (size_t)k < cap ? (size_t)k : 0;
+}
+
+/* 1 when s[0..n) is "[PAD<id>]", the converter's stand-in for an id without a string. */
+static int is_pad_of(const char *s, uint64_t n, int64_t id)
+{
+    char want[32];
+    int k = snprintf(want, sizeof(want), "[PAD%lld]", (long long)id);
+    return s && k > 0 && (uint64_t)k == n && !memcmp(s, want, n);
+}
+
 /* Byte for the byte-level unicode character cp, or -1. */
 struct unbyte {
     int16_t b[0x200];
@@ -143,6 +166,16 @@ static int cmp_special_len(const void *a, const void *b, void *ctx)
     return x < y ? -1 : x > y;
 }
 
+/* 1 when token id's string is "<|name|>" with no '|' in name: the special that must start at p
+ * if any does is then p up to the first '|' after "<|", plus '>' (special_at, tokenizer_bpe.c). */
+static int is_bar_name(const struct fy_tokenizer *t, int32_t id)
+{
+    const uint8_t *p = t->blob + t->off[id];
+    size_t n = (size_t)(t->off[id + 1] - t->off[id]);
+    return n >= 4 && p[0] == '<' && p[1] == '|' && p[n - 2] == '|' && p[n - 1] == '>' &&
+           !memchr(p + 2, '|', n - 4);
+}
+
 static fy_status build_maps(struct fy_tokenizer *t)
 {
     fy_status st;
@@ -169,7 +202,12 @@ static fy_status build_maps(struct fy_tokenizer *t)
         }
         map_insert(t, &t->named, (int32_t)i);
         if ((t->types[i] == 3 || t->types[i] == 4) && len > 0) {
-            t->specials[t->n_specials++] = (int32_t)i;
+            /* a special whose string an earlier named token holds is not found by lookup */
+            if (is_bar_name(t, (int32_t)i) &&
+                fy_tok_map_find(t, &t->named, t->blob + t->off[i], len) == i)
+                t->n_bar_specials++;
+            else
+                t->specials[t->n_specials++] = (int32_t)i;
             t->special_first[t->blob[t->off[i]]] = 1;
         }
     }
@@ -200,6 +238,7 @@ fy_status fy_tokenizer_from_strings(const char *const *strs, const uint64_t *len
     struct unbyte u;
     fy_status st;
     uint64_t total = 0;
+    char rname[48];
 
     FY_CHECK_ARG(out);
     *out = NULL;
@@ -210,6 +249,8 @@ fy_status fy_tokenizer_from_strings(const char *const *strs, const uint64_t *len
             return FY_E_INVAL;
         }
         total += lens[i];
+        if (types[i] != 1 && is_pad_of(strs[i], lens[i], i))
+            total += reserved_name(i, rname, sizeof(rname));
     }
     t = calloc(1, sizeof(*t));
     if (!t)
@@ -238,6 +279,11 @@ fy_status fy_tokenizer_from_strings(const char *const *strs, const uint64_t *len
                 goto fail;
             }
             pos += (uint64_t)k;
+        } else if (is_pad_of(strs[i], lens[i], i)) {
+            size_t k = reserved_name(i, rname, sizeof(rname));
+            memcpy(t->blob + pos, rname, k);
+            pos += k;
+            t->types[i] = FY_TOKEN_CONTROL;
         } else {
             if (lens[i])
                 memcpy(t->blob + pos, s, lens[i]);

@@ -14,7 +14,9 @@ struct fy_tokenizer;
 /* From a GGUF (tokenizer.ggml.model must be "gpt2"; tokens and token_type required). */
 fy_status fy_tokenizer_load(const struct fy_gguf *g, struct fy_tokenizer **out);
 /* From token strings in GPT-2 byte-level unicode and their types (1 normal, 3 control,
- * 4 user-defined, 5 unused...): what fy_tokenizer_load uses; tests build from the rank file. */
+ * 4 user-defined, 5 unused...): what fy_tokenizer_load uses; tests build from the rank file.
+ * A non-normal token "[PAD<id>]" (its own id; the converter's stand-in for o200k_harmony's
+ * 200019..201087) becomes the control token "<|reserved_<id>|>", tiktoken's name for it. */
 fy_status fy_tokenizer_from_strings(const char *const *strs, const uint64_t *lens,
                                     const int32_t *types, int64_t n,
                                     struct fy_tokenizer **out);
@@ -32,16 +34,18 @@ void fy_tokens_free(struct fy_tokens *v);
 fy_status fy_tokens_push(struct fy_tokens *v, int32_t id);
 
 /* Appends the tokens of text[0..len) to out. special = false: encode_ordinary (special-token
- * strings are plain text). special = true: every control token string in the text (e.g.
- * "<|start|>") becomes its id, the text between is encoded ordinarily. Invalid UTF-8 is
- * FY_E_INVAL (naming the byte offset). Linear in len. */
+ * strings are plain text). special = true: every control or user-defined token string in the
+ * text (e.g. "<|start|>", "<|reserved_200500|>"; only exact strings) becomes its id, the text
+ * between is encoded ordinarily. Invalid UTF-8 is FY_E_INVAL (naming the byte offset). Linear
+ * in len. */
 fy_status fy_tokenize(const struct fy_tokenizer *t, const char *text, size_t len, bool special,
                       struct fy_tokens *out);
 
 /* Id of a special token by its literal string ("<|return|>"), or -1. */
 int32_t fy_tokenizer_special(const struct fy_tokenizer *t, const char *name);
 
-/* The raw bytes of token id (specials: their literal string). NULL for an invalid id. */
+/* The raw bytes of token id (specials: their literal string, "<|reserved_<id>|>" for a
+ * "[PAD<id>]"). NULL for an invalid id. */
 const uint8_t *fy_token_bytes(const struct fy_tokenizer *t, int32_t id, size_t *len);
 
 /* Streaming detokenizer: holds back an incomplete UTF-8 sequence at the end of the output. */

@@ -558,17 +558,36 @@ fy_status fy_tok_pretokenize(const struct fy_tokenizer *t, const char *text, siz
     return st;
 }
 
-/* Id of the special token whose string starts at p (n bytes left), or -1. */
+/* Id of the special token whose string starts at p (n bytes left), or -1; the longest wins.
+ * A "<|name|>" special (no '|' in name) is the only one of that form that can start at p: the
+ * text up to the first '|' after "<|", plus '>'. It is looked up in the named map, so the 1,090
+ * o200k_harmony specials (reserved ones included) cost one lookup; the others are scanned. */
 static int32_t special_at(const struct fy_tokenizer *t, const uint8_t *p, size_t n)
 {
+    int32_t best = -1;
+    size_t best_len = 0;
+    if (t->n_bar_specials && n >= 4 && p[0] == '<' && p[1] == '|') {
+        size_t lim = n < FY_TOK_MAX_BYTES ? n : FY_TOK_MAX_BYTES;
+        const uint8_t *bar = memchr(p + 2, '|', lim - 2);
+        if (bar && (size_t)(bar - p) + 1 < lim && bar[1] == '>') {
+            size_t len = (size_t)(bar - p) + 2;
+            int32_t id = fy_tok_map_find(t, &t->named, p, len);
+            if (id >= 0 && (t->types[id] == 3 || t->types[id] == 4)) {
+                best = id;
+                best_len = len;
+            }
+        }
+    }
     for (int64_t k = 0; k < t->n_specials; k++) {
         int32_t id = t->specials[k];
         size_t len = (size_t)(t->off[id + 1] - t->off[id]);
         const uint8_t *sp = t->blob + t->off[id];
+        if (len <= best_len)
+            break; /* longest first */
         if (len <= n && sp[0] == p[0] && !memcmp(sp, p, len))
             return id;
     }
-    return -1;
+    return best;
 }
 
 fy_status fy_tokenize(const struct fy_tokenizer *t, const char *text, size_t len, bool special,
@@ -590,7 +609,7 @@ fy_status fy_tokenize(const struct fy_tokenizer *t, const char *text, size_t len
         goto fail;
     }
     size_t seg = 0;
-    if (special && t->n_specials) {
+    if (special && (t->n_specials || t->n_bar_specials)) {
         for (size_t i = 0; i < len; i++) {
             if (!t->special_first[u[i]])
                 continue;

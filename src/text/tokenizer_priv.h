@@ -31,13 +31,15 @@ struct fy_tokenizer {
     int64_t n_vocab;
     uint8_t *blob;           /* every token's bytes, back to back */
     uint64_t *off;           /* [n_vocab + 1] token i is blob[off[i] .. off[i+1]) */
-    int32_t *types;          /* [n_vocab] token types as given */
+    int32_t *types;          /* [n_vocab] token types as given, except "[PAD<id>]" -> 3 */
     struct fy_tok_map bpe;   /* type-1 (normal) tokens: bytes -> id = rank */
     struct fy_tok_map named; /* every other token: literal string -> id (fy_tokenizer_special) */
     size_t max_bpe_len;      /* longest normal token, bytes */
     int32_t byte_id[256];    /* the token of each single byte */
-    int32_t *specials;       /* [n_specials] control (3) and user-defined (4) ids, longest first */
+    int32_t *specials;       /* [n_specials] specials (control 3, user-defined 4) other than
+                              * "<|name|>" ones (no '|' in name), longest first: scanned */
     int64_t n_specials;
+    int64_t n_bar_specials;     /* "<|name|>" specials (all of o200k's): one lookup in named */
     uint8_t special_first[256]; /* 1 where some special string starts with that byte */
     pcre2_code *re;
     pcre2_match_context *mctx;
