@@ -114,12 +114,12 @@ expect "bench-compare of a file with itself" 0 '4 compared, 0 only in one file, 
 assert n == ["pp8", "pp16", "pp8 @ d8", "pp16 @ d8"], n' && ok "lists and ranges" || bad "lists and ranges"
 expect "-h" 0 'usage: ferry bench -m MODEL' "$ferry" bench -h
 expect "unknown flag" 2 'bench: unknown flag --bogus' "$ferry" bench -m "$m" --bogus
-expect "no -m" 1 'bench: -m MODEL is required' "$ferry" bench -p 4
-expect "bad -p" 1 'flag -p: "x" is not a list of integers' "$ferry" bench -m "$m" -p x
-expect "bad -d range" 1 'flag -d: bad range in "8-4"' "$ferry" bench -m "$m" -d 8-4
-expect "bad -n" 1 'flag -n: "4,"' "$ferry" bench -m "$m" -n 4,
-expect "bad -r" 1 'flag -r: "0" is not an integer' "$ferry" bench -m "$m" -r 0
-expect "bad -o" 1 'flag -o: "xml" is not one of md, csv, json, jsonl' "$ferry" bench -m "$m" -o xml
+expect "no -m" 2 'bench: -m MODEL is required' "$ferry" bench -p 4
+expect "bad -p" 2 'flag -p: "x" is not a list of integers' "$ferry" bench -m "$m" -p x
+expect "bad -d range" 2 'flag -d: bad range in "8-4"' "$ferry" bench -m "$m" -d 8-4
+expect "bad -n" 2 'flag -n: "4,"' "$ferry" bench -m "$m" -n 4,
+expect "bad -r" 2 'flag -r: "0" is not an integer' "$ferry" bench -m "$m" -r 0
+expect "bad -o" 2 'flag -o: "xml" is not one of md, csv, json, jsonl' "$ferry" bench -m "$m" -o xml
 expect "no test" 1 'no test to run' "$ferry" bench -m "$m" -p 0 -n 0
 expect "-c too small" 1 'flag -c: 8 positions, the tests need 48' \
     "$ferry" bench -m "$m" -p 16 -n 4 -d 32 -c 8

@@ -19,16 +19,16 @@ for c in synth logits run chat tokenize; do
 done
 expect "no command" 2 "usage" "$ferry"
 expect "unknown command" 2 'unknown command "frobnicate"' "$ferry" frobnicate
-expect "bad -n" 1 'flag -n: "x" is not an integer' "$ferry" run -m "$m" -p hi -n x
-expect "bad --temp" 1 'flag --temp: "hot" is not a number in \[0, 100\]' \
+expect "bad -n" 2 'flag -n: "x" is not an integer' "$ferry" run -m "$m" -p hi -n x
+expect "bad --temp" 2 'flag --temp: "hot" is not a number in \[0, 100\]' \
     "$ferry" run -m "$m" -p hi --temp hot
-expect "bad --kv-type" 1 'flag --kv-type: "q4" is not one of f16, f32' \
+expect "bad --kv-type" 2 'flag --kv-type: "q4" is not one of f16, f32' \
     "$ferry" run -m "$m" -p hi --kv-type q4
 expect "bad --reasoning" 1 'flag --reasoning: "max" is not one of low, medium, high' \
     "$ferry" chat -m "$m" --reasoning max
-expect "missing value" 1 'flag -p needs a value' "$ferry" run -m "$m" -p
+expect "missing value" 2 'flag -p needs a value' "$ferry" run -m "$m" -p
 expect "missing model file" 1 'nope.gguf: open: No such file' "$ferry" run -m "$tmp/nope.gguf" -p hi
-expect "prompt and tokens" 1 'exactly one of' "$ferry" run -m "$m" -p hi --tokens 1
+expect "prompt and tokens" 2 'exactly one of' "$ferry" run -m "$m" -p hi --tokens 1
 
 # --poll: how idle OpenMP threads wait (src/cli/omp_wait.c): ferry sets GOMP_SPINCOUNT and runs
 # itself again, unless the environment already says; a bad level names the flag
@@ -38,7 +38,7 @@ expect "--poll 7" 0 'threads wait: --poll 7 \(GOMP_SPINCOUNT=21000\)' \
     env -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY "$ferry" --version --poll 7
 expect "--poll: the environment wins" 0 'threads wait: from the environment \(OMP_WAIT_POLICY=active\)' \
     env OMP_WAIT_POLICY=active "$ferry" --version --poll 7
-expect "bad --poll" 1 'flag --poll: "101" is not an integer in \[0, 100\]' \
+expect "bad --poll" 2 'flag --poll: "101" is not an integer in \[0, 100\]' \
     "$ferry" run -m "$m" -p hi --poll 101
 expect "--poll in bench JSON" 0 '"omp_wait": "--poll 3 \(GOMP_SPINCOUNT=9000\)"' \
     env -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY "$ferry" bench -m "$m" -p 8 -n 0 -r 1 --poll 3 -o jsonl
@@ -87,7 +87,7 @@ expect "logits bad id" 1 'id 201088 is outside the vocabulary' \
 "$ferry" logits -m "$m" --tokens 1,2,3,4,5,6 -ub 4 -t 1 -tb 2 -o "$tmp/tb.bin" 2>/dev/null
 cmp -s "$tmp/t2.bin" "$tmp/tb.bin" && ok "logits with -t 1 -tb 2 equal -t 2" \
     || bad "logits differ with -t 1 -tb 2"
-expect "bad -tb" 1 'flag -tb: "0" is not an integer in \[1, 4096\]' \
+expect "bad -tb" 2 'flag -tb: "0" is not an integer in \[1, 4096\]' \
     "$ferry" run -m "$m" --tokens 1,2 -n 1 -tb 0
 
 # placement flags: without a GPU they need --test-gpu; with it the logits are the CPU's, exactly
@@ -99,9 +99,17 @@ for recipe in "-ngl 99" "-ngl 99 -ot exps=CPU --offload-threshold 4" "--n-cpu-mo
     cmp -s "$tmp/cpu.bin" "$tmp/gpu.bin" && ok "logits with $recipe --test-gpu equal the CPU's" \
         || bad "logits with $recipe --test-gpu differ"
 done
-expect "placement without a GPU" 1 'placement flags need a GPU' \
-    "$ferry" logits -m "$m" --tokens 1 -ngl 99 -o "$tmp/x.bin"
-expect "bad -ot device" 1 'CUDA7' "$ferry" run -m "$m" -p hi -ot "exps=CUDA7" --test-gpu
+# without a GPU, placement flags run on the CPU with one warning, and give the CPU's logits
+"$ferry" logits -m "$m" --tokens 1,2,3 -o "$tmp/cpu3.bin" 2>/dev/null
+expect "placement without a GPU: the CPU" 0 'no GPU found .*running everything on the CPU; the placement would put [0-9.]+ GiB on GPU0' \
+    "$ferry" logits -m "$m" --tokens 1,2,3 -ngl 99 -ot exps=CPU -o "$tmp/x.bin"
+cmp -s "$tmp/cpu3.bin" "$tmp/x.bin" && ok "placement without a GPU: the CPU's logits" \
+    || bad "placement without a GPU: logits differ from the CPU's"
+expect "-dev none" 0 '-dev none: running everything on the CPU' \
+    "$ferry" logits -m "$m" --tokens 1,2,3 -ngl 99 -dev none -o "$tmp/x.bin"
+expect "bad -dev" 2 'flag -dev: "TPU0" is not a device' \
+    "$ferry" run -m "$m" -p hi -dev TPU0
+expect "bad -ot device" 2 'CUDA7' "$ferry" run -m "$m" -p hi -ot "exps=CUDA7" --test-gpu
 
 # the GPU code through the command line, on the CPU emulator (ferry-emu: the same program linked
 # with the emulator): per-row relative error < 1e-2 and the same arg-max as the CPU

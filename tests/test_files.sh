@@ -209,9 +209,9 @@ truncate -s 65M "$tmp/big.txt"
 for c in run chat logits bench; do
     extra=()
     [ $c = logits ] && extra=(-o "$tmp/never.bin")
-    limited 1 "--tokens-file $z: more than 64 MiB" "$tmp/ids.txt" \
+    limited 2 "--tokens-file $z: more than 64 MiB" "$tmp/ids.txt" \
         "$ferry" $c -m "$m" --tokens-file $z "${extra[@]}"
-    limited 1 "--tokens-file $tmp/big.txt: 68157440 bytes, more than 64 MiB" "$tmp/ids.txt" \
+    limited 2 "--tokens-file $tmp/big.txt: 68157440 bytes, more than 64 MiB" "$tmp/ids.txt" \
         "$ferry" $c -m "$m" --tokens-file "$tmp/big.txt" "${extra[@]}"
 done
 [ ! -e "$tmp/never.bin" ] && [ -z "$(leftovers "$tmp")" ] && ok "logits: no output on an input error" ||

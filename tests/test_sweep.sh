@@ -169,14 +169,14 @@ fi
 # flags
 expect "-h" 0 "usage: ferry sweep-bench" "$ferry" sweep-bench -h
 expect "unknown flag" 2 "unknown flag --bogus" "$ferry" sweep-bench -m "$m" --bogus
-expect "no model" 1 "-m MODEL is required" "$ferry" sweep-bench -c 256
-expect "bad --output" 1 'flag --output: "xml" is not one of md, jsonl' \
+expect "no model" 2 "-m MODEL is required" "$ferry" sweep-bench -c 256
+expect "bad --output" 2 'flag --output: "xml" is not one of md, jsonl' \
     "$ferry" sweep-bench "${args[@]}" --output xml
-expect "bad -n" 1 'flag -n: "x" is not an integer' "$ferry" sweep-bench -m "$m" -n x
-expect "bad -ub" 1 'flag -ub' "$ferry" sweep-bench -m "$m" -ub 0
-expect "bad -s" 1 'flag -s' "$ferry" sweep-bench -m "$m" -s -1
-expect "missing --plot value" 1 'flag --plot needs a value' "$ferry" sweep-bench -m "$m" --plot
-expect "--tokens refused" 1 '--tokens is not used' "$ferry" sweep-bench -m "$m" --tokens 1
+expect "bad -n" 2 'flag -n: "x" is not an integer' "$ferry" sweep-bench -m "$m" -n x
+expect "bad -ub" 2 'flag -ub' "$ferry" sweep-bench -m "$m" -ub 0
+expect "bad -s" 2 'flag -s' "$ferry" sweep-bench -m "$m" -s -1
+expect "missing --plot value" 2 'flag --plot needs a value' "$ferry" sweep-bench -m "$m" --plot
+expect "--tokens refused" 2 '--tokens is not used' "$ferry" sweep-bench -m "$m" --tokens 1
 expect "unwritable --plot" 1 "$tmp/no/s.svg" \
     "$ferry" sweep-bench "${args[@]}" -c 64 --plot "$tmp/no/s.svg"
 

@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #if FY_HAVE_OPENMP
 #include <omp.h>
 #endif
@@ -17,6 +18,9 @@ fy_status fy_cli_init(struct fy_cli *o)
 {
     memset(o, 0, sizeof(*o));
     o->kv_type = FY_F16;
+    o->fit = -1;
+    o->fit_margin = FY_FIT_MARGIN;
+    o->color = -1;
     return fy_place_rules_new(&o->rules);
 }
 
@@ -71,7 +75,67 @@ const char fy_cli_help_common[] =
     "                         models larger than RAM; uploads are then slower)\n"
     "  --test-gpu             GPU0 is a test device in host memory that counts every byte\n"
     "                         moved (exercises placement and offload without a GPU)\n"
+    "  -dev, --device DEV     none (or CPU): run on the CPU whatever the placement flags say;\n"
+    "                         CUDA<N>, ROCm<N>, GPU<N>: GPU N as GPU0 (as -mg N)\n"
+    "  --fit on|off           with a GPU: choose the placement that fits its free memory when\n"
+    "                         no placement flag is given, and check one that is (default on)\n"
+    "  --fit-target MIB       GPU memory --fit leaves free (default 1024)\n"
+    "  --fit-ctx N            --fit may halve -c down to N when nothing fits (default: never)\n"
+    "  --no-mmap              read the model into memory instead of mapping it\n"
+    "  --mlock                keep the model's pages in RAM (warns when the limit refuses)\n"
+    "  -fa, --flash-attn [on|off|auto]  accepted: ferry's attention is always flash-style\n"
+    "  -ts, --tensor-split A,B  accepted for one GPU (ferry uses one: -mg/-dev picks it)\n"
+    "  --jinja, --chat-template NAME  accepted: gpt-oss is rendered by ferry's harmony renderer\n"
+    "  -v, --verbose          debug messages; --log-disable: errors only\n"
+    "  --color [on|off|auto]  colors on a terminal (chat: the reasoning dimmed; default auto)\n"
     "  -h, --help             this help\n";
+
+/* "on|off|auto" (and llama.cpp's older 1/0/true/false): 1, 0, -1 for auto; -2 if not one */
+static int on_off(const char *v)
+{
+    if (!strcmp(v, "on") || !strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "enabled"))
+        return 1;
+    if (!strcmp(v, "off") || !strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "disabled"))
+        return 0;
+    return !strcmp(v, "auto") ? -1 : -2;
+}
+
+/* A flag whose value is optional (-fa, --color): the next argument when it is one of
+ * on/off/auto, else nothing (the flag alone means on). */
+static const char *optional_value(int argc, char **argv, int *i)
+{
+    if (*i + 1 < argc && on_off(argv[*i + 1]) != -2)
+        return argv[++*i];
+    return NULL;
+}
+
+/* -dev/--device: none or CPU; CUDA<N>, ROCm<N>, GPU<N> (the first of a comma list) */
+static int parse_device(struct fy_cli *o, const char *flag, const char *v)
+{
+    if (!strcasecmp(v, "none") || !strcasecmp(v, "cpu")) {
+        o->no_gpu = true;
+        return 1;
+    }
+    static const char *const pre[] = {"CUDA", "ROCm", "GPU", "HIP"};
+    for (size_t k = 0; k < FY_ARRAY_LEN(pre); k++) {
+        size_t n = strlen(pre[k]);
+        if (strncasecmp(v, pre[k], n) != 0)
+            continue;
+        char *end = NULL;
+        long g = strtol(v + n, &end, 10);
+        if (end != v + n && (*end == '\0' || *end == ',') && g >= 0 && g < 64) {
+            if (*end == ',')
+                fy_log(FY_LOG_WARN, "flag %s: ferry uses one GPU: %.*s, not the rest of \"%s\"",
+                       flag, (int)(end - v), v, v);
+            o->main_gpu = (int)g;
+            o->no_gpu = false;
+            return 1;
+        }
+    }
+    fy_log(FY_LOG_ERR, "flag %s: \"%s\" is not a device: none, CPU, CUDA<N>, ROCm<N> or GPU<N>",
+           flag, v);
+    return -1;
+}
 
 /* Parses one common flag at argv[*i]. Returns 1 if consumed, 0 if not ours, -1 on error. */
 int fy_cli_parse_common(struct fy_cli *o, int argc, char **argv, int *i)
@@ -133,6 +197,71 @@ int fy_cli_parse_common(struct fy_cli *o, int argc, char **argv, int *i)
         if (fy_arg_int(a, v, 0, 63, &x) != FY_OK)
             return -1;
         o->main_gpu = (int)x;
+    } else if (!strcmp(a, "-dev") || !strcmp(a, "--device")) {
+        VALUE();
+        return parse_device(o, a, v);
+    } else if (!strcmp(a, "--fit")) {
+        VALUE();
+        int f = on_off(v);
+        if (f < 0) {
+            fy_log(FY_LOG_ERR, "flag --fit: \"%s\" is not one of on, off", v);
+            return -1;
+        }
+        o->fit = f;
+    } else if (!strcmp(a, "--fit-target") || !strcmp(a, "-fitt")) {
+        VALUE();
+        if (fy_arg_int(a, v, 0, INT64_C(1) << 40, &x) != FY_OK)
+            return -1;
+        o->fit_margin = (uint64_t)x << 20;
+    } else if (!strcmp(a, "--fit-ctx") || !strcmp(a, "-fitc")) {
+        VALUE();
+        if (fy_arg_int(a, v, 1, INT32_MAX, &o->fit_min_ctx) != FY_OK)
+            return -1;
+    } else if (!strcmp(a, "--no-mmap")) {
+        o->no_mmap = true;
+    } else if (!strcmp(a, "--mlock")) {
+        o->mlock = true;
+    } else if (!strcmp(a, "-fa") || !strcmp(a, "--flash-attn")) {
+        v = optional_value(argc, argv, i);
+        if (v && on_off(v) == 0)
+            fy_log(FY_LOG_INFO, "flag %s off: ferry's attention is always flash-style (it keeps "
+                   "no score matrix); running with it", a);
+        else if (!v && *i + 1 < argc && argv[*i + 1][0] != '-')
+            fy_log(FY_LOG_WARN, "flag %s: \"%s\" is not one of on, off, auto; taken as on", a,
+                   argv[*i + 1]);
+    } else if (!strcmp(a, "-ts") || !strcmp(a, "--tensor-split")) {
+        VALUE();
+        int nonzero = 0;
+        for (const char *c = v; *c;) {
+            char *end = NULL;
+            double f = strtod(c, &end);
+            if (end == c) {
+                fy_log(FY_LOG_ERR, "flag %s: \"%s\" is not a list of numbers (e.g. 3,1)", a, v);
+                return -1;
+            }
+            nonzero += f > 0;
+            c = *end == ',' || *end == '/' ? end + 1 : end;
+            if (*end && *end != ',' && *end != '/') {
+                fy_log(FY_LOG_ERR, "flag %s: \"%s\" is not a list of numbers (e.g. 3,1)", a, v);
+                return -1;
+            }
+        }
+        if (nonzero > 1)
+            fy_log(FY_LOG_WARN, "flag %s %s: ferry runs on one GPU (GPU%d, -mg/-dev); the split "
+                   "is ignored", a, v, o->main_gpu);
+    } else if (!strcmp(a, "--jinja") || !strcmp(a, "--no-jinja")) {
+        /* accepted: gpt-oss is rendered by ferry's harmony renderer (src/text/harmony*.c) */
+    } else if (!strcmp(a, "--chat-template") || !strcmp(a, "--chat-template-file")) {
+        VALUE();
+        fy_log(FY_LOG_INFO, "flag %s %s: accepted; gpt-oss conversations are rendered by "
+               "ferry's harmony renderer", a, v);
+    } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose") || !strcmp(a, "--log-verbose")) {
+        fy_log_set_level(FY_LOG_DEBUG);
+    } else if (!strcmp(a, "--log-disable")) {
+        fy_log_set_level(FY_LOG_ERR);
+    } else if (!strcmp(a, "--color") || !strcmp(a, "-co")) {
+        v = optional_value(argc, argv, i);
+        o->color = v ? on_off(v) : 1;
     } else if (!strcmp(a, "--yarn-unrounded")) {
         o->yarn_unrounded = true; /* test-only: OpenAI/HF YaRN correction range */
     } else {
@@ -163,8 +292,99 @@ fy_status fy_cli_load(const struct fy_cli *o, struct fy_model **m_out)
     if (o->n_threads > 0)
         omp_set_num_threads((int)o->n_threads);
 #endif
+    const struct fy_gguf_load_opts lo = {.no_mmap = o->no_mmap, .mlock = o->mlock};
+    fy_gguf_set_load_opts(&lo);
     FY_TRY(fy_model_load(o->model, m_out));
     (*m_out)->hp.rope.unrounded = o->yarn_unrounded;
+    return FY_OK;
+}
+
+/* GiB of the GPU0 weights, duplicated biases and KV cache a placement would hold (plan figures) */
+static double placed_gib(const struct fy_place_rules *r, const struct fy_model *m,
+                         const struct fy_session_opts *so)
+{
+    struct fy_place_dims dims;
+    struct fy_placement *p = NULL;
+    struct fy_plan_opts po;
+    struct fy_plan pl;
+    double gib = -1;
+    fy_plan_opts_default(&po);
+    po.n_ctx = so->n_ctx;
+    po.n_ubatch = so->n_ubatch < so->n_ctx ? so->n_ubatch : so->n_ctx;
+    po.kv_type = so->kv_type;
+    if (fy_place_dims_from_gguf(m->gguf, &dims) == FY_OK &&
+        fy_placement_new(r, m->gguf, &dims, &p) == FY_OK && fy_plan_make(p, &po, &pl) == FY_OK)
+        gib = pl.dev[FY_DEV_GPU0].total / (1024.0 * 1024.0 * 1024.0);
+    fy_placement_free(p);
+    return gib;
+}
+
+/* No usable GPU (or -dev none) with placement flags: said once per process, then the CPU. */
+static fy_status cpu_fallback(const struct fy_cli *o, const struct fy_model *m, int n_gpu,
+                              const struct fy_session_opts *so)
+{
+    static bool said;
+    if (said)
+        return FY_OK;
+    said = true;
+    const double gib = placed_gib(o->rules, m, so);
+    char what[96];
+    if (gib >= 0)
+        snprintf(what, sizeof(what), "; the placement would put %.2f GiB on GPU0", gib);
+    else
+        what[0] = '\0';
+    if (o->no_gpu)
+        fy_log(FY_LOG_INFO, "-dev none: running everything on the CPU%s", what);
+    else if (!strcmp(fy_device_gpu_platform(), "none"))
+        fy_log(FY_LOG_WARN, "no GPU support in this build: running everything on the CPU%s "
+               "(rebuild with -Dgpu=cuda or -Dgpu=hip for a GPU)", what);
+    else if (n_gpu < 0)
+        fy_log(FY_LOG_WARN, "no usable GPU: running everything on the CPU%s", what);
+    else
+        fy_log(FY_LOG_WARN, "no GPU found (%s GPU %d; %d present): running everything on the "
+               "CPU%s", fy_device_gpu_platform(), o->main_gpu, n_gpu, what);
+    return FY_OK;
+}
+
+/* --fit with a GPU: without placement flags, the placement that fits GPU0's free memory (and
+ * so->n_ctx may shrink with --fit-ctx); with them, a warning when theirs does not fit. */
+static fy_status fit_placement(struct fy_cli *o, const struct fy_model *m,
+                               struct fy_session_opts *so, bool *place)
+{
+    uint64_t free_b = 0, total_b = 0;
+    if (fy_device_gpu_mem(o->main_gpu, &free_b, &total_b) != FY_OK || free_b == 0)
+        return FY_OK; /* said by the GPU layer; the placement stays as given */
+    struct fy_place_dims dims;
+    FY_TRY(fy_place_dims_from_gguf(m->gguf, &dims));
+    struct fy_plan_opts po;
+    fy_plan_opts_default(&po);
+    po.n_ctx = so->n_ctx;
+    po.n_ubatch = so->n_ubatch < so->n_ctx ? so->n_ubatch : so->n_ctx;
+    po.kv_type = so->kv_type;
+    const struct fy_fit_opts fo = {.vram = free_b, .margin = o->fit_margin,
+                                   .min_ctx = o->fit_min_ctx};
+    struct fy_fit ft;
+    FY_TRY(fy_plan_fit(m->gguf, &dims, o->rules, &po, &fo, &ft));
+    const double gib = 1024.0 * 1024.0 * 1024.0;
+    if (*place) {
+        const double need = placed_gib(o->rules, m, so);
+        if (need * gib > (double)(free_b > fo.margin ? free_b - fo.margin : 0))
+            fy_log(FY_LOG_WARN, "--fit: the placement needs %.2f GiB on GPU0, which has %.2f GiB "
+                   "free (%.2f GiB kept free); %s%s", need, free_b / gib, fo.margin / gib,
+                   ft.fits ? "this fits: " : "nothing fits; run on the CPU with -dev none",
+                   ft.fits ? ft.flags : "");
+        return FY_OK;
+    }
+    if (!ft.fits) {
+        fy_log(FY_LOG_INFO, "--fit: nothing fits GPU0's %.2f GiB free (%.2f GiB kept free): "
+               "running on the CPU", free_b / gib, fo.margin / gib);
+        return FY_OK;
+    }
+    FY_TRY(fy_place_rules_from_fit(o->rules, &ft));
+    so->n_ctx = ft.n_ctx;
+    *place = true;
+    fy_log(FY_LOG_INFO, "--fit: %s (GPU0 %.2f GiB of %.2f GiB free; --fit off to run on the CPU)",
+           ft.flags, ft.gpu_bytes / gib, free_b / gib);
     return FY_OK;
 }
 
@@ -182,23 +402,20 @@ fy_status fy_cli_session(const struct fy_cli *o, const struct fy_model *m, int64
     so.kv_type = o->kv_type;
     so.n_threads = (int)o->n_threads;
     so.n_threads_batch = (int)(o->n_threads_batch ? o->n_threads_batch : o->n_threads);
-    if (o->placement_given || o->test_gpu) {
-        struct fy_cli *w = (struct fy_cli *)o; /* the placement and device live in the options */
-        struct fy_place_dims dims;
-        const int n_gpu = o->test_gpu ? 0 : fy_device_gpu_count();
-        if (!o->test_gpu && n_gpu < 0)
-            return FY_E_GPU; /* a driver that cannot be used: said by fy_gpu_count */
-        if (!o->test_gpu && n_gpu <= o->main_gpu) {
-            if (!strcmp(fy_device_gpu_platform(), "none"))
-                fy_log(FY_LOG_ERR, "placement flags need a GPU, and this ferry was built without "
-                       "GPU support (rebuild with -Dgpu=cuda or -Dgpu=hip); --test-gpu runs GPU0 "
-                       "as a test device in host memory");
-            else
-                fy_log(FY_LOG_ERR, "placement flags need a GPU: %s GPU %d not found (%d "
-                       "present); drop -ngl/-ot/--n-cpu-moe to run on the CPU",
-                       fy_device_gpu_platform(), o->main_gpu, n_gpu);
-            return FY_E_UNSUPPORTED;
+    struct fy_cli *w = (struct fy_cli *)o; /* the placement and device live in the options */
+    bool place = o->placement_given || o->test_gpu;
+    if (!o->test_gpu) {
+        const int n_gpu = o->no_gpu ? 0 : fy_device_gpu_count();
+        if (o->no_gpu || n_gpu <= o->main_gpu) {
+            if (place)
+                FY_TRY(cpu_fallback(o, m, n_gpu, &so));
+            place = false;
+        } else if (o->fit != 0) {
+            FY_TRY(fit_placement(w, m, &so, &place));
         }
+    }
+    if (place) {
+        struct fy_place_dims dims;
         FY_TRY(fy_place_dims_from_gguf(m->gguf, &dims));
         FY_TRY(fy_placement_new(o->rules, m->gguf, &dims, &w->placement));
         if (o->test_gpu) {

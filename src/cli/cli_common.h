@@ -24,6 +24,12 @@ struct fy_cli {
     bool test_gpu;          /* --test-gpu: GPU0 is the counting test device in host memory */
     bool no_pin;            /* --no-pin: leave expert host memory pageable */
     int main_gpu;           /* -mg: the GPU ordinal used as GPU0 */
+    bool no_gpu;            /* -dev none: the CPU only, whatever the placement flags say */
+    int fit;                /* --fit: -1 default (on with a GPU), 0 off, 1 on */
+    uint64_t fit_margin;    /* --fit-target MiB, as bytes */
+    int64_t fit_min_ctx;    /* --fit-ctx */
+    bool no_mmap, mlock;    /* --no-mmap, --mlock */
+    int color;              /* --color: -1 auto, 0 off, 1 on */
     struct fy_placement *placement;  /* made by fy_cli_session */
     struct fy_device *gpu;
 };

@@ -38,7 +38,8 @@ static const char usage_text[] =
     "For tg tests json/jsonl also give bytes_per_token (weights read per token), achieved_gbps\n"
     "(median t/s x bytes_per_token / 1e9) and bw_fraction (achieved / the host memory bandwidth\n"
     "measured before and after the tests, the larger of the two): the machine-independent\n"
-    "figure.\n\n";
+    "figure.\n\n"
+    "exit status: 0 done, 1 runtime error, 2 usage error\n\n";
 
 enum bench_fmt { FMT_MD, FMT_CSV, FMT_JSON, FMT_JSONL };
 
@@ -167,7 +168,7 @@ static void place_append(struct bench *b, int argc, char **argv, int i0, int i1)
 /* 1 parsed, 0 help printed, -1 error (rc in *rc). */
 static int parse_args(struct bench *b, int argc, char **argv, int *rc)
 {
-    *rc = 1;
+    *rc = 2; /* usage errors */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         int i0 = i;

@@ -20,7 +20,8 @@ static const char usage_text[] =
     "logits to FILE; row i = logits after token i.\n\n"
     "  -o, --output FILE      output file: a regular file is written beside it and renamed\n"
     "                         into place; a FIFO or device is written in place; \"-\" is\n"
-    "                         standard output. A symbolic link keeps pointing at the file.\n";
+    "                         standard output. A symbolic link keeps pointing at the file.\n"
+    "exit status: 0 written, 1 runtime error (nothing left at -o), 2 usage error\n\n";
 
 struct logits_out {
     struct fy_outfile *out;
@@ -52,10 +53,12 @@ int fy_cmd_logits(int argc, char **argv)
     struct fy_model *m = NULL;
     struct fy_session *s = NULL;
     struct logits_out w = {0};
-    int rc = 1;
+    int rc = 2; /* usage errors until the flags are read */
 
-    if (fy_cli_init(&o) != FY_OK)
+    if (fy_cli_init(&o) != FY_OK) {
+        rc = 1;
         goto done;
+    }
     for (int i = 1; i < argc; i++) {
         int r = fy_cli_parse_common(&o, argc, argv, &i);
         if (r < 0)
@@ -77,6 +80,7 @@ int fy_cmd_logits(int argc, char **argv)
         fy_log(FY_LOG_ERR, "logits: -o FILE is required");
         goto done;
     }
+    rc = 1; /* runtime errors from here */
     /* the output first: a path that cannot be written fails before the model loads */
     w.total = o.n_tokens;
     w.tty = isatty(2);

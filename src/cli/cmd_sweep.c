@@ -134,7 +134,7 @@ static int parse_own(struct sweep_opts *o, int argc, char **argv, int *i)
 /* Returns 1 to run, 0 to exit 0 (help), else the exit code + 1 in *rc. */
 static int parse_args(struct sweep_opts *o, int argc, char **argv, int *rc)
 {
-    *rc = 1;
+    *rc = 2; /* usage errors */
     for (int i = 1; i < argc; i++) {
         int start = i;
         int r = parse_own(o, argc, argv, &i);

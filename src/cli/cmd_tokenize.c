@@ -18,7 +18,8 @@ static const char usage_text[] =
     "  -f, --file FILE        text from a file (\"-\": standard input; at most 64 MiB)\n"
     "  --ids                  print only the ids\n"
     "  --special              parse special-token strings (<|start|>...) in the text\n"
-    "  -h, --help             this help\n";
+    "  -h, --help             this help\n\n"
+    "exit status: 0 done, 1 runtime error, 2 usage error\n";
 
 /* Length of the valid UTF-8 sequence at p (1..4), or 0 if the bytes there are not one. */
 static size_t utf8_len(const uint8_t *p, size_t n)
@@ -74,7 +75,7 @@ int fy_cmd_tokenize(int argc, char **argv)
     struct fy_gguf *g = NULL;
     struct fy_tokenizer *t = NULL;
     struct fy_tokens out = {0};
-    int rc = 1;
+    int rc = 2; /* usage errors until the flags are read */
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -98,9 +99,9 @@ int fy_cmd_tokenize(int argc, char **argv)
     }
     if (!model || !!text + !!file != 1) {
         fy_log(FY_LOG_ERR, "tokenize: give -m MODEL and exactly one of -p TEXT, -f FILE");
-        rc = 2;
         goto done;
     }
+    rc = 1; /* runtime errors from here */
     if (file && !(file_text = fy_arg_read_file("-f", file, FY_LIMIT_PROMPT_FILE, &len)))
         goto done;
     if (!file)
