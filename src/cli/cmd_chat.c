@@ -36,8 +36,6 @@ static const char usage_text[] =
     "  --date YYYY-MM-DD      current date in the system message (default: today)\n"
     "  -n, --n-predict N      most tokens per answer (default: until the context is full)\n";
 
-#define FY_CHAT_MAX_HEADER 32 /* tokens without a message before output counts as raw text */
-
 static const char help_text[] =
     "/help        this help\n"
     "/reset       forget the conversation\n"
@@ -347,14 +345,9 @@ static fy_status render_with(struct chat *c, const struct fy_harmony_msg *um,
 static fy_status answer(struct chat *c, const struct fy_harmony_msg *um)
 {
     struct fy_tokens prompt = {0};
-    struct fy_harmony_parser *p = NULL;
-    struct fy_detok dt = {0};
-    struct fy_tokens said = {0}; /* the ids sampled this turn */
-    int64_t header_run = 0;      /* tokens since the parser was last inside a message */
-    struct fy_chat_view view = {.out = stdout, .show_reasoning = c->show_reasoning,
-                                .color = c->color};
-    bool interrupted = false, raw = false, full = false;
-    char buf[512];
+    struct fy_chat_view view = {.out = stdout, .tok = c->tok,
+                                .show_reasoning = c->show_reasoning, .color = c->color};
+    bool interrupted = false, full = false;
     fy_status st = render_with(c, um, &prompt);
     if (st != FY_OK)
         goto out;
@@ -374,7 +367,7 @@ static fy_status answer(struct chat *c, const struct fy_harmony_msg *um)
     st = eval_prompt(c, &prompt, &interrupted);
     if (st != FY_OK || interrupted)
         goto out;
-    st = fy_harmony_parser_new(c->tok, FY_ROLE_ASSISTANT, &p);
+    st = fy_chat_view_begin(&view);
     if (st != FY_OK)
         goto out;
     double t0 = fy_now();
@@ -392,59 +385,24 @@ static fy_status answer(struct chat *c, const struct fy_harmony_msg *um)
         }
         int32_t id = fy_gen_sample(&c->gen);
         produced++;
-        st = fy_tokens_push(&said, id);
-        if (st != FY_OK)
-            goto out;
-        struct fy_harmony_event ev = {0};
-        if (!raw) {
-            const char *why = NULL;
-            if (fy_harmony_parser_push(p, id, &ev) != FY_OK)
-                why = fy_harmony_parser_error(p);
-            header_run = fy_harmony_parser_current(p) ? 0 : header_run + 1;
-            if (!why && header_run > FY_CHAT_MAX_HEADER)
-                why = "no message after 32 header tokens";
-            if (why) {
-                /* not harmony (an untrained or synthetic model): show the raw text, dimmed */
-                raw = true;
-                printf("%s[not harmony (%s); the raw output follows]%s\n", dim_on(c), why,
-                       dim_off(c));
-                said.n--; /* this turn's earlier tokens are printed below with this one */
-                for (int64_t i = 0; i < said.n; i++) {
-                    size_t n = fy_detok_push(&dt, c->tok, said.ids[i], buf, sizeof(buf));
-                    fwrite(buf, 1, n, stdout);
-                }
-            }
-        }
-        if (raw) {
-            if (id == 199999 || id == 200002 || id == 200012)
-                break;
-            size_t n = fy_detok_push(&dt, c->tok, id, buf, sizeof(buf));
-            fputs(dim_on(c), stdout);
-            fwrite(buf, 1, n, stdout);
-            fputs(dim_off(c), stdout);
-            fflush(stdout);
-        } else {
-            fy_chat_view_event(&view, &ev);
-            if (ev.events & FY_HARMONY_EV_DONE)
-                break;
-        }
+        bool done = false;
+        st = fy_chat_view_token(&view, id, &done);
+        if (st != FY_OK || done)
+            break;
         st = fy_gen_eval(&c->gen, &id, 1);
         if (st == FY_OK)
             st = fy_tokens_push(&c->cached, id);
         if (st != FY_OK)
-            goto out;
+            break;
     }
     c->last_gen = produced;
     c->last_t_gen = fy_now() - t0;
     c->total_gen += produced;
+    /* show what is still unshown (a short answer that is not harmony), and keep what the model
+     * said (also a partial answer) in the conversation */
     fy_chat_view_end(&view);
-    if (!raw)
-        fy_harmony_parser_finish(p, NULL);
-    /* keep what the model said (also a partial answer) in the conversation */
-    int64_t n_msgs = 0;
-    const struct fy_harmony_msg *msgs = raw ? NULL : fy_harmony_parser_messages(p, &n_msgs);
-    for (int64_t i = 0; i < n_msgs && st == FY_OK; i++)
-        st = fy_harmony_msgs_push(&c->hist, &msgs[i]);
+    if (st == FY_OK)
+        st = fy_chat_view_reply(&view, &c->hist);
     c->conv.msgs = c->hist.v;
     c->conv.n_msgs = c->hist.n;
     c->turns++;
@@ -463,9 +421,8 @@ out:
                c->last_t_gen > 0 ? (double)c->last_gen / c->last_t_gen : 0.0,
                (long long)fy_session_n_past(c->s), (long long)c->n_ctx, dim_off(c));
     fflush(stdout);
-    fy_harmony_parser_free(p);
+    fy_chat_view_free(&view);
     fy_tokens_free(&prompt);
-    fy_tokens_free(&said);
     return st;
 }
 
