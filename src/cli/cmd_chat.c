@@ -5,6 +5,7 @@
 #include "cli_common.h"
 #include "placement/placement.h"
 #include "cli_signal.h"
+#include "chat_file.h"
 #include "chat_view.h"
 #include "cmd.h"
 #include "generate.h"
@@ -26,7 +27,7 @@ static const char usage_text[] =
     "An interactive chat in OpenAI's harmony format. Reads messages from the terminal or a\n"
     "pipe. End a line with \\ to continue the message on the next line, or enclose a\n"
     "multi-line message in lines holding only \"\"\". Ctrl-C stops an answer; Ctrl-C twice at\n"
-    "the prompt exits. Commands: /help /reset /stats /save FILE /exit\n"
+    "the prompt exits. Commands: /help /reset /stats /save FILE /load FILE /exit\n"
     "A message may hold at most 1 MiB. Piped input that is not text (a NUL byte, invalid\n"
     "UTF-8, a longer message) is refused; 8 such messages in a row, or one at the end of the\n"
     "input, end the chat with exit status 1.\n\n"
@@ -40,7 +41,8 @@ static const char help_text[] =
     "/help        this help\n"
     "/reset       forget the conversation\n"
     "/stats       token counts and speeds\n"
-    "/save FILE   write the conversation as text to FILE\n"
+    "/save FILE   write the conversation to FILE (JSON lines: one message a line)\n"
+    "/load FILE   replace the conversation with the one /save wrote to FILE\n"
     "/exit        quit (also /quit, Ctrl-D, or Ctrl-C twice at the prompt)\n"
     "A line ending in \\ continues the message; \"\"\" on its own line starts or ends a block.\n";
 
@@ -258,20 +260,52 @@ static int save_chat(const struct chat *c, const char *path)
         printf("nothing saved (the message above says why)\n");
         return -1;
     }
-    FILE *f = fy_outfile_fp(out);
-    for (int64_t i = 0; i < c->hist.n; i++) {
-        const struct fy_harmony_msg *m = &c->hist.v[i];
-        fprintf(f, "### %s%s%s\n%.*s\n\n", fy_harmony_role_name(m->role),
-                m->channel ? " / " : "", m->channel ? m->channel : "",
-                (int)(m->content_len ? m->content_len : (m->content ? strlen(m->content) : 0)),
-                m->content ? m->content : "");
-    }
+    fy_status st = fy_chat_file_write(fy_outfile_fp(out), c->hist.v, c->hist.n);
+    if (st != FY_OK)
+        fy_outfile_fail(out, errno);
     int bad = fy_outfile_commit(out) != FY_OK;
     if (bad)
         printf("nothing saved (the message above says why)\n");
     else
         printf("saved %lld messages to %s\n", (long long)c->hist.n, path);
     return bad ? -1 : 0;
+}
+
+/* Replaces the conversation with the one in PATH; on any error it stays as it was. The KV
+ * cache is kept: the next turn evaluates from where the two conversations differ. */
+static int load_chat(struct chat *c, const char *path)
+{
+    struct fy_harmony_msgs msgs = {0};
+    struct fy_tokens toks = {0};
+    fy_status st = fy_chat_file_read("/load", path, &msgs);
+    if (st == FY_OK) {
+        struct fy_harmony_conv conv = c->conv;
+        conv.msgs = msgs.v;
+        conv.n_msgs = msgs.n;
+        st = fy_harmony_render(c->tok, &conv, true, &toks);
+        if (st != FY_OK)
+            fy_log(FY_LOG_ERR, "/load %s: the conversation does not render: %s", path,
+                   fy_status_str(st));
+        else if (toks.n + 1 > c->n_ctx) {
+            fy_log(FY_LOG_ERR, "/load %s: the conversation needs %lld tokens but the context "
+                   "holds %lld", path, (long long)toks.n, (long long)c->n_ctx);
+            st = FY_E_FULL;
+        }
+    }
+    if (st != FY_OK) {
+        printf("nothing loaded; the conversation is as it was (the message above says why)\n");
+        fy_harmony_msgs_free(&msgs);
+        fy_tokens_free(&toks);
+        return -1;
+    }
+    fy_harmony_msgs_free(&c->hist);
+    c->hist = msgs;
+    c->conv.msgs = c->hist.v;
+    c->conv.n_msgs = c->hist.n;
+    printf("loaded %lld messages from %s (%lld tokens with the next prompt)\n",
+           (long long)c->hist.n, path, (long long)toks.n);
+    fy_tokens_free(&toks);
+    return 0;
 }
 
 /* Returns 1 to exit, 0 otherwise. */
@@ -288,6 +322,11 @@ static int run_command(struct chat *c, const char *cmd)
         print_stats(c);
     else if (!strncmp(cmd, "/save ", 6) && cmd[6])
         save_chat(c, cmd + 6);
+    else if (!strncmp(cmd, "/load ", 6) && cmd[6])
+        load_chat(c, cmd + 6);
+    else if (!strcmp(cmd, "/save") || !strcmp(cmd, "/load") || !strcmp(cmd, "/save ") ||
+             !strcmp(cmd, "/load "))
+        printf("usage: %.5s FILE\n", cmd);
     else
         printf("unknown command %s (try /help)\n", cmd);
     return 0;
