@@ -83,6 +83,8 @@ out3=$(printf 'first\n/save %s.c\n/reset\n/load %s.c\n/stats\n/save %s.c2\n' "$c
 check "/save: user and assistant messages" \
     "[ \$(grep -c '\"role\":\"user\"' $c.a2) = 2 ] &&
      [ \$(grep -c '\"role\":\"assistant\"' $c.a2) = 2 ]"
+check "short answers (5 tokens, not harmony) shown" \
+    "[ \$(grep -c 'the raw output follows' <<< \"\$out\") = 2 ]"
 check "/load: loaded message" "grep -q '^loaded 2 messages from $c.b' <<< \"\$out2\""
 check "/reset, /load, /save: the same file" "cmp -s $c.c $c.c2"
 check "/load: the next turn the same as without it" \
