@@ -66,7 +66,50 @@ rc=$?
 check "full context: exit 0" "[ $rc = 0 ]"
 check "full context: clear message" "grep -q 'context full: the conversation needs' <<< \"\$out\""
 check "full context: conversation kept" "grep -q '^turns 2 |' <<< \"\$out\""
-check "/save wrote the conversation" "grep -q '^### user' '$tmp/saved.txt' && grep -q '^hi$' '$tmp/saved.txt'"
+check "/save wrote the conversation" \
+    "grep -qx '{\"role\":\"user\",\"content\":\"hi\"}' '$tmp/saved.txt' &&
+     grep -q '^{\"role\":\"assistant\",' '$tmp/saved.txt'"
+
+# /save writes the whole conversation, the answers too (even short raw ones, here 5 tokens),
+# one JSON line a message; /load restores it: after /reset and /load, saved again it is the
+# same file; a conversation loaded over itself gives the next turn the same prompt (the same
+# prompt token count, the same answer) as the chat without /load
+chat() { "$ferry" chat -m "$tmp/tiny.gguf" -n 5 -s 3 --date 2026-01-01 -c 2048 2>&1; }
+c=$tmp/conv
+out=$(printf 'first\n/save %s.a\nsecond\n/save %s.a2\n' "$c" "$c" | chat)
+out2=$(printf 'first\n/save %s.b\n/load %s.b\nsecond\n/save %s.b2\n' "$c" "$c" "$c" | chat)
+out3=$(printf 'first\n/save %s.c\n/reset\n/load %s.c\n/stats\n/save %s.c2\n' "$c" "$c" "$c" |
+       chat)
+check "/save: user and assistant messages" \
+    "[ \$(grep -c '\"role\":\"user\"' $c.a2) = 2 ] &&
+     [ \$(grep -c '\"role\":\"assistant\"' $c.a2) = 2 ]"
+check "short answers (5 tokens, not harmony) shown" \
+    "[ \$(grep -c 'the raw output follows' <<< \"\$out\") = 2 ]"
+check "/load: loaded message" "grep -q '^loaded 2 messages from $c.b' <<< \"\$out2\""
+check "/reset, /load, /save: the same file" "cmp -s $c.c $c.c2"
+check "/load: the next turn the same as without it" \
+    "cmp -s $c.a2 $c.b2 && [ \"\$(grep -o 'prompt [0-9]* tokens' <<< \"\$out\")\" = \
+     \"\$(grep -o 'prompt [0-9]* tokens' <<< \"\$out2\")\" ]"
+check "/stats after /reset and /load" "grep -q '^turns 1 |' <<< \"\$out3\""
+
+# bad files: the message names the file and the line, the conversation stays as it was (saved
+# again it is the same), and whatever was typed after still works
+printf '{"role":"user","content":"ok"}\n{"role":"bot","content":"x"}\n' > "$c.bad"
+printf '{"role":"user","content":"ok"}\n{"role":"user" "content":"x"}\n' > "$c.badjson"
+out=$( (printf 'first\n/save %s.d\n/load %s.bad\n/load %s.badjson\n/load %s.none\n/load\n' \
+       "$c" "$c" "$c" "$c"; printf '/save %s.d2\n/help\nthird\n/stats\n' "$c") | chat)
+rc=$?
+check "/load bad role: file and line" \
+    "grep -q '/load $c.bad: line 2: unknown role \"bot\"' <<< \"\$out\""
+check "/load bad JSON: file, line, column" \
+    "grep -q '/load $c.badjson: line 2: column 16: expected' <<< \"\$out\""
+check "/load missing file: named" "grep -q '/load $c.none: cannot open' <<< \"\$out\""
+check "/load without a file: usage" "grep -q '^usage: /load FILE' <<< \"\$out\""
+check "/load errors: nothing loaded, said" \
+    "[ \$(grep -c '^nothing loaded; the conversation is as it was' <<< \"\$out\") = 3 ]"
+check "/load errors: the conversation unchanged" "cmp -s $c.d $c.d2"
+check "/help lists /load" "grep -q '^/load FILE' <<< \"\$out\""
+check "/load errors: the chat goes on" "[ $rc = 0 ] && grep -q '^turns 2 |' <<< \"\$out\""
 
 [ $fail = 0 ] && echo "chat: all checks passed"
 exit $fail

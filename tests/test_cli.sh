@@ -80,6 +80,21 @@ expect "logits bad id" 1 'id 201088 is outside the vocabulary' \
     "$ferry" logits -m "$m" --tokens 1,201088 -o "$tmp/l2.bin"
 [ -z "$(find "$tmp" -maxdepth 1 -name 'l2.bin*')" ] && ok "no file left on error" \
     || bad "a file was left after an error"
+# an -o that cannot be written fails before the model loads: exit 1, -o and the path named,
+# fast, nothing left behind
+for o in "$tmp/nodir/l.bin" "$tmp" "$m/l.bin"; do
+    start=$(date +%s%N)
+    out=$("$ferry" logits -m "$m" --tokens "$(seq -s, 1 64)" -o "$o" 2>&1)
+    rc=$?
+    ms=$((($(date +%s%N) - start) / 1000000))
+    if [ $rc = 1 ] &&
+        grep -Eq -- "-o $o: (cannot create|is a directory|cannot use as output)" <<< "$out" &&
+        [ $ms -lt 3000 ] && [ -z "$(find "$tmp" -maxdepth 1 -name '*.tmp*')" ]; then
+        ok "logits -o $o fails fast ($ms ms)"
+    else
+        bad "logits -o $o (exit $rc, $ms ms; output: $(head -c 300 <<< "$out"))"
+    fi
+done
 
 # -tb (threads for micro-batches of more than one token): accepted, checked, and the logits do
 # not depend on the thread counts (rows are split over threads, each row computed the same way)

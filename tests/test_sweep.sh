@@ -2,7 +2,8 @@
 # ferry sweep-bench on a tiny synthetic model (toy vocabulary, -c 256 -ub 64 -n 4): the markdown
 # table against llama-sweep-bench's format (hybrid.md §9.1; goldens tests/data/sweep_header*.txt),
 # the JSONL schema (tests/data/sweep_jsonl_schema.json), --sweep-memory, --plot through
-# rsvg-convert, and flag errors.
+# rsvg-convert, flag errors, and --plot paths that cannot be written failing before the model
+# loads.
 # usage: test_sweep.sh FERRY VOCAB SRCDIR       exit 0 pass, 1 fail (VOCAB unused: toy vocabulary)
 set -uo pipefail
 ferry=$1 src=$3
@@ -179,5 +180,37 @@ expect "missing --plot value" 2 'flag --plot needs a value' "$ferry" sweep-bench
 expect "--tokens refused" 2 '--tokens is not used' "$ferry" sweep-bench -m "$m" --tokens 1
 expect "unwritable --plot" 1 "$tmp/no/s.svg" \
     "$ferry" sweep-bench "${args[@]}" -c 64 --plot "$tmp/no/s.svg"
+
+# an output that cannot be written fails at once, before the model loads: exit 1, the flag and
+# the path named, no header or row printed, no temporary file left, in well under the time the
+# benchmark takes (-c 4096 -n 32: seconds)
+fails_fast() {
+    local name=$1 pat=$2 dir=$3
+    shift 3
+    local start out rc ms
+    start=$(date +%s%N)
+    out=$("$@" 2>&1)
+    rc=$?
+    ms=$((($(date +%s%N) - start) / 1000000))
+    if [ $rc = 1 ] && grep -Eq -- "$pat" <<< "$out" &&
+        ! grep -Eq 'n_kv_max|^\||"n_kv"' <<< "$out" && [ $ms -lt 3000 ] &&
+        [ -z "$(find "$dir" -maxdepth 1 -name '*.tmp*')" ]; then
+        ok "$name ($ms ms)"
+    else
+        bad "$name (exit $rc, $ms ms; output: $(head -c 400 <<< "$out"))"
+    fi
+}
+long=(-m "$m" -c 4096 -ub 64 -n 32 -t 2)
+fails_fast "--plot in a missing folder fails fast" \
+    "--plot /nonexistent/dir/x.svg: cannot create: No such file" "$tmp" \
+    "$ferry" sweep-bench "${long[@]}" --plot /nonexistent/dir/x.svg
+mkdir -p "$tmp/adir"
+fails_fast "--plot to a folder fails fast" "--plot $tmp/adir: is a directory" "$tmp/adir" \
+    "$ferry" sweep-bench "${long[@]}" --plot "$tmp/adir"
+fails_fast "--plot under a file fails fast" \
+    "--plot $m/x.svg: cannot use as output: Not a directory" "$tmp" \
+    "$ferry" sweep-bench "${long[@]}" --plot "$m/x.svg"
+fails_fast "--plot unwritable with --output jsonl fails fast" "--plot $tmp/no/s.svg" "$tmp" \
+    "$ferry" sweep-bench "${long[@]}" --output jsonl --plot "$tmp/no/s.svg"
 
 exit $fail

@@ -5,6 +5,7 @@
 #include "cli_common.h"
 #include "placement/placement.h"
 #include "cli_signal.h"
+#include "chat_file.h"
 #include "chat_view.h"
 #include "cmd.h"
 #include "generate.h"
@@ -26,7 +27,7 @@ static const char usage_text[] =
     "An interactive chat in OpenAI's harmony format. Reads messages from the terminal or a\n"
     "pipe. End a line with \\ to continue the message on the next line, or enclose a\n"
     "multi-line message in lines holding only \"\"\". Ctrl-C stops an answer; Ctrl-C twice at\n"
-    "the prompt exits. Commands: /help /reset /stats /save FILE /exit\n"
+    "the prompt exits. Commands: /help /reset /stats /save FILE /load FILE /exit\n"
     "A message may hold at most 1 MiB. Piped input that is not text (a NUL byte, invalid\n"
     "UTF-8, a longer message) is refused; 8 such messages in a row, or one at the end of the\n"
     "input, end the chat with exit status 1.\n\n"
@@ -36,13 +37,12 @@ static const char usage_text[] =
     "  --date YYYY-MM-DD      current date in the system message (default: today)\n"
     "  -n, --n-predict N      most tokens per answer (default: until the context is full)\n";
 
-#define FY_CHAT_MAX_HEADER 32 /* tokens without a message before output counts as raw text */
-
 static const char help_text[] =
     "/help        this help\n"
     "/reset       forget the conversation\n"
     "/stats       token counts and speeds\n"
-    "/save FILE   write the conversation as text to FILE\n"
+    "/save FILE   write the conversation to FILE (JSON lines: one message a line)\n"
+    "/load FILE   replace the conversation with the one /save wrote to FILE\n"
     "/exit        quit (also /quit, Ctrl-D, or Ctrl-C twice at the prompt)\n"
     "A line ending in \\ continues the message; \"\"\" on its own line starts or ends a block.\n";
 
@@ -260,20 +260,52 @@ static int save_chat(const struct chat *c, const char *path)
         printf("nothing saved (the message above says why)\n");
         return -1;
     }
-    FILE *f = fy_outfile_fp(out);
-    for (int64_t i = 0; i < c->hist.n; i++) {
-        const struct fy_harmony_msg *m = &c->hist.v[i];
-        fprintf(f, "### %s%s%s\n%.*s\n\n", fy_harmony_role_name(m->role),
-                m->channel ? " / " : "", m->channel ? m->channel : "",
-                (int)(m->content_len ? m->content_len : (m->content ? strlen(m->content) : 0)),
-                m->content ? m->content : "");
-    }
+    fy_status st = fy_chat_file_write(fy_outfile_fp(out), c->hist.v, c->hist.n);
+    if (st != FY_OK)
+        fy_outfile_fail(out, errno);
     int bad = fy_outfile_commit(out) != FY_OK;
     if (bad)
         printf("nothing saved (the message above says why)\n");
     else
         printf("saved %lld messages to %s\n", (long long)c->hist.n, path);
     return bad ? -1 : 0;
+}
+
+/* Replaces the conversation with the one in PATH; on any error it stays as it was. The KV
+ * cache is kept: the next turn evaluates from where the two conversations differ. */
+static int load_chat(struct chat *c, const char *path)
+{
+    struct fy_harmony_msgs msgs = {0};
+    struct fy_tokens toks = {0};
+    fy_status st = fy_chat_file_read("/load", path, &msgs);
+    if (st == FY_OK) {
+        struct fy_harmony_conv conv = c->conv;
+        conv.msgs = msgs.v;
+        conv.n_msgs = msgs.n;
+        st = fy_harmony_render(c->tok, &conv, true, &toks);
+        if (st != FY_OK)
+            fy_log(FY_LOG_ERR, "/load %s: the conversation does not render: %s", path,
+                   fy_status_str(st));
+        else if (toks.n + 1 > c->n_ctx) {
+            fy_log(FY_LOG_ERR, "/load %s: the conversation needs %lld tokens but the context "
+                   "holds %lld", path, (long long)toks.n, (long long)c->n_ctx);
+            st = FY_E_FULL;
+        }
+    }
+    if (st != FY_OK) {
+        printf("nothing loaded; the conversation is as it was (the message above says why)\n");
+        fy_harmony_msgs_free(&msgs);
+        fy_tokens_free(&toks);
+        return -1;
+    }
+    fy_harmony_msgs_free(&c->hist);
+    c->hist = msgs;
+    c->conv.msgs = c->hist.v;
+    c->conv.n_msgs = c->hist.n;
+    printf("loaded %lld messages from %s (%lld tokens with the next prompt)\n",
+           (long long)c->hist.n, path, (long long)toks.n);
+    fy_tokens_free(&toks);
+    return 0;
 }
 
 /* Returns 1 to exit, 0 otherwise. */
@@ -290,6 +322,11 @@ static int run_command(struct chat *c, const char *cmd)
         print_stats(c);
     else if (!strncmp(cmd, "/save ", 6) && cmd[6])
         save_chat(c, cmd + 6);
+    else if (!strncmp(cmd, "/load ", 6) && cmd[6])
+        load_chat(c, cmd + 6);
+    else if (!strcmp(cmd, "/save") || !strcmp(cmd, "/load") || !strcmp(cmd, "/save ") ||
+             !strcmp(cmd, "/load "))
+        printf("usage: %.5s FILE\n", cmd);
     else
         printf("unknown command %s (try /help)\n", cmd);
     return 0;
@@ -347,14 +384,9 @@ static fy_status render_with(struct chat *c, const struct fy_harmony_msg *um,
 static fy_status answer(struct chat *c, const struct fy_harmony_msg *um)
 {
     struct fy_tokens prompt = {0};
-    struct fy_harmony_parser *p = NULL;
-    struct fy_detok dt = {0};
-    struct fy_tokens said = {0}; /* the ids sampled this turn */
-    int64_t header_run = 0;      /* tokens since the parser was last inside a message */
-    struct fy_chat_view view = {.out = stdout, .show_reasoning = c->show_reasoning,
-                                .color = c->color};
-    bool interrupted = false, raw = false, full = false;
-    char buf[512];
+    struct fy_chat_view view = {.out = stdout, .tok = c->tok,
+                                .show_reasoning = c->show_reasoning, .color = c->color};
+    bool interrupted = false, full = false;
     fy_status st = render_with(c, um, &prompt);
     if (st != FY_OK)
         goto out;
@@ -374,7 +406,7 @@ static fy_status answer(struct chat *c, const struct fy_harmony_msg *um)
     st = eval_prompt(c, &prompt, &interrupted);
     if (st != FY_OK || interrupted)
         goto out;
-    st = fy_harmony_parser_new(c->tok, FY_ROLE_ASSISTANT, &p);
+    st = fy_chat_view_begin(&view);
     if (st != FY_OK)
         goto out;
     double t0 = fy_now();
@@ -392,59 +424,24 @@ static fy_status answer(struct chat *c, const struct fy_harmony_msg *um)
         }
         int32_t id = fy_gen_sample(&c->gen);
         produced++;
-        st = fy_tokens_push(&said, id);
-        if (st != FY_OK)
-            goto out;
-        struct fy_harmony_event ev = {0};
-        if (!raw) {
-            const char *why = NULL;
-            if (fy_harmony_parser_push(p, id, &ev) != FY_OK)
-                why = fy_harmony_parser_error(p);
-            header_run = fy_harmony_parser_current(p) ? 0 : header_run + 1;
-            if (!why && header_run > FY_CHAT_MAX_HEADER)
-                why = "no message after 32 header tokens";
-            if (why) {
-                /* not harmony (an untrained or synthetic model): show the raw text, dimmed */
-                raw = true;
-                printf("%s[not harmony (%s); the raw output follows]%s\n", dim_on(c), why,
-                       dim_off(c));
-                said.n--; /* this turn's earlier tokens are printed below with this one */
-                for (int64_t i = 0; i < said.n; i++) {
-                    size_t n = fy_detok_push(&dt, c->tok, said.ids[i], buf, sizeof(buf));
-                    fwrite(buf, 1, n, stdout);
-                }
-            }
-        }
-        if (raw) {
-            if (id == 199999 || id == 200002 || id == 200012)
-                break;
-            size_t n = fy_detok_push(&dt, c->tok, id, buf, sizeof(buf));
-            fputs(dim_on(c), stdout);
-            fwrite(buf, 1, n, stdout);
-            fputs(dim_off(c), stdout);
-            fflush(stdout);
-        } else {
-            fy_chat_view_event(&view, &ev);
-            if (ev.events & FY_HARMONY_EV_DONE)
-                break;
-        }
+        bool done = false;
+        st = fy_chat_view_token(&view, id, &done);
+        if (st != FY_OK || done)
+            break;
         st = fy_gen_eval(&c->gen, &id, 1);
         if (st == FY_OK)
             st = fy_tokens_push(&c->cached, id);
         if (st != FY_OK)
-            goto out;
+            break;
     }
     c->last_gen = produced;
     c->last_t_gen = fy_now() - t0;
     c->total_gen += produced;
+    /* show what is still unshown (a short answer that is not harmony), and keep what the model
+     * said (also a partial answer) in the conversation */
     fy_chat_view_end(&view);
-    if (!raw)
-        fy_harmony_parser_finish(p, NULL);
-    /* keep what the model said (also a partial answer) in the conversation */
-    int64_t n_msgs = 0;
-    const struct fy_harmony_msg *msgs = raw ? NULL : fy_harmony_parser_messages(p, &n_msgs);
-    for (int64_t i = 0; i < n_msgs && st == FY_OK; i++)
-        st = fy_harmony_msgs_push(&c->hist, &msgs[i]);
+    if (st == FY_OK)
+        st = fy_chat_view_reply(&view, &c->hist);
     c->conv.msgs = c->hist.v;
     c->conv.n_msgs = c->hist.n;
     c->turns++;
@@ -463,9 +460,8 @@ out:
                c->last_t_gen > 0 ? (double)c->last_gen / c->last_t_gen : 0.0,
                (long long)fy_session_n_past(c->s), (long long)c->n_ctx, dim_off(c));
     fflush(stdout);
-    fy_harmony_parser_free(p);
+    fy_chat_view_free(&view);
     fy_tokens_free(&prompt);
-    fy_tokens_free(&said);
     return st;
 }
 
