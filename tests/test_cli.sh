@@ -24,7 +24,7 @@ expect "bad --temp" 2 'flag --temp: "hot" is not a number in \[0, 100\]' \
     "$ferry" run -m "$m" -p hi --temp hot
 expect "bad --kv-type" 2 'flag --kv-type: "q4" is not one of f16, f32' \
     "$ferry" run -m "$m" -p hi --kv-type q4
-expect "bad --reasoning" 1 'flag --reasoning: "max" is not one of low, medium, high' \
+expect "bad --reasoning" 2 'flag --reasoning: "max" is not one of low, medium, high' \
     "$ferry" chat -m "$m" --reasoning max
 expect "missing value" 2 'flag -p needs a value' "$ferry" run -m "$m" -p
 expect "missing model file" 1 'nope.gguf: open: No such file' "$ferry" run -m "$tmp/nope.gguf" -p hi

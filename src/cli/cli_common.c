@@ -2,6 +2,7 @@
 #include "cli_common.h"
 
 #include "args.h"
+#include "cpu/qdot.h"
 #include "fy_config.h"
 #include "graph/device.h"
 #include "graph/device_gpu.h"
@@ -430,6 +431,10 @@ fy_status fy_cli_session(const struct fy_cli *o, const struct fy_model *m, int64
         so.placement = o->placement;
         so.gpu = o->gpu;
     }
+    fy_log(FY_LOG_DEBUG, "session: context %lld, micro-batch %lld, KV %s, threads %d (batch "
+           "%d), CPU kernels %s, %s", (long long)so.n_ctx, (long long)so.n_ubatch,
+           fy_dtype_name(so.kv_type), so.n_threads, so.n_threads_batch, fy_cpu_set()->name,
+           place ? "with a placement on GPU0" : "the CPU only");
     return fy_session_new(m, &so, s_out);
 }
 

@@ -35,7 +35,24 @@ static const char usage_text[] =
     "  --sys TEXT             instructions (the developer message)\n"
     "  --show-reasoning       show the analysis channel, dimmed (hidden by default)\n"
     "  --date YYYY-MM-DD      current date in the system message (default: today)\n"
-    "  -n, --n-predict N      most tokens per answer (default: until the context is full)\n";
+    "  -n, --n-predict N      most tokens per answer (default: until the context is full);\n"
+    "                         --predict too\n"
+    "  -p, --prompt TEXT      the first message, sent before reading input (-f FILE: from a\n"
+    "                         file, at most 1 MiB)\n"
+    "  -st, --single-turn     answer the first message (-p/-f) and exit\n"
+    "  -cnv, -i, -if          accepted: chat is a conversation; -no-cnv runs `ferry run`\n"
+    "                         (raw completion) with these flags\n"
+    "  -r, --reverse-prompt T accepted: answers end at harmony's end tokens\n\n"
+    "exit status: 0 done, 1 runtime error (or invalid input, above), 2 usage error\n";
+
+/* -no-cnv: ferry run with the same flags, less the chat-only conversation switches */
+static bool wants_run(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-no-cnv") || !strcmp(argv[i], "--no-conversation"))
+            return true;
+    return false;
+}
 
 static const char help_text[] =
     "/help        this help\n"
@@ -499,13 +516,22 @@ int fy_cmd_chat(int argc, char **argv)
     struct chat c;
     struct fy_model *m = NULL;
     char date[16] = "";
-    const char *date_arg = NULL;
-    int rc = 1;
+    const char *date_arg = NULL, *first = NULL, *first_file = NULL;
+    char *first_text = NULL;
+    size_t first_len = 0;
+    bool single_turn = false;
+    int rc = 2; /* usage errors until the flags are read */
 
+    if (wants_run(argc, argv)) {
+        argv[0] = "run";
+        return fy_cmd_run(argc, argv);
+    }
     memset(&c, 0, sizeof(c));
     c.n_predict = -1;
-    if (fy_cli_init(&o) != FY_OK)
+    if (fy_cli_init(&o) != FY_OK) {
+        rc = 1;
         goto done;
+    }
     for (int i = 1; i < argc; i++) {
         int r = fy_cli_parse_gen(&o, &sp, &temp_set, argc, argv, &i);
         if (r < 0)
@@ -524,10 +550,27 @@ int fy_cmd_chat(int argc, char **argv)
         } else if (!strcmp(a, "--date")) {
             if (!(date_arg = fy_arg_value(argc, argv, &i)))
                 goto done;
-        } else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
+        } else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict") || !strcmp(a, "--predict")) {
             if (!(v = fy_arg_value(argc, argv, &i)) ||
                 fy_arg_int(a, v, -1, INT32_MAX, &c.n_predict) != FY_OK)
                 goto done;
+        } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
+            if (!(first = fy_arg_value(argc, argv, &i)))
+                goto done;
+        } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
+            if (!(first_file = fy_arg_value(argc, argv, &i)))
+                goto done;
+        } else if (!strcmp(a, "-st") || !strcmp(a, "--single-turn")) {
+            single_turn = true;
+        } else if (!strcmp(a, "-cnv") || !strcmp(a, "--conversation") || !strcmp(a, "-i") ||
+                   !strcmp(a, "--interactive") || !strcmp(a, "-if") ||
+                   !strcmp(a, "--interactive-first")) {
+            /* chat is the conversation */
+        } else if (!strcmp(a, "-r") || !strcmp(a, "--reverse-prompt") || !strcmp(a, "--in-prefix") ||
+                   !strcmp(a, "--in-suffix")) {
+            if (!(v = fy_arg_value(argc, argv, &i)))
+                goto done;
+            fy_log(FY_LOG_INFO, "flag %s: accepted; chat answers end at harmony's end tokens", a);
         } else {
             rc = fy_arg_help_or_unknown("chat", a, usage_text, fy_cli_help_sampling,
                                         fy_cli_help_common, fy_place_help);
@@ -537,6 +580,23 @@ int fy_cmd_chat(int argc, char **argv)
     if (!o.model) {
         fy_log(FY_LOG_ERR, "chat: -m MODEL is required (see ferry chat -h)");
         goto done;
+    }
+    if (first && first_file) {
+        fy_log(FY_LOG_ERR, "chat: give at most one of -p TEXT, -f FILE");
+        goto done;
+    }
+    if (single_turn && !first && !first_file) {
+        fy_log(FY_LOG_ERR, "chat: -st answers the first message: give it with -p TEXT or -f FILE");
+        goto done;
+    }
+    rc = 1; /* runtime errors from here */
+    if (first_file && !(first_text = fy_arg_read_file("-f", first_file, FY_MiB, &first_len)))
+        goto done;
+    if (first) {
+        first_len = strlen(first);
+        if (!(first_text = malloc(first_len + 1)))
+            goto done;
+        memcpy(first_text, first, first_len + 1);
     }
     if (date_arg) {
         snprintf(date, sizeof(date), "%s", date_arg);
@@ -554,7 +614,7 @@ int fy_cmd_chat(int argc, char **argv)
     if (fy_sampler_new(&sp, m->hp.n_vocab, &c.smp) != FY_OK ||
         fy_gen_init(&c.gen, c.s, sp.temp > 0 ? c.smp : NULL, m->hp.n_vocab) != FY_OK)
         goto done;
-    c.color = isatty(1);
+    c.color = o.color >= 0 ? o.color : isatty(1);
     c.tty_in = isatty(0);
     fy_sigint_install();
     if (c.tty_in)
@@ -568,7 +628,19 @@ int fy_cmd_chat(int argc, char **argv)
     for (;;) {
         char *msg = NULL;
         size_t len = 0;
-        enum input_kind k = read_message(&c, &msg, &len);
+        enum input_kind k;
+        if (first_text) { /* -p/-f: the first message, as if typed */
+            msg = first_text;
+            len = first_len;
+            first_text = NULL;
+            k = IN_TEXT;
+            if (c.tty_in)
+                printf("> %s\n", msg);
+        } else if (single_turn) {
+            break;
+        } else {
+            k = read_message(&c, &msg, &len);
+        }
         if (k == IN_EOF)
             break;
         if (k == IN_BAD) {
@@ -636,5 +708,6 @@ done:
     fy_session_free(c.s);
     fy_cli_free(&o);
     fy_model_free(m);
+    free(first_text);
     return rc;
 }
