@@ -130,7 +130,8 @@ expect "bad -ot device" 2 'CUDA7' "$ferry" run -m "$m" -p hi -ot "exps=CUDA7" --
 # with the emulator): per-row relative error < 1e-2 and the same arg-max as the CPU
 emu=$(dirname "$ferry")/ferry-emu
 if [ -x "$emu" ]; then
-    for recipe in "-ngl 99" "-ngl 99 -ot exps=CPU --offload-threshold 4" "--n-cpu-moe 2 -ngl 3"; do
+    for recipe in "-ngl 99" "-ngl 99 -ot exps=CPU --offload-threshold 4" "--n-cpu-moe 2 -ngl 3" \
+        "-ngl 99 -nkvo" "-ngl 2 -ot exps=CPU -nkvo"; do
         # shellcheck disable=SC2086
         "$emu" logits -m "$m" --tokens 1,2,3,4,5,6,7,8,9,10 -ub 4 $recipe -o "$tmp/emu.bin" \
             2>"$tmp/emu.log" &&
