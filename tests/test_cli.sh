@@ -148,6 +148,27 @@ PY
     done
 fi
 
+# --fit (default on with a GPU): no placement flags -> the fastest placement that fits the
+# GPU's free memory (the emulator's capacity, FY_EMU_MEM_MB), said on one line, right logits
+if [ -x "$emu" ]; then
+    for c in "64|-ngl 99 -c 10" "48|-ngl 3 --cpu-moe -c 10"; do
+        mb=${c%%|*} want=${c#*|}
+        FY_EMU_MEM_MB=$mb "$emu" logits -m "$m" --tokens 1,2,3,4,5,6,7,8,9,10 -ub 4 --fit-target 0 \
+            -o "$tmp/fit.bin" 2>"$tmp/fit.log"
+        grep -q -- "--fit: $want (GPU0" "$tmp/fit.log" && grep -q "MoE layer runs" "$tmp/fit.log" \
+            && ok "--fit in $mb MiB: $want" || bad "--fit in $mb MiB: $(grep -- --fit "$tmp/fit.log")"
+        /usr/bin/python3 - "$tmp/cpu.bin" "$tmp/fit.bin" <<'PY' \
+            && ok "--fit in $mb MiB: logits match the CPU's" || bad "--fit in $mb MiB: logits differ"
+import sys, numpy as np
+a, b = (np.fromfile(p, dtype=np.float32).reshape(10, -1) for p in sys.argv[1:3])
+rel = np.linalg.norm(a - b, axis=1) / np.linalg.norm(a, axis=1)
+assert rel.max() < 1e-2 and (a.argmax(1) == b.argmax(1)).all(), rel.max()
+PY
+    done
+    "$emu" run -m "$m" -p hi -n 2 --fit off 2>"$tmp/fit.log" >/dev/null
+    ! grep -q "GPU0" "$tmp/fit.log" && ok "--fit off: the CPU only" || bad "--fit off used GPU0"
+fi
+
 # synth --sparse-experts: same file size and bytes except the expert weights, which are holes
 "$ferry" synth --preset tiny --toy-vocab 2000 -q -o "$tmp/full.gguf" &&
 "$ferry" synth --preset tiny --toy-vocab 2000 --sparse-experts -q -o "$tmp/se.gguf" &&
