@@ -18,6 +18,45 @@ for c in synth logits run chat tokenize; do
     expect "$c unknown flag" 2 "unknown flag --bogus" "$ferry" $c --bogus
 done
 expect "no command" 2 "usage" "$ferry"
+
+# exit status of every command: a usage error (a bad value) 2, a runtime error (a model file
+# that does not exist) 1, and each -h says so
+nope=$tmp/nope.gguf
+usage_err=(
+    "synth|synth --preset huge -o $tmp/x.gguf"
+    "logits|logits -m $m --tokens 1 -o $tmp/x.bin -ub 0"
+    "run|run -m $m -p hi -n x"
+    "chat|chat -m $m --reasoning max"
+    "tokenize|tokenize -m $m"
+    "plan|plan -m $m -c 0"
+    "bench|bench -m $m -r 0"
+    "sweep-bench|sweep-bench -m $m -ub 0"
+    "bench-compare|bench-compare $tmp/a.jsonl"
+)
+run_err=(
+    "synth|synth --preset tiny -q -o $tmp/no/such/dir/x.gguf"
+    "logits|logits -m $nope --tokens 1 -o $tmp/x.bin"
+    "run|run -m $nope -p hi"
+    "chat|chat -m $nope"
+    "tokenize|tokenize -m $nope -p hi"
+    "plan|plan -m $nope"
+    "bench|bench -m $nope -p 4 -n 0"
+    "sweep-bench|sweep-bench -m $nope -c 64"
+)
+for c in "${usage_err[@]}"; do
+    # shellcheck disable=SC2086
+    expect "${c%%|*}: usage error exits 2" 2 'error' "$ferry" ${c#*|}
+done
+for c in "${run_err[@]}"; do
+    # shellcheck disable=SC2086
+    expect "${c%%|*}: runtime error exits 1" 1 'error' "$ferry" ${c#*|}
+done
+# bench-compare is diff-like: 1 means a regression, so a file it cannot read is 2 (its -h)
+expect "bench-compare: unreadable file exits 2" 2 'cannot open' \
+    "$ferry" bench-compare "$tmp/nope1.jsonl" "$tmp/nope2.jsonl"
+for c in synth logits run chat tokenize plan bench sweep-bench bench-compare; do
+    "$ferry" $c -h 2>&1 | grep "exit status" >/dev/null && ok "$c -h: exit status" || bad "$c -h: no exit status"
+done
 expect "unknown command" 2 'unknown command "frobnicate"' "$ferry" frobnicate
 expect "bad -n" 2 'flag -n: "x" is not an integer' "$ferry" run -m "$m" -p hi -n x
 expect "bad --temp" 2 'flag --temp: "hot" is not a number in \[0, 100\]' \

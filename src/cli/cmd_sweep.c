@@ -46,7 +46,8 @@ static const char usage_text[] =
     "  --output md|jsonl      a markdown table (default) or one JSON object per line, the\n"
     "                         first describing the run (alias --output-format)\n"
     "  --plot FILE.svg        draw S_PP and S_TG against N_KV as an SVG chart (opened before\n"
-    "                         the benchmark: a path that cannot be written fails at once)\n";
+    "                         the benchmark: a path that cannot be written fails at once)\n\n"
+    "exit status: 0 done, 1 runtime error, 2 usage error\n";
 
 struct sweep_opts {
     struct fy_cli cli;

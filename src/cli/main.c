@@ -21,7 +21,9 @@ static void usage(FILE *f)
             "  plan      where each tensor goes (-ngl, -ot, --n-cpu-moe), memory per device\n"
             "  sweep-bench  PP and TG speed at growing KV depth (llama-sweep-bench's table)\n"
             "  bench     llama-bench-style pp/tg tests: median t/s and spread (md/csv/json/jsonl)\n"
-            "  bench-compare  compare two `bench -o jsonl` files; exit 1 on a regression\n",
+            "  bench-compare  compare two `bench -o jsonl` files; exit 1 on a regression\n\n"
+            "exit status: 0 done, 1 runtime error, 2 usage error (plan: 3 when the placement\n"
+            "does not fit --vram); ferry COMMAND -h says each command's\n",
             FY_VERSION);
 }
 
