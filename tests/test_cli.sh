@@ -153,6 +153,10 @@ for recipe in "-ngl 99" "-ngl 99 -ot exps=CPU --offload-threshold 4" "--n-cpu-mo
     cmp -s "$tmp/cpu.bin" "$tmp/gpu.bin" && ok "logits with $recipe --test-gpu equal the CPU's" \
         || bad "logits with $recipe --test-gpu differ"
 done
+# --no-mmap (the file read into memory) and --mlock give the same logits
+"$ferry" logits -m "$m" --tokens 1,2,3,4,5,6,7,8,9,10 -ub 4 --no-mmap --mlock -o "$tmp/nommap.bin" \
+    2>/dev/null && cmp -s "$tmp/cpu.bin" "$tmp/nommap.bin" && ok "--no-mmap --mlock: same logits" \
+    || bad "--no-mmap --mlock: logits differ or failed"
 # without a GPU, placement flags run on the CPU with one warning, and give the CPU's logits
 "$ferry" logits -m "$m" --tokens 1,2,3 -o "$tmp/cpu3.bin" 2>/dev/null
 expect "placement without a GPU: the CPU" 0 'no GPU found .*running everything on the CPU; the placement would put [0-9.]+ GiB on GPU0' \
