@@ -21,6 +21,8 @@ static void usage(FILE *f)
             "  -c, --ctx-size N       KV cache positions (default 4096)\n"
             "  -ub, --ubatch-size N   tokens per micro-batch (default 512)\n"
             "  --kv-type f16|f32      KV cache type (default f16)\n"
+            "  --swa-full             full-size KV caches on the sliding-window layers too\n"
+            "                         (default: a ring of window + ub slots there)\n"
             "  --vram SIZE            GPU0 memory to check against: 24G, 24GiB, 24000M, 25.5GB\n"
             "  --tensors              also list every tensor\n"
             "  --json                 one JSON document instead of the text report\n"
@@ -81,6 +83,8 @@ int fy_cmd_plan(int argc, char **argv)
                 fy_log(FY_LOG_ERR, "flag --vram: \"%s\" is zero", v);
                 goto done;
             }
+        } else if (!strcmp(a, "--swa-full")) {
+            o.swa_full = true;
         } else if (!strcmp(a, "--tensors")) {
             o.tensors = true;
         } else if (!strcmp(a, "--json")) {
