@@ -5,6 +5,7 @@
 #  - per-device totals add up to the sum of the tensor sizes, read from the GGUF by Python
 #  - with --tensors, every tensor's size matches the file and the groups agree with the list
 #  - the 120b plan takes well under a second; errors name the flag
+#  - the sliding-window rings' KV figure at -c 131072 against --swa-full's
 # usage: test_plan.sh FERRY VOCAB SRCDIR [--regen]     exit 0 pass, 77 skip, 1 fail
 set -uo pipefail
 ferry=$1 vocab=$2 src=$3 regen=${4:-}
@@ -153,6 +154,18 @@ for m in 20b 120b; do
         fi
     done
 done
+
+# sliding-window rings: on the 20b at -c 131072 the 12 sliding layers keep 128 + 512 slots each,
+# KV <= 55% of the full caches (--swa-full: 24 layers x 131072 slots x 512 x 2 B x K and V)
+kv_of() { "$py" -c 'import json, sys; print(sum(d["kv_cache"] for d in json.load(sys.stdin)["devices"]))'; }
+ring=$("$ferry" plan -m "$tmp/20b.gguf" -ngl 99 -c 131072 --json 2>/dev/null | kv_of)
+full=$("$ferry" plan -m "$tmp/20b.gguf" -ngl 99 -c 131072 --swa-full --json 2>/dev/null | kv_of)
+if [ "$full" = 6442450944 ] && [ "$ring" = $((2 * 1024 * (12 * 131072 + 12 * 640))) ] &&
+    [ $((ring * 100)) -le $((full * 55)) ]; then
+    ok "20b -c 131072: KV $ring B with rings, $full B with --swa-full ($((ring * 1000 / full)) per mille)"
+else
+    bad "20b -c 131072: KV $ring B with rings, $full B with --swa-full"
+fi
 
 # the per-tensor list agrees with the file and the groups
 "$ferry" plan -m "$tmp/120b.gguf" -ngl 20 --n-cpu-moe 4 -ot 'blk\.3[0-5]\.ffn_up=CPU' \
