@@ -107,7 +107,11 @@ for name, d in devs.items():
 want(sum(x["tensors"] for x in plan["groups"] if not x["copy"]) == len(sizes), "group counts")
 want(plan["dup_bias"]["bytes"] == sum(d["dup_bias"] for d in devs.values()), "dup_bias")
 n_layer, ctx = plan["model"]["n_layer"], plan["options"]["ctx"]
-want(sum(d["kv_cache"] for d in devs.values()) == 2 * n_layer * ctx * 512 * 2, "KV cache f16")
+# full layers (odd) keep ctx slots, sliding-window layers (even) a ring of 128 + ub rounded up
+ub = min(plan["options"]["ubatch"], ctx)
+ring = min(ctx, (128 + ub + 31) // 32 * 32)
+slots = (n_layer // 2) * ctx + ((n_layer + 1) // 2) * ring
+want(sum(d["kv_cache"] for d in devs.values()) == 2 * slots * 512 * 2, "KV cache f16")
 if "tensors" in plan:
     want(len(plan["tensors"]) == len(sizes), "tensor list length")
     for t in plan["tensors"]:
