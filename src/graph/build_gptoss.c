@@ -141,8 +141,9 @@ int64_t fy_session_truncate(struct fy_session *s, int64_t n)
     /* a ring layer at position n needs n - window + 1 .. n - 1 */
     const int64_t need = n - s->ring_window + 1 > 0 ? n - s->ring_window + 1 : 0;
     if (n > 0 && s->ring_min > 0 && need < s->kv_lo) {
-        fy_log(FY_LOG_DEBUG, "session: the sliding-window rings no longer hold positions %lld .. "
-               "%lld; starting again from 0", (long long)need, (long long)s->kv_lo - 1);
+        fy_log(FY_LOG_INFO, "session: the sliding-window KV rings no longer hold positions %lld "
+               ".. %lld: evaluating from position 0 again (--swa-full keeps them)",
+               (long long)need, (long long)s->kv_lo - 1);
         n = 0;
     }
     s->n_past = n;
