@@ -336,6 +336,10 @@ static fy_status eval(struct fy_session *s, const int32_t *tokens, int64_t n, bo
         if (nt != omp_get_max_threads())
             omp_set_num_threads(nt);
 #endif
+        /* storing positions n_past .. n_past + nb - 1 overwrites the rings' older positions
+         * (counted before running: a batch that fails half-way may have stored some) */
+        if (s->ring_min > 0 && s->n_past + nb - s->ring_min > s->kv_lo)
+            s->kv_lo = s->n_past + nb - s->ring_min;
         struct fy_batch b = {
             .n_tok = nb, .tokens = tokens + i0, .pos = s->pos, .kv = s->kv,
             .n_kv = s->n_past + nb,
@@ -346,8 +350,6 @@ static fy_status eval(struct fy_session *s, const int32_t *tokens, int64_t n, bo
         if (st != FY_OK)
             return st;
         s->n_past += nb;
-        if (s->ring_min > 0 && s->n_past - s->ring_min > s->kv_lo)
-            s->kv_lo = s->n_past - s->ring_min; /* the positions just stored overwrote these */
         if (argmax && last && !all_logits)
             *argmax = ((const int32_t *)s->act[ACT_ARGMAX].data)[0];
         if (fn && all_logits)

@@ -42,12 +42,10 @@ fy_status fy_place_dims_from_gguf(const struct fy_gguf *g, struct fy_place_dims 
     FY_TRY(dim_u32(g, arch, "embedding_length", &d.d_model));
     FY_TRY(dim_u32(g, arch, "expert_feed_forward_length", &d.n_ff));
     char key[128];
-    uint32_t swa = 128; /* the loader's default (src/model/model.c) */
+    d.n_swa = 128; /* the loader's default when the key is absent (src/model/model.c) */
     snprintf(key, sizeof(key), "%s.attention.sliding_window", arch);
     if (fy_gguf_find_kv(g, key))
         FY_TRY(dim_u32(g, arch, "attention.sliding_window", &d.n_swa));
-    else
-        d.n_swa = swa;
     *out = d;
     return FY_OK;
 }
