@@ -20,6 +20,8 @@ fy_status fy_kvcache_new(int64_t n_layer, int64_t n_ctx, const int64_t *slots, i
 {
     FY_CHECK_ARG(out && n_layer > 0 && n_ctx > 0 && width > 0);
     FY_CHECK_ARG(type == FY_F16 || type == FY_F32);
+    for (int64_t l = 0; slots && l < n_layer; l++)
+        FY_CHECK_ARG(slots[l] > 0 && slots[l] <= n_ctx);
     *out = NULL;
     struct fy_kvcache *kv = calloc(1, sizeof(*kv));
     if (!kv)
@@ -35,7 +37,6 @@ fy_status fy_kvcache_new(int64_t n_layer, int64_t n_ctx, const int64_t *slots, i
         goto fail;
     for (int64_t l = 0; l < n_layer; l++) {
         const int64_t r = slots ? slots[l] : n_ctx;
-        FY_CHECK_ARG(r > 0 && r <= n_ctx);
         kv->ring[l] = r < n_ctx ? r : 0;
         kv->lin_rows = r < n_ctx && r > kv->lin_rows ? r : kv->lin_rows;
     }
