@@ -183,6 +183,45 @@ static inline fy_status fy_hyb_eval(const struct fy_hyb_run *r, const struct fy_
     return rc;
 }
 
+/* A sliding-window run (the KV rings, src/graph/kvcache.h): n tokens in a session of n_ctx
+ * positions with micro-batches of ub and an F16 cache, the first n_first in one evaluation and
+ * the others one evaluation each (the decode path); swa_full: full caches instead of rings. Every
+ * row's logits go to out (n x n_vocab), the session's KV bytes to *kv_bytes. */
+static inline fy_status fy_hyb_eval_swa(const struct fy_model *m, const int32_t *toks, int64_t n,
+                                        int64_t n_ctx, int64_t ub, int64_t n_first,
+                                        bool swa_full, const struct fy_placement *pl,
+                                        struct fy_device *gpu, float *out, size_t *kv_bytes)
+{
+    struct fy_session_opts o;
+    struct fy_session *s = NULL;
+    fy_session_opts_default(&o);
+    o.n_ctx = n_ctx;
+    o.n_ubatch = ub;
+    o.kv_type = FY_F16;
+    o.swa_full = swa_full;
+    o.placement = pl;
+    o.gpu = gpu;
+    FY_TRY(fy_session_new(m, &o, &s));
+    *kv_bytes = fy_session_kv_bytes(s);
+    fy_status rc = fy_session_eval(s, toks, n_first, true, fy_hyb_keep, out);
+    for (int64_t i = n_first; rc == FY_OK && i < n; i++)
+        rc = fy_session_eval(s, toks + i, 1, true, fy_hyb_keep, out + i * m->hp.n_vocab);
+    fy_session_free(s);
+    return rc;
+}
+
+/* The KV bytes a session of n_ctx positions, micro-batches of ub and an F16 cache should hold:
+ * every layer's slots (fy_place_kv_slots) times K and V rows. */
+static inline size_t fy_hyb_kv_bytes_expected(const struct fy_model *m, int64_t n_ctx, int64_t ub,
+                                              bool swa_full)
+{
+    size_t n = 0;
+    for (int64_t l = 0; l < m->hp.n_layer; l++)
+        n += 2 * (size_t)fy_place_kv_slots(m->layers[l].window, n_ctx, ub, swa_full) *
+             (size_t)(m->hp.n_head_kv * m->hp.head_dim) * 2;
+    return n;
+}
+
 /* Builds the placement of a recipe (at most 16 command-line words, as after "ferry run") for m,
  * with the given expert offload threshold. FY_E_INVAL for a word the placement flags refuse. */
 static inline fy_status fy_hyb_place(const struct fy_model *m, const char *const *words,

@@ -122,7 +122,7 @@ static int run_case(const struct attn_case *c, uint64_t seed)
         pos[t] = c->p0 + (int32_t)t * c->step;
     for (int64_t j = 0; j < c->n_kv; j++)
         slots[j] = (int32_t)j;
-    fy_cpu_kv_store(kc, vc, c->kv, kf, vf, c->n_kv, kvw, slots);
+    fy_cpu_kv_store(kc, vc, c->kv, kf, vf, c->n_kv, kvw, slots, 0);
 
     struct fy_attn_args a = {
         .n_tok = c->n_tok, .n_head = c->n_head, .n_head_kv = c->n_head_kv, .head_dim = hd,
@@ -133,6 +133,30 @@ static int run_case(const struct attn_case *c, uint64_t seed)
         out[i] = NAN;   /* every output must be written */
     fy_cpu_attention(out, &a);
     ref_attention(ref, &a, s);
+    /* the same slots presented from the first one any query sees on (a sliding-window ring's
+     * linear view, kv_pos0): the same arithmetic, bit for bit */
+    int64_t lo = c->n_kv;
+    for (int64_t t = 0; t < c->n_tok; t++) {
+        const int64_t p = pos[t], f = c->window > 0 && p - c->window + 1 > 0 ? p - c->window + 1 : 0;
+        lo = f < lo ? f : lo;
+    }
+    if (lo > 0 && lo < c->n_kv) {
+        struct fy_attn_args b = a;
+        b.k = (const char *)kc + (size_t)(lo * kvw) * esz;
+        b.v = (const char *)vc + (size_t)(lo * kvw) * esz;
+        b.kv_pos0 = lo;
+        b.n_kv = c->n_kv - lo;
+        float *o2 = malloc((size_t)(c->n_tok * qw) * sizeof(float));
+        if (o2) {
+            fy_cpu_attention(o2, &b);
+            if (memcmp(o2, out, (size_t)(c->n_tok * qw) * sizeof(float))) {
+                fprintf(stderr, "FAIL attention from slot %lld as position 0 differs\n",
+                        (long long)lo);
+                failed++;
+            }
+        }
+        free(o2);
+    }
     snprintf(what, sizeof(what),
              "attention heads %lld/%lld hd %lld tok %lld n_kv %lld pos %d+%d*t window %d sinks %s "
              "kv %s qk_std %g scale %g", (long long)c->n_head, (long long)c->n_head_kv,
@@ -180,7 +204,7 @@ static int test_kv_store(enum fy_dtype kv)
     }
     void *kc = kv == FY_F16 ? (void *)kc16 : (void *)kc32;
     void *vc = kv == FY_F16 ? (void *)vc16 : (void *)vc32;
-    fy_cpu_kv_store(kc, vc, kv, k, v, N_TOK, W, pos);
+    fy_cpu_kv_store(kc, vc, kv, k, v, N_TOK, W, pos, 0);
     for (int j = 0; j < N_SLOT; j++) {
         int t = -1;
         for (int u = 0; u < N_TOK; u++)

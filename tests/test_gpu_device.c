@@ -294,8 +294,10 @@ static void test_ops(void)
     }
     void *kcp = kc, *vcp = vc;
     void *gk = up(kc, sizeof(kc)), *gv = up(vc, sizeof(vc));
-    struct fy_kvcache hkv = {FY_F16, 1, CTX, NKV * HD, &kcp, &vcp};
-    struct fy_kvcache gkv = {FY_F16, 1, CTX, NKV * HD, &gk, &gv};
+    struct fy_kvcache hkv = {.type = FY_F16, .n_layer = 1, .n_ctx = CTX, .width = NKV * HD,
+                             .k = &kcp, .v = &vcp};
+    struct fy_kvcache gkv = {.type = FY_F16, .n_layer = 1, .n_ctx = CTX, .width = NKV * HD,
+                             .k = &gk, .v = &gv};
     hb.kv = &hkv;
     gb.kv = &gkv;
     hb.n_kv = gb.n_kv = 5 + T;

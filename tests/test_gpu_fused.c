@@ -200,7 +200,7 @@ static void case_rope_kv(fy_gpu_stream s, enum fy_dtype kvt, int64_t n_tok)
     char what[128];
     snprintf(what, sizeof(what), "rope_kv_store %s cache, n_tok %lld", fy_dtype_name(kvt),
              (long long)n_tok);
-    if (b.err || fy_gpu_rope_kv_store(dq, dk, dv, n_tok, nh, nkv, hd, dpos, &rp, dkc, dvc, kvt, s) != FY_OK ||
+    if (b.err || fy_gpu_rope_kv_store(dq, dk, dv, n_tok, nh, nkv, hd, dpos, &rp, dkc, dvc, kvt, 0, s) != FY_OK ||
         fy_bufs_down(&b, gq, dq, (size_t)(n_tok * nh * hd) * 4) ||
         fy_bufs_down(&b, gk, dk, (size_t)(n_tok * w) * 4) ||
         fy_bufs_down(&b, gkc, dkc, (size_t)cb * es) || fy_bufs_down(&b, gvc, dvc, (size_t)cb * es)) {
@@ -210,7 +210,7 @@ static void case_rope_kv(fy_gpu_stream s, enum fy_dtype kvt, int64_t n_tok)
     }
     fy_cpu_rope_yarn(q, n_tok, nh, hd, pos, &rp);
     fy_cpu_rope_yarn(k, n_tok, nkv, hd, pos, &rp);
-    fy_cpu_kv_store(kc, vc, kvt, k, v, n_tok, w, pos);
+    fy_cpu_kv_store(kc, vc, kvt, k, v, n_tok, w, pos, 0);
     double e = fmax(row_err(gq, q, n_tok, nh * hd), row_err(gk, k, n_tok, w));
     /* the caches: every slot, stored ones against the CPU's, the others untouched (zero) */
     float *a = malloc((size_t)cb * 4), *c = malloc((size_t)cb * 4);

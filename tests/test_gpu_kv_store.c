@@ -2,7 +2,8 @@
  * caches (slots not written must keep their contents). Positions are distinct and scattered
  * over 8192 slots; widths 512 (gpt-oss: 8 KV heads x 64), 64 and 33; n_tok 1, 7, 33, 512. Values
  * span the f16 range (subnormals, overflow to inf) plus exact ties of round-to-nearest-even,
- * 65504 / 65520, 2^-25, -0, +-inf and NaN (the CPU's NaN encoding is reproduced). */
+ * 65504 / 65520, 2^-25, -0, +-inf and NaN (the CPU's NaN encoding is reproduced). Two cases
+ * store into a ring (positions past the cache's end, at slot pos % ring). */
 #include <string.h>
 
 #include "cpu/ops.h"
@@ -36,7 +37,8 @@ static void fill(struct fy_rng *rng, float *x, int64_t n)
     }
 }
 
-static int run_case(fy_gpu_stream s, enum fy_dtype t, int64_t n_tok, int64_t width, uint64_t seed)
+static int run_case(fy_gpu_stream s, enum fy_dtype t, int64_t n_tok, int64_t width, uint64_t seed,
+                    int64_t ring)
 {
     struct fy_rng rng = { seed };
     const size_t esz = t == FY_F16 ? 2 : 4;
@@ -73,15 +75,17 @@ static int run_case(fy_gpu_stream s, enum fy_dtype t, int64_t n_tok, int64_t wid
     pos[0] = 0;
     if (n_tok > 1)
         pos[n_tok - 1] = N_SLOTS - 1;
+    for (int64_t i = 0; ring && i < n_tok; i++) /* a ring of N_SLOTS: positions past its end */
+        pos[i] += (int32_t)(ring * (1 + i % 3));
 
     void *dkc = fy_bufs_up(&b, kc, cache_bytes, "k cache");
     void *dvc = fy_bufs_up(&b, vc, cache_bytes, "v cache");
     float *dk = fy_bufs_up(&b, k, in_bytes, "k"), *dv = fy_bufs_up(&b, v, in_bytes, "v");
     int32_t *dpos = fy_bufs_up(&b, pos, pos_bytes, "pos");
-    if (b.err || fy_gpu_kv_store(dkc, dvc, t, dk, dv, n_tok, width, dpos, s) != FY_OK ||
+    if (b.err || fy_gpu_kv_store(dkc, dvc, t, dk, dv, n_tok, width, dpos, ring, s) != FY_OK ||
         fy_bufs_down(&b, gk, dkc, cache_bytes) || fy_bufs_down(&b, gv, dvc, cache_bytes))
         goto done;
-    fy_cpu_kv_store(kc, vc, t, k, v, n_tok, width, pos);
+    fy_cpu_kv_store(kc, vc, t, k, v, n_tok, width, pos, ring);
 
     int64_t first = -1, n_bad = 0;
     for (size_t i = 0; i < cache_bytes; i += esz) {
@@ -92,9 +96,9 @@ static int run_case(fy_gpu_stream s, enum fy_dtype t, int64_t n_tok, int64_t wid
         }
     }
     bad = first >= 0;
-    printf("%s kv_store %s n_tok %lld width %lld: %lld cache elements differ (bit-exact)",
-           bad ? "FAIL" : "PASS", fy_dtype_name(t), (long long)n_tok, (long long)width,
-           (long long)n_bad);
+    printf("%s kv_store %s n_tok %lld width %lld ring %lld: %lld cache elements differ "
+           "(bit-exact)", bad ? "FAIL" : "PASS", fy_dtype_name(t), (long long)n_tok,
+           (long long)width, (long long)ring, (long long)n_bad);
     if (bad)
         printf(" (first bad: slot %lld column %lld)", (long long)(first / width),
                (long long)(first % width));
@@ -117,8 +121,11 @@ int main(void)
         for (size_t i = 0; i < FY_ARRAY_LEN(ntoks); i++)
             for (size_t w = 0; w < FY_ARRAY_LEN(widths); w++)
                 failed += run_case(s, f16 ? FY_F16 : FY_F32, ntoks[i], widths[w],
-                                   100 * (uint64_t)f16 + 10 * i + w);
-    FY_EXPECT(fy_gpu_kv_store(NULL, NULL, FY_F16, NULL, NULL, 0, 512, NULL, s) == FY_OK);
-    FY_EXPECT(fy_gpu_kv_store(NULL, NULL, FY_Q8_0, NULL, NULL, 1, 512, NULL, s) == FY_E_INVAL);
+                                   100 * (uint64_t)f16 + 10 * i + w, 0);
+    /* a sliding-window layer's ring: position p at slot p % ring */
+    failed += run_case(s, FY_F16, 33, 512, 7, N_SLOTS);
+    failed += run_case(s, FY_F32, 7, 64, 8, N_SLOTS);
+    FY_EXPECT(fy_gpu_kv_store(NULL, NULL, FY_F16, NULL, NULL, 0, 512, NULL, 0, s) == FY_OK);
+    FY_EXPECT(fy_gpu_kv_store(NULL, NULL, FY_Q8_0, NULL, NULL, 1, 512, NULL, 0, s) == FY_E_INVAL);
     return fy_test_gpu_end(s, failed, "kv_store");
 }

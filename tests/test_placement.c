@@ -542,8 +542,28 @@ static void test_plan(const struct model *m)
     o.n_ubatch = 100;
     o.vram = 24ull << 30;
     FY_EXPECT(fy_plan_make(p, &o, &pl) == FY_OK);
-    const uint64_t kv = 2ull * (uint64_t)m->dims.n_layer * 8192 * 512 * 2;
+    /* full layers: 8192 slots; sliding-window layers (the even half): a ring of 128 + 100
+     * rounded up to 32 = 256 slots */
+    const uint64_t row = 512 * 2, n_swa = (uint64_t)(m->dims.n_layer + 1) / 2;
+    const uint64_t kv = 2 * row * (((uint64_t)m->dims.n_layer - n_swa) * 8192 + n_swa * 256);
+    FY_EXPECT(m->dims.n_swa == 128);
     FY_EXPECT(pl.dev[FY_DEV_GPU0].kv == kv && pl.dev[FY_DEV_CPU].kv == 0);
+    struct fy_plan full;
+    o.swa_full = true;
+    FY_EXPECT(fy_plan_make(p, &o, &full) == FY_OK);
+    FY_EXPECT(full.dev[FY_DEV_GPU0].kv == 2 * row * (uint64_t)m->dims.n_layer * 8192);
+    /* -c 131072 -ub 512: the rings keep the KV cache under 55% of the full caches' */
+    o.n_ctx = 131072;
+    o.n_ubatch = 512;
+    FY_EXPECT(fy_plan_make(p, &o, &full) == FY_OK);
+    o.swa_full = false;
+    struct fy_plan ring;
+    FY_EXPECT(fy_plan_make(p, &o, &ring) == FY_OK);
+    printf("plan -c 131072: KV %llu B with rings, %llu B full (%.3f)\n",
+           (unsigned long long)ring.dev[FY_DEV_GPU0].kv,
+           (unsigned long long)full.dev[FY_DEV_GPU0].kv,
+           (double)ring.dev[FY_DEV_GPU0].kv / (double)full.dev[FY_DEV_GPU0].kv);
+    FY_EXPECT(ring.dev[FY_DEV_GPU0].kv * 100 <= full.dev[FY_DEV_GPU0].kv * 55);
     FY_EXPECT(pl.dev[FY_DEV_CPU].weights + pl.dev[FY_DEV_GPU0].weights == p->file_tensor_bytes);
     FY_EXPECT(pl.dev[FY_DEV_CPU].dup_bias == p->dup_bytes[FY_DEV_CPU]);
     FY_EXPECT(pl.n_steps == 5 && pl.steps[0].n == 1 && pl.steps[3].n == 64 &&

@@ -5,6 +5,7 @@
 #  - per-device totals add up to the sum of the tensor sizes, read from the GGUF by Python
 #  - with --tensors, every tensor's size matches the file and the groups agree with the list
 #  - the 120b plan takes well under a second; errors name the flag
+#  - the sliding-window rings' KV figure at -c 131072 against --swa-full's
 # usage: test_plan.sh FERRY VOCAB SRCDIR [--regen]     exit 0 pass, 77 skip, 1 fail
 set -uo pipefail
 ferry=$1 vocab=$2 src=$3 regen=${4:-}
@@ -106,7 +107,11 @@ for name, d in devs.items():
 want(sum(x["tensors"] for x in plan["groups"] if not x["copy"]) == len(sizes), "group counts")
 want(plan["dup_bias"]["bytes"] == sum(d["dup_bias"] for d in devs.values()), "dup_bias")
 n_layer, ctx = plan["model"]["n_layer"], plan["options"]["ctx"]
-want(sum(d["kv_cache"] for d in devs.values()) == 2 * n_layer * ctx * 512 * 2, "KV cache f16")
+# full layers (odd) keep ctx slots, sliding-window layers (even) a ring of 128 + ub rounded up
+ub = min(plan["options"]["ubatch"], ctx)
+ring = min(ctx, (128 + ub + 31) // 32 * 32)
+slots = (n_layer // 2) * ctx + ((n_layer + 1) // 2) * ring
+want(sum(d["kv_cache"] for d in devs.values()) == 2 * slots * 512 * 2, "KV cache f16")
 if "tensors" in plan:
     want(len(plan["tensors"]) == len(sizes), "tensor list length")
     for t in plan["tensors"]:
@@ -156,6 +161,18 @@ for m in 20b 120b; do
         fi
     done
 done
+
+# sliding-window rings: on the 20b at -c 131072 the 12 sliding layers keep 128 + 512 slots each,
+# KV <= 55% of the full caches (--swa-full: 24 layers x 131072 slots x 512 x 2 B x K and V)
+kv_of() { "$py" -c 'import json, sys; print(sum(d["kv_cache"] for d in json.load(sys.stdin)["devices"]))'; }
+ring=$("$ferry" plan -m "$tmp/20b.gguf" -ngl 99 -c 131072 --json 2>/dev/null | kv_of)
+full=$("$ferry" plan -m "$tmp/20b.gguf" -ngl 99 -c 131072 --swa-full --json 2>/dev/null | kv_of)
+if [ "$full" = 6442450944 ] && [ "$ring" = $((2 * 1024 * (12 * 131072 + 12 * 640))) ] &&
+    [ $((ring * 100)) -le $((full * 55)) ]; then
+    ok "20b -c 131072: KV $ring B with rings, $full B with --swa-full ($((ring * 1000 / full)) per mille)"
+else
+    bad "20b -c 131072: KV $ring B with rings, $full B with --swa-full"
+fi
 
 # the per-tensor list agrees with the file and the groups
 "$ferry" plan -m "$tmp/120b.gguf" -ngl 20 --n-cpu-moe 4 -ot 'blk\.3[0-5]\.ffn_up=CPU' \
@@ -234,7 +251,7 @@ out=$("$ferry" plan -m "$tmp/120b.gguf" --vram 1500M --fit 2>&1)
 [ $? = 3 ] && grep -q "fit: nothing fits" <<< "$out" && ok "--fit: nothing fits 1.5G, exit 3" \
     || bad "--fit 1.5G: $(tail -2 <<< "$out")"
 out=$("$ferry" plan -m "$tmp/20b.gguf" -ngl 99 --vram 8G 2>&1)
-[ $? = 3 ] && grep -q "fit: this fits: .* -ngl 99 --n-cpu-moe 14 -c 4096" <<< "$out" \
+[ $? = 3 ] && grep -q "fit: this fits: .* -ngl 99 --n-cpu-moe 13 -c 4096" <<< "$out" \
     && ok "-ngl 99 in 8G: exit 3 and the fitting flags" || bad "no fit hint: $(tail -2 <<< "$out")"
 err=$("$ferry" plan -m "$tmp/20b.gguf" --fit 2>&1)
 [ $? = 2 ] && grep -q -- "--fit needs --vram" <<< "$err" && ok "--fit without --vram: exit 2" \

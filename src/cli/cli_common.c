@@ -71,6 +71,8 @@ const char fy_cli_help_common[] =
     "                         machine fast; 100 is libgomp's default; OMP_WAIT_POLICY or\n"
     "                         GOMP_SPINCOUNT in the environment win)\n"
     "  --kv-type f16|f32      KV cache type (default f16)\n"
+    "  --swa-full             full-size KV caches on the sliding-window layers too (default:\n"
+    "                         a ring of window + ub slots there, same results, less memory)\n"
     "  -mg, --main-gpu N      the GPU that placement flags use as GPU0/CUDA0 (default 0)\n"
     "  --no-pin               do not pin the host memory experts are uploaded from (for\n"
     "                         models larger than RAM; uploads are then slower)\n"
@@ -189,6 +191,8 @@ int fy_cli_parse_common(struct fy_cli *o, int argc, char **argv, int *i)
             fy_log(FY_LOG_ERR, "flag --kv-type: \"%s\" is not one of f16, f32", v);
             return -1;
         }
+    } else if (!strcmp(a, "--swa-full")) {
+        o->swa_full = true;
     } else if (!strcmp(a, "--test-gpu")) {
         o->test_gpu = true;
     } else if (!strcmp(a, "--no-pin")) {
@@ -401,6 +405,7 @@ fy_status fy_cli_session(const struct fy_cli *o, const struct fy_model *m, int64
     if (o->n_ubatch)
         so.n_ubatch = o->n_ubatch;
     so.kv_type = o->kv_type;
+    so.swa_full = o->swa_full;
     so.n_threads = (int)o->n_threads;
     so.n_threads_batch = (int)(o->n_threads_batch ? o->n_threads_batch : o->n_threads);
     struct fy_cli *w = (struct fy_cli *)o; /* the placement and device live in the options */

@@ -17,6 +17,7 @@ struct fy_cli {
     int64_t n_threads;      /* -t; 0: OpenMP default (all cores) */
     int64_t n_threads_batch; /* -tb: micro-batches of more than one token; 0: as -t */
     enum fy_dtype kv_type;  /* --kv-type */
+    bool swa_full;          /* --swa-full: no sliding-window rings */
     bool yarn_unrounded;    /* --yarn-unrounded (test-only) */
     /* placement: -ot, -ngl, --n-cpu-moe, --cpu-moe, offload settings (src/placement/) */
     struct fy_place_rules *rules;
@@ -55,8 +56,9 @@ const char *fy_omp_wait_desc(void);
 int fy_cli_check_tokens(const struct fy_cli *o, const char *cmd);
 /* Sets threads and loads the model (with the test-only rope switch applied). */
 fy_status fy_cli_load(const struct fy_cli *o, struct fy_model **m_out);
-/* Opens a session of -c positions (need_ctx when -c is absent), -ub, --kv-type; with placement
- * flags, over the placement they make, on the GPU (-mg) or the test device (--test-gpu). */
+/* Opens a session of -c positions (need_ctx when -c is absent), -ub, --kv-type, --swa-full;
+ * with placement flags, over the placement they make, on the GPU (-mg) or the test device
+ * (--test-gpu). */
 fy_status fy_cli_session(const struct fy_cli *o, const struct fy_model *m, int64_t need_ctx,
                          struct fy_session **s_out);
 /* Both of the above. */

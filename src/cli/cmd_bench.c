@@ -276,15 +276,13 @@ static int32_t rand_token(struct bench *b)
     return (int32_t)(b->rng % (uint64_t)b->m->hp.n_vocab);
 }
 
-/* Leaves the cache holding exactly depth_tok[0..d) (evaluated untimed when not cached). */
+/* Leaves the cache holding exactly depth_tok[0..d) (evaluated untimed when not cached, or when
+ * the sliding-window rings no longer hold what precedes d: fy_session_truncate). */
 static fy_status set_depth(struct bench *b, int64_t d)
 {
-    if (b->prefix_ok >= d) {
-        fy_session_truncate(b->s, d);
-        return FY_OK;
-    }
-    fy_session_truncate(b->s, b->prefix_ok);
-    FY_TRY(fy_session_eval(b->s, b->depth_tok + b->prefix_ok, d - b->prefix_ok, false, NULL, NULL));
+    const int64_t have = fy_session_truncate(b->s, b->prefix_ok < d ? b->prefix_ok : d);
+    if (have < d)
+        FY_TRY(fy_session_eval(b->s, b->depth_tok + have, d - have, false, NULL, NULL));
     b->prefix_ok = d;
     return FY_OK;
 }
@@ -502,6 +500,8 @@ static void write_run_object(FILE *f, const struct bench *b)
     jkv_int(f, &first, "n_ubatch", b->n_ubatch);
     jkv_int(f, &first, "n_ctx", b->n_ctx);
     jkv_str(f, &first, "kv_type", fy_dtype_name(b->o.kv_type));
+    jkv_int(f, &first, "kv_bytes", (long long)fy_session_kv_bytes(b->s));
+    jkv_int(f, &first, "swa_full", b->o.swa_full);
     jkv_int(f, &first, "reps", b->reps);
     jkv_int(f, &first, "warmup", b->warmup);
     jkv_str(f, &first, "build_version", b->bi.version);

@@ -359,7 +359,7 @@ static fy_status eval_prompt(struct chat *c, const struct fy_tokens *p, bool *in
         k++;
     if (k == p->n)
         k--; /* re-evaluate the last token so there are logits to sample from */
-    fy_session_truncate(c->s, k);
+    k = fy_session_truncate(c->s, k); /* 0 when the sliding-window rings lost the prefix */
     c->cached.n = k;
     const int64_t chunk = 256;
     double t0 = fy_now();

@@ -22,6 +22,8 @@ static void usage(FILE *f)
             "  -c, --ctx-size N       KV cache positions (default 4096)\n"
             "  -ub, --ubatch-size N   tokens per micro-batch (default 512)\n"
             "  --kv-type f16|f32      KV cache type (default f16)\n"
+            "  --swa-full             full-size KV caches on the sliding-window layers too\n"
+            "                         (default: a ring of window + ub slots there)\n"
             "  --vram SIZE            GPU0 memory to check against: 24G, 24GiB, 24000M, 25.5GB;\n"
             "                         when the placement does not fit, the fitting flags are\n"
             "                         printed and the exit status is 3\n"
@@ -125,6 +127,8 @@ int fy_cmd_plan(int argc, char **argv)
             if (!(v = fy_arg_value(argc, argv, &i)) ||
                 fy_arg_int(a, v, 1, INT32_MAX, &fo.min_ctx) != FY_OK)
                 goto done;
+        } else if (!strcmp(a, "--swa-full")) {
+            o.swa_full = true;
         } else if (!strcmp(a, "--tensors")) {
             o.tensors = true;
         } else if (!strcmp(a, "--json")) {

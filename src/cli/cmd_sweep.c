@@ -428,7 +428,12 @@ static fy_status sweep(const struct sweep_opts *o, const struct sweep_hdr *h,
         }
         r->t_tg = fy_now() - t0;
         /* PP: one micro-batch, kept */
-        fy_session_truncate(s, n_kv);
+        if (fy_session_truncate(s, n_kv) != n_kv) {
+            fy_log(FY_LOG_ERR, "sweep-bench: -n %d tokens overwrote the sliding-window KV rings "
+                   "(window + -ub slots); use -n <= -ub or --swa-full", tg);
+            st = FY_E_INVAL;
+            goto fail;
+        }
         rng_tokens(&rng, tok, r->pp, n_normal);
         if ((st = eval_timed(s, tok, r->pp, h->n_batch, &r->t_pp)) != FY_OK)
             goto fail;

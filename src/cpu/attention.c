@@ -1,5 +1,5 @@
 /* Attention with per-head sinks over a KV cache where slot j holds position j (gpt-oss.md
- * section 6). For query token t at position p and query head h (KV head h / (n_head/n_head_kv)):
+ * section 6; in general position kv_pos0 + j, fy_attn_visible). For query token t at position p and query head h (KV head h / (n_head/n_head_kv)):
  *   visible j: j < n_kv, j <= p and (window == 0 || p - j < window)
  *   s_j = dot(q, k_j) * scale
  *   m   = max(max_j s_j, sink_h)      Z = sum_j exp(s_j - m) + exp(sink_h - m)
@@ -381,10 +381,11 @@ void fy_cpu_attention_set(const struct fy_cpu_set *set, float *out, const struct
     if (a->n_tok <= 0 || a->n_head <= 0)
         return;
     if (a->n_head_kv <= 0 || a->n_head % a->n_head_kv != 0 || a->head_dim <= 0 ||
-        (a->kv_type != FY_F32 && a->kv_type != FY_F16)) {
+        (a->kv_type != FY_F32 && a->kv_type != FY_F16) || a->ring != 0) {
         fy_log(FY_LOG_ERR, "fy_cpu_attention: unsupported shape n_head %lld n_head_kv %lld "
-               "head_dim %lld kv %s", (long long)a->n_head, (long long)a->n_head_kv,
-               (long long)a->head_dim, fy_dtype_name(a->kv_type));
+               "head_dim %lld kv %s ring %lld (a ring is made linear first: fy_kvcache_linear)",
+               (long long)a->n_head, (long long)a->n_head_kv, (long long)a->head_dim,
+               fy_dtype_name(a->kv_type), (long long)a->ring);
         memset(out, 0, (size_t)(a->n_tok * a->n_head * a->head_dim) * sizeof(float));
         return;
     }

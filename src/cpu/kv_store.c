@@ -1,4 +1,5 @@
-/* KV cache store: row t of k and v goes to slot pos[t] of caches laid out [slot][width]. */
+/* KV cache store: row t of k and v goes to slot pos[t] (ring > 0: pos[t] % ring) of caches laid
+ * out [slot][width]. */
 #include <string.h>
 
 #include "quant.h"
@@ -17,7 +18,7 @@ static void store_row(void *cache, enum fy_dtype kv_type, int64_t slot, const fl
 }
 
 void fy_cpu_kv_store(void *kc, void *vc, enum fy_dtype kv_type, const float *k, const float *v,
-                     int64_t n_tok, int64_t width, const int32_t *pos)
+                     int64_t n_tok, int64_t width, const int32_t *pos, int64_t ring)
 {
     if (kv_type != FY_F32 && kv_type != FY_F16) {
         fy_log(FY_LOG_ERR, "fy_cpu_kv_store: unsupported cache type %s", fy_dtype_name(kv_type));
@@ -27,7 +28,8 @@ void fy_cpu_kv_store(void *kc, void *vc, enum fy_dtype kv_type, const float *k, 
 #pragma omp parallel for schedule(static) if (n_tok > 1 && kv_type == FY_F16)
 #endif
     for (int64_t t = 0; t < n_tok; t++) {
-        store_row(kc, kv_type, pos[t], k + t * width, width);
-        store_row(vc, kv_type, pos[t], v + t * width, width);
+        const int64_t slot = ring > 0 ? pos[t] % ring : pos[t];
+        store_row(kc, kv_type, slot, k + t * width, width);
+        store_row(vc, kv_type, slot, v + t * width, width);
     }
 }

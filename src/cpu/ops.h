@@ -60,35 +60,44 @@ struct fy_rope {
 void fy_cpu_rope_yarn(float *x, int64_t n_tok, int64_t n_heads, int64_t head_dim,
                       const int32_t *pos, const struct fy_rope *r);
 
-/* Attention with per-head sinks over a KV cache where slot j holds position j. */
+/* Attention with per-head sinks over a KV cache where slot j holds position kv_pos0 + j (the
+ * CPU), or, with ring > 0 (the GPU kernels only), position p at slot p % ring. */
 struct fy_attn_args {
     int64_t n_tok, n_head, n_head_kv, head_dim;
     const float *q;         /* [n_tok][n_head*head_dim], already rotated */
     const void *k;          /* [n_kv][n_head_kv*head_dim] of kv_type, rotated */
     const void *v;          /* [n_kv][n_head_kv*head_dim] of kv_type */
     enum fy_dtype kv_type;  /* FY_F32 or FY_F16 */
-    int64_t n_kv;           /* slots 0..n_kv-1 are valid */
+    int64_t n_kv;           /* slots 0..n_kv-1 are valid (ring: positions 0..n_kv-1) */
     const int32_t *pos;     /* [n_tok] query positions */
     const float *sinks;     /* [n_head] raw logits, or NULL */
     int32_t window;         /* 0: causal; else visible iff 0 <= p - pj < window */
     float scale;            /* 1/sqrt(head_dim) */
+    int64_t kv_pos0;        /* the position slot 0 holds (0: slot j holds position j) */
+    int64_t ring;           /* GPU: > 0: position p at slot p % ring (a sliding-window layer's
+                               ring of slots, src/graph/kvcache.h); the CPU kernels take 0 */
 };
 void fy_cpu_attention(float *out, const struct fy_attn_args *a);  /* out [n_tok][n_head*hd] */
 /* The slots [*j0, *j1] a query at position p sees (empty when *j0 > *j1): causal, the window,
- * the cache's n_kv. */
+ * the cache's n_kv slots from position kv_pos0 on. Kernels visit them from the first visible
+ * slot on, so the arithmetic depends on positions only, not on where slot 0 is. */
 static inline void fy_attn_visible(const struct fy_attn_args *a, int64_t p, int64_t *j0,
                                    int64_t *j1)
 {
-    *j0 = a->window > 0 && p - a->window + 1 > 0 ? p - a->window + 1 : 0;
-    *j1 = p < a->n_kv - 1 ? p : a->n_kv - 1;
+    const int64_t first = a->window > 0 && p - a->window + 1 > a->kv_pos0 ? p - a->window + 1
+                                                                          : a->kv_pos0;
+    const int64_t last = a->kv_pos0 + a->n_kv - 1;
+    *j0 = first - a->kv_pos0;
+    *j1 = (p < last ? p : last) - a->kv_pos0;
 }
 /* the same with a given kernel set (qdot.h; benchmarks and tests) */
 struct fy_cpu_set;
 void fy_cpu_attention_set(const struct fy_cpu_set *set, float *out, const struct fy_attn_args *a);
 
-/* Store rows k,v [n_tok][width] f32 at slots pos[t] of caches of kv_type. */
+/* Store rows k,v [n_tok][width] f32 at slots pos[t] of caches of kv_type (ring > 0: at slots
+ * pos[t] % ring). */
 void fy_cpu_kv_store(void *kc, void *vc, enum fy_dtype kv_type, const float *k, const float *v,
-                     int64_t n_tok, int64_t width, const int32_t *pos);
+                     int64_t n_tok, int64_t width, const int32_t *pos, int64_t ring);
 
 /* Top-k of each row of logits [n_tok][n_exp] (descending; ties to the lower index), then a
  * softmax over the k selected. ids/w are [n_tok][k]. */

@@ -38,7 +38,7 @@ static fy_status run_kv_store(const struct fy_node *n, const struct fy_batch *b)
 {
     struct fy_kvcache *kv = b->kv;
     fy_cpu_kv_store(kv->k[n->layer], kv->v[n->layer], kv->type, f32(n->src[0]), f32(n->src[1]),
-                    b->n_tok, kv->width, b->pos);
+                    b->n_tok, kv->width, b->pos, fy_kvcache_ring(kv, n->layer));
     return FY_OK;
 }
 
@@ -46,6 +46,7 @@ static fy_status run_attention(const struct fy_node *n, const struct fy_batch *b
 {
     struct fy_attn_args a = fy_attn_args_of(n, b);
     n->dst->ne1 = b->n_tok;
+    FY_TRY(fy_kvcache_linear(b->kv, &a)); /* a ring layer: its positions in order */
     fy_cpu_attention(f32(n->dst), &a);
     return FY_OK;
 }

@@ -4,6 +4,7 @@
 #include "session_priv.h"
 
 #include "fy_config.h"
+#include "placement/placement.h"
 
 #include <math.h>
 #if FY_HAVE_OPENMP
@@ -17,6 +18,7 @@ void fy_session_opts_default(struct fy_session_opts *o)
     o->n_ctx = 4096;
     o->n_ubatch = 512;
     o->kv_type = FY_F16;
+    o->swa_full = false;
     o->n_threads = 0;
     o->n_threads_batch = 0;
     o->placement = NULL;
@@ -67,7 +69,21 @@ fy_status fy_session_new(const struct fy_model *m, const struct fy_session_opts 
     s->shape = (struct fy_attn_shape){hp->n_head, hp->n_head_kv, hp->head_dim};
     const int64_t ub = s->o.n_ubatch, d = hp->d_model, qw = hp->n_head * hp->head_dim;
     const int64_t kvw = hp->n_head_kv * hp->head_dim;
-    st = fy_kvcache_new(hp->n_layer, s->o.n_ctx, kvw, s->o.kv_type, &s->kv);
+    int64_t *slots = malloc((size_t)hp->n_layer * sizeof(*slots));
+    if (!slots) {
+        st = FY_E_NOMEM;
+        goto fail;
+    }
+    for (int64_t l = 0; l < hp->n_layer; l++) {
+        const int32_t w = m->layers[l].window;
+        slots[l] = fy_place_kv_slots(w, s->o.n_ctx, s->o.n_ubatch, s->o.swa_full);
+        if (slots[l] < s->o.n_ctx) {
+            s->ring_min = s->ring_min && s->ring_min < slots[l] ? s->ring_min : slots[l];
+            s->ring_window = w > s->ring_window ? w : s->ring_window;
+        }
+    }
+    st = fy_kvcache_new(hp->n_layer, s->o.n_ctx, slots, kvw, s->o.kv_type, &s->kv);
+    free(slots);
     if (st != FY_OK)
         goto fail;
     const struct { int id; enum fy_act_type t; int64_t ne0; } specs[] = {
@@ -110,12 +126,30 @@ void fy_session_free(struct fy_session *s)
 
 int64_t fy_session_n_past(const struct fy_session *s) { return s->n_past; }
 int64_t fy_session_n_ctx(const struct fy_session *s) { return s->o.n_ctx; }
-void fy_session_reset(struct fy_session *s) { s->n_past = 0; }
+size_t fy_session_kv_bytes(const struct fy_session *s) { return fy_kvcache_bytes(s->kv); }
 
-void fy_session_truncate(struct fy_session *s, int64_t n)
+void fy_session_reset(struct fy_session *s)
 {
-    if (n >= 0 && n < s->n_past)
-        s->n_past = n;
+    s->n_past = 0;
+    s->kv_lo = 0;
+}
+
+int64_t fy_session_truncate(struct fy_session *s, int64_t n)
+{
+    if (n < 0 || n >= s->n_past)
+        return s->n_past;
+    /* a ring layer at position n needs n - window + 1 .. n - 1 */
+    const int64_t need = n - s->ring_window + 1 > 0 ? n - s->ring_window + 1 : 0;
+    if (n > 0 && s->ring_min > 0 && need < s->kv_lo) {
+        fy_log(FY_LOG_INFO, "session: the sliding-window KV rings no longer hold positions %lld "
+               ".. %lld: evaluating from position 0 again (--swa-full keeps them)",
+               (long long)need, (long long)s->kv_lo - 1);
+        n = 0;
+    }
+    s->n_past = n;
+    if (n == 0)
+        s->kv_lo = 0;
+    return n;
 }
 const struct fy_graph *fy_session_graph(const struct fy_session *s) { return &s->graph; }
 
@@ -302,6 +336,10 @@ static fy_status eval(struct fy_session *s, const int32_t *tokens, int64_t n, bo
         if (nt != omp_get_max_threads())
             omp_set_num_threads(nt);
 #endif
+        /* storing positions n_past .. n_past + nb - 1 overwrites the rings' older positions
+         * (counted before running: a batch that fails half-way may have stored some) */
+        if (s->ring_min > 0 && s->n_past + nb - s->ring_min > s->kv_lo)
+            s->kv_lo = s->n_past + nb - s->ring_min;
         struct fy_batch b = {
             .n_tok = nb, .tokens = tokens + i0, .pos = s->pos, .kv = s->kv,
             .n_kv = s->n_past + nb,

@@ -217,7 +217,8 @@ static fy_status run_node(struct gpudev *g, const struct fy_node *n, const struc
                                 n->params, s);
     case FY_OP_KV_STORE:
         return fy_gpu_kv_store(kv->k[n->layer], kv->v[n->layer], kv->type, f32(x),
-                               f32(n->src[1]), b->n_tok, kv->width, b->pos, s);
+                               f32(n->src[1]), b->n_tok, kv->width, b->pos,
+                               fy_kvcache_ring(kv, n->layer), s);
     case FY_OP_ATTENTION: {
         struct fy_attn_args a = fy_attn_args_of(n, b);
         n->dst->ne1 = b->n_tok;

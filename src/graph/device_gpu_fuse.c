@@ -78,7 +78,8 @@ static fy_status rope_kv(fy_gpu_stream s, const struct fy_node *nd, int64_t left
         return FY_E_UNSUPPORTED;
     FY_TRY(fy_gpu_rope_kv_store(f32(rq->src[0]), f32(rk->src[0]), f32(st->src[1]), b->n_tok,
                                 rq->src[0]->ne0 / hd, rk->src[0]->ne0 / hd, hd, b->pos,
-                                rq->params, kv->k[st->layer], kv->v[st->layer], kv->type, s));
+                                rq->params, kv->k[st->layer], kv->v[st->layer], kv->type,
+                                fy_kvcache_ring(kv, st->layer), s));
     *used = 3;
     return FY_OK;
 }

@@ -1,4 +1,5 @@
-/* KV cache: per layer, slot j holds the rotated K and the V of position j. */
+/* KV cache: per layer, slot j holds the rotated K and the V of position j; a sliding-window
+ * layer may keep a ring of R slots instead, position p at slot p % R (fy_place_kv_slots). */
 #ifndef FY_KVCACHE_H
 #define FY_KVCACHE_H
 
@@ -8,19 +9,32 @@
 struct fy_kvcache {
     enum fy_dtype type;   /* FY_F16 (default) or FY_F32 */
     int64_t n_layer;
-    int64_t n_ctx;        /* slots per layer */
+    int64_t n_ctx;        /* positions (the slots of a full layer) */
     int64_t width;        /* n_head_kv * head_dim */
-    void **k;             /* n_layer pointers to (n_ctx, width) */
-    void **v;             /* n_layer pointers to (n_ctx, width) */
+    void **k;             /* n_layer pointers to (slots, width) */
+    void **v;             /* n_layer pointers to (slots, width) */
+    int64_t *ring;        /* [n_layer]: 0, or R < n_ctx: a ring of R slots; NULL: no rings */
+    void *lin_k;          /* host scratch (lin_rows, width): a ring's positions in order */
+    void *lin_v;
+    int64_t lin_rows;
 };
 
-fy_status fy_kvcache_new(int64_t n_layer, int64_t n_ctx, int64_t width, enum fy_dtype type,
-                         struct fy_kvcache **out);
+/* slots[l]: the slots of layer l (fy_place_kv_slots), n_ctx or fewer (a ring). */
+fy_status fy_kvcache_new(int64_t n_layer, int64_t n_ctx, const int64_t *slots, int64_t width,
+                         enum fy_dtype type, struct fy_kvcache **out);
 void fy_kvcache_free(struct fy_kvcache *kv);
+/* The ring size of layer l, 0 when its slot j holds position j. */
+static inline int64_t fy_kvcache_ring(const struct fy_kvcache *kv, int64_t l)
+{
+    return kv->ring ? kv->ring[l] : 0;
+}
+/* Bytes of layer l's K and V, and of every layer's. */
+size_t fy_kvcache_layer_bytes(const struct fy_kvcache *kv, int64_t l);
 size_t fy_kvcache_bytes(const struct fy_kvcache *kv);
 
 /* The attention arguments of an ATTENTION node over batch b's cache (the pointers are whatever
- * memory b and the node hold: host for the CPU, device for a GPU). */
+ * memory b and the node hold: host for the CPU, device for a GPU); a ring layer's have ring set
+ * (the GPU kernels take that; the CPU's take fy_kvcache_linear's view). */
 static inline struct fy_attn_args fy_attn_args_of(const struct fy_node *n,
                                                   const struct fy_batch *b)
 {
@@ -40,8 +54,16 @@ static inline struct fy_attn_args fy_attn_args_of(const struct fy_node *n,
         .sinks = n->vec,
         .window = n->iparam,
         .scale = n->fparam,
+        .ring = fy_kvcache_ring(kv, n->layer),
     };
     return a;
 }
+
+/* Host caches: turns a ring layer's arguments (a->ring > 0, a->pos host memory) into a linear
+ * range of the positions its queries can see, in position order: a->k, a->v point at the ring's
+ * own rows when they do not wrap, else at a copy in the cache's scratch; a->kv_pos0 is the
+ * first position, a->n_kv the count, a->ring 0. FY_E_INVAL (logged) when they do not all fit in
+ * the ring (a micro-batch larger than the one the ring was made for). */
+fy_status fy_kvcache_linear(const struct fy_kvcache *kv, struct fy_attn_args *a);
 
 #endif

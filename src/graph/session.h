@@ -17,6 +17,9 @@ struct fy_session_opts {
     int64_t n_ctx;          /* KV cache positions (default: 4096, capped at n_ctx_train) */
     int64_t n_ubatch;       /* tokens per graph evaluation (default 512) */
     enum fy_dtype kv_type;  /* FY_F16 (default) or FY_F32 */
+    /* false (default): sliding-window layers keep a ring of window + n_ubatch slots
+     * (fy_place_kv_slots); true (--swa-full): every layer keeps n_ctx slots */
+    bool swa_full;
     /* OpenMP threads for micro-batches of one token / of more (-t, -tb); 0: leave as set */
     int n_threads, n_threads_batch;
     /* Hybrid execution (both or neither): tensors placed by `placement` on GPU0 live on `gpu`,
@@ -74,10 +77,15 @@ fy_status fy_session_eval_argmax(struct fy_session *s, const int32_t *tokens, in
 
 int64_t fy_session_n_past(const struct fy_session *s);
 int64_t fy_session_n_ctx(const struct fy_session *s);
+/* Bytes of the KV cache (every layer's K and V, rings included), wherever it lives. */
+size_t fy_session_kv_bytes(const struct fy_session *s);
 void fy_session_reset(struct fy_session *s);
 /* Forgets every position from n on (n <= n_past): the next eval continues at position n. Used
- * when a re-rendered conversation shares only a prefix with what the cache holds. */
-void fy_session_truncate(struct fy_session *s, int64_t n);
+ * when a re-rendered conversation shares only a prefix with what the cache holds. Returns the
+ * new n_past: n, or 0 when a sliding-window layer's ring no longer holds the window before n
+ * (positions since overwritten: more than ring - window + 1 evaluated after n-1; the caller
+ * evaluates the prefix again). */
+int64_t fy_session_truncate(struct fy_session *s, int64_t n);
 
 /* The graph of the last evaluated micro-batch (for inspection and tests). */
 const struct fy_graph *fy_session_graph(const struct fy_session *s);

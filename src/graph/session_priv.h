@@ -20,6 +20,9 @@ struct fy_session {
     struct fy_graph graph;
     int32_t *pos;            /* [n_ubatch] */
     int64_t n_past;
+    /* the rings (kv->ring) hold every position from kv_lo to n_past - 1 (fy_session_truncate);
+     * ring_min: the smallest ring, ring_window: the largest window of a ring layer */
+    int64_t kv_lo, ring_min, ring_window;
     int64_t logits_rows;     /* rows allocated in act[ACT_LOGITS] */
     struct fy_sched *sched;  /* hybrid execution over a placement; NULL: all on the CPU */
 };

@@ -22,6 +22,8 @@
  * visible ranges, [min(max(0, p - W + 1)), min(max p, n_kv - 1)], found by a block reduction
  * on the device (positions are device memory). A windowed layer thus reads about W + 64/group
  * keys per block, a causal prefill block stops at its last position. Rows still mask per key.
+ * Keys are visited by position; a sliding-window layer's ring (ring > 0) only changes where
+ * position j's row is read from (slot j % ring), so its results equal a full cache's.
  *
  * Two regimes, one kernel:
  *  - prefill (many rows): RM = 4 (64 rows per block), one block per (row tile, KV head), the
@@ -76,6 +78,7 @@ struct fy_attn_kargs {
     int n_kv;
     int kvw;              /* n_head_kv * 64: elements per cache slot */
     int window;
+    int ring;             /* > 0: the key of position j at slot j % ring (a window's ring) */
     float qscale;         /* scale * log2(e) */
     int fuse_combine;     /* split: the last chunk of each row tile merges (else a 2nd kernel) */
 };
@@ -222,7 +225,8 @@ static __global__ __launch_bounds__(FY_ATTN_THREADS) void fy_gpu_f32_flash_attn(
             float4 kx = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
             float4 vx = kx;
             if (j0 + r <= jhi) {
-                const int64_t off = (int64_t)(j0 + r) * a.kvw + kvh * FY_ATTN_HD + d4 * 4;
+                const int slot = a.ring > 0 ? (j0 + r) % a.ring : j0 + r;
+                const int64_t off = (int64_t)slot * a.kvw + kvh * FY_ATTN_HD + d4 * 4;
                 kx = fy_attn_ld4(kc + off);
                 vx = fy_attn_ld4(vc + off);
             }
@@ -390,6 +394,7 @@ extern "C" fy_status fy_gpu_attention(float *out, const struct fy_attn_args *a, 
         return FY_E_INVAL;
     }
     FY_CHECK_ARG(a->n_kv >= 0 && a->n_kv <= (1 << 24) && a->window >= 0);
+    FY_CHECK_ARG(a->kv_pos0 == 0 && a->ring >= 0 && a->ring <= (1 << 24));
     FY_CHECK_ARG(out && a->q && a->pos && (a->n_kv == 0 || (a->k && a->v)));
     FY_CHECK_ARG(a->n_tok * a->n_head <= INT_MAX / FY_ATTN_HD);
     const size_t kv_align = a->kv_type == FY_F32 ? 16 : 8;
@@ -411,6 +416,7 @@ extern "C" fy_status fy_gpu_attention(float *out, const struct fy_attn_args *a, 
     ka.n_kv = (int)a->n_kv;
     ka.kvw = (int)(a->n_head_kv * FY_ATTN_HD);
     ka.window = a->window;
+    ka.ring = (int)a->ring;
     ka.qscale = a->scale * FY_ATTN_LOG2E;
     ka.fuse_combine = fy_gpu_fuse_enabled();
 

@@ -122,12 +122,12 @@ fy_status fy_gpu_matmul_residual(float *y, float *y_plain, const struct fy_mat *
                                  fy_gpu_stream s);
 
 /* RoPE of q (n_head heads) and k (n_head_kv heads) in place at pos, then k and v (rows of
- * n_head_kv * head_dim) stored at slots pos of the caches: fy_gpu_rope_yarn twice and
- * fy_gpu_kv_store in one launch. */
+ * n_head_kv * head_dim) stored at slots pos (ring > 0: pos % ring) of the caches:
+ * fy_gpu_rope_yarn twice and fy_gpu_kv_store in one launch. */
 fy_status fy_gpu_rope_kv_store(float *q, float *k, const float *v, int64_t n_tok, int64_t n_head,
                                int64_t n_head_kv, int64_t head_dim, const int32_t *pos,
                                const struct fy_rope *r, void *kc, void *vc, enum fy_dtype kv_type,
-                               fy_gpu_stream s);
+                               int64_t ring, fy_gpu_stream s);
 
 /* ids[r] = arg-max of row r of x [rows][n] (fy_cpu_argmax). */
 fy_status fy_gpu_argmax(int32_t *ids, const float *x, int64_t rows, int64_t n, fy_gpu_stream s);
@@ -150,10 +150,12 @@ fy_status fy_gpu_matmul_grouped_tiles(float *y, const struct fy_mat *w, const fl
 fy_status fy_gpu_add(float *y, const float *a, const float *b, int64_t n, fy_gpu_stream s);
 fy_status fy_gpu_rope_yarn(float *x, int64_t n_tok, int64_t n_heads, int64_t head_dim,
                            const int32_t *pos, const struct fy_rope *r, fy_gpu_stream s);
+/* Rows t of k and v at slots pos[t] (ring > 0: pos[t] % ring) of the caches. */
 fy_status fy_gpu_kv_store(void *kc, void *vc, enum fy_dtype kv_type, const float *k,
                           const float *v, int64_t n_tok, int64_t width, const int32_t *pos,
-                          fy_gpu_stream s);
-/* Flash-style: memory does not grow with n_tok * n_kv. a->pos is device memory. */
+                          int64_t ring, fy_gpu_stream s);
+/* Flash-style: memory does not grow with n_tok * n_kv. a->pos is device memory. a->ring > 0:
+ * the key of position p is at slot p % ring (a->kv_pos0 must be 0). */
 fy_status fy_gpu_attention(float *out, const struct fy_attn_args *a, fy_gpu_stream s);
 fy_status fy_gpu_router_topk(int32_t *ids, float *w, const float *logits, int64_t n_tok,
                              int64_t n_exp, int k, fy_gpu_stream s);

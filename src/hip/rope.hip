@@ -91,11 +91,12 @@ static __global__ __launch_bounds__(FY_ROPE_THREADS) void fy_gpu_f32_rope_yarn(
 }
 
 /* Fused decode step (issue 12 item 3): q and k of token blockIdx.x rotated in place with one
- * table, then k and v stored at slot pos[t] of the caches (kv_store.hip's conversion). */
+ * table, then k and v stored at slot pos[t] (ring > 0: pos[t] % ring) of the caches
+ * (kv_store.hip's conversion). */
 template <bool F16>
 static __global__ __launch_bounds__(FY_ROPE_THREADS) void fy_gpu_f32_rope_kv_store(
     float *q, float *kx, const float *vx, int n_head, int n_head_kv, int head_dim, int half,
-    const int32_t *pos, fy_rope_consts k, void *kc, void *vc)
+    const int32_t *pos, fy_rope_consts k, void *kc, void *vc, int ring)
 {
     __shared__ float cs[2 * FY_ROPE_MAX_HALF];
     const int64_t t = blockIdx.x;
@@ -108,7 +109,7 @@ static __global__ __launch_bounds__(FY_ROPE_THREADS) void fy_gpu_f32_rope_kv_sto
     fy_rope_rotate(kt, n_head_kv, head_dim, half, cs);
     __syncthreads(); /* the rotated k of every thread is written */
     const float *vt = vx + t * width;
-    const int64_t dst = (int64_t)p * width;
+    const int64_t dst = (int64_t)(ring > 0 ? p % ring : p) * width;
     for (int i = threadIdx.x; i < width; i += blockDim.x) {
         if (F16) {
             ((uint16_t *)kc)[dst + i] = fy_kv_to_f16(kt[i]);
@@ -172,7 +173,8 @@ extern "C" fy_status fy_gpu_rope_yarn(float *x, int64_t n_tok, int64_t n_heads, 
 extern "C" fy_status fy_gpu_rope_kv_store(float *q, float *k, const float *v, int64_t n_tok,
                                           int64_t n_head, int64_t n_head_kv, int64_t head_dim,
                                           const int32_t *pos, const struct fy_rope *r, void *kc,
-                                          void *vc, enum fy_dtype kv_type, fy_gpu_stream s)
+                                          void *vc, enum fy_dtype kv_type, int64_t ring,
+                                          fy_gpu_stream s)
 {
     FY_CHECK_ARG(r && n_tok >= 0 && n_head >= 0 && n_head_kv >= 0 && head_dim >= 0);
     if (kv_type != FY_F32 && kv_type != FY_F16) {
@@ -182,7 +184,7 @@ extern "C" fy_status fy_gpu_rope_kv_store(float *q, float *k, const float *v, in
     }
     if (n_tok == 0)
         return FY_OK;
-    FY_CHECK_ARG(q && k && v && pos && kc && vc);
+    FY_CHECK_ARG(q && k && v && pos && kc && vc && ring >= 0 && ring <= INT_MAX);
     FY_CHECK_ARG(r->n_rot >= 0 && r->n_rot % 2 == 0 && r->n_rot <= head_dim &&
                  r->n_rot / 2 <= FY_ROPE_MAX_HALF);
     FY_CHECK_ARG(n_tok <= INT_MAX && n_head * head_dim <= INT_MAX);
@@ -192,11 +194,11 @@ extern "C" fy_status fy_gpu_rope_kv_store(float *q, float *k, const float *v, in
     if (kv_type == FY_F16) {
         auto *kern = &fy_gpu_f32_rope_kv_store<true>;
         FY_LAUNCH(kern, dim3((unsigned)n_tok), dim3(FY_ROPE_THREADS), 0, st, q, k, v, (int)n_head,
-                  (int)n_head_kv, (int)head_dim, half, pos, c, kc, vc);
+                  (int)n_head_kv, (int)head_dim, half, pos, c, kc, vc, (int)ring);
     } else {
         auto *kern = &fy_gpu_f32_rope_kv_store<false>;
         FY_LAUNCH(kern, dim3((unsigned)n_tok), dim3(FY_ROPE_THREADS), 0, st, q, k, v, (int)n_head,
-                  (int)n_head_kv, (int)head_dim, half, pos, c, kc, vc);
+                  (int)n_head_kv, (int)head_dim, half, pos, c, kc, vc, (int)ring);
     }
     const hipError_t err = hipGetLastError();
     if (err != hipSuccess) {

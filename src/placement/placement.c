@@ -41,8 +41,27 @@ fy_status fy_place_dims_from_gguf(const struct fy_gguf *g, struct fy_place_dims 
     FY_TRY(dim_u32(g, arch, "expert_used_count", &d.n_expert_used));
     FY_TRY(dim_u32(g, arch, "embedding_length", &d.d_model));
     FY_TRY(dim_u32(g, arch, "expert_feed_forward_length", &d.n_ff));
+    char key[128];
+    d.n_swa = 128; /* the loader's default when the key is absent (src/model/model.c) */
+    snprintf(key, sizeof(key), "%s.attention.sliding_window", arch);
+    if (fy_gguf_find_kv(g, key))
+        FY_TRY(dim_u32(g, arch, "attention.sliding_window", &d.n_swa));
     *out = d;
     return FY_OK;
+}
+
+int32_t fy_place_layer_window(const struct fy_place_dims *d, int64_t l)
+{
+    return l % 2 == 0 ? (int32_t)d->n_swa : 0;
+}
+
+int64_t fy_place_kv_slots(int32_t window, int64_t n_ctx, int64_t n_ubatch, bool swa_full)
+{
+    if (window <= 0 || swa_full)
+        return n_ctx;
+    const int64_t ub = n_ubatch < n_ctx ? n_ubatch : n_ctx;
+    const int64_t ring = ((int64_t)window + ub + 31) / 32 * 32;
+    return ring < n_ctx ? ring : n_ctx;
 }
 
 /* Kind, layer and expert projection of a tensor name; *rest: the name after "blk.N." (or all). */

@@ -104,10 +104,22 @@ struct fy_place_dims {
     int64_t n_expert_used; /* k: expert_used_count */
     int64_t d_model;       /* embedding_length */
     int64_t n_ff;          /* expert_feed_forward_length */
+    int64_t n_swa;         /* attention.sliding_window of the even layers (default 128); 0: none */
 };
 
 /* Reads them from a gpt-oss GGUF's metadata (gpt-oss.* keys); FY_E_FORMAT, logged, if absent. */
 fy_status fy_place_dims_from_gguf(const struct fy_gguf *g, struct fy_place_dims *out);
+
+/* The attention window of layer l: n_swa on the even layers (gpt-oss slides on every other
+ * layer, as the loader checks), 0 (full attention) on the odd ones. */
+int32_t fy_place_layer_window(const struct fy_place_dims *d, int64_t l);
+
+/* KV cache slots of a layer with attention window `window` (0: full) in a session of n_ctx
+ * positions and micro-batches of n_ubatch: n_ctx for full attention or with swa_full
+ * (--swa-full); else a ring of window + n_ubatch slots rounded up to 32 (a micro-batch of n
+ * tokens at P .. P+n-1 needs P-window+1 .. P+n-1 present while it stores its own), at most
+ * n_ctx. The session (src/graph/kvcache.c) and `ferry plan` size the cache with it. */
+int64_t fy_place_kv_slots(int32_t window, int64_t n_ctx, int64_t n_ubatch, bool swa_full);
 
 enum fy_place_kind {
     FY_PK_INPUT = 0,  /* token_embd.* */
@@ -238,6 +250,7 @@ struct fy_plan_opts {
     int64_t n_ctx;         /* KV positions (default 4096) */
     int64_t n_ubatch;      /* micro-batch (default 512) */
     enum fy_dtype kv_type; /* FY_F16 (default) or FY_F32 */
+    bool swa_full;         /* --swa-full: sliding-window layers keep every position too */
     uint64_t vram;         /* --vram; 0: not given */
     bool tensors;          /* list every tensor, not only the groups */
 };

@@ -2,8 +2,10 @@
  * path the MoE layers take at each micro-batch size.
  *
  * Formulas (ub = the micro-batch, clipped to -c as a session does; all activations F32):
- *  - KV cache: 2 (K and V) x n_ctx x kv_width x element size per layer, on the device of the
- *    layer's attn_k.weight. Sliding-window layers get the full size too (as the session does).
+ *  - KV cache: 2 (K and V) x slots x kv_width x element size per layer, on the device of the
+ *    layer's attn_k.weight; slots = fy_place_kv_slots, as the session allocates: n_ctx for
+ *    full-attention layers (and every layer with --swa-full), a ring of window + ub rounded up
+ *    to 32 for the sliding-window layers.
  *  - activations, on every device that runs layers (the CPU always; GPU0 when it holds weights or
  *    runs offloaded experts): ub x 4 B x (4 d [x, h, attention out, moe out] + 2 q_width [q,
  *    attention] + 2 kv_width [k, v] + E [router logits] + 2 k [ids, weights] + 3 k ff [gate, up
@@ -77,10 +79,12 @@ fy_status fy_plan_make(const struct fy_placement *p, const struct fy_plan_opts *
         out->dev[dv].weights = p->weight_bytes[dv];
         out->dev[dv].dup_bias = p->dup_bytes[dv];
     }
-    const uint64_t kv_layer = 2 * (uint64_t)out->o.n_ctx * (uint64_t)out->kv_width *
-                              fy_dtype_block_bytes(out->o.kv_type);
-    for (int64_t l = 0; l < d->n_layer; l++)
-        out->dev[p->layers[l].kv_dev].kv += kv_layer;
+    const uint64_t kv_row = fy_dtype_row_bytes(out->o.kv_type, out->kv_width);
+    for (int64_t l = 0; l < d->n_layer; l++) {
+        const int64_t slots = fy_place_kv_slots(fy_place_layer_window(d, l), out->o.n_ctx, ub,
+                                                out->o.swa_full);
+        out->dev[p->layers[l].kv_dev].kv += 2 * (uint64_t)slots * kv_row;
+    }
 
     out->act_bytes = (uint64_t)ub * 4 *
                      (uint64_t)(4 * d->d_model + 2 * out->q_width + 2 * out->kv_width +

@@ -42,8 +42,15 @@ static void print_settings(FILE *f, const struct fy_placement *p, const struct f
     if (p->n_cpu_moe > 0)
         fprintf(f, " (expert weights of blk.0-%lld on the CPU)", (long long)p->n_cpu_moe - 1);
     fprintf(f, ", %lld -ot rule%s\n", (long long)p->n_rules, p->n_rules == 1 ? "" : "s");
-    fprintf(f, "context: -c %lld, -ub %lld, KV %s\n", (long long)pl->o.n_ctx,
+    fprintf(f, "context: -c %lld, -ub %lld, KV %s", (long long)pl->o.n_ctx,
             (long long)pl->o.n_ubatch, fy_dtype_name(pl->o.kv_type));
+    const int64_t ring = fy_place_kv_slots((int32_t)p->dims.n_swa, pl->o.n_ctx, pl->o.n_ubatch,
+                                           pl->o.swa_full);
+    if (p->dims.n_swa > 0 && ring < pl->o.n_ctx)
+        fprintf(f, "; sliding-window layers (window %lld): rings of %lld slots (--swa-full: "
+                "every position)\n", (long long)p->dims.n_swa, (long long)ring);
+    else
+        fprintf(f, "; every layer keeps every position\n");
     for (int64_t j = 0; j < p->n_rules; j++)
         fprintf(f, "  -ot rule %lld: %s  matches %lld tensors, places %lld\n", (long long)j + 1,
                 p->rules[j].text, (long long)p->rules[j].matched, (long long)p->rules[j].won);
