@@ -20,7 +20,7 @@ static void usage(FILE *f)
             "  -m, --model FILE       gpt-oss GGUF (first shard of a split model)\n"
             "  -c, --ctx-size N       KV cache positions (default 4096)\n"
             "  -ub, --ubatch-size N   tokens per micro-batch (default 512)\n"
-            "  --kv-type f16|f32      KV cache type (default f16)\n"
+            "  --kv-type f16|f32|q8_0 KV cache type (default f16); also -ctk/-ctv TYPE\n"
             "  --vram SIZE            GPU0 memory to check against: 24G, 24GiB, 24000M, 25.5GB\n"
             "  --tensors              also list every tensor\n"
             "  --json                 one JSON document instead of the text report\n"
@@ -38,6 +38,7 @@ int fy_cmd_plan(int argc, char **argv)
     struct fy_plan pl;
     struct fy_place_dims dims;
     const char *model = NULL, *v = NULL;
+    struct fy_arg_kv kvf = {0};
     bool json = false;
     int rc = 1;
 
@@ -47,6 +48,8 @@ int fy_cmd_plan(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int k = fy_place_parse_flag(r, argc, argv, &i);
+        if (k == 0)
+            k = fy_arg_kv_type(&kvf, &o.kv_type, argc, argv, &i);
         if (k < 0)
             goto done;
         if (k > 0)
@@ -66,14 +69,6 @@ int fy_cmd_plan(int argc, char **argv)
             if (!(v = fy_arg_value(argc, argv, &i)) ||
                 fy_arg_int(a, v, 1, 1 << 16, &o.n_ubatch) != FY_OK)
                 goto done;
-        } else if (!strcmp(a, "--kv-type")) {
-            if (!(v = fy_arg_value(argc, argv, &i)))
-                goto done;
-            if (strcmp(v, "f16") && strcmp(v, "f32")) {
-                fy_log(FY_LOG_ERR, "flag --kv-type: \"%s\" is not one of f16, f32", v);
-                goto done;
-            }
-            o.kv_type = v[1] == '1' ? FY_F16 : FY_F32;
         } else if (!strcmp(a, "--vram")) {
             if (!(v = fy_arg_value(argc, argv, &i)) || fy_place_parse_size(a, v, &o.vram) != FY_OK)
                 goto done;

@@ -48,7 +48,7 @@ fy_status fy_session_new(const struct fy_model *m, const struct fy_session_opts 
     else
         fy_session_opts_default(&s->o);
     if (s->o.n_ctx <= 0 || s->o.n_ubatch <= 0 ||
-        (s->o.kv_type != FY_F16 && s->o.kv_type != FY_F32)) {
+        (s->o.kv_type != FY_F16 && s->o.kv_type != FY_F32 && s->o.kv_type != FY_Q8_0)) {
         fy_log(FY_LOG_ERR, "session: invalid options (n_ctx %lld, n_ubatch %lld)",
                (long long)s->o.n_ctx, (long long)s->o.n_ubatch);
         st = FY_E_INVAL;

@@ -1,4 +1,5 @@
-/* KV cache: per layer, slot j holds the rotated K and the V of position j. */
+/* KV cache: per layer, slot j holds the rotated K and the V of position j. A slot is one row of
+ * `width` elements: F32, F16, or Q8_0 (width/32 blocks of 34 bytes: an f16 scale, 32 int8). */
 #ifndef FY_KVCACHE_H
 #define FY_KVCACHE_H
 
@@ -6,7 +7,7 @@
 #include "graph.h"
 
 struct fy_kvcache {
-    enum fy_dtype type;   /* FY_F16 (default) or FY_F32 */
+    enum fy_dtype type;   /* FY_F16 (default), FY_F32 or FY_Q8_0 */
     int64_t n_layer;
     int64_t n_ctx;        /* slots per layer */
     int64_t width;        /* n_head_kv * head_dim */
@@ -17,6 +18,11 @@ struct fy_kvcache {
 fy_status fy_kvcache_new(int64_t n_layer, int64_t n_ctx, int64_t width, enum fy_dtype type,
                          struct fy_kvcache **out);
 void fy_kvcache_free(struct fy_kvcache *kv);
+/* bytes of one slot's row (K or V) */
+static inline size_t fy_kvcache_row_bytes(const struct fy_kvcache *kv)
+{
+    return fy_dtype_row_bytes(kv->type, kv->width);
+}
 size_t fy_kvcache_bytes(const struct fy_kvcache *kv);
 
 /* The attention arguments of an ATTENTION node over batch b's cache (the pointers are whatever

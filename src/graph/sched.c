@@ -138,7 +138,7 @@ static fy_status make_kv_view(struct fy_sched *sc)
     sc->kv_view.v = calloc((size_t)kv->n_layer, sizeof(void *));
     if (!sc->kv_view.k || !sc->kv_view.v)
         return FY_E_NOMEM;
-    const size_t bytes = (size_t)kv->n_ctx * (size_t)kv->width * fy_dtype_block_bytes(kv->type);
+    const size_t bytes = (size_t)kv->n_ctx * fy_kvcache_row_bytes(kv);
     for (int64_t l = 0; l < kv->n_layer; l++) {
         if (sc->pl->layers[l].kv_dev == FY_DEV_GPU0) {
             char what[48];

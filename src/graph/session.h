@@ -16,7 +16,7 @@ struct fy_session;
 struct fy_session_opts {
     int64_t n_ctx;          /* KV cache positions (default: 4096, capped at n_ctx_train) */
     int64_t n_ubatch;       /* tokens per graph evaluation (default 512) */
-    enum fy_dtype kv_type;  /* FY_F16 (default) or FY_F32 */
+    enum fy_dtype kv_type;  /* FY_F16 (default), FY_F32 or FY_Q8_0 */
     /* OpenMP threads for micro-batches of one token / of more (-t, -tb); 0: leave as set */
     int n_threads, n_threads_batch;
     /* Hybrid execution (both or neither): tensors placed by `placement` on GPU0 live on `gpu`,
