@@ -119,6 +119,8 @@ void fy_session_truncate(struct fy_session *s, int64_t n)
 }
 const struct fy_graph *fy_session_graph(const struct fy_session *s) { return &s->graph; }
 
+const struct fy_kvcache *fy_session_kv(const struct fy_session *s) { return s->kv; }
+
 const struct fy_sched_stats *fy_session_sched_stats(const struct fy_session *s)
 {
     return s->sched ? fy_sched_stats(s->sched) : NULL;

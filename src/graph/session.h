@@ -81,5 +81,8 @@ void fy_session_truncate(struct fy_session *s, int64_t n);
 
 /* The graph of the last evaluated micro-batch (for inspection and tests). */
 const struct fy_graph *fy_session_graph(const struct fy_session *s);
+/* The session's (host) KV cache (for inspection and tests). */
+struct fy_kvcache;
+const struct fy_kvcache *fy_session_kv(const struct fy_session *s);
 
 #endif
