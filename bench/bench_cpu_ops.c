@@ -9,8 +9,9 @@
  *     and for MXFP4 the same with int8 activations (q8, the experts' prompt path);
  *   - attention (bench_attention): a micro-batch of 512 after 3584 cached slots, and one query.
  * The rows are split over the OpenMP threads as fy_cpu_matmul does (the set's mm_rows, mm_tok).
- * usage: bench_cpu_ops [--smoke] [--attention]   (--smoke: tiny sizes, one repetition: proves
- * the program; --attention: the attention table only) */
+ * usage: bench_cpu_ops [--smoke] [--attention] [--kv f16|f32|q8_0]   (--smoke: tiny sizes, one
+ * repetition: proves the program; --attention: the attention table only; --kv: the attention's
+ * cache type, default f16) */
 #include "bench_util.h"
 #include "cli/benchinfo.h"
 #include "cpu/ops.h"
@@ -45,44 +46,52 @@ static void run_mm(const struct fy_cpu_set *s, enum fy_dtype t, const uint8_t *w
     }
 }
 
-/* Attention of the 20b's shape (64 query heads, 8 KV heads, head_dim 64, F16 cache, causal):
+/* Attention of the 20b's shape (64 query heads, 8 KV heads, head_dim 64, a cache of kv_type
+ * (F16 by default), causal):
  * a micro-batch of 512 queries after `depth` cached slots, and one query at the end of a cache
  * of depth + 512 slots, with that cache just read by the micro-batch (in L3) and "from memory":
  * each repetition over the next of COLD_LAYERS caches, as decoding goes through the layers;
  * GFLOP/s counts 4 * head_dim flops per visible (query head, slot). */
 #define COLD_LAYERS 24
-static int bench_attention(int smoke, int reps, uint64_t *seed)
+static int bench_attention(int smoke, int reps, uint64_t *seed, enum fy_dtype kv_type)
 {
     const int64_t nh = 64, nkv = 8, hd = 64, n_tok = smoke ? 16 : 512;
     const int64_t depth = smoke ? 48 : 3584, n_slot = depth + n_tok;
+    const size_t row = fy_dtype_row_bytes(kv_type, nkv * hd), cache = (size_t)n_slot * row;
     float *q = malloc((size_t)(n_tok * nh * hd) * sizeof(float));
-    uint16_t *k = malloc((size_t)(n_slot * nkv * hd) * sizeof(uint16_t));
-    uint16_t *v = malloc((size_t)(n_slot * nkv * hd) * sizeof(uint16_t));
+    float *kr = malloc((size_t)(nkv * hd) * sizeof(float)), *vr = malloc((size_t)(nkv * hd) * 4);
+    uint8_t *k = malloc(cache);
+    uint8_t *v = malloc(cache);
     float *out = malloc((size_t)(n_tok * nh * hd) * sizeof(float));
     float sinks[64];
     int32_t *pos = malloc((size_t)n_tok * sizeof(int32_t));
-    const int64_t n_cold = smoke ? 2 : COLD_LAYERS, cache = n_slot * nkv * hd;
-    uint16_t *kc = malloc((size_t)(n_cold * cache) * sizeof(uint16_t));
-    uint16_t *vc = malloc((size_t)(n_cold * cache) * sizeof(uint16_t));
-    if (!q || !k || !v || !out || !pos || !kc || !vc)
+    const int64_t n_cold = smoke ? 2 : COLD_LAYERS;
+    uint8_t *kc = malloc((size_t)n_cold * cache);
+    uint8_t *vc = malloc((size_t)n_cold * cache);
+    if (!q || !kr || !vr || !k || !v || !out || !pos || !kc || !vc)
         return 1;
     for (int64_t i = 0; i < n_tok * nh * hd; i++)
         q[i] = (float)((int64_t)(rng_next(seed) % 2001) - 1000) / 500.0f;
-    for (int64_t i = 0; i < n_slot * nkv * hd; i++) {
-        k[i] = fy_f32_to_fp16((float)((int64_t)(rng_next(seed) % 2001) - 1000) / 500.0f);
-        v[i] = fy_f32_to_fp16((float)((int64_t)(rng_next(seed) % 2001) - 1000) / 1000.0f);
+    for (int64_t j = 0; j < n_slot; j++) {
+        for (int64_t i = 0; i < nkv * hd; i++) {
+            kr[i] = (float)((int64_t)(rng_next(seed) % 2001) - 1000) / 500.0f;
+            vr[i] = (float)((int64_t)(rng_next(seed) % 2001) - 1000) / 1000.0f;
+        }
+        fy_quant_row(kv_type, kr, k + (size_t)j * row, nkv * hd);
+        fy_quant_row(kv_type, vr, v + (size_t)j * row, nkv * hd);
     }
     for (int64_t l = 0; l < n_cold; l++) {
-        memcpy(kc + l * cache, k, (size_t)cache * sizeof(uint16_t));
-        memcpy(vc + l * cache, v, (size_t)cache * sizeof(uint16_t));
+        memcpy(kc + l * cache, k, cache);
+        memcpy(vc + l * cache, v, cache);
     }
     for (int h = 0; h < 64; h++)
         sinks[h] = (float)(h % 7) - 3.0f;
     for (int64_t t = 0; t < n_tok; t++)
         pos[t] = (int32_t)(depth + t);
-    printf("\nattention (64/8 heads, head_dim 64, F16 cache): %lld queries after %lld slots; "
+    printf("\nattention (64/8 heads, head_dim 64, %s cache): %lld queries after %lld slots; "
            "1 query at slot %lld, after the prompt and from memory (%lld caches in turn)\n\n",
-           (long long)n_tok, (long long)depth, (long long)n_slot - 1, (long long)n_cold);
+           fy_dtype_name(kv_type), (long long)n_tok, (long long)depth, (long long)n_slot - 1,
+           (long long)n_cold);
     printf("| set | prompt ms | prompt GFLOP/s | decode ms | decode GFLOP/s | decode from memory "
            "ms |\n|---|---|---|---|---|---|\n");
     for (int i = 0; fy_cpu_set_name(i); i++) {
@@ -90,7 +99,7 @@ static int bench_attention(int smoke, int reps, uint64_t *seed)
         if (!s)
             continue;
         struct fy_attn_args a = {.n_tok = n_tok, .n_head = nh, .n_head_kv = nkv, .head_dim = hd,
-                                 .q = q, .k = k, .v = v, .kv_type = FY_F16, .n_kv = n_slot,
+                                 .q = q, .k = k, .v = v, .kv_type = kv_type, .n_kv = n_slot,
                                  .pos = pos, .sinks = sinks, .window = 0, .scale = 0.125f};
         double vp[REPS], vd[REPS], vc_[COLD_LAYERS * 4];
         fy_cpu_attention_set(s, out, &a);
@@ -121,6 +130,8 @@ static int bench_attention(int smoke, int reps, uint64_t *seed)
                pairs_p * 4.0 * hd / tp / 1e9, td * 1e3, pairs_d * 4.0 * hd / td / 1e9, tc * 1e3);
     }
     free(q);
+    free(kr);
+    free(vr);
     free(k);
     free(v);
     free(out);
@@ -145,14 +156,19 @@ static void run_mm8(const struct fy_cpu_set *s, const uint8_t *w, size_t row_byt
 int main(int argc, char **argv)
 {
     int smoke = 0, attention_only = 0;
+    enum fy_dtype kv_type = FY_F16;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--smoke"))
             smoke = 1;
         else if (!strcmp(argv[i], "--attention"))
             attention_only = 1;
-        else {
+        else if (!strcmp(argv[i], "--kv") && i + 1 < argc && (!strcmp(argv[i + 1], "f16") ||
+                 !strcmp(argv[i + 1], "f32") || !strcmp(argv[i + 1], "q8_0"))) {
+            i++;
+            kv_type = argv[i][0] == 'q' ? FY_Q8_0 : argv[i][1] == '1' ? FY_F16 : FY_F32;
+        } else {
             fprintf(stderr, "bench_cpu_ops: unknown argument '%s' (usage: bench_cpu_ops [--smoke] "
-                            "[--attention])\n", argv[i]);
+                            "[--attention] [--kv f16|f32|q8_0])\n", argv[i]);
             return 2;
         }
     }
@@ -180,7 +196,7 @@ int main(int argc, char **argv)
         fclose(f);
     printf("bench_cpu_ops: %s, %d threads, in use: %s\n", cpu, threads, fy_cpu_set()->name);
     if (attention_only)
-        return bench_attention(smoke, reps, &seed) ? 1 : 0;
+        return bench_attention(smoke, reps, &seed, kv_type) ? 1 : 0;
 
     /* the probe of ferry bench (benchinfo.c): every thread reading fy_mem_bandwidth_bytes() */
     double v_bw[REPS];
@@ -268,5 +284,5 @@ int main(int argc, char **argv)
     free(xq);
     free(x8);
     free(y);
-    return bench_attention(smoke, reps, &seed) ? 1 : 0;
+    return bench_attention(smoke, reps, &seed, kv_type) ? 1 : 0;
 }

@@ -3,6 +3,7 @@
 #include "infile.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,4 +136,50 @@ fy_status fy_arg_tokens_file(const char *flag, const char *path, int32_t **out, 
     fy_status st = parse_list(flag, buf, ", \t\r\n", out, n_out);
     free(buf);
     return st;
+}
+
+const char *fy_kv_type_name(enum fy_dtype t)
+{
+    return t == FY_F16 ? "f16" : t == FY_F32 ? "f32" : t == FY_Q8_0 ? "q8_0" : "?";
+}
+
+int fy_arg_kv_type(struct fy_arg_kv *st, enum fy_dtype *type, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i];
+    const bool all = !strcmp(a, "--kv-type");
+    const bool k = !strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k");
+    const bool v = !strcmp(a, "-ctv") || !strcmp(a, "--cache-type-v");
+    if (!all && !k && !v)
+        return 0;
+    const char *val = fy_arg_value(argc, argv, i);
+    if (!val)
+        return -1;
+    enum fy_dtype t;
+    if (!strcmp(val, "f16"))
+        t = FY_F16;
+    else if (!strcmp(val, "f32"))
+        t = FY_F32;
+    else if (!strcmp(val, "q8_0"))
+        t = FY_Q8_0;
+    else {
+        fy_log(FY_LOG_ERR, "flag %s: \"%s\" is not one of f16, f32, q8_0", a, val);
+        return -1;
+    }
+    if (all) {
+        st->k_flag = st->v_flag = NULL; /* one type for both, whatever came before */
+    } else if (k) {
+        st->k_flag = a;
+        st->k = t;
+    } else {
+        st->v_flag = a;
+        st->v = t;
+    }
+    if (st->k_flag && st->v_flag && st->k != st->v) {
+        fy_log(FY_LOG_ERR, "flags %s %s and %s %s differ: ferry keeps one cache type for K and "
+               "V (give the same type to both, or --kv-type)", st->k_flag,
+               fy_kv_type_name(st->k), st->v_flag, fy_kv_type_name(st->v));
+        return -1;
+    }
+    *type = t;
+    return 1;
 }

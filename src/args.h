@@ -27,4 +27,19 @@ char *fy_arg_read_file(const char *flag, const char *path, size_t limit, size_t 
  * FY_LIMIT_TOKENS_FILE bytes. */
 fy_status fy_arg_tokens_file(const char *flag, const char *path, int32_t **out, int64_t *n_out);
 
+/* The KV cache type flags: --kv-type T and llama.cpp's -ctk/--cache-type-k T and
+ * -ctv/--cache-type-v T, T one of f16, f32, q8_0. ferry keeps one type for K and V: --kv-type
+ * sets it; -ctk and -ctv set it too, but once both were given they must agree (else an error
+ * that names both flags). st starts zeroed and is kept across the flags of one command line.
+ * Returns 1 consumed (*type set), 0 not a KV type flag, -1 error (logged). */
+struct fy_arg_kv {
+    const char *k_flag;   /* the spelling -ctk came as, NULL while absent */
+    const char *v_flag;
+    enum fy_dtype k, v;
+};
+int fy_arg_kv_type(struct fy_arg_kv *st, enum fy_dtype *type, int argc, char **argv, int *i);
+/* "f16", "f32", "q8_0": a cache type as the flags spell it ("?" for another type) */
+const char *fy_kv_type_name(enum fy_dtype t);
+#define FY_KV_TYPES_HELP "f16|f32|q8_0"
+
 #endif

@@ -61,8 +61,16 @@ expect "unknown command" 2 'unknown command "frobnicate"' "$ferry" frobnicate
 expect "bad -n" 2 'flag -n: "x" is not an integer' "$ferry" run -m "$m" -p hi -n x
 expect "bad --temp" 2 'flag --temp: "hot" is not a number in \[0, 100\]' \
     "$ferry" run -m "$m" -p hi --temp hot
-expect "bad --kv-type" 2 'flag --kv-type: "q4" is not one of f16, f32' \
+expect "bad --kv-type" 2 'flag --kv-type: "q4" is not one of f16, f32, q8_0' \
     "$ferry" run -m "$m" -p hi --kv-type q4
+expect "bad -ctk" 2 'flag -ctk: "q4_0" is not one of f16, f32, q8_0' \
+    "$ferry" run -m "$m" -p hi -ctk q4_0
+expect "-ctk and -ctv differ" 2 'flags -ctk q8_0 and -ctv f16 differ: ferry keeps one cache type' \
+    "$ferry" logits -m "$m" --tokens 1,2 -o "$tmp/kv.f32" -ctk q8_0 -ctv f16
+expect "--cache-type-v and --cache-type-k differ" 2 'flags --cache-type-k q8_0 and --cache-type-v f32 differ' \
+    "$ferry" run -m "$m" --tokens 1,2 -n 1 --cache-type-v f32 --cache-type-k q8_0
+expect "-ctk and -ctv agree" 0 '' "$ferry" logits -m "$m" --tokens 1,2 -o "$tmp/kv.f32" -ctk q8_0 -ctv q8_0
+expect "-ctv alone" 0 '' "$ferry" run -m "$m" --tokens 1,2 -n 2 -ctv q8_0
 expect "bad --reasoning" 2 'flag --reasoning: "max" is not one of low, medium, high' \
     "$ferry" chat -m "$m" --reasoning max
 expect "missing value" 2 'flag -p needs a value' "$ferry" run -m "$m" -p

@@ -1,20 +1,22 @@
-/* fy_gpu_attention against fy_cpu_attention: F16 and F32 caches, with and without sinks, window
- * 0 and 128, GQA 64/8 and 8/2 heads (head_dim 64), n_tok 1, 7, 33, 512 as a chunk at the end of
- * the cache (positions n_kv - n_tok .. n_kv - 1) whose last query sits at 0, 1, 127, 128, 129,
+/* fy_gpu_attention against fy_cpu_attention: F16, F32 and Q8_0 caches (Q8_0: each slot's row
+ * quantized by fy_quant_row_q8_0; on the emulator the cases with 8/2 heads), with and without
+ * sinks, window 0 and 128, GQA 64/8 and 8/2 heads (head_dim 64), n_tok 1, 7, 33, 512 as a
+ * chunk at the end of the cache (positions n_kv - n_tok .. n_kv - 1) whose last query sits at 0, 1, 127, 128, 129,
  * 255, 1000 (plus the chunk starting at 0), unsorted non-contiguous positions, long-context
  * decode (split-KV path), and on a real GPU n_tok 4096 at n_kv 4096 and 8192 and decode at 32768.
  * Inputs are random (never zeros); q and k have std 1.5, so scores have std ~2.25 and some rows
  * are peaky; sinks are in [-1, 4], so they compete with the keys.
  *
  * Gate: per output row (token, head), max_d |gpu - cpu| / max_d |cpu| <= 1e-4. Both sides read
- * the same cache values (F16 widened exactly) and compute q.k, the exponentials and the value
- * sums in f32, but in different orders: the GPU's dot products run over 16 four-wide chunks with
- * q pre-scaled by scale*log2(e), its exponentials are exp2f (<= 2 ulp), it rescales the running
- * sum per 64-key tile in a different order, keeps the sum in 16 f32 strands per row (the CPU in
- * double), and the split-KV path merges partials once more. Each effect is a relative error of a
- * few 1e-7 on the weights (score errors ~1e-6 absolute); an output row is a convex combination
- * of value rows, so its error relative to the row's magnitude stays near 1e-6; 1e-4 leaves two
- * orders of magnitude. Big cases compare a sample of tokens (the CPU reference is the cost). */
+ * the same cache values (F16 widened exactly, Q8_0 as d * q, exact in f32) and compute q.k, the
+ * exponentials and the value sums in f32, but in different orders: the GPU's dot products run
+ * over 16 four-wide chunks with q pre-scaled by scale*log2(e), its exponentials are exp2f (<= 2
+ * ulp), it rescales the running sum per 64-key tile in a different order, keeps the sum in 16
+ * f32 strands per row (the CPU in double), and the split-KV path merges partials once more. Each
+ * effect is a relative error of a few 1e-7 on the weights (score errors ~1e-6 absolute); an
+ * output row is a convex combination of value rows, so its error relative to the row's magnitude
+ * stays near 1e-6; 1e-4 leaves two orders of magnitude. Big cases compare a sample of tokens
+ * (the CPU reference is the cost). */
 #include <string.h>
 
 #include "cpu/ops.h"
@@ -44,9 +46,8 @@ static int run_case(const struct acase *c, uint64_t seed)
     struct fy_rng rng = { seed };
     const int64_t qw = c->n_head * HD;
     const int64_t kvw = c->n_head_kv * HD;
-    const size_t esz = c->kv == FY_F16 ? 2 : 4;
     const size_t q_bytes = (size_t)(c->n_tok * qw) * sizeof(float);
-    const size_t kv_bytes = (size_t)((c->n_kv > 0 ? c->n_kv : 1) * kvw) * esz;
+    const size_t kv_bytes = (size_t)(c->n_kv > 0 ? c->n_kv : 1) * fy_dtype_row_bytes(c->kv, kvw);
     const size_t pos_bytes = (size_t)c->n_tok * sizeof(int32_t);
     struct fy_bufs b = { .s = g_s };
     float *q = fy_bufs_host(&b, q_bytes), *got = fy_bufs_host(&b, q_bytes);
@@ -65,10 +66,19 @@ static int run_case(const struct acase *c, uint64_t seed)
         goto done;
     for (int64_t i = 0; i < c->n_tok * qw; i++)
         q[i] = (float)(1.5 * fy_rng_normal(&rng));
+    float krow[64 * HD], vrow[64 * HD];   /* one slot's K and V, for Q8_0 */
     for (int64_t i = 0; i < c->n_kv * kvw; i++) {
         const float kf = (float)(1.5 * fy_rng_normal(&rng));
         const float vf = (float)fy_rng_normal(&rng) + 0.1f;
-        if (c->kv == FY_F16) {
+        if (c->kv == FY_Q8_0) {
+            krow[i % kvw] = kf;
+            vrow[i % kvw] = vf;
+            if (i % kvw == kvw - 1) {
+                const size_t row = fy_dtype_row_bytes(FY_Q8_0, kvw);
+                fy_quant_row_q8_0(krow, (uint8_t *)k + (size_t)(i / kvw) * row, kvw);
+                fy_quant_row_q8_0(vrow, (uint8_t *)v + (size_t)(i / kvw) * row, kvw);
+            }
+        } else if (c->kv == FY_F16) {
             ((uint16_t *)k)[i] = fy_f32_to_fp16(kf);
             ((uint16_t *)v)[i] = fy_f32_to_fp16(vf);
         } else {
@@ -149,7 +159,8 @@ static int run_case(const struct acase *c, uint64_t seed)
     if (max_err > g_max_err || max_err != max_err)
         g_max_err = max_err;
     printf("%s attn %s sinks %d window %3d heads %2lld/%lld n_tok %4lld n_kv %5lld pos %s%s: "
-           "max row rel err %.3g\n", bad ? "FAIL" : "PASS", c->kv == FY_F16 ? "f16" : "f32",
+           "max row rel err %.3g\n", bad ? "FAIL" : "PASS",
+           c->kv == FY_F16 ? "f16" : c->kv == FY_Q8_0 ? "q8_0" : "f32",
            c->sinks, c->window, (long long)c->n_head, (long long)c->n_head_kv,
            (long long)c->n_tok, (long long)c->n_kv, c->pm == POS_CHUNK ? "chunk" : "scatter",
            stride > 1 ? " (sampled)" : "", max_err);
@@ -176,12 +187,16 @@ int main(void)
         return rc;
     const int emu = fy_test_gpu_is_emu();
 
-    for (int kv = 0; kv < 2; kv++)
+    static const enum fy_dtype kvs[] = { FY_F16, FY_F32, FY_Q8_0 };
+    for (int kv = 0; kv < 3; kv++)
         for (int sk = 0; sk < 2; sk++)
             for (int w = 0; w < 2; w++)
                 for (int gq = 0; gq < 2; gq++) {
+                    /* the emulator: Q8_0 with 8/2 heads only (the cache load is what differs) */
+                    if (emu && kvs[kv] == FY_Q8_0 && !gq)
+                        continue;
                     struct acase c = {
-                        .kv = kv ? FY_F32 : FY_F16, .sinks = sk, .window = w ? 128 : 0,
+                        .kv = kvs[kv], .sinks = sk, .window = w ? 128 : 0,
                         .n_head = gq ? 8 : 64, .n_head_kv = gq ? 2 : 8, .pm = POS_CHUNK,
                     };
                     for (size_t ti = 0; ti < FY_ARRAY_LEN(toks); ti++) {
@@ -222,6 +237,10 @@ int main(void)
             }
         struct acase c = { .kv = FY_F32, .sinks = 0, .window = 0, .n_head = 64, .n_head_kv = 8,
                            .n_tok = 4096, .n_kv = 8192, .pm = POS_SCATTER };
+        failed += run_case(&c, seed++);
+        c.kv = FY_Q8_0;
+        c.pm = POS_CHUNK;
+        c.sinks = 1;
         failed += run_case(&c, seed++);
     }
 

@@ -3,7 +3,8 @@
  *                           on some, every weight type, n_in not a multiple of 8 for the float
  *                           types, n_tok 1..8, the 2880 width with x staged in chunks)
  *   fy_gpu_matmul_residual  vs fy_cpu_matmul + fy_cpu_add (separate and in-place residual)
- *   fy_gpu_rope_kv_store    vs fy_cpu_rope_yarn twice + fy_cpu_kv_store (F16 and F32 caches)
+ *   fy_gpu_rope_kv_store    vs fy_cpu_rope_yarn twice + fy_cpu_kv_store (F16, F32 and Q8_0
+ *                           caches; Q8_0's V cache, not rotated, bit for bit)
  *   fy_gpu_rmsnorm_router   (split along d: 1, 3 and 8 splits)
  *                           vs fy_cpu_rmsnorm + fy_cpu_matmul + fy_cpu_router_topk (h, logits,
  *                           ids exactly, weights), then fy_gpu_moe_ffn_residual on its grouping
@@ -13,7 +14,8 @@
  *                           layouts (one stack, two stacks)
  * Gates: relative error per row (max |got - ref| / max |ref|) <= 1e-5 for the f32 products (the
  * GPU decodes weights exactly; FY_CPU=c makes the CPU's products f32 too), 1e-4 for the MoE
- * (SwiGLU's exp), 2e-3 for the F16 cache (one rounding of a value a few ulp apart); 5e-2 for
+ * (SwiGLU's exp), 2e-3 for the F16 cache (one rounding of a value a few ulp apart), 1e-2 for
+ * the Q8_0 cache (a K a few ulp apart may round to the next step: 1/127 of the block max); 5e-2 for
  * Q8_0 and MXFP4 weights when the GEMV takes int8 activations (fy_gpu_q8_enabled). */
 #include <math.h>
 #include <string.h>
@@ -181,13 +183,13 @@ static void case_rope_kv(fy_gpu_stream s, enum fy_dtype kvt, int64_t n_tok)
     const struct fy_rope rp = {64, 4096, 150000.0f, 1.0f / 32, 1.0f, 1.0f, 32.0f, 1.0f, 0};
     struct fy_rng r = {0x707e + (uint64_t)(kvt + n_tok)};
     struct fy_bufs b = {.s = s};
-    const size_t es = kvt == FY_F16 ? 2 : 4;
+    const size_t cbytes = fy_dtype_row_bytes(kvt, cb); /* n_ctx rows of w */
     float *q = randv(&b, &r, n_tok * nh * hd, 1.0f), *k = randv(&b, &r, n_tok * w, 1.0f);
     float *v = randv(&b, &r, n_tok * w, 1.0f);
     int32_t *pos = fy_bufs_host(&b, (size_t)n_tok * 4);
     float *gq = fy_bufs_host(&b, (size_t)(n_tok * nh * hd) * 4), *gk = fy_bufs_host(&b, (size_t)(n_tok * w) * 4);
-    void *kc = fy_bufs_host(&b, (size_t)cb * es), *vc = fy_bufs_host(&b, (size_t)cb * es);
-    void *gkc = fy_bufs_host(&b, (size_t)cb * es), *gvc = fy_bufs_host(&b, (size_t)cb * es);
+    void *kc = fy_bufs_host(&b, cbytes), *vc = fy_bufs_host(&b, cbytes);
+    void *gkc = fy_bufs_host(&b, cbytes), *gvc = fy_bufs_host(&b, cbytes);
     if (b.err)
         goto done;
     for (int64_t t = 0; t < n_tok; t++)
@@ -196,14 +198,14 @@ static void case_rope_kv(fy_gpu_stream s, enum fy_dtype kvt, int64_t n_tok)
     float *dk = fy_bufs_up(&b, k, (size_t)(n_tok * w) * 4, "k");
     float *dv = fy_bufs_up(&b, v, (size_t)(n_tok * w) * 4, "v");
     int32_t *dpos = fy_bufs_up(&b, pos, (size_t)n_tok * 4, "pos");
-    void *dkc = fy_bufs_up(&b, kc, (size_t)cb * es, "kc"), *dvc = fy_bufs_up(&b, vc, (size_t)cb * es, "vc");
+    void *dkc = fy_bufs_up(&b, kc, cbytes, "kc"), *dvc = fy_bufs_up(&b, vc, cbytes, "vc");
     char what[128];
     snprintf(what, sizeof(what), "rope_kv_store %s cache, n_tok %lld", fy_dtype_name(kvt),
              (long long)n_tok);
     if (b.err || fy_gpu_rope_kv_store(dq, dk, dv, n_tok, nh, nkv, hd, dpos, &rp, dkc, dvc, kvt, 0, s) != FY_OK ||
         fy_bufs_down(&b, gq, dq, (size_t)(n_tok * nh * hd) * 4) ||
         fy_bufs_down(&b, gk, dk, (size_t)(n_tok * w) * 4) ||
-        fy_bufs_down(&b, gkc, dkc, (size_t)cb * es) || fy_bufs_down(&b, gvc, dvc, (size_t)cb * es)) {
+        fy_bufs_down(&b, gkc, dkc, cbytes) || fy_bufs_down(&b, gvc, dvc, cbytes)) {
         printf("FAIL %s: launch\n", what);
         failed++;
         goto done;
@@ -217,11 +219,16 @@ static void case_rope_kv(fy_gpu_stream s, enum fy_dtype kvt, int64_t n_tok)
     for (int pass = 0; pass < 2 && a && c; pass++) {
         fy_dequant_row(kvt, pass ? gvc : gkc, a, cb);
         fy_dequant_row(kvt, pass ? vc : kc, c, cb);
-        e = fmax(e, row_err(a, c, n_ctx, w) / (kvt == FY_F16 ? 200.0 : 1.0));
+        e = fmax(e, row_err(a, c, n_ctx, w) /
+                        (kvt == FY_F16 ? 200.0 : kvt == FY_Q8_0 ? 1000.0 : 1.0));
+    }
+    if (kvt == FY_Q8_0 && memcmp(gvc, vc, cbytes) != 0) {
+        printf("FAIL %s: the V cache is not the CPU's Q8_0 bytes\n", what);
+        failed++;
     }
     free(a);
     free(c);
-    report(what, e, 1e-5); /* F16: 2e-3 scaled into the same gate */
+    report(what, e, 1e-5); /* F16: 2e-3, Q8_0: 1e-2 scaled into the same gate */
 done:
     fy_bufs_free(&b);
 }
@@ -377,6 +384,8 @@ int main(void)
     case_rope_kv(s, FY_F16, 1);
     case_rope_kv(s, FY_F16, 9);
     case_rope_kv(s, FY_F32, 4);
+    case_rope_kv(s, FY_Q8_0, 1);
+    case_rope_kv(s, FY_Q8_0, 9);
     struct fy_gpu_moe_ws *ws = NULL;
     if (fy_gpu_moe_ws_new(&ws) != FY_OK)
         return FY_TEST_HARD;

@@ -1,6 +1,8 @@
-/* fy_gpu_kv_store against fy_cpu_kv_store, F32 and F16 caches, bit for bit over the whole
- * caches (slots not written must keep their contents). Positions are distinct and scattered
- * over 8192 slots; widths 512 (gpt-oss: 8 KV heads x 64), 64 and 33; n_tok 1, 7, 33, 512. Values
+/* fy_gpu_kv_store against fy_cpu_kv_store, F32, F16 and Q8_0 caches, bit for bit over the whole
+ * caches (slots not written must keep their contents; Q8_0 compared block by block, 34 bytes,
+ * so a GPU that stored another encoding fails). Positions are distinct and scattered over 8192
+ * slots; widths 512 (gpt-oss: 8 KV heads x 64), 64 and 33 (Q8_0: 512 and 64; 33 is refused);
+ * n_tok 1, 7, 33, 512. Values
  * span the f16 range (subnormals, overflow to inf) plus exact ties of round-to-nearest-even,
  * 65504 / 65520, 2^-25, -0, +-inf and NaN (the CPU's NaN encoding is reproduced). Two cases
  * store into a ring (positions past the cache's end, at slot pos % ring). */
@@ -41,8 +43,10 @@ static int run_case(fy_gpu_stream s, enum fy_dtype t, int64_t n_tok, int64_t wid
                     int64_t ring)
 {
     struct fy_rng rng = { seed };
-    const size_t esz = t == FY_F16 ? 2 : 4;
-    const size_t cache_bytes = (size_t)N_SLOTS * (size_t)width * esz;
+    /* the unit compared: an element, or a Q8_0 block */
+    const size_t esz = t == FY_Q8_0 ? 34 : t == FY_F16 ? 2 : 4;
+    const int64_t per_row = t == FY_Q8_0 ? width / 32 : width;
+    const size_t cache_bytes = (size_t)N_SLOTS * fy_dtype_row_bytes(t, width);
     const size_t in_bytes = (size_t)(n_tok * width) * sizeof(float);
     const size_t pos_bytes = (size_t)n_tok * sizeof(int32_t);
     struct fy_bufs b = { .s = s };
@@ -96,12 +100,12 @@ static int run_case(fy_gpu_stream s, enum fy_dtype t, int64_t n_tok, int64_t wid
         }
     }
     bad = first >= 0;
-    printf("%s kv_store %s n_tok %lld width %lld ring %lld: %lld cache elements differ "
-           "(bit-exact)", bad ? "FAIL" : "PASS", fy_dtype_name(t), (long long)n_tok,
-           (long long)width, (long long)ring, (long long)n_bad);
+    printf("%s kv_store %s n_tok %lld width %lld ring %lld: %lld cache %s differ (bit-exact)",
+           bad ? "FAIL" : "PASS", fy_dtype_name(t), (long long)n_tok, (long long)width,
+           (long long)ring, (long long)n_bad, t == FY_Q8_0 ? "blocks" : "elements");
     if (bad)
-        printf(" (first bad: slot %lld column %lld)", (long long)(first / width),
-               (long long)(first % width));
+        printf(" (first bad: slot %lld %s %lld)", (long long)(first / per_row),
+               t == FY_Q8_0 ? "block" : "column", (long long)(first % per_row));
     printf("\n");
 done:
     fy_bufs_free(&b);
@@ -117,14 +121,23 @@ int main(void)
 
     if (rc)
         return rc;
-    for (int f16 = 0; f16 < 2; f16++)
+    static const enum fy_dtype types[] = { FY_F32, FY_F16, FY_Q8_0 };
+    for (size_t ty = 0; ty < FY_ARRAY_LEN(types); ty++)
         for (size_t i = 0; i < FY_ARRAY_LEN(ntoks); i++)
             for (size_t w = 0; w < FY_ARRAY_LEN(widths); w++)
-                failed += run_case(s, f16 ? FY_F16 : FY_F32, ntoks[i], widths[w],
-                                   100 * (uint64_t)f16 + 10 * i + w, 0);
+                if (types[ty] != FY_Q8_0 || widths[w] % 32 == 0)
+                    failed += run_case(s, types[ty], ntoks[i], widths[w],
+                                       100 * (uint64_t)ty + 10 * i + w, 0);
     /* a sliding-window layer's ring: position p at slot p % ring */
     failed += run_case(s, FY_F16, 33, 512, 7, N_SLOTS);
     failed += run_case(s, FY_F32, 7, 64, 8, N_SLOTS);
+    failed += run_case(s, FY_Q8_0, 33, 512, 9, N_SLOTS);
+    float *d4 = NULL;
+    if (fy_gpu_malloc((void **)&d4, 4096, "dummy") == FY_OK) {   /* Q8_0 needs whole blocks */
+        FY_EXPECT(fy_gpu_kv_store(d4, d4, FY_Q8_0, d4, d4, 1, 33, (const int32_t *)d4, 0, s) ==
+                  FY_E_INVAL);
+        fy_gpu_free(d4);
+    }
     FY_EXPECT(fy_gpu_kv_store(NULL, NULL, FY_F16, NULL, NULL, 0, 512, NULL, 0, s) == FY_OK);
     FY_EXPECT(fy_gpu_kv_store(NULL, NULL, FY_Q8_0, NULL, NULL, 1, 512, NULL, 0, s) == FY_E_INVAL);
     return fy_test_gpu_end(s, failed, "kv_store");

@@ -186,6 +186,31 @@ t0=$(date +%s%N)
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 [ $ms -lt 500 ] && ok "plan on the 120b takes $ms ms" || bad "plan on the 120b takes $ms ms"
 
+# --kv-type q8_0 (and llama.cpp's -ctk/-ctv): a row of 512 is 16 blocks of 34 bytes
+for args in "--kv-type q8_0" "-ctk q8_0 -ctv q8_0" "--cache-type-v q8_0"; do
+    # shellcheck disable=SC2086
+    "$ferry" plan -m "$tmp/20b.gguf" -ngl 99 -c 8192 $args --json > "$tmp/q8.json" 2>&1
+    res=$("$py" - "$tmp/q8.json" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))
+kv = sum(d["kv_cache"] for d in p["devices"])
+n = p["model"]["n_layer"]   # full layers 8192 slots, sliding-window layers 128 + 512
+want = 2 * ((n // 2) * 8192 + ((n + 1) // 2) * 640) * (512 // 32 * 34)
+ok = p["options"]["kv_type"] == "q8_0" and kv == want
+print("kv_type %s, KV %d bytes (want %d)" % (p["options"]["kv_type"], kv, want))
+sys.exit(0 if ok else 1)
+PY
+) && ok "plan $args: $res" || bad "plan $args: $res"
+done
+expect "plan: -ctk and -ctv differ" 2 'flags -ctk q8_0 and --cache-type-v f16 differ' \
+    "$ferry" plan -m "$tmp/20b.gguf" -ctk q8_0 --cache-type-v f16
+expect "plan: bad --kv-type" 2 'flag --kv-type: "q4_0" is not one of f16, f32, q8_0' \
+    "$ferry" plan -m "$tmp/20b.gguf" --kv-type q4_0
+"$ferry" synth --preset tiny --heads 4 --kv-heads 1 --head-dim 40 --sparse --toy-vocab 300 -q \
+    -o "$tmp/w40.gguf" || bad "synth head_dim 40"
+expect "plan: q8_0 needs whole blocks" 1 'a Q8_0 KV cache needs a row width \(n_head_kv \* head_dim = 40\) that is a multiple of 32' \
+    "$ferry" plan -m "$tmp/w40.gguf" --kv-type q8_0
+
 # the text report and errors
 out=$("$ferry" plan -m "$tmp/20b.gguf" -ngl 99 --cpu-moe --vram 8G 2>&1)
 grep -q "duplicated expert biases: 72 tensors, 26.5 MB" <<< "$out" && ok "text: duplicated biases" \

@@ -70,7 +70,10 @@ const char fy_cli_help_common[] =
     "                         3000 iterations; default 0: sleep at once, which keeps a busy\n"
     "                         machine fast; 100 is libgomp's default; OMP_WAIT_POLICY or\n"
     "                         GOMP_SPINCOUNT in the environment win)\n"
-    "  --kv-type f16|f32      KV cache type (default f16)\n"
+    "  --kv-type f16|f32|q8_0 KV cache type (default f16); q8_0: blocks of 32 int8 and an\n"
+    "                         f16 scale (34 bytes), n_head_kv*head_dim a multiple of 32\n"
+    "  -ctk, --cache-type-k T, -ctv, --cache-type-v T\n"
+    "                         llama.cpp's spellings: the same type for K and V\n"
     "  --swa-full             full-size KV caches on the sliding-window layers too (default:\n"
     "                         a ring of window + ub slots there, same results, less memory)\n"
     "  -mg, --main-gpu N      the GPU that placement flags use as GPU0/CUDA0 (default 0)\n"
@@ -145,6 +148,9 @@ int fy_cli_parse_common(struct fy_cli *o, int argc, char **argv, int *i)
 {
     const char *a = argv[*i], *v;
     int64_t x;
+    const int kvr = fy_arg_kv_type(&o->kv_flags, &o->kv_type, argc, argv, i);
+    if (kvr != 0)
+        return kvr;
 #define VALUE() do { if (!(v = fy_arg_value(argc, argv, i))) return -1; } while (0)
     if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
         VALUE();
@@ -181,16 +187,6 @@ int fy_cli_parse_common(struct fy_cli *o, int argc, char **argv, int *i)
         VALUE();
         if (fy_arg_int(a, v, 0, 100, &x) != FY_OK)
             return -1;
-    } else if (!strcmp(a, "--kv-type")) {
-        VALUE();
-        if (!strcmp(v, "f16"))
-            o->kv_type = FY_F16;
-        else if (!strcmp(v, "f32"))
-            o->kv_type = FY_F32;
-        else {
-            fy_log(FY_LOG_ERR, "flag --kv-type: \"%s\" is not one of f16, f32", v);
-            return -1;
-        }
     } else if (!strcmp(a, "--swa-full")) {
         o->swa_full = true;
     } else if (!strcmp(a, "--test-gpu")) {

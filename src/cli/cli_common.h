@@ -2,6 +2,7 @@
 #ifndef FY_CLI_COMMON_H
 #define FY_CLI_COMMON_H
 
+#include "args.h"
 #include "graph/session.h"
 #include "model/model.h"
 #include "text/sampler.h"
@@ -16,7 +17,8 @@ struct fy_cli {
     int64_t n_ubatch;       /* -ub; 0: default */
     int64_t n_threads;      /* -t; 0: OpenMP default (all cores) */
     int64_t n_threads_batch; /* -tb: micro-batches of more than one token; 0: as -t */
-    enum fy_dtype kv_type;  /* --kv-type */
+    enum fy_dtype kv_type;  /* --kv-type, -ctk, -ctv */
+    struct fy_arg_kv kv_flags;
     bool swa_full;          /* --swa-full: no sliding-window rings */
     bool yarn_unrounded;    /* --yarn-unrounded (test-only) */
     /* placement: -ot, -ngl, --n-cpu-moe, --cpu-moe, offload settings (src/placement/) */

@@ -21,7 +21,7 @@ static void usage(FILE *f)
             "  -m, --model FILE       gpt-oss GGUF (first shard of a split model)\n"
             "  -c, --ctx-size N       KV cache positions (default 4096)\n"
             "  -ub, --ubatch-size N   tokens per micro-batch (default 512)\n"
-            "  --kv-type f16|f32      KV cache type (default f16)\n"
+            "  --kv-type f16|f32|q8_0 KV cache type (default f16); also -ctk/-ctv TYPE\n"
             "  --swa-full             full-size KV caches on the sliding-window layers too\n"
             "                         (default: a ring of window + ub slots there)\n"
             "  --vram SIZE            GPU0 memory to check against: 24G, 24GiB, 24000M, 25.5GB;\n"
@@ -70,6 +70,7 @@ int fy_cmd_plan(int argc, char **argv)
     struct fy_plan pl;
     struct fy_place_dims dims;
     const char *model = NULL, *v = NULL;
+    struct fy_arg_kv kvf = {0};
     bool json = false, fit = false;
     struct fy_fit_opts fo = {.margin = FY_FIT_MARGIN};
     struct fy_fit ft = {0};
@@ -81,6 +82,8 @@ int fy_cmd_plan(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int k = fy_place_parse_flag(r, argc, argv, &i);
+        if (k == 0)
+            k = fy_arg_kv_type(&kvf, &o.kv_type, argc, argv, &i);
         if (k < 0)
             goto done;
         if (k > 0)
@@ -100,14 +103,6 @@ int fy_cmd_plan(int argc, char **argv)
             if (!(v = fy_arg_value(argc, argv, &i)) ||
                 fy_arg_int(a, v, 1, 1 << 16, &o.n_ubatch) != FY_OK)
                 goto done;
-        } else if (!strcmp(a, "--kv-type")) {
-            if (!(v = fy_arg_value(argc, argv, &i)))
-                goto done;
-            if (strcmp(v, "f16") && strcmp(v, "f32")) {
-                fy_log(FY_LOG_ERR, "flag --kv-type: \"%s\" is not one of f16, f32", v);
-                goto done;
-            }
-            o.kv_type = v[1] == '1' ? FY_F16 : FY_F32;
         } else if (!strcmp(a, "--vram")) {
             if (!(v = fy_arg_value(argc, argv, &i)) || fy_place_parse_size(a, v, &o.vram) != FY_OK)
                 goto done;

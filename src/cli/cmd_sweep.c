@@ -298,7 +298,7 @@ static fy_status jsonl_run(const struct sweep_opts *o, const struct sweep_hdr *h
     printf("\"n_ctx\": %d, \"n_batch\": %d, \"n_ubatch\": %d, \"n_gen\": %d, \"n_threads\": %u, "
            "\"n_gpu_layers\": %d, \"flash_attn\": %d, ", h->n_kv_max, h->n_batch, h->n_ubatch, tg,
            h->n_threads, h->n_gpu_layers, h->flash_attn);
-    json_kv_str("kv_type", o->cli.kv_type == FY_F32 ? "f32" : "f16", true);
+    json_kv_str("kv_type", fy_kv_type_name(o->cli.kv_type), true);
     printf("\"seed\": %" PRIu64 ", \"warmup\": %s, \"bytes_per_token\": %" PRIu64 ", ", o->seed,
            o->warmup ? "true" : "false", fy_model_bytes_per_token(m));
     printf("\"build\": {");

@@ -8,9 +8,10 @@
  * of an online softmax (m = sink, Z = 1, acc = 0), which then visits each visible slot once.
  *
  * Precision: dot products, exps and the value accumulator are f32; Z is accumulated in double.
- * Parallel over (token, head) pairs. F32 caches are read in place; F16 caches are converted
- * tile by tile (slots shared by every pair) into an f32 buffer, so a prompt of n tokens converts
- * each cached row once, not n times. */
+ * Parallel over (token, head) pairs. F32 caches are read in place; F16 and Q8_0 caches are
+ * converted tile by tile (slots shared by every pair) into an f32 buffer (fy_dequant_row of whole
+ * cache rows), so a prompt of n tokens converts each cached row once, not n times. The kernel
+ * sets' flash items (qdot.h) read every cache type themselves. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,7 @@
 #include <omp.h>
 #endif
 
-/* f32 elements per converted F16 tile buffer (K and V each): 4 MiB. */
+/* f32 elements per converted F16/Q8_0 tile buffer (K and V each): 4 MiB. */
 #define FY_ATTN_TILE_ELEMS ((int64_t)1 << 20)
 
 /* Online softmax state of one (token, head) pair; its value accumulator is the output row. */
@@ -66,12 +67,13 @@ static void scale_f32(float *acc, float alpha, int64_t n)
         acc[i] *= alpha;
 }
 
-static float dot_f16(const float *a, const uint16_t *b, int64_t n)
+/* element i of a converted cache (the fallback path below) */
+static float kv_elem(enum fy_dtype t, const void *c, int64_t i)
 {
-    float s = 0.0f;
-    for (int64_t i = 0; i < n; i++)
-        s += a[i] * fy_fp16_to_f32(b[i]);
-    return s;
+    if (t == FY_F16)
+        return fy_fp16_to_f32(((const uint16_t *)c)[i]);
+    const uint8_t *b = (const uint8_t *)c + fy_kv_offset(FY_Q8_0, i);
+    return fy_fp16_to_f32((uint16_t)(b[0] | b[1] << 8)) * (float)(int8_t)b[2 + i % 32];
 }
 
 /* Takes logit s into the running max; returns the weight exp(s - m) of the new entry. */
@@ -100,18 +102,20 @@ static void attend_rows_f32(struct attn_state *st, float *restrict acc, const fl
     }
 }
 
-/* Same on F16 rows, converting element by element (fallback when no tile buffer is available). */
-static void attend_rows_f16(struct attn_state *st, float *restrict acc, const float *restrict q,
-                            const uint16_t *kb, const uint16_t *vb, int64_t stride, int64_t n,
-                            int64_t hd, float scale)
+/* Same on F16 or Q8_0 rows, converting element by element (fallback when no tile buffer is
+ * available): rows j0 .. j0 + n - 1, this head's elements from off. */
+static void attend_rows_conv(struct attn_state *st, float *restrict acc, const float *restrict q,
+                             const struct fy_attn_args *a, int64_t j0, int64_t off, int64_t n)
 {
-    for (int64_t j = 0; j < n; j++) {
-        const float s = dot_f16(q, kb + j * stride, hd) * scale;
-        const float p = softmax_step(st, acc, hd, s);
-        const uint16_t *vj = vb + j * stride;
+    const int64_t hd = a->head_dim, kvw = a->n_head_kv * hd;
+    for (int64_t j = j0; j < j0 + n; j++) {
+        float s = 0.0f;
+        for (int64_t d = 0; d < hd; d++)
+            s += q[d] * kv_elem(a->kv_type, a->k, j * kvw + off + d);
+        const float p = softmax_step(st, acc, hd, s * a->scale);
         st->z += p;
         for (int64_t d = 0; d < hd; d++)
-            acc[d] += p * fy_fp16_to_f32(vj[d]);
+            acc[d] += p * kv_elem(a->kv_type, a->v, j * kvw + off + d);
     }
 }
 
@@ -167,10 +171,8 @@ static void attend_pair_direct(float *out, const struct fy_attn_args *a, int64_t
     state_init(a, h, &st, acc);
     fy_attn_visible(a, a->pos[t], &j0, &j1);
     if (j0 <= j1) {
-        if (a->kv_type == FY_F16)
-            attend_rows_f16(&st, acc, q, (const uint16_t *)a->k + j0 * kvw + off,
-                            (const uint16_t *)a->v + j0 * kvw + off, kvw, j1 - j0 + 1, hd,
-                            a->scale);
+        if (a->kv_type != FY_F32)
+            attend_rows_conv(&st, acc, q, a, j0, off, j1 - j0 + 1);
         else
             attend_rows_f32(&st, acc, q, (const float *)a->k + j0 * kvw + off,
                             (const float *)a->v + j0 * kvw + off, kvw, j1 - j0 + 1, hd,
@@ -189,10 +191,10 @@ static void attention_direct(float *out, const struct fy_attn_args *a)
         attend_pair_direct(out, a, i);
 }
 
-/* F16 caches: slots [jmin, jmax] are converted tile by tile into kt/vt ([tile][kvw] f32), and
+/* F16 and Q8_0 caches: slots [jmin, jmax] are converted tile by tile into kt/vt ([tile][kvw] f32), and
  * every pair takes each tile's visible part into its online softmax. Returns 0 when the buffers
  * cannot be allocated (nothing written then). */
-static int attention_f16_tiled(float *out, const struct fy_attn_args *a)
+static int attention_tiled(float *out, const struct fy_attn_args *a)
 {
     const int64_t hd = a->head_dim;
     const int64_t kvw = a->n_head_kv * hd;
@@ -224,14 +226,15 @@ static int attention_f16_tiled(float *out, const struct fy_attn_args *a)
 #endif
     for (int64_t tb = jmin; tb <= jmax; tb += tile) {
         const int64_t te = tb + tile - 1 < jmax ? tb + tile - 1 : jmax;
-        const uint16_t *k16 = a->k;
-        const uint16_t *v16 = a->v;
+        const uint8_t *kc = a->k;
+        const uint8_t *vc = a->v;
+        const size_t row = fy_dtype_row_bytes(a->kv_type, kvw);
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
         for (int64_t j = tb; j <= te; j++) {
-            fy_dequant_row(FY_F16, k16 + j * kvw, kt + (j - tb) * kvw, kvw);
-            fy_dequant_row(FY_F16, v16 + j * kvw, vt + (j - tb) * kvw, kvw);
+            fy_dequant_row(a->kv_type, kc + (size_t)j * row, kt + (j - tb) * kvw, kvw);
+            fy_dequant_row(a->kv_type, vc + (size_t)j * row, vt + (j - tb) * kvw, kvw);
         }
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 4)
@@ -381,7 +384,8 @@ void fy_cpu_attention_set(const struct fy_cpu_set *set, float *out, const struct
     if (a->n_tok <= 0 || a->n_head <= 0)
         return;
     if (a->n_head_kv <= 0 || a->n_head % a->n_head_kv != 0 || a->head_dim <= 0 ||
-        (a->kv_type != FY_F32 && a->kv_type != FY_F16) || a->ring != 0) {
+        (a->kv_type != FY_F32 && a->kv_type != FY_F16 && a->kv_type != FY_Q8_0) ||
+        (a->kv_type == FY_Q8_0 && (a->n_head_kv * a->head_dim) % 32 != 0) || a->ring != 0) {
         fy_log(FY_LOG_ERR, "fy_cpu_attention: unsupported shape n_head %lld n_head_kv %lld "
                "head_dim %lld kv %s ring %lld (a ring is made linear first: fy_kvcache_linear)",
                (long long)a->n_head, (long long)a->n_head_kv, (long long)a->head_dim,
@@ -391,7 +395,7 @@ void fy_cpu_attention_set(const struct fy_cpu_set *set, float *out, const struct
     }
     if (attention_items(set, out, a))
         return;
-    if (a->kv_type == FY_F16 && attention_f16_tiled(out, a))
+    if (a->kv_type != FY_F32 && attention_tiled(out, a))
         return;
-    attention_direct(out, a);   /* F32, or F16 element by element when buffers are short */
+    attention_direct(out, a);   /* F32, or F16/Q8_0 element by element when buffers are short */
 }

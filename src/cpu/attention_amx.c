@@ -12,9 +12,10 @@
  * Numerics: every f32 operand x is split into two bf16 numbers, hi = x with its low 16 bits
  * cleared and lo = (x - hi) likewise, and a product is hi.hi + hi.lo + lo.hi (the lo.lo term,
  * 2^-16 of it, is dropped). An F16 cache value has 11 significant bits, so hi + lo is exact
- * for K and V; Q (times the scale) and P keep 16 bits. The tile unit sums in f32. Outputs are
- * ~5e-5 relative from the reference (test_attention: GATE_BF16). exp: a degree-6 polynomial of
- * 2^f and VSCALEFPS (1.2e-7 relative).
+ * for K and V (a Q8_0 value q * d has up to 19: hi + lo keeps 16 of them, ~2^-17 relative);
+ * Q (times the scale) and P keep 16 bits. The tile unit sums in f32. Outputs are ~5e-5
+ * relative from the reference (test_attention: GATE_BF16). exp: a degree-6 polynomial of 2^f
+ * and VSCALEFPS (1.2e-7 relative).
  *
  * Speed: the tile unit runs its instructions in order and the out-of-order window does not
  * reach across a group's softmax, so the groups of a block are software-pipelined: the scores

@@ -1,7 +1,8 @@
 /* Flash-style attention, the "avx2" set's (qdot.h: fy_cpu_set.attention): one work item is one
  * KV head and a block of query tokens, that is every query row (token, head) of that KV head's
  * group in the block, at most FY_ATTN_ROWS rows. The item walks its visible slots in blocks of
- * FY_ATTN_KB: each block of K (transposed) and V is converted to f32 once (F16C for F16 caches)
+ * FY_ATTN_KB: each block of K (transposed) and V is converted to f32 once (F16C for F16 caches,
+ * int8 widening times the block scale for Q8_0)
  * into a per-thread buffer, and every row (two at a time: the K and V loads are shared) takes the
  * block into its online softmax: s = q K^T * scale (masked: causal and window), m' = max(m, max s),
  *   acc, z *= exp(m - m'), p = exp(s - m'), z += sum p, acc += p V.
@@ -20,6 +21,7 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* e^x for x <= 88.37 (below -87.33 it gives 2^-126 instead of less: the caller masks those) */
 static inline __m256 exp256(__m256 x)
@@ -41,11 +43,20 @@ static inline __m256 exp256(__m256 x)
     return _mm256_mul_ps(y, _mm256_castsi256_ps(n));
 }
 
-/* 8 elements of a cache row as f32 */
+/* 8 elements i .. i + 7 (i a multiple of 8) of a cache as f32; Q8_0: q * d of the block that
+ * holds them (fy_dequant_row's values exactly: d * q is exact in f32) */
 static inline __m256 load8(const struct fy_attn_args *a, const void *base, int64_t i)
 {
     if (a->kv_type == FY_F16)
         return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + i)));
+    if (a->kv_type == FY_Q8_0) {
+        const uint8_t *b = (const uint8_t *)base + fy_kv_offset(FY_Q8_0, i);
+        uint16_t d;
+        memcpy(&d, b, sizeof(d));
+        const __m128i q = _mm_loadl_epi64((const __m128i *)(b + 2 + i % 32));
+        return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)),
+                             _mm256_set1_ps(_cvtsh_ss(d)));
+    }
     return _mm256_loadu_ps((const float *)base + i);
 }
 

@@ -138,6 +138,10 @@ static void item_block(struct fy_attn_item *it, const struct fy_attn_args *a, in
                 for (int64_t j = 0; j < 16; j++)
                     r[j] = _mm512_castps_si512(
                         _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(k16 + j * kvw))));
+            } else if (j0 + 16 <= nk && a->kv_type == FY_Q8_0) {
+                const int64_t at = (jb + j0) * kvw + g * hd + d;
+                for (int64_t j = 0; j < 16; j++)
+                    r[j] = _mm512_castps_si512(fy_avx512_load_kv_q8(a->k, at + j * kvw));
             } else
                 for (int64_t j = 0; j < 16; j++)
                     r[j] = _mm512_castps_si512(

@@ -79,10 +79,11 @@ void fy_attn_item_prefetch(const struct fy_attn_item *it, const struct fy_attn_a
 
 void fy_attn_prefetch_rows(const struct fy_attn_args *a, int64_t j0, int64_t j1)
 {
-    const size_t esz = a->kv_type == FY_F16 ? 2 : 4, kvw = (size_t)(a->n_head_kv * a->head_dim);
+    const int64_t kvw = a->n_head_kv * a->head_dim;
     if (j0 > j1)
         return;
-    const size_t at = (size_t)j0 * kvw * esz, n = (size_t)(j1 - j0 + 1) * kvw * esz;
+    const size_t at = fy_kv_offset(a->kv_type, j0 * kvw);
+    const size_t n = fy_kv_offset(a->kv_type, (j1 + 1) * kvw) - at;
     for (size_t off = 0; off < n; off += 64) {
         __builtin_prefetch((const char *)a->k + at + off, 0, 2);
         __builtin_prefetch((const char *)a->v + at + off, 0, 2);
@@ -92,7 +93,6 @@ void fy_attn_prefetch_rows(const struct fy_attn_args *a, int64_t j0, int64_t j1)
 void fy_attn_prefetch(const struct fy_attn_args *a, int64_t g, int64_t jb, int64_t jmax,
                       bool whole_rows)
 {
-    const size_t esz = a->kv_type == FY_F16 ? 2 : 4;
     const int64_t hd = a->head_dim, kvw = a->n_head_kv * hd;
     if (whole_rows) { /* the rows of every KV head, for the heads that follow (into L2) */
         const int64_t j0 = jb + FY_ATTN_PF * FY_ATTN_KB;
@@ -100,11 +100,13 @@ void fy_attn_prefetch(const struct fy_attn_args *a, int64_t g, int64_t jb, int64
         return;
     }
     /* this head's slice of the cache rows FY_ATTN_PF blocks ahead: a short strided read the
-     * hardware prefetchers do not follow across pages */
+     * hardware prefetchers do not follow across pages (head_dim is a multiple of 32 here, so a
+     * Q8_0 slice is whole blocks) */
+    const size_t slice = fy_kv_offset(a->kv_type, hd);
     for (int64_t j = jb + FY_ATTN_PF * FY_ATTN_KB;
          j < jb + (FY_ATTN_PF + 1) * FY_ATTN_KB && j <= jmax; j++)
-        for (size_t off = 0; off < (size_t)hd * esz; off += 64) {
-            const size_t at = ((size_t)(j * kvw + g * hd)) * esz + off;
+        for (size_t off = 0; off < slice; off += 64) {
+            const size_t at = fy_kv_offset(a->kv_type, j * kvw + g * hd) + off;
             __builtin_prefetch((const char *)a->k + at, 0, 3);
             __builtin_prefetch((const char *)a->v + at, 0, 3);
         }

@@ -67,7 +67,7 @@ struct fy_attn_args {
     const float *q;         /* [n_tok][n_head*head_dim], already rotated */
     const void *k;          /* [n_kv][n_head_kv*head_dim] of kv_type, rotated */
     const void *v;          /* [n_kv][n_head_kv*head_dim] of kv_type */
-    enum fy_dtype kv_type;  /* FY_F32 or FY_F16 */
+    enum fy_dtype kv_type;  /* FY_F32, FY_F16 or FY_Q8_0 (rows of kvw/32 blocks of 34 bytes) */
     int64_t n_kv;           /* slots 0..n_kv-1 are valid (ring: positions 0..n_kv-1) */
     const int32_t *pos;     /* [n_tok] query positions */
     const float *sinks;     /* [n_head] raw logits, or NULL */
@@ -78,6 +78,12 @@ struct fy_attn_args {
                                ring of slots, src/graph/kvcache.h); the CPU kernels take 0 */
 };
 void fy_cpu_attention(float *out, const struct fy_attn_args *a);  /* out [n_tok][n_head*hd] */
+/* Bytes from a cache's start to the block holding element i of the flat [slot][kvw] array
+ * (kvw a multiple of 32 for Q8_0, so a block never straddles two slots). */
+static inline size_t fy_kv_offset(enum fy_dtype t, int64_t i)
+{
+    return t == FY_Q8_0 ? (size_t)(i / 32) * 34 : (size_t)i * (t == FY_F16 ? 2 : 4);
+}
 /* The slots [*j0, *j1] a query at position p sees (empty when *j0 > *j1): causal, the window,
  * the cache's n_kv slots from position kv_pos0 on. Kernels visit them from the first visible
  * slot on, so the arithmetic depends on positions only, not on where slot 0 is. */
@@ -95,7 +101,7 @@ struct fy_cpu_set;
 void fy_cpu_attention_set(const struct fy_cpu_set *set, float *out, const struct fy_attn_args *a);
 
 /* Store rows k,v [n_tok][width] f32 at slots pos[t] of caches of kv_type (ring > 0: at slots
- * pos[t] % ring). */
+ * pos[t] % ring; Q8_0: each block of 32 quantized as fy_quant_row_q8_0, width a multiple of 32). */
 void fy_cpu_kv_store(void *kc, void *vc, enum fy_dtype kv_type, const float *k, const float *v,
                      int64_t n_tok, int64_t width, const int32_t *pos, int64_t ring);
 

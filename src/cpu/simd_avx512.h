@@ -8,6 +8,7 @@
 #include <immintrin.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* one weight block as its 32 int8 values in element order: Q8_0's q, or MXFP4's doubled E2M1
  * values by VPSHUFB (low nibbles, then high) */
@@ -23,11 +24,25 @@ static inline __m256i fy_avx512_block_i8(enum fy_dtype type, const uint8_t *p)
     return _mm256_shuffle_epi8(tab, _mm256_and_si256(t, _mm256_set1_epi8(0x0f)));
 }
 
-/* elements i .. i + 15 of a KV cache (F16 or F32) as f32 (the attention kernels) */
+/* elements i .. i + 15 (i a multiple of 16) of a Q8_0 KV cache as f32: q * d of the block that
+ * holds them (row-major [slot][kvw], kvw/32 blocks of 34 bytes per slot; d * q is exact in f32,
+ * so these are fy_dequant_row's values) */
+static inline __m512 fy_avx512_load_kv_q8(const void *base, int64_t i)
+{
+    const uint8_t *b = (const uint8_t *)base + (size_t)(i / 32) * 34;
+    uint16_t d;
+    memcpy(&d, b, sizeof(d));
+    const __m128i q = _mm_loadu_si128((const __m128i *)(b + 2 + i % 32));
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), _mm512_set1_ps(_cvtsh_ss(d)));
+}
+
+/* elements i .. i + 15 of a KV cache (F16, F32 or Q8_0) as f32 (the attention kernels) */
 static inline __m512 fy_avx512_load_kv(enum fy_dtype kv_type, const void *base, int64_t i)
 {
     if (kv_type == FY_F16)
         return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)base + i)));
+    if (kv_type == FY_Q8_0)
+        return fy_avx512_load_kv_q8(base, i);
     return _mm512_loadu_ps((const float *)base + i);
 }
 

@@ -50,7 +50,7 @@ fy_status fy_session_new(const struct fy_model *m, const struct fy_session_opts 
     else
         fy_session_opts_default(&s->o);
     if (s->o.n_ctx <= 0 || s->o.n_ubatch <= 0 ||
-        (s->o.kv_type != FY_F16 && s->o.kv_type != FY_F32)) {
+        (s->o.kv_type != FY_F16 && s->o.kv_type != FY_F32 && s->o.kv_type != FY_Q8_0)) {
         fy_log(FY_LOG_ERR, "session: invalid options (n_ctx %lld, n_ubatch %lld)",
                (long long)s->o.n_ctx, (long long)s->o.n_ubatch);
         st = FY_E_INVAL;
@@ -152,6 +152,8 @@ int64_t fy_session_truncate(struct fy_session *s, int64_t n)
     return n;
 }
 const struct fy_graph *fy_session_graph(const struct fy_session *s) { return &s->graph; }
+
+const struct fy_kvcache *fy_session_kv(const struct fy_session *s) { return s->kv; }
 
 const struct fy_sched_stats *fy_session_sched_stats(const struct fy_session *s)
 {

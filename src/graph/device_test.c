@@ -155,7 +155,7 @@ static const char *foreign(const struct fy_device *d, const struct fy_node *n,
         !fy_device_test_owns(d, b->pos, sizeof(int32_t)))
         return "the positions";
     if (n->op == FY_OP_KV_STORE || n->op == FY_OP_ATTENTION) {
-        const size_t bytes = (size_t)b->kv->width * fy_dtype_block_bytes(b->kv->type);
+        const size_t bytes = fy_kvcache_row_bytes(b->kv);
         if (!fy_device_test_owns(d, b->kv->k[n->layer], bytes) ||
             !fy_device_test_owns(d, b->kv->v[n->layer], bytes))
             return "the KV cache";

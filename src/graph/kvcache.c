@@ -19,10 +19,16 @@ fy_status fy_kvcache_new(int64_t n_layer, int64_t n_ctx, const int64_t *slots, i
                          enum fy_dtype type, struct fy_kvcache **out)
 {
     FY_CHECK_ARG(out && n_layer > 0 && n_ctx > 0 && width > 0);
-    FY_CHECK_ARG(type == FY_F16 || type == FY_F32);
+    FY_CHECK_ARG(type == FY_F16 || type == FY_F32 || type == FY_Q8_0);
     for (int64_t l = 0; slots && l < n_layer; l++)
         FY_CHECK_ARG(slots[l] > 0 && slots[l] <= n_ctx);
     *out = NULL;
+    if (width % fy_dtype_block_elems(type) != 0) {
+        fy_log(FY_LOG_ERR, "KV cache: a %s cache needs a row width (n_head_kv * head_dim = %lld) "
+               "that is a multiple of %lld", fy_dtype_name(type), (long long)width,
+               (long long)fy_dtype_block_elems(type));
+        return FY_E_UNSUPPORTED;
+    }
     struct fy_kvcache *kv = calloc(1, sizeof(*kv));
     if (!kv)
         return FY_E_NOMEM;

@@ -1,5 +1,7 @@
 /* KV cache: per layer, slot j holds the rotated K and the V of position j; a sliding-window
- * layer may keep a ring of R slots instead, position p at slot p % R (fy_place_kv_slots). */
+ * layer may keep a ring of R slots instead, position p at slot p % R (fy_place_kv_slots). A slot
+ * is one row of `width` elements: F32, F16, or Q8_0 (width/32 blocks of 34 bytes: an f16 scale,
+ * 32 int8). */
 #ifndef FY_KVCACHE_H
 #define FY_KVCACHE_H
 
@@ -7,7 +9,7 @@
 #include "graph.h"
 
 struct fy_kvcache {
-    enum fy_dtype type;   /* FY_F16 (default) or FY_F32 */
+    enum fy_dtype type;   /* FY_F16 (default), FY_F32 or FY_Q8_0 */
     int64_t n_layer;
     int64_t n_ctx;        /* positions (the slots of a full layer) */
     int64_t width;        /* n_head_kv * head_dim */
@@ -30,6 +32,11 @@ static inline int64_t fy_kvcache_ring(const struct fy_kvcache *kv, int64_t l)
 }
 /* Bytes of layer l's K and V, and of every layer's. */
 size_t fy_kvcache_layer_bytes(const struct fy_kvcache *kv, int64_t l);
+/* bytes of one slot's row (K or V) */
+static inline size_t fy_kvcache_row_bytes(const struct fy_kvcache *kv)
+{
+    return fy_dtype_row_bytes(kv->type, kv->width);
+}
 size_t fy_kvcache_bytes(const struct fy_kvcache *kv);
 
 /* The attention arguments of an ATTENTION node over batch b's cache (the pointers are whatever

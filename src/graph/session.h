@@ -16,7 +16,7 @@ struct fy_session;
 struct fy_session_opts {
     int64_t n_ctx;          /* KV cache positions (default: 4096, capped at n_ctx_train) */
     int64_t n_ubatch;       /* tokens per graph evaluation (default 512) */
-    enum fy_dtype kv_type;  /* FY_F16 (default) or FY_F32 */
+    enum fy_dtype kv_type;  /* FY_F16 (default), FY_F32 or FY_Q8_0 */
     /* false (default): sliding-window layers keep a ring of window + n_ubatch slots
      * (fy_place_kv_slots); true (--swa-full): every layer keeps n_ctx slots */
     bool swa_full;
@@ -89,5 +89,8 @@ int64_t fy_session_truncate(struct fy_session *s, int64_t n);
 
 /* The graph of the last evaluated micro-batch (for inspection and tests). */
 const struct fy_graph *fy_session_graph(const struct fy_session *s);
+/* The session's (host) KV cache (for inspection and tests). */
+struct fy_kvcache;
+const struct fy_kvcache *fy_session_kv(const struct fy_session *s);
 
 #endif

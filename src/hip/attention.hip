@@ -40,7 +40,9 @@
  *
  * Precision: dot products, exponentials, the running sum l and the value accumulator are f32
  * (the CPU keeps its sum in double and visits keys in order); see tests/test_gpu_attention.c.
- * F16 caches are raw uint16_t, widened with fy_f16_to_f32 while staging the tile. */
+ * F16 caches are raw uint16_t, widened with fy_f16_to_f32 while staging the tile; Q8_0 caches
+ * (a slot's row is kvw/32 blocks of 34 bytes: f16 d, 32 int8 q) are staged as d * q, the CPU's
+ * dequantized values exactly (the product is exact in f32). */
 #include "fy_gpu_compat.h"
 #include "fy_gpu.h"
 
@@ -86,16 +88,30 @@ struct fy_attn_kargs {
 static __device__ __forceinline__ int fy_attn_imin(int a, int b) { return a < b ? a : b; }
 static __device__ __forceinline__ int fy_attn_imax(int a, int b) { return a > b ? a : b; }
 
-/* Four consecutive cache elements as f32 (16-byte aligned for f32, 8 for f16). */
-static __device__ __forceinline__ float4 fy_attn_ld4(const float *p)
+/* the element type of a Q8_0 cache (a tag: the cache is bytes, blocks of 34) */
+struct fy_attn_q8_0 {
+    uint8_t b;
+};
+
+/* Four consecutive cache elements off .. off + 3 (off a multiple of 4) as f32 (16-byte aligned
+ * for f32, 8 for f16, 2 for Q8_0). */
+static __device__ __forceinline__ float4 fy_attn_ld4(const float *c, int64_t off)
 {
-    return *(const float4 *)p;
+    return *(const float4 *)(c + off);
 }
-static __device__ __forceinline__ float4 fy_attn_ld4(const uint16_t *p)
+static __device__ __forceinline__ float4 fy_attn_ld4(const uint16_t *c, int64_t off)
 {
-    const ushort4 h = *(const ushort4 *)p;
+    const ushort4 h = *(const ushort4 *)(c + off);
     return make_float4(fy_f16_to_f32(h.x), fy_f16_to_f32(h.y), fy_f16_to_f32(h.z),
                        fy_f16_to_f32(h.w));
+}
+static __device__ __forceinline__ float4 fy_attn_ld4(const fy_attn_q8_0 *c, int64_t off)
+{
+    const uint8_t *b = (const uint8_t *)c + (off >> 5) * 34;
+    const float d = fy_f16_to_f32(*(const uint16_t *)b);
+    const ushort2 q = *(const ushort2 *)(b + 2 + (off & 31)); /* 2-byte aligned: 34 is even */
+    return make_float4(d * (float)(int8_t)(q.x & 0xff), d * (float)(int8_t)(q.x >> 8),
+                       d * (float)(int8_t)(q.y & 0xff), d * (float)(int8_t)(q.y >> 8));
 }
 
 /* out[row][d] from the n_split partials of row and its sink: M = max(sink, m_z),
@@ -227,8 +243,8 @@ static __global__ __launch_bounds__(FY_ATTN_THREADS) void fy_gpu_f32_flash_attn(
             if (j0 + r <= jhi) {
                 const int slot = a.ring > 0 ? (j0 + r) % a.ring : j0 + r;
                 const int64_t off = (int64_t)slot * a.kvw + kvh * FY_ATTN_HD + d4 * 4;
-                kx = fy_attn_ld4(kc + off);
-                vx = fy_attn_ld4(vc + off);
+                kx = fy_attn_ld4(kc, off);
+                vx = fy_attn_ld4(vc, off);
             }
             ks[r * 16 + (d4 ^ (r & 7))] = kx;
             vs[u] = vx;
@@ -380,6 +396,18 @@ static hipError_t fy_attn_launch(const struct fy_attn_kargs *ka, int n_kv_heads,
     return hipGetLastError();
 }
 
+/* the launch for the cache type (F32, F16 or Q8_0: checked by the caller) */
+template <int RM>
+static hipError_t fy_attn_launch_kt(enum fy_dtype kv_type, const struct fy_attn_kargs *ka,
+                                    int n_kv_heads, int n_split, hipStream_t st)
+{
+    if (kv_type == FY_Q8_0)
+        return fy_attn_launch<RM, fy_attn_q8_0>(ka, n_kv_heads, n_split, st);
+    if (kv_type == FY_F16)
+        return fy_attn_launch<RM, uint16_t>(ka, n_kv_heads, n_split, st);
+    return fy_attn_launch<RM, float>(ka, n_kv_heads, n_split, st);
+}
+
 extern "C" fy_status fy_gpu_attention(float *out, const struct fy_attn_args *a, fy_gpu_stream s)
 {
     FY_CHECK_ARG(a && a->n_tok >= 0);
@@ -387,7 +415,7 @@ extern "C" fy_status fy_gpu_attention(float *out, const struct fy_attn_args *a, 
         return FY_OK;
     if (a->head_dim != FY_ATTN_HD || a->n_head <= 0 || a->n_head_kv <= 0 ||
         a->n_head % a->n_head_kv != 0 || a->n_head_kv > 65535 ||
-        (a->kv_type != FY_F32 && a->kv_type != FY_F16)) {
+        (a->kv_type != FY_F32 && a->kv_type != FY_F16 && a->kv_type != FY_Q8_0)) {
         fy_log(FY_LOG_ERR, "fy_gpu_attention: unsupported shape n_head %lld n_head_kv %lld "
                "head_dim %lld (64 only) kv %s", (long long)a->n_head, (long long)a->n_head_kv,
                (long long)a->head_dim, fy_dtype_name(a->kv_type));
@@ -397,7 +425,7 @@ extern "C" fy_status fy_gpu_attention(float *out, const struct fy_attn_args *a, 
     FY_CHECK_ARG(a->kv_pos0 == 0 && a->ring >= 0 && a->ring <= (1 << 24));
     FY_CHECK_ARG(out && a->q && a->pos && (a->n_kv == 0 || (a->k && a->v)));
     FY_CHECK_ARG(a->n_tok * a->n_head <= INT_MAX / FY_ATTN_HD);
-    const size_t kv_align = a->kv_type == FY_F32 ? 16 : 8;
+    const size_t kv_align = a->kv_type == FY_F32 ? 16 : a->kv_type == FY_F16 ? 8 : 2;
     FY_CHECK_ARG((uintptr_t)out % 16 == 0 && (uintptr_t)a->q % 16 == 0 &&
                  (uintptr_t)a->k % kv_align == 0 && (uintptr_t)a->v % kv_align == 0);
 
@@ -444,16 +472,12 @@ extern "C" fy_status fy_gpu_attention(float *out, const struct fy_attn_args *a, 
 
     hipStream_t st = (hipStream_t)s;
     hipError_t err;
-    const bool f16 = a->kv_type == FY_F16;
     if (rm == 4)
-        err = f16 ? fy_attn_launch<4, uint16_t>(&ka, (int)a->n_head_kv, (int)n_split, st)
-                  : fy_attn_launch<4, float>(&ka, (int)a->n_head_kv, (int)n_split, st);
+        err = fy_attn_launch_kt<4>(a->kv_type, &ka, (int)a->n_head_kv, (int)n_split, st);
     else if (rm == 2)
-        err = f16 ? fy_attn_launch<2, uint16_t>(&ka, (int)a->n_head_kv, (int)n_split, st)
-                  : fy_attn_launch<2, float>(&ka, (int)a->n_head_kv, (int)n_split, st);
+        err = fy_attn_launch_kt<2>(a->kv_type, &ka, (int)a->n_head_kv, (int)n_split, st);
     else
-        err = f16 ? fy_attn_launch<1, uint16_t>(&ka, (int)a->n_head_kv, (int)n_split, st)
-                  : fy_attn_launch<1, float>(&ka, (int)a->n_head_kv, (int)n_split, st);
+        err = fy_attn_launch_kt<1>(a->kv_type, &ka, (int)a->n_head_kv, (int)n_split, st);
     if (err != hipSuccess) {
         fy_log(FY_LOG_ERR, "fy_gpu_f32_flash_attn: %s", hipGetErrorString(err));
         return FY_E_GPU;

@@ -92,8 +92,8 @@ static __global__ __launch_bounds__(FY_ROPE_THREADS) void fy_gpu_f32_rope_yarn(
 
 /* Fused decode step (issue 12 item 3): q and k of token blockIdx.x rotated in place with one
  * table, then k and v stored at slot pos[t] (ring > 0: pos[t] % ring) of the caches
- * (kv_store.hip's conversion). */
-template <bool F16>
+ * (kv_store.hip's conversions: F32, F16, or Q8_0 with one thread per block of 32). */
+template <enum fy_dtype KT>
 static __global__ __launch_bounds__(FY_ROPE_THREADS) void fy_gpu_f32_rope_kv_store(
     float *q, float *kx, const float *vx, int n_head, int n_head_kv, int head_dim, int half,
     const int32_t *pos, fy_rope_consts k, void *kc, void *vc, int ring)
@@ -109,14 +109,25 @@ static __global__ __launch_bounds__(FY_ROPE_THREADS) void fy_gpu_f32_rope_kv_sto
     fy_rope_rotate(kt, n_head_kv, head_dim, half, cs);
     __syncthreads(); /* the rotated k of every thread is written */
     const float *vt = vx + t * width;
-    const int64_t dst = (int64_t)(ring > 0 ? p % ring : p) * width;
-    for (int i = threadIdx.x; i < width; i += blockDim.x) {
-        if (F16) {
-            ((uint16_t *)kc)[dst + i] = fy_kv_to_f16(kt[i]);
-            ((uint16_t *)vc)[dst + i] = fy_kv_to_f16(vt[i]);
-        } else {
-            ((float *)kc)[dst + i] = kt[i];
-            ((float *)vc)[dst + i] = vt[i];
+    const int64_t slot = ring > 0 ? p % ring : p;
+    const int64_t dst = slot * width;
+    if (KT == FY_Q8_0) {
+        const int nb = width / 32;
+        for (int i = threadIdx.x; i < 2 * nb; i += blockDim.x) {
+            const bool is_v = i >= nb;
+            const int b = is_v ? i - nb : i;
+            uint8_t *o = (uint8_t *)(is_v ? vc : kc) + slot * nb * 34 + (int64_t)b * 34;
+            fy_kv_to_q8_0(o, (is_v ? vt : kt) + b * 32);
+        }
+    } else {
+        for (int i = threadIdx.x; i < width; i += blockDim.x) {
+            if (KT == FY_F16) {
+                ((uint16_t *)kc)[dst + i] = fy_kv_to_f16(kt[i]);
+                ((uint16_t *)vc)[dst + i] = fy_kv_to_f16(vt[i]);
+            } else {
+                ((float *)kc)[dst + i] = kt[i];
+                ((float *)vc)[dst + i] = vt[i];
+            }
         }
     }
 }
@@ -177,9 +188,14 @@ extern "C" fy_status fy_gpu_rope_kv_store(float *q, float *k, const float *v, in
                                           fy_gpu_stream s)
 {
     FY_CHECK_ARG(r && n_tok >= 0 && n_head >= 0 && n_head_kv >= 0 && head_dim >= 0);
-    if (kv_type != FY_F32 && kv_type != FY_F16) {
+    if (kv_type != FY_F32 && kv_type != FY_F16 && kv_type != FY_Q8_0) {
         fy_log(FY_LOG_ERR, "fy_gpu_rope_kv_store: unsupported cache type %s",
                fy_dtype_name(kv_type));
+        return FY_E_INVAL;
+    }
+    if (kv_type == FY_Q8_0 && (n_head_kv * head_dim) % 32 != 0) {
+        fy_log(FY_LOG_ERR, "fy_gpu_rope_kv_store: Q8_0 rows of width %lld (not whole blocks of "
+               "32)", (long long)(n_head_kv * head_dim));
         return FY_E_INVAL;
     }
     if (n_tok == 0)
@@ -191,12 +207,16 @@ extern "C" fy_status fy_gpu_rope_kv_store(float *q, float *k, const float *v, in
     const fy_rope_consts c = fy_rope_setup(r);
     const int half = r->n_rot / 2;
     hipStream_t st = (hipStream_t)s;
-    if (kv_type == FY_F16) {
-        auto *kern = &fy_gpu_f32_rope_kv_store<true>;
+    if (kv_type == FY_Q8_0) {
+        auto *kern = &fy_gpu_f32_rope_kv_store<FY_Q8_0>;
+        FY_LAUNCH(kern, dim3((unsigned)n_tok), dim3(FY_ROPE_THREADS), 0, st, q, k, v, (int)n_head,
+                  (int)n_head_kv, (int)head_dim, half, pos, c, kc, vc, (int)ring);
+    } else if (kv_type == FY_F16) {
+        auto *kern = &fy_gpu_f32_rope_kv_store<FY_F16>;
         FY_LAUNCH(kern, dim3((unsigned)n_tok), dim3(FY_ROPE_THREADS), 0, st, q, k, v, (int)n_head,
                   (int)n_head_kv, (int)head_dim, half, pos, c, kc, vc, (int)ring);
     } else {
-        auto *kern = &fy_gpu_f32_rope_kv_store<false>;
+        auto *kern = &fy_gpu_f32_rope_kv_store<FY_F32>;
         FY_LAUNCH(kern, dim3((unsigned)n_tok), dim3(FY_ROPE_THREADS), 0, st, q, k, v, (int)n_head,
                   (int)n_head_kv, (int)head_dim, half, pos, c, kc, vc, (int)ring);
     }

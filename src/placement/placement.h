@@ -249,7 +249,7 @@ int64_t fy_place_cost_threshold(const struct fy_place_dims *dims, size_t expert_
 struct fy_plan_opts {
     int64_t n_ctx;         /* KV positions (default 4096) */
     int64_t n_ubatch;      /* micro-batch (default 512) */
-    enum fy_dtype kv_type; /* FY_F16 (default) or FY_F32 */
+    enum fy_dtype kv_type; /* FY_F16 (default), FY_F32 or FY_Q8_0 */
     bool swa_full;         /* --swa-full: sliding-window layers keep every position too */
     uint64_t vram;         /* --vram; 0: not given */
     bool tensors;          /* list every tensor, not only the groups */

@@ -2,8 +2,9 @@
  * path the MoE layers take at each micro-batch size.
  *
  * Formulas (ub = the micro-batch, clipped to -c as a session does; all activations F32):
- *  - KV cache: 2 (K and V) x slots x kv_width x element size per layer, on the device of the
- *    layer's attn_k.weight; slots = fy_place_kv_slots, as the session allocates: n_ctx for
+ *  - KV cache: 2 (K and V) x slots x row bytes per layer (kv_width x element size; Q8_0:
+ *    kv_width/32 blocks of 34 B, kv_width a multiple of 32), on the device of the layer's
+ *    attn_k.weight; slots = fy_place_kv_slots, as the session allocates: n_ctx for
  *    full-attention layers (and every layer with --swa-full), a ring of window + ub rounded up
  *    to 32 for the sliding-window layers.
  *  - activations, on every device that runs layers (the CPU always; GPU0 when it holds weights or
@@ -58,7 +59,7 @@ fy_status fy_plan_make(const struct fy_placement *p, const struct fy_plan_opts *
                        struct fy_plan *out)
 {
     FY_CHECK_ARG(p && o && out && o->n_ctx > 0 && o->n_ubatch > 0);
-    FY_CHECK_ARG(o->kv_type == FY_F16 || o->kv_type == FY_F32);
+    FY_CHECK_ARG(o->kv_type == FY_F16 || o->kv_type == FY_F32 || o->kv_type == FY_Q8_0);
     memset(out, 0, sizeof(*out));
     out->o = *o;
     if (out->o.n_ubatch > out->o.n_ctx)
@@ -79,6 +80,14 @@ fy_status fy_plan_make(const struct fy_placement *p, const struct fy_plan_opts *
         out->dev[dv].weights = p->weight_bytes[dv];
         out->dev[dv].dup_bias = p->dup_bytes[dv];
     }
+    if (out->kv_width % fy_dtype_block_elems(out->o.kv_type) != 0) {
+        fy_log(FY_LOG_ERR, "%s: plan: a %s KV cache needs a row width (n_head_kv * head_dim = "
+               "%lld) that is a multiple of %lld", fy_gguf_path(p->g, 0),
+               fy_dtype_name(out->o.kv_type), (long long)out->kv_width,
+               (long long)fy_dtype_block_elems(out->o.kv_type));
+        return FY_E_UNSUPPORTED;
+    }
+    /* a row of width w: w elements, or w/32 blocks of 34 bytes for Q8_0 */
     const uint64_t kv_row = fy_dtype_row_bytes(out->o.kv_type, out->kv_width);
     for (int64_t l = 0; l < d->n_layer; l++) {
         const int64_t slots = fy_place_kv_slots(fy_place_layer_window(d, l), out->o.n_ctx, ub,

@@ -20,6 +20,7 @@
  *   "warnings": [string]
  * }
  * One array element per line, so that documents diff well. */
+#include "args.h"
 #include "placement_priv.h"
 
 #include <stdlib.h>
@@ -61,7 +62,7 @@ static void json_head(FILE *f, const struct fy_placement *p, const struct fy_pla
             L(d->d_model), L(d->n_ff), L(pl->n_vocab), L(p->n_tensors), U(p->file_tensor_bytes));
     fprintf(f, "  \"options\": {\"ngl\": %lld, \"n_cpu_moe\": %lld, \"ctx\": %lld, "
             "\"ubatch\": %lld, \"kv_type\": \"%s\", \"vram\": ", L(p->ngl), L(p->n_cpu_moe),
-            L(pl->o.n_ctx), L(pl->o.n_ubatch), pl->o.kv_type == FY_F16 ? "f16" : "f32");
+            L(pl->o.n_ctx), L(pl->o.n_ubatch), fy_kv_type_name(pl->o.kv_type));
     if (pl->o.vram)
         fprintf(f, "%llu", U(pl->o.vram));
     else
