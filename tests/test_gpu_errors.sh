@@ -25,9 +25,13 @@ fi
 
 if [ -f "$vocab" ]; then
     "$ferry" synth --preset tiny --seed 5 --vocab "$vocab" -q -o "$tmp/m.gguf" || exit 1
-    expect "ferry -ngl 1, unusable driver" 1 "runtime cannot use it: hipErrorInsufficientDriver" \
-        env FY_EMU_DEVICES=-1 "$ferry" run -m "$tmp/m.gguf" -p hi -n 1 -ngl 1
-    expect "ferry -ngl 1, no GPU" 1 "GPU 0 not found \\(0 present\\)" \
+    # placement flags without a usable GPU run on the CPU (issue 13), the driver's error named
+    for pat in "runtime cannot use it: hipErrorInsufficientDriver" \
+        "no usable GPU: running everything on the CPU"; do
+        expect "ferry -ngl 1, unusable driver: $pat" 0 "$pat" \
+            env FY_EMU_DEVICES=-1 "$ferry" run -m "$tmp/m.gguf" -p hi -n 1 -ngl 1
+    done
+    expect "ferry -ngl 1, no GPU" 0 "no GPU found \\(emu GPU 0; 0 present\\): running everything on the CPU" \
         env FY_EMU_DEVICES=0 "$ferry" run -m "$tmp/m.gguf" -p hi -n 1 -ngl 1
 else
     echo "skip: ferry checks (vocabulary $vocab absent)"

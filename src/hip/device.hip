@@ -60,7 +60,7 @@ extern "C" int fy_gpu_count(void)
     static bool said;
     if (!said) {
         said = true;
-        fy_log(FY_LOG_ERR, "GPU: a GPU driver is present but the %s runtime cannot use it: %s "
+        fy_log(FY_LOG_WARN, "GPU: a GPU driver is present but the %s runtime cannot use it: %s "
                "(%s)%s", FY_GPU_PLATFORM, hipGetErrorName(e), hipGetErrorString(e),
                e == hipErrorInsufficientDriver ? "; the driver is older than the runtime this "
                                                  "ferry was built with" : "");
