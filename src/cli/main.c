@@ -21,7 +21,8 @@ static void usage(FILE *f)
             "  plan      where each tensor goes (-ngl, -ot, --n-cpu-moe), memory per device\n"
             "  sweep-bench  PP and TG speed at growing KV depth (llama-sweep-bench's table)\n"
             "  bench     llama-bench-style pp/tg tests: median t/s and spread (md/csv/json/jsonl)\n"
-            "  bench-compare  compare two `bench -o jsonl` files; exit 1 on a regression\n\n"
+            "  bench-compare  compare two `bench -o jsonl` files; exit 1 on a regression\n"
+            "  serve     an OpenAI-compatible HTTP server (/v1/chat/completions, /v1/models)\n\n"
             "exit status: 0 done, 1 runtime error, 2 usage error (plan: 3 when the placement\n"
             "does not fit --vram); ferry COMMAND -h says each command's\n",
             FY_VERSION);
@@ -43,6 +44,7 @@ int main(int argc, char **argv)
         {"bench", fy_cmd_bench},
         {"bench-compare", fy_cmd_bench_compare},
         {"sweep-bench", fy_cmd_sweep_bench},
+        {"serve", fy_cmd_serve},
     };
     if (argc < 2) {
         usage(stderr);
@@ -61,6 +63,6 @@ int main(int argc, char **argv)
         if (!strcmp(argv[1], cmds[i].name))
             return cmds[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "ferry: unknown command \"%s\"; commands: synth, logits, run, chat, "
-            "tokenize, plan, sweep-bench, bench, bench-compare\n", argv[1]);
+            "tokenize, plan, sweep-bench, bench, bench-compare, serve\n", argv[1]);
     return 2;
 }

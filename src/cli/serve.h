@@ -1,0 +1,141 @@
+/* `ferry serve`: an OpenAI-compatible HTTP server over one model and one session.
+ *   serve_http.c  libmicrohttpd: routes, bodies, the API key, SSE, one log line per request
+ *   serve_req.c   request JSON -> a parsed request (harmony prompt tokens, sampling, stops)
+ *   serve_gen.c   the engine: one request at a time (a queue), the prompt cache, generation,
+ *                 the answer split into content and reasoning (harmony) or raw text
+ *   serve_resp.c  response JSON: completions, SSE chunks, errors, models, metrics
+ * All JSON is built and parsed with cJSON. */
+#ifndef FY_SERVE_H
+#define FY_SERVE_H
+
+#include "generate.h"
+#include "text/harmony.h"
+#include "text/sampler.h"
+#include "text/tokenizer.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define FY_SERVE_BODY_MAX (1024 * 1024) /* bytes of a request body; more: 413 */
+#define FY_SERVE_MAX_STOP 16            /* stop strings per request */
+
+struct fy_serve_engine {
+    struct fy_session *s;
+    const struct fy_tokenizer *tok;
+    int64_t n_vocab;
+    int64_t n_ctx;
+    const char *model_id;        /* the model's file name */
+    struct fy_tokens cached;     /* the tokens the session holds, in order */
+    int32_t stop_ids[3];         /* <|endoftext|>, <|return|>, <|call|> (-1: absent) */
+    /* one request at a time: busy holds the session, waiting are queued for it */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool busy;
+    int waiting;
+    int queue_max;
+    atomic_bool stopping;        /* shutdown: generation stops at the next token */
+    /* /metrics (under mu) */
+    int64_t n_requests, n_prompt_tokens, n_gen_tokens, n_rejected;
+    double t_gen;
+};
+
+/* A parsed request. */
+struct fy_serve_req {
+    bool chat;                   /* /v1/chat/completions (harmony) or /v1/completions (raw) */
+    bool stream, include_usage;
+    struct fy_tokens prompt;
+    int64_t max_tokens;          /* -1: until the context is full */
+    struct fy_sampler_params sp; /* temp <= 0: greedy */
+    char *stop[FY_SERVE_MAX_STOP];
+    int n_stop;
+};
+
+/* One answer being generated; holds the engine from fy_serve_run_start to fy_serve_run_free. */
+enum fy_serve_mode { FY_SERVE_UNDECIDED, FY_SERVE_HARMONY, FY_SERVE_RAW };
+
+struct fy_serve_text {
+    char *v;
+    size_t n, cap;
+    size_t sent; /* bytes already streamed */
+};
+
+struct fy_serve_run {
+    struct fy_serve_engine *e;
+    struct fy_serve_req *rq;
+    struct fy_gen gen;
+    struct fy_sampler *smp;
+    bool gen_init;
+    /* the answer */
+    enum fy_serve_mode mode;
+    struct fy_harmony_parser *p;
+    struct fy_tokens said; /* undecided: the ids so far */
+    struct fy_detok dt;
+    int64_t header_run;
+    struct fy_serve_text content, reasoning;
+    size_t max_stop_len;
+    bool done;
+    const char *finish;          /* "stop", "length" */
+    /* counts */
+    int64_t n_prompt, n_cached, n_eval, n_gen;
+    double t_prompt, t_gen, t_start;
+    /* stream: the id and time of the response */
+    char id[48];
+    long long created;
+};
+
+/* ---- serve_gen.c ---- */
+fy_status fy_serve_engine_init(struct fy_serve_engine *e, struct fy_session *s,
+                               const struct fy_tokenizer *tok, int64_t n_vocab,
+                               const char *model_id, int queue_max);
+void fy_serve_engine_free(struct fy_serve_engine *e);
+/* Waits for the session: 0 held, -1 the queue is full, -2 the server is stopping. */
+int fy_serve_acquire(struct fy_serve_engine *e);
+void fy_serve_release(struct fy_serve_engine *e);
+/* Wakes every waiter (they get -2) and makes generation stop at the next token. */
+void fy_serve_stop(struct fy_serve_engine *e);
+
+/* With the session held: evaluates the prompt after the prefix the cache holds and prepares
+ * sampling. */
+fy_status fy_serve_run_start(struct fy_serve_run *r, struct fy_serve_engine *e,
+                             struct fy_serve_req *rq);
+/* Generates one token; r->done once the answer is over (r->finish says why). */
+fy_status fy_serve_run_step(struct fy_serve_run *r);
+/* The streamable part of r->content now (stop strings may still cut the rest). */
+size_t fy_serve_run_safe(const struct fy_serve_run *r);
+/* Adds the run's counts to the engine's metrics and frees it (not the request). */
+void fy_serve_run_free(struct fy_serve_run *r);
+
+/* ---- serve_req.c ---- */
+/* Parses a request body: 200 with rq filled, or an HTTP status with *msg and *code set (static
+ * strings or a malloc'd message in *msg_owned). */
+int fy_serve_req_parse(const struct fy_serve_engine *e, bool chat, const char *body, size_t len,
+                       struct fy_serve_req *rq, char *msg, size_t msg_cap, const char **code);
+void fy_serve_req_free(struct fy_serve_req *rq);
+
+/* ---- serve_resp.c ---- (malloc'd strings; NULL: out of memory) */
+char *fy_serve_json_error(const char *msg, const char *type, const char *code);
+char *fy_serve_json_health(void);
+char *fy_serve_json_models(const struct fy_serve_engine *e);
+char *fy_serve_json_full(const struct fy_serve_run *r);
+/* One SSE event "data: {...}\n\n" of the new text; first: the role delta (chat). finish:
+ * the last chunk with finish_reason. */
+char *fy_serve_sse_chunk(const struct fy_serve_run *r, const char *content, size_t content_len,
+                         const char *reasoning, size_t reasoning_len, bool first, bool finish);
+char *fy_serve_sse_usage(const struct fy_serve_run *r);
+char *fy_serve_metrics(struct fy_serve_engine *e);
+
+/* ---- serve_http.c ---- */
+struct fy_serve_http;
+struct fy_serve_http_opts {
+    const char *host;
+    int port;
+    const char *api_key;
+};
+fy_status fy_serve_http_start(struct fy_serve_engine *e, const struct fy_serve_http_opts *o,
+                              struct fy_serve_http **out);
+/* Stops accepting, finishes (or cancels) what is in flight, frees. */
+void fy_serve_http_stop(struct fy_serve_http *h);
+
+#endif
