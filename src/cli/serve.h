@@ -93,7 +93,8 @@ void fy_serve_engine_free(struct fy_serve_engine *e);
 /* Waits for the session: 0 held, -1 the queue is full, -2 the server is stopping. */
 int fy_serve_acquire(struct fy_serve_engine *e);
 void fy_serve_release(struct fy_serve_engine *e);
-/* Wakes every waiter (they get -2) and makes generation stop at the next token. */
+/* Wakes every waiter (they get -2), makes generation stop at the next token and waits (5 s at
+ * most) for the request in flight to hand the session back. */
 void fy_serve_stop(struct fy_serve_engine *e);
 
 /* With the session held: evaluates the prompt after the prefix the cache holds and prepares

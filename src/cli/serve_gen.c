@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define FY_SERVE_MAX_HEADER 32 /* tokens without a message before output counts as raw */
 
@@ -65,7 +66,7 @@ void fy_serve_release(struct fy_serve_engine *e)
 {
     pthread_mutex_lock(&e->mu);
     e->busy = false;
-    pthread_cond_signal(&e->cv);
+    pthread_cond_broadcast(&e->cv); /* the next waiter, or fy_serve_stop's wait */
     pthread_mutex_unlock(&e->mu);
 }
 
@@ -74,6 +75,13 @@ void fy_serve_stop(struct fy_serve_engine *e)
     pthread_mutex_lock(&e->mu);
     atomic_store(&e->stopping, true);
     pthread_cond_broadcast(&e->cv);
+    /* the request in flight ends at its next token (a stream with its last chunk and [DONE]);
+     * wait for that, a few seconds at most (a client that stopped reading) */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    while (e->busy && pthread_cond_timedwait(&e->cv, &e->mu, &until) == 0)
+        ;
     pthread_mutex_unlock(&e->mu);
 }
 

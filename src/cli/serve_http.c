@@ -6,6 +6,7 @@
 
 #include <microhttpd.h>
 #include <netdb.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -380,6 +381,19 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     *con_cls = NULL;
 }
 
+/* libmicrohttpd's own messages (a client that went away mid-stream, ...): debug level (-v);
+ * what matters to the user is logged by this file. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char buf[512];
+    (void)cls;
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    size_t n = strlen(buf);
+    while (n && buf[n - 1] == '\n')
+        buf[--n] = '\0';
+    fy_log(FY_LOG_DEBUG, "serve: libmicrohttpd: %s", buf);
+}
+
 fy_status fy_serve_http_start(struct fy_serve_engine *e, const struct fy_serve_http_opts *o,
                               struct fy_serve_http **out)
 {
@@ -410,6 +424,7 @@ fy_status fy_serve_http_start(struct fy_serve_engine *e, const struct fy_serve_h
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)(64 + e->queue_max),
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
+                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                             MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!h->d) {

@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# ferry serve on a tiny synthetic model: /health, /v1/models, chat non-streamed and streamed (the
+# same text with temperature 0), /v1/completions, the prompt cache on a second turn, stop
+# strings, a streaming client that goes away, every bad input with its status and OpenAI error
+# body, the API key, 20 concurrent clients against --queue 4 (200 or 503, the server stays up),
+# /metrics, and SIGTERM -> exit 0. curl and python3 do the talking.
+# usage: test_serve.sh FERRY VOCAB       exit 0 pass, 77 skip, 1 fail
+set -uo pipefail
+ferry=$1 vocab=$2
+[ -f "$vocab" ] || { echo "skip: vocabulary $vocab absent"; exit 77; }
+command -v curl >/dev/null || { echo "skip: curl is not installed"; exit 77; }
+command -v python3 >/dev/null || { echo "skip: python3 is not installed"; exit 77; }
+if "$ferry" serve -h 2>&1 | grep -q "lacks libmicrohttpd"; then
+    echo "skip: ferry was built without libmicrohttpd/libcjson (no ferry serve)"
+    exit 77
+fi
+tmp=$(mktemp -d /tmp/ferry-serve.XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    [ -n "${KEEP_TMP:-}" ] && cp "$tmp"/*.err .cache/ 2>/dev/null; rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail=0
+
+"$ferry" synth --preset tiny --seed 5 --vocab "$vocab" -q -o "$tmp/m.gguf" || exit 1
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start NAME ARGS...: starts a server, waits for /health; sets $port and $pid
+start() {
+    local name=$1
+    shift
+    port=$(free_port)
+    "$ferry" serve -m "$tmp/m.gguf" --port "$port" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+    pid=$!
+    pids+=("$pid")
+    for _ in $(seq 1 150); do
+        curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && return 0
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    echo "FAIL: $name: the server did not come up"
+    cat "$tmp/$name.err"
+    exit 1
+}
+
+# stop NAME: SIGTERM, expect exit status 0
+stop() {
+    kill -TERM "$pid"
+    wait "$pid"
+    local rc=$?
+    if [ "$rc" != 0 ]; then
+        echo "FAIL: $1: SIGTERM exited $rc (want 0)"
+        cat "$tmp/$1.err"
+        fail=1
+    else
+        echo "ok: $1: SIGTERM -> exit 0"
+    fi
+}
+
+start a -c 512
+grep -q "listening on http://127.0.0.1:$port" "$tmp/a.out" || { echo "FAIL: no URL printed"; fail=1; }
+
+# the streamed chat, through curl
+req='{"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hello there"}],
+      "max_tokens":24,"temperature":0,"seed":7,"stream":true,"stream_options":{"include_usage":true}}'
+curl -sN "http://127.0.0.1:$port/v1/chat/completions" -H 'Content-Type: application/json' \
+    -d "$req" >"$tmp/stream.txt" || { echo "FAIL: curl stream"; fail=1; }
+
+python3 - "$port" "$tmp" <<'PY' || fail=1
+import json, socket, sys, threading, time, urllib.request, urllib.error
+port, tmp = sys.argv[1], sys.argv[2]
+base = "http://127.0.0.1:%s" % port
+bad = []
+
+def req(path, body=None, method=None, raw=None, headers=None):
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    r = urllib.request.Request(base + path, data=data, method=method, headers=headers or {})
+    if data is not None:
+        r.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(r, timeout=120) as f:
+            return f.status, f.read().decode(), dict(f.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(), dict(e.headers)
+
+def check(name, cond, detail=""):
+    print(("ok: " if cond else "FAIL: ") + name + ("" if cond else " " + str(detail)[:400]))
+    if not cond:
+        bad.append(name)
+
+s, b, _ = req("/v1/models")
+check("models", s == 200 and json.loads(b)["data"][0]["id"] == "m.gguf", b)
+
+msgs = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello there"}]
+s, b, _ = req("/v1/chat/completions", {"messages": msgs, "max_tokens": 24, "temperature": 0,
+                                       "seed": 7})
+j = json.loads(b)
+m = j["choices"][0]["message"]
+u = j["usage"]
+check("chat 200", s == 200, b)
+check("chat content is a string", isinstance(m["content"], str) and len(m["content"]) > 0, b)
+check("chat usage", 0 < u["completion_tokens"] <= 24 and
+      u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"] and
+      j["choices"][0]["finish_reason"] in ("stop", "length"), u)
+content1 = m["content"]
+
+# the streamed one (curl, above): chunks concatenate to the same text, [DONE] last, usage chunk
+lines = [l for l in open(tmp + "/stream.txt", encoding="utf-8").read().split("\n") if l]
+check("stream ends with [DONE]", lines and lines[-1] == "data: [DONE]", lines[-3:])
+text, usage, finish = "", None, None
+for l in lines[:-1]:
+    assert l.startswith("data: "), l
+    c = json.loads(l[6:])
+    if c.get("usage"):
+        usage = c["usage"]
+    for ch in c["choices"]:
+        text += ch["delta"].get("content") or ""
+        finish = ch.get("finish_reason") or finish
+check("stream text == non-streamed text", text == content1, (text, content1))
+check("stream finish_reason", finish in ("stop", "length"), finish)
+check("stream usage chunk", usage and usage["completion_tokens"] == u["completion_tokens"] and
+      usage["prompt_tokens"] == u["prompt_tokens"], usage)
+
+# the second turn reuses the cached prefix
+msgs2 = msgs + [{"role": "assistant", "content": content1}, {"role": "user", "content": "More"}]
+s, b, _ = req("/v1/chat/completions", {"messages": msgs2, "max_tokens": 8, "temperature": 0})
+j = json.loads(b)
+ct = j["usage"]["prompt_tokens_details"]["cached_tokens"]
+check("second turn cached_tokens > 0", s == 200 and ct > 0, b)
+check("second turn evaluates fewer tokens", j["timings"]["prompt_n"] < j["usage"]["prompt_tokens"]
+      and j["timings"]["prompt_n"] == j["usage"]["prompt_tokens"] - ct, b)
+
+# /v1/completions: raw text
+s, b, _ = req("/v1/completions", {"prompt": "Once upon a time", "max_tokens": 12,
+                                  "temperature": 0})
+j = json.loads(b)
+check("completions", s == 200 and isinstance(j["choices"][0]["text"], str) and
+      j["usage"]["completion_tokens"] <= 12 and j["object"] == "text_completion", b)
+# a stop string cuts the text before it, finish_reason stop (streamed: the same)
+t = j["choices"][0]["text"]
+if len(t) > 6:
+    stop = t[3:6]
+    s, b, _ = req("/v1/completions", {"prompt": "Once upon a time", "max_tokens": 12,
+                                      "temperature": 0, "stop": [stop]})
+    j2 = json.loads(b)
+    check("stop string", j2["choices"][0]["text"] == t[:t.find(stop)] and
+          j2["choices"][0]["finish_reason"] == "stop", (b, stop))
+    s, b, _ = req("/v1/completions", {"prompt": "Once upon a time", "max_tokens": 12,
+                                      "temperature": 0, "stop": stop, "stream": True})
+    chunks = [json.loads(l[6:]) for l in b.split("\n") if l.startswith("data: {")]
+    st = "".join(c["choices"][0]["text"] for c in chunks if c["choices"])
+    check("stop string, streamed", st == j2["choices"][0]["text"] and
+          chunks[-1]["choices"][0]["finish_reason"] == "stop" and b.endswith("data: [DONE]\n\n"),
+          (st, b[-300:]))
+
+# a streaming client that goes away: the server frees the model and serves the next one
+sk = socket.create_connection(("127.0.0.1", int(port)))
+body = json.dumps({"prompt": "Once", "max_tokens": 400, "temperature": 0, "stream": True}).encode()
+sk.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           b"Content-Length: %d\r\n\r\n" % len(body) + body)
+got = sk.recv(4096)
+sk.close()
+check("stream started", b"200" in got.split(b"\r\n")[0], got[:100])
+t0 = time.time()
+s, b, _ = req("/v1/completions", {"prompt": "Hi", "max_tokens": 4, "temperature": 0})
+check("after a client went away", s == 200, b)
+
+# bad input: status and OpenAI's error body
+def err(name, status, path="/v1/chat/completions", body=None, raw=None, method=None):
+    s, b, h = req(path, body, method=method, raw=raw)
+    try:
+        e = json.loads(b)["error"]
+        ok = isinstance(e["message"], str) and e["message"] and "type" in e and "code" in e
+    except Exception:
+        ok = False
+    check("%s -> %d" % (name, status), s == status and ok, (s, b))
+    return h
+
+long_text = " ".join("word%d" % i for i in range(700))
+err("malformed JSON", 400, raw=b'{"messages": [')
+err("body not an object", 400, raw=b'[1,2]')
+err("messages not an array", 400, body={"messages": "hi"})
+err("missing messages", 400, body={"max_tokens": 3})
+err("temperature a string", 400, body={"messages": msgs, "temperature": "hot"})
+err("max_tokens a float", 400, body={"messages": msgs, "max_tokens": 1.5})
+err("stream not a boolean", 400, body={"messages": msgs, "stream": "yes"})
+err("content a number", 400, body={"messages": [{"role": "user", "content": 5}]})
+err("unknown role", 400, body={"messages": [{"role": "wizard", "content": "hi"}]})
+err("empty messages", 400, body={"messages": []})
+err("prompt longer than the context", 400,
+    body={"messages": [{"role": "user", "content": long_text}]})
+err("completion prompt longer than the context", 400, "/v1/completions",
+    body={"prompt": long_text})
+err("max_tokens beyond the context", 400, body={"messages": msgs, "max_tokens": 100000})
+err("tools", 400, body={"messages": msgs, "tools": [{"type": "function",
+                                                     "function": {"name": "f"}}]})
+err("tool_choice", 400, body={"messages": msgs, "tool_choice": "auto"})
+err("response_format", 400, body={"messages": msgs, "response_format": {"type": "json_object"}})
+err("reasoning_effort", 400, body={"messages": msgs, "reasoning_effort": "max"})
+err("body over 1 MiB", 413, raw=b'{"messages":"' + b"x" * (2 << 20) + b'"}')
+err("unknown path", 404, path="/v1/nothing")
+err("GET chat", 405, method="GET")
+err("POST health", 405, path="/health", raw=b"{}")
+
+s, b, _ = req("/health")
+check("health after the errors", s == 200 and json.loads(b) == {"status": "ok"}, b)
+s, b, _ = req("/metrics")
+check("metrics", s == 200 and "ferry_tokens_predicted_total" in b, b)
+sys.exit(1 if bad else 0)
+PY
+grep -q "POST /v1/chat/completions 200" "$tmp/a.err" || { echo "FAIL: no request log line"; fail=1; }
+stop a
+
+# the API key, and 20 concurrent clients against a queue of 4
+start b -c 512 --api-key sekrit --queue 4
+python3 - "$port" <<'PY' || fail=1
+import json, sys, threading, urllib.request, urllib.error
+base = "http://127.0.0.1:%s" % sys.argv[1]
+bad = []
+
+def req(path, body=None, key=None):
+    r = urllib.request.Request(base + path, data=json.dumps(body).encode() if body else None)
+    r.add_header("Content-Type", "application/json")
+    if key:
+        r.add_header("Authorization", "Bearer " + key)
+    try:
+        with urllib.request.urlopen(r, timeout=300) as f:
+            return f.status, f.read().decode(), dict(f.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(), dict(e.headers)
+
+def check(name, cond, detail=""):
+    print(("ok: " if cond else "FAIL: ") + name + ("" if cond else " " + str(detail)[:400]))
+    if not cond:
+        bad.append(name)
+
+chat = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 24, "temperature": 0.8}
+s, b, _ = req("/v1/chat/completions", chat, key="wrong")
+check("wrong key -> 401", s == 401 and json.loads(b)["error"]["code"] == "invalid_api_key", b)
+s, b, _ = req("/v1/models")
+check("no key -> 401", s == 401, b)
+s, b, _ = req("/health")
+check("health needs no key", s == 200, b)
+s, b, _ = req("/v1/chat/completions", chat, key="sekrit")
+check("right key -> 200", s == 200, b)
+
+res = []
+def client():
+    res.append(req("/v1/chat/completions", chat, key="sekrit"))
+ts = [threading.Thread(target=client) for _ in range(20)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+codes = sorted(r[0] for r in res)
+check("20 clients: 200 or 503", len(codes) == 20 and set(codes) <= {200, 503} and 200 in codes,
+      codes)
+check("503 says Retry-After: 1", all(r[2].get("Retry-After") == "1" for r in res if r[0] == 503),
+      [r[2] for r in res if r[0] == 503][:1])
+print("info: 20 clients:", codes.count(200), "x 200,", codes.count(503), "x 503")
+s, b, _ = req("/health")
+check("health after the clients", s == 200, b)
+sys.exit(1 if bad else 0)
+PY
+stop b
+
+# SIGTERM while a long streamed answer is in flight: it is cancelled, exit 0 at once
+start c -c 512
+curl -sN "http://127.0.0.1:$port/v1/completions" -d '{"prompt":"Once","max_tokens":500,"stream":true}' \
+    >"$tmp/cancel.txt" 2>/dev/null &
+cpid=$!
+for _ in $(seq 1 50); do [ -s "$tmp/cancel.txt" ] && break; sleep 0.1; done
+t0=$(date +%s)
+stop c
+wait "$cpid"
+[ $(( $(date +%s) - t0 )) -le 10 ] || { echo "FAIL: SIGTERM took more than 10 s"; fail=1; }
+tail -c 20 "$tmp/cancel.txt" | grep -q "data: \[DONE\]" && echo "ok: the cancelled stream ended with [DONE]" \
+    || { echo "FAIL: the cancelled stream did not end properly"; tail -c 300 "$tmp/cancel.txt"; fail=1; }
+
+# a bad flag is a usage error; a port in use a runtime error
+"$ferry" serve -m "$tmp/m.gguf" --port 0 >/dev/null 2>&1
+[ $? = 2 ] || { echo "FAIL: --port 0 should exit 2"; fail=1; }
+"$ferry" serve --port 8080 >/dev/null 2>&1
+[ $? = 2 ] || { echo "FAIL: serve without -m should exit 2"; fail=1; }
+
+[ "$fail" = 0 ] && echo "test_serve: all passed"
+exit "$fail"
