@@ -1,8 +1,8 @@
 /* `ferry serve`: an OpenAI-compatible HTTP server over one model and one session.
  *   serve_http.c  libmicrohttpd: routes, bodies, the API key, SSE, one log line per request
  *   serve_req.c   request JSON -> a parsed request (harmony prompt tokens, sampling, stops)
- *   serve_gen.c   the engine: one request at a time (a queue), the prompt cache, generation,
- *                 the answer split into content and reasoning (harmony) or raw text
+ *   serve_gen.c   the engine: one request at a time (a queue), the prompt cache, generation
+ *   serve_answer.c  the answer split into content and reasoning (harmony) or raw text
  *   serve_resp.c  response JSON: completions, SSE chunks, errors, models, metrics
  * All JSON is built and parsed with cJSON. */
 #ifndef FY_SERVE_H
@@ -103,10 +103,17 @@ fy_status fy_serve_run_start(struct fy_serve_run *r, struct fy_serve_engine *e,
                              struct fy_serve_req *rq);
 /* Generates one token; r->done once the answer is over (r->finish says why). */
 fy_status fy_serve_run_step(struct fy_serve_run *r);
-/* The streamable part of r->content now (stop strings may still cut the rest). */
-size_t fy_serve_run_safe(const struct fy_serve_run *r);
 /* Adds the run's counts to the engine's metrics and frees it (not the request). */
 void fy_serve_run_free(struct fy_serve_run *r);
+
+/* ---- serve_answer.c: ids -> content and reasoning (r->e->tok, r->e->stop_ids, r->rq) ---- */
+fy_status fy_serve_answer_begin(struct fy_serve_run *r);
+/* One sampled id; sets r->done (and r->finish "stop") at a stop token or stop string. */
+fy_status fy_serve_answer_token(struct fy_serve_run *r, int32_t id);
+/* However the answer ended: what is held back is written; content and reasoning are strings. */
+fy_status fy_serve_answer_end(struct fy_serve_run *r);
+/* The streamable part of r->content now (stop strings may still cut the rest). */
+size_t fy_serve_run_safe(const struct fy_serve_run *r);
 
 /* ---- serve_req.c ---- */
 /* Parses a request body: 200 with rq filled, or an HTTP status with *msg and *code set (static

@@ -1,14 +1,11 @@
 /* ferry serve's engine: one request at a time over the session (a bounded queue), the prompt
- * cache (the common prefix of the held tokens and the new prompt is kept), and generation, with
- * the answer split into content (the final channel) and reasoning (analysis, commentary); output
- * that is not harmony (a synthetic model) is the content as raw text, as in chat_view.c. */
+ * cache (the common prefix of the held tokens and the new prompt is kept), and generation (the
+ * sampled ids go to serve_answer.c). */
 #include "serve.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define FY_SERVE_MAX_HEADER 32 /* tokens without a message before output counts as raw */
 
 fy_status fy_serve_engine_init(struct fy_serve_engine *e, struct fy_session *s,
                                const struct fy_tokenizer *tok, int64_t n_vocab,
@@ -85,147 +82,6 @@ void fy_serve_stop(struct fy_serve_engine *e)
     pthread_mutex_unlock(&e->mu);
 }
 
-/* ---- the answer's text ---- */
-
-static fy_status text_add(struct fy_serve_text *t, const char *s, size_t n)
-{
-    if (t->n + n + 1 > t->cap) {
-        size_t cap = (t->n + n + 1) * 2;
-        char *v = realloc(t->v, cap);
-        if (!v)
-            return FY_E_NOMEM;
-        t->v = v;
-        t->cap = cap;
-    }
-    if (n)
-        memcpy(t->v + t->n, s, n);
-    t->n += n;
-    t->v[t->n] = '\0';
-    return FY_OK;
-}
-
-/* Content grew: cut it at the first stop string, if one is there now. */
-static fy_status content_add(struct fy_serve_run *r, const char *s, size_t n)
-{
-    size_t from = r->content.n;
-    FY_TRY(text_add(&r->content, s, n));
-    if (!r->rq->n_stop)
-        return FY_OK;
-    from = from >= r->max_stop_len ? from - r->max_stop_len + 1 : 0;
-    size_t cut = r->content.n + 1;
-    for (int i = 0; i < r->rq->n_stop; i++) {
-        const char *hit = strstr(r->content.v + from, r->rq->stop[i]);
-        if (hit && (size_t)(hit - r->content.v) < cut)
-            cut = (size_t)(hit - r->content.v);
-    }
-    if (cut <= r->content.n) {
-        r->content.n = cut;
-        r->content.v[cut] = '\0';
-        r->done = true;
-        r->finish = "stop";
-    }
-    return FY_OK;
-}
-
-static bool is_stop(const struct fy_serve_run *r, int32_t id)
-{
-    for (int i = 0; i < 3; i++)
-        if (id >= 0 && id == r->e->stop_ids[i])
-            return true;
-    return false;
-}
-
-static fy_status raw_token(struct fy_serve_run *r, int32_t id)
-{
-    char buf[1024];
-    if (is_stop(r, id)) {
-        r->done = true;
-        r->finish = "stop";
-        return FY_OK;
-    }
-    size_t n = fy_detok_push(&r->dt, r->e->tok, id, buf, sizeof(buf));
-    return content_add(r, buf, n);
-}
-
-/* Not harmony: the ids so far become raw text. */
-static fy_status go_raw(struct fy_serve_run *r)
-{
-    char buf[1024];
-    r->mode = FY_SERVE_RAW;
-    memset(&r->dt, 0, sizeof(r->dt));
-    for (int64_t i = 0; i < r->said.n && !r->done; i++) {
-        size_t n = fy_detok_push(&r->dt, r->e->tok, r->said.ids[i], buf, sizeof(buf));
-        FY_TRY(content_add(r, buf, n));
-    }
-    return FY_OK;
-}
-
-static fy_status harmony_event(struct fy_serve_run *r, const struct fy_harmony_event *ev)
-{
-    if ((ev->events & FY_HARMONY_EV_DELTA) && ev->msg && ev->delta_len) {
-        bool final = !ev->msg->channel || !strcmp(ev->msg->channel, "final");
-        if (final)
-            FY_TRY(content_add(r, ev->delta, ev->delta_len));
-        else
-            FY_TRY(text_add(&r->reasoning, ev->delta, ev->delta_len));
-    }
-    if (ev->events & FY_HARMONY_EV_DONE) {
-        r->done = true;
-        r->finish = "stop";
-    }
-    return FY_OK;
-}
-
-/* One sampled id into the answer. */
-static fy_status answer_token(struct fy_serve_run *r, int32_t id)
-{
-    if (r->mode == FY_SERVE_RAW)
-        return raw_token(r, id);
-    struct fy_harmony_event ev = {0};
-    if (fy_harmony_parser_push(r->p, id, &ev) != FY_OK) {
-        /* not harmony: what came so far is raw text (undecided), or the text goes on raw */
-        if (r->mode == FY_SERVE_UNDECIDED)
-            FY_TRY(go_raw(r));
-        r->mode = FY_SERVE_RAW;
-        return r->done ? FY_OK : raw_token(r, id);
-    }
-    bool inside = fy_harmony_parser_current(r->p) || (ev.events & FY_HARMONY_EV_START);
-    if (inside)
-        r->mode = FY_SERVE_HARMONY;
-    r->header_run = inside ? 0 : r->header_run + 1;
-    if (r->mode == FY_SERVE_UNDECIDED) {
-        FY_TRY(fy_tokens_push(&r->said, id));
-        if (r->header_run > FY_SERVE_MAX_HEADER)
-            return go_raw(r);
-        if (ev.events & FY_HARMONY_EV_DONE) {
-            r->done = true;
-            r->finish = "stop";
-        }
-        return FY_OK;
-    }
-    return harmony_event(r, &ev);
-}
-
-/* The end of the answer however it ended: what is held back is written. */
-static fy_status answer_end(struct fy_serve_run *r)
-{
-    char buf[64];
-    if (r->mode == FY_SERVE_UNDECIDED && r->said.n > 0) {
-        r->done = false; /* go_raw stops at a stop string only */
-        FY_TRY(go_raw(r));
-        r->done = true;
-    }
-    if (r->mode == FY_SERVE_RAW) {
-        FY_TRY(text_add(&r->content, buf, fy_detok_flush(&r->dt, buf, sizeof(buf))));
-    } else if (r->p && !fy_harmony_parser_done(r->p)) {
-        struct fy_harmony_event ev = {0};
-        if (fy_harmony_parser_finish(r->p, &ev) == FY_OK)
-            FY_TRY(harmony_event(r, &ev));
-    }
-    FY_TRY(text_add(&r->content, "", 0));
-    return text_add(&r->reasoning, "", 0);
-}
-
 /* ---- a run ---- */
 
 static fy_status eval_prompt(struct fy_serve_run *r)
@@ -269,19 +125,11 @@ fy_status fy_serve_run_start(struct fy_serve_run *r, struct fy_serve_engine *e,
     r->t_start = fy_now();
     r->n_prompt = rq->prompt.n;
     r->finish = "length";
-    for (int i = 0; i < rq->n_stop; i++) {
-        size_t n = strlen(rq->stop[i]);
-        if (n > r->max_stop_len)
-            r->max_stop_len = n;
-    }
     if (rq->sp.temp > 0)
         FY_TRY(fy_sampler_new(&rq->sp, e->n_vocab, &r->smp));
     FY_TRY(fy_gen_init(&r->gen, e->s, r->smp, e->n_vocab));
     r->gen_init = true;
-    if (rq->chat)
-        FY_TRY(fy_harmony_parser_new(e->tok, FY_ROLE_ASSISTANT, &r->p));
-    else
-        r->mode = FY_SERVE_RAW;
+    FY_TRY(fy_serve_answer_begin(r));
     return eval_prompt(r);
 }
 
@@ -299,7 +147,7 @@ fy_status fy_serve_run_step(struct fy_serve_run *r)
     } else {
         int32_t id = fy_gen_sample(&r->gen);
         r->n_gen++;
-        st = answer_token(r, id);
+        st = fy_serve_answer_token(r, id);
         if (st == FY_OK && !r->done) {
             st = fy_gen_eval(&r->gen, &id, 1);
             if (st == FY_OK)
@@ -313,21 +161,9 @@ fy_status fy_serve_run_step(struct fy_serve_run *r)
             r->done = true;
     }
     if (r->done && st == FY_OK)
-        st = answer_end(r);
+        st = fy_serve_answer_end(r);
     r->t_gen += fy_now() - t0;
     return st;
-}
-
-size_t fy_serve_run_safe(const struct fy_serve_run *r)
-{
-    size_t n = r->content.n;
-    if (r->done || r->max_stop_len < 2)
-        return n;
-    size_t hold = r->max_stop_len - 1;
-    n = n > hold ? n - hold : 0;
-    while (n > 0 && ((unsigned char)r->content.v[n] & 0xC0) == 0x80)
-        n--; /* not inside a character */
-    return n < r->content.sent ? r->content.sent : n;
 }
 
 void fy_serve_run_free(struct fy_serve_run *r)

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# ferry serve through OpenAI's own client, the `openai` npm package (installed once into
+# BUILDDIR/npm-openai): a non-streamed and a streamed chat with the same seed and temperature 0
+# give the same text, the API key is sent as the client sends it, a bad request comes back as
+# the client's APIError with status 400. Skipped (77) without node/npm, offline, or without serve.
+# usage: test_serve_openai.sh FERRY VOCAB BUILDDIR       exit 0 pass, 77 skip, 1 fail
+set -uo pipefail
+ferry=$1 vocab=$2 builddir=$3
+[ -f "$vocab" ] || { echo "skip: vocabulary $vocab absent"; exit 77; }
+command -v node >/dev/null && command -v npm >/dev/null || { echo "skip: node/npm absent"; exit 77; }
+command -v python3 >/dev/null || { echo "skip: python3 absent"; exit 77; }
+command -v curl >/dev/null || { echo "skip: curl absent"; exit 77; }
+if "$ferry" serve -h 2>&1 | grep -q "lacks libmicrohttpd"; then
+    echo "skip: ferry was built without libmicrohttpd/libcjson (no ferry serve)"
+    exit 77
+fi
+npmdir=$builddir/npm-openai
+if [ ! -f "$npmdir/node_modules/openai/package.json" ]; then
+    mkdir -p "$npmdir"
+    if ! timeout 180 npm install --prefix "$npmdir" --no-audit --no-fund --loglevel=error \
+            --cache "$npmdir/.npm-cache" openai >"$npmdir/install.log" 2>&1; then
+        echo "skip: npm install openai failed (offline?):"
+        tail -3 "$npmdir/install.log"
+        exit 77
+    fi
+fi
+tmp=$(mktemp -d /tmp/ferry-serve-openai.XXXXXX)
+pid=
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+"$ferry" synth --preset tiny --seed 5 --vocab "$vocab" -q -o "$tmp/m.gguf" || exit 1
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$ferry" serve -m "$tmp/m.gguf" -c 512 --port "$port" --api-key sk-ferry >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+for _ in $(seq 1 150); do
+    curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+    sleep 0.2
+done
+
+cat >"$tmp/t.js" <<'JS'
+const path = require("path");
+const mod = require(path.join(process.argv[2], "node_modules", "openai"));
+const OpenAI = mod.OpenAI || mod.default || mod;
+const client = new OpenAI({ baseURL: `http://127.0.0.1:${process.argv[3]}/v1`, apiKey: "sk-ferry" });
+let failed = 0;
+function check(name, cond, detail) {
+  console.log((cond ? "ok: " : "FAIL: ") + name + (cond ? "" : " " + JSON.stringify(detail)));
+  if (!cond) failed++;
+}
+(async () => {
+  const models = await client.models.list();
+  check("models.list", models.data.length === 1 && models.data[0].id === "m.gguf", models.data);
+  const req = { model: "m.gguf", messages: [{ role: "user", content: "Hello" }],
+                max_tokens: 20, temperature: 0, seed: 3 };
+  const r = await client.chat.completions.create(req);
+  const text = r.choices[0].message.content;
+  check("chat.completions.create", typeof text === "string" && text.length > 0 &&
+        r.usage.total_tokens === r.usage.prompt_tokens + r.usage.completion_tokens, r);
+  const stream = await client.chat.completions.create({ ...req, stream: true,
+                                                        stream_options: { include_usage: true } });
+  let streamed = "", usage = null, finish = null;
+  for await (const chunk of stream) {
+    if (chunk.usage) usage = chunk.usage;
+    for (const c of chunk.choices) {
+      streamed += c.delta.content || "";
+      finish = c.finish_reason || finish;
+    }
+  }
+  check("streamed text == non-streamed text", streamed === text, [streamed, text]);
+  check("streamed usage and finish_reason", usage && usage.completion_tokens === r.usage.completion_tokens
+        && (finish === "stop" || finish === "length"), [usage, finish]);
+  try {
+    await client.chat.completions.create({ ...req, messages: [] });
+    check("empty messages -> APIError 400", false, "no error");
+  } catch (e) {
+    check("empty messages -> APIError 400", e.status === 400, String(e));
+  }
+  const bad = new OpenAI({ baseURL: `http://127.0.0.1:${process.argv[3]}/v1`, apiKey: "wrong",
+                           maxRetries: 0 });
+  try {
+    await bad.models.list();
+    check("wrong key -> 401", false, "no error");
+  } catch (e) {
+    check("wrong key -> 401", e.status === 401, String(e));
+  }
+  process.exit(failed ? 1 : 0);
+})().catch((e) => { console.log("FAIL: " + e); process.exit(1); });
+JS
+node "$tmp/t.js" "$(cd "$npmdir" && pwd)" "$port"
+rc=$?
+kill -TERM "$pid"
+wait "$pid" || { echo "FAIL: serve exited $? on SIGTERM"; rc=1; }
+pid=
+[ "$rc" = 0 ] && echo "test_serve_openai: all passed"
+exit "$rc"
