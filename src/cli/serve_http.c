@@ -337,6 +337,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         snprintf(c->method, sizeof(c->method), "%s", method);
         snprintf(c->path, sizeof(c->path), "%s", url);
         *con_cls = c;
+        /* a body announced over the limit is refused before it is read */
+        const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > FY_SERVE_BODY_MAX) {
+            c->too_big = true;
+            return respond(h, mc, c);
+        }
         return MHD_YES;
     }
     if (*upload_data_size) {
