@@ -216,6 +216,8 @@ err("unknown path", 404, path="/v1/nothing")
 err("GET chat", 405, method="GET")
 err("POST health", 405, path="/health", raw=b"{}")
 
+s, b, h = req("/v1/chat/completions", method="OPTIONS")
+check("CORS preflight", s == 204 and "POST" in h.get("Access-Control-Allow-Methods", ""), (s, h))
 s, b, _ = req("/health")
 check("health after the errors", s == 200 and json.loads(b) == {"status": "ok"}, b)
 s, b, _ = req("/metrics")

@@ -114,6 +114,10 @@ int fy_cmd_serve(int argc, char **argv)
     engine = true;
     if (fy_serve_http_start(&e, &ho, &h) != FY_OK)
         goto done;
+    if (!ho.api_key && strcmp(ho.host, "127.0.0.1") && strcmp(ho.host, "localhost") &&
+        strcmp(ho.host, "::1"))
+        fy_log(FY_LOG_WARN, "serve: listening on %s without --api-key: anyone who can reach "
+               "this address can use the model", ho.host);
     printf("ferry serve: listening on http://%s:%d (OpenAI API at http://%s:%d/v1, model %s, "
            "context %lld)\n", ho.host, ho.port, ho.host, ho.port, e.model_id,
            (long long)e.n_ctx);
