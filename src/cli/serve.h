@@ -116,8 +116,8 @@ fy_status fy_serve_answer_end(struct fy_serve_run *r);
 size_t fy_serve_run_safe(const struct fy_serve_run *r);
 
 /* ---- serve_req.c ---- */
-/* Parses a request body: 200 with rq filled, or an HTTP status with *msg and *code set (static
- * strings or a malloc'd message in *msg_owned). */
+/* Parses a request body: 200 with rq filled (free it with fy_serve_req_free), or an HTTP status
+ * (400, 500) with the message written to msg and *code set to OpenAI's error code. */
 int fy_serve_req_parse(const struct fy_serve_engine *e, bool chat, const char *body, size_t len,
                        struct fy_serve_req *rq, char *msg, size_t msg_cap, const char **code);
 void fy_serve_req_free(struct fy_serve_req *rq);
