@@ -2,10 +2,12 @@
  * harmony completion of tokenizer.md section 7 split into content (final) and reasoning
  * (analysis), cut inside the analysis, output that is not harmony as raw content (short, ended
  * by a stop token), a raw completion, stop strings (in raw text and in the final channel), and
- * the part of the content a stream may send while a stop string could still begin. */
+ * the part of the content a stream may send while a stop string could still begin, and a function
+ * call (<|call|> to functions.NAME) -> the message's tool_calls, non-streamed and streamed. */
 #include "cli/serve.h"
 #include "fy_test_tok.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* <|channel|>analysis<|message|>User asks: "What is 2 + 2?" Simple arithmetic. Provide answer.
@@ -57,6 +59,7 @@ static void done(struct fixture *f)
     fy_tokens_free(&f->r.said);
     free(f->r.content.v);
     free(f->r.reasoning.v);
+    free(f->r.tool_args.v);
     for (int i = 0; i < f->rq.n_stop; i++)
         free(f->rq.stop[i]);
 }
@@ -143,6 +146,52 @@ int main(void)
     fy_serve_answer_end(&f.r);
     FY_EXPECT(fy_serve_run_safe(&f.r) == f.r.content.n);
     done(&f);
+
+    /* a function call: analysis, then a commentary message to functions.get_weather ended by
+     * <|call|> -> tool_calls (name, arguments as the JSON text), content null, "tool_calls" */
+    static const char call_text[] =
+        "<|channel|>analysis<|message|>Need the weather.<|end|><|start|>assistant"
+        "<|channel|>commentary to=functions.get_weather <|constrain|>json"
+        "<|message|>{\"location\":\"Paris\"}<|call|>";
+    struct fy_tokens cv = {0};
+    FY_EXPECT(fy_tokenize(t, call_text, strlen(call_text), true, &cv) == FY_OK && cv.n > 10);
+    FY_EXPECT(cv.n > 0 && cv.ids[cv.n - 1] == 200012);
+    setup(&f, t, true, NULL);
+    snprintf(f.r.id, sizeof(f.r.id), "chatcmpl-abc123");
+    f.e.model_id = "m";
+    took = feed(&f, cv.ids, (size_t)cv.n);
+    FY_EXPECT(took == (size_t)cv.n && !strcmp(f.r.finish, "tool_calls"));
+    FY_EXPECT(!strcmp(f.r.tool_name, "get_weather") && f.r.tool_args.v &&
+              !strcmp(f.r.tool_args.v, "{\"location\":\"Paris\"}"));
+    FY_EXPECT(!strcmp(f.r.content.v, "") && !strcmp(f.r.reasoning.v, "Need the weather."));
+    char *full = fy_serve_json_full(&f.r);
+    static const char want_msg[] =
+        "\"message\":{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":"
+        "\"call_abc123\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+        "\"arguments\":\"{\\\"location\\\":\\\"Paris\\\"}\"}}],"
+        "\"reasoning_content\":\"Need the weather.\"},\"finish_reason\":\"tool_calls\"";
+    FY_EXPECT(full && strstr(full, want_msg));
+    printf("tool call: %s\n", full ? full : "(null)");
+    free(full);
+    char *chunk = fy_serve_sse_chunk(&f.r, "", 0, NULL, 0, false, true);
+    FY_EXPECT(chunk && strstr(chunk, "\"tool_calls\":[{\"index\":0,\"id\":\"call_abc123\","
+                                     "\"type\":\"function\",\"function\":{\"name\":"
+                                     "\"get_weather\",\"arguments\":") &&
+              strstr(chunk, "\"finish_reason\":\"tool_calls\""));
+    free(chunk);
+    done(&f);
+
+    /* the same call cut by the length limit: no tool_calls, finish "length" */
+    setup(&f, t, true, NULL);
+    snprintf(f.r.id, sizeof(f.r.id), "chatcmpl-x");
+    f.e.model_id = "m";
+    feed(&f, cv.ids, (size_t)cv.n - 3);
+    FY_EXPECT(!strcmp(f.r.finish, "length") && !f.r.tool_name[0]);
+    full = fy_serve_json_full(&f.r);
+    FY_EXPECT(full && !strstr(full, "tool_calls"));
+    free(full);
+    done(&f);
+    fy_tokens_free(&cv);
 
     fy_tokenizer_free(t);
     printf("%s\n", failed ? "test_serve_answer: FAILED" : "test_serve_answer: ok");

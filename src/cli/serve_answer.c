@@ -5,6 +5,7 @@
  * chat_view.c shows it. Stop strings cut the content. */
 #include "serve.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,11 +84,25 @@ static fy_status go_raw(struct fy_serve_run *r)
     return FY_OK;
 }
 
+/* An assistant message to "functions.NAME": a function call, its content the arguments. */
+static const char *call_name(const struct fy_harmony_msg *m)
+{
+    const char *to = m ? m->recipient : NULL;
+    return to && !strncmp(to, "functions.", 10) && to[10] ? to + 10 : NULL;
+}
+
 static fy_status harmony_event(struct fy_serve_run *r, const struct fy_harmony_event *ev)
 {
+    const char *call = call_name(ev->msg);
+    if ((ev->events & FY_HARMONY_EV_START) && call) {
+        snprintf(r->tool_name, sizeof(r->tool_name), "%s", call);
+        r->tool_args.n = 0; /* a later call replaces an earlier one (one call per answer) */
+    }
     if ((ev->events & FY_HARMONY_EV_DELTA) && ev->msg && ev->delta_len) {
         bool final = !ev->msg->channel || !strcmp(ev->msg->channel, "final");
-        if (final)
+        if (call)
+            FY_TRY(text_add(&r->tool_args, ev->delta, ev->delta_len));
+        else if (final)
             FY_TRY(content_add(r, ev->delta, ev->delta_len));
         else
             FY_TRY(text_add(&r->reasoning, ev->delta, ev->delta_len));
@@ -95,6 +110,8 @@ static fy_status harmony_event(struct fy_serve_run *r, const struct fy_harmony_e
     if ((ev->events & FY_HARMONY_EV_DONE) && ev->stop_token >= 0) { /* not the length limit */
         r->done = true;
         r->finish = "stop";
+        if (ev->stop_token == r->e->stop_ids[2] && r->tool_name[0])
+            r->finish = "tool_calls"; /* <|call|> */
     }
     return FY_OK;
 }
@@ -145,6 +162,9 @@ fy_status fy_serve_answer_end(struct fy_serve_run *r)
         if (fy_harmony_parser_finish(r->p, &ev) == FY_OK)
             FY_TRY(harmony_event(r, &ev));
     }
+    if (strcmp(r->finish, "tool_calls"))
+        r->tool_name[0] = '\0'; /* a call cut by the length limit or a stop string: none */
+    FY_TRY(text_add(&r->tool_args, "", 0));
     FY_TRY(text_add(&r->content, "", 0));
     return text_add(&r->reasoning, "", 0);
 }

@@ -80,6 +80,25 @@ static void add_usage(cJSON *root, const struct fy_serve_run *r)
     cJSON_AddNumberToObject(t, "predicted_ms", 1e3 * r->t_gen);
 }
 
+/* [{"index":0,"id":"call_...","type":"function","function":{"name":..,"arguments":..}}] */
+static cJSON *tool_calls(const struct fy_serve_run *r, bool index)
+{
+    char id[64];
+    const char *dash = strrchr(r->id, '-');
+    snprintf(id, sizeof(id), "call_%s", dash ? dash + 1 : r->id);
+    cJSON *a = cJSON_CreateArray();
+    cJSON *t = cJSON_CreateObject();
+    if (index)
+        cJSON_AddNumberToObject(t, "index", 0);
+    cJSON_AddStringToObject(t, "id", id);
+    cJSON_AddStringToObject(t, "type", "function");
+    cJSON *f = cJSON_AddObjectToObject(t, "function");
+    cJSON_AddStringToObject(f, "name", r->tool_name);
+    cJSON_AddItemToObject(f, "arguments", str_n(r->tool_args.v, r->tool_args.n));
+    cJSON_AddItemToArray(a, t);
+    return a;
+}
+
 static cJSON *head(const struct fy_serve_run *r, const char *object)
 {
     cJSON *root = cJSON_CreateObject();
@@ -101,7 +120,12 @@ char *fy_serve_json_full(const struct fy_serve_run *r)
     if (chat) {
         cJSON *m = cJSON_AddObjectToObject(c, "message");
         cJSON_AddStringToObject(m, "role", "assistant");
-        cJSON_AddItemToObject(m, "content", str_n(r->content.v, r->content.n));
+        if (r->tool_name[0] && !r->content.n)
+            cJSON_AddNullToObject(m, "content");
+        else
+            cJSON_AddItemToObject(m, "content", str_n(r->content.v, r->content.n));
+        if (r->tool_name[0])
+            cJSON_AddItemToObject(m, "tool_calls", tool_calls(r, false));
         if (r->reasoning.n)
             cJSON_AddItemToObject(m, "reasoning_content", str_n(r->reasoning.v, r->reasoning.n));
     } else {
@@ -143,6 +167,8 @@ char *fy_serve_sse_chunk(const struct fy_serve_run *r, const char *content, size
             cJSON_AddItemToObject(d, "content", str_n(content, content_len));
         if (reasoning_len)
             cJSON_AddItemToObject(d, "reasoning_content", str_n(reasoning, reasoning_len));
+        if (finish && r->tool_name[0])
+            cJSON_AddItemToObject(d, "tool_calls", tool_calls(r, true));
     } else {
         cJSON_AddItemToObject(c, "text", str_n(content, content_len));
         cJSON_AddNullToObject(c, "logprobs");
