@@ -196,9 +196,25 @@ err("prompt longer than the context", 400,
 err("completion prompt longer than the context", 400, "/v1/completions",
     body={"prompt": long_text})
 err("max_tokens beyond the context", 400, body={"messages": msgs, "max_tokens": 100000})
-err("tools", 400, body={"messages": msgs, "tools": [{"type": "function",
-                                                     "function": {"name": "f"}}]})
-err("tool_choice", 400, body={"messages": msgs, "tool_choice": "auto"})
+# tools: a request with tools, an assistant tool call and its result is accepted (the tiny
+# model's answer is not harmony, so no tool_calls come back: test_serve_answer covers that)
+tools = [{"type": "function", "function": {"name": "get_weather", "description": "Weather.",
+          "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                         "required": ["city"]}}}]
+tmsgs = msgs + [{"role": "assistant", "content": None, "tool_calls": [
+    {"id": "call_1", "type": "function",
+     "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "{\"temp\":21}"}]
+s, b, _ = req("/v1/chat/completions", {"messages": tmsgs, "tools": tools, "tool_choice": "auto",
+                                       "max_tokens": 2, "temperature": 0})
+check("tools, a tool call and its result -> 200", s == 200, b)
+err("tools not an array", 400, body={"messages": msgs, "tools": {"name": "f"}})
+err("a tool without a name", 400, body={"messages": msgs, "tools": [{"type": "function",
+                                                                   "function": {}}]})
+err("tool_choice required", 400, body={"messages": msgs, "tools": tools,
+                                       "tool_choice": "required"})
+err("a tool result without its call", 400, body={"messages": msgs + [
+    {"role": "tool", "tool_call_id": "call_9", "content": "x"}]})
 err("response_format", 400, body={"messages": msgs, "response_format": {"type": "json_object"}})
 err("reasoning_effort", 400, body={"messages": msgs, "reasoning_effort": "max"})
 # a body over 1 MiB without a Content-Length (chunked): read, dropped, 413 (the announced case,

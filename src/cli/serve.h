@@ -2,6 +2,7 @@
  *   serve_http.c  libmicrohttpd: routes, bodies, the API key, SSE, one log line per request
  *   serve_req.c   request JSON -> a parsed request (harmony prompt tokens, sampling, stops)
  *   serve_gen.c   the engine: one request at a time (a queue), the prompt cache, generation
+ *   serve_tools.c  a request's function tools -> harmony function definitions
  *   serve_answer.c  the answer split into content and reasoning (harmony) or raw text
  *   serve_resp.c  response JSON: completions, SSE chunks, errors, models, metrics
  * All JSON is built and parsed with cJSON. */
@@ -29,6 +30,9 @@ struct fy_serve_engine {
     const char *model_id;        /* the model's file name */
     struct fy_tokens cached;     /* the tokens the session holds, in order */
     int32_t stop_ids[3];         /* <|endoftext|>, <|return|>, <|call|> (-1: absent) */
+    struct fy_tokens script;     /* a test hook: FY_SERVE_SCRIPT=FILE (harmony text, special
+                                  * tokens parsed) replaces sampling: every answer is these
+                                  * ids (the model still evaluates them), then <|endoftext|> */
     /* one request at a time: busy holds the session, waiting are queued for it */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -76,7 +80,11 @@ struct fy_serve_run {
     struct fy_serve_text content, reasoning;
     size_t max_stop_len;
     bool done;
-    const char *finish;          /* "stop", "length" */
+    const char *finish;          /* "stop", "length", "tool_calls" */
+    /* a function call (an assistant message to "functions.NAME" ended by <|call|>): the name
+     * (tool_name[0] == 0: none) and the arguments (the message's content, JSON text) */
+    char tool_name[128];
+    struct fy_serve_text tool_args;
     /* counts */
     int64_t n_prompt, n_cached, n_eval, n_gen;
     double t_prompt, t_gen, t_start;
@@ -121,6 +129,20 @@ size_t fy_serve_run_safe(const struct fy_serve_run *r);
 int fy_serve_req_parse(const struct fy_serve_engine *e, bool chat, const char *body, size_t len,
                        struct fy_serve_req *rq, char *msg, size_t msg_cap, const char **code);
 void fy_serve_req_free(struct fy_serve_req *rq);
+
+/* ---- serve_tools.c ---- */
+struct cJSON;
+struct fy_serve_tools {
+    struct fy_harmony_tool *v; /* names and descriptions point into the request's JSON */
+    int64_t n;
+};
+/* "tools" and "tool_choice" of a chat request: 0 (ts filled; none with "none"), 400 (msg says
+ * why) or 500. */
+int fy_serve_tools_parse(const struct cJSON *root, struct fy_serve_tools *ts, char *msg,
+                         size_t cap);
+void fy_serve_tools_free(struct fy_serve_tools *ts);
+/* A JSON schema -> the TypeScript-like argument type ("" for no argument); NULL: no memory. */
+char *fy_serve_tool_params(const struct cJSON *schema);
 
 /* ---- serve_resp.c ---- (malloc'd strings; NULL: out of memory) */
 char *fy_serve_json_error(const char *msg, const char *type, const char *code);

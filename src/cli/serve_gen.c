@@ -3,9 +3,30 @@
  * sampled ids go to serve_answer.c). */
 #include "serve.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* FY_SERVE_SCRIPT (tests only): the file's text, special tokens parsed, as e->script. */
+static fy_status load_script(struct fy_serve_engine *e)
+{
+    const char *path = getenv("FY_SERVE_SCRIPT");
+    if (!path || !path[0])
+        return FY_OK;
+    FILE *f = fopen(path, "rb");
+    char buf[65536];
+    size_t n = f ? fread(buf, 1, sizeof(buf), f) : 0;
+    if (f)
+        fclose(f);
+    if (!f || n == 0 || n == sizeof(buf)) {
+        fy_log(FY_LOG_ERR, "serve: FY_SERVE_SCRIPT %s: cannot read it (or empty, or over 64 KiB)",
+               path);
+        return FY_E_IO;
+    }
+    fy_log(FY_LOG_WARN, "serve: FY_SERVE_SCRIPT %s: answers are scripted, not sampled", path);
+    return fy_tokenize(e->tok, buf, n, true, &e->script);
+}
 
 fy_status fy_serve_engine_init(struct fy_serve_engine *e, struct fy_session *s,
                                const struct fy_tokenizer *tok, int64_t n_vocab,
@@ -22,6 +43,7 @@ fy_status fy_serve_engine_init(struct fy_serve_engine *e, struct fy_session *s,
     for (int i = 0; i < 3; i++)
         e->stop_ids[i] = fy_tokenizer_special(tok, names[i]);
     atomic_init(&e->stopping, false);
+    FY_TRY(load_script(e));
     if (pthread_mutex_init(&e->mu, NULL))
         return FY_E_NOMEM;
     if (pthread_cond_init(&e->cv, NULL)) {
@@ -34,6 +56,7 @@ fy_status fy_serve_engine_init(struct fy_serve_engine *e, struct fy_session *s,
 void fy_serve_engine_free(struct fy_serve_engine *e)
 {
     fy_tokens_free(&e->cached);
+    fy_tokens_free(&e->script);
     pthread_cond_destroy(&e->cv);
     pthread_mutex_destroy(&e->mu);
 }
@@ -145,7 +168,11 @@ fy_status fy_serve_run_step(struct fy_serve_run *r)
         r->done = true;
         r->finish = atomic_load(&e->stopping) ? "stop" : "length";
     } else {
-        int32_t id = fy_gen_sample(&r->gen);
+        int32_t id;
+        if (e->script.n > 0) /* the test hook */
+            id = r->n_gen < e->script.n ? e->script.ids[r->n_gen] : e->stop_ids[0];
+        else
+            id = fy_gen_sample(&r->gen);
         r->n_gen++;
         st = fy_serve_answer_token(r, id);
         if (st == FY_OK && !r->done) {
@@ -183,5 +210,6 @@ void fy_serve_run_free(struct fy_serve_run *r)
     fy_tokens_free(&r->said);
     free(r->content.v);
     free(r->reasoning.v);
+    free(r->tool_args.v);
     memset(r, 0, sizeof(*r));
 }

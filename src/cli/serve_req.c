@@ -89,6 +89,40 @@ static int content_text(struct ctx *c, const cJSON *v, int idx, char **out)
     return 0;
 }
 
+/* An assistant message's tool_calls -> harmony calls (commentary, to=functions.NAME,
+ * <|constrain|>json, the arguments), each id remembered with its name for the tool results. */
+static int tool_calls(struct ctx *c, const cJSON *calls, int idx, struct fy_harmony_msg *hm,
+                      int *nm, char **owned, int *no, const char **ids, const char **names,
+                      int *nc)
+{
+    const cJSON *tc;
+    int k = 0;
+    cJSON_ArrayForEach(tc, calls) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(tc, "id");
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(tc, "function");
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(f, "name");
+        const cJSON *args = cJSON_GetObjectItemCaseSensitive(f, "arguments");
+        if (!cJSON_IsString(name) || !name->valuestring[0] ||
+            (args && !cJSON_IsNull(args) && !cJSON_IsString(args)))
+            return bad(c, "invalid_value", "messages[%d].tool_calls[%d] must have "
+                       "function.name and function.arguments (a string)", idx, k);
+        if (!(owned[*no] = malloc(strlen(name->valuestring) + 11)))
+            return 500;
+        sprintf(owned[*no], "functions.%s", name->valuestring);
+        hm[(*nm)++] = (struct fy_harmony_msg){
+            .role = FY_ROLE_ASSISTANT, .recipient = owned[(*no)++],
+            .recipient_after_channel = true, .channel = "commentary",
+            .content_type = "<|constrain|>json",
+            .content = cJSON_IsString(args) ? args->valuestring : "", .end_token = -1};
+        if (cJSON_IsString(id)) {
+            ids[*nc] = id->valuestring;
+            names[(*nc)++] = name->valuestring;
+        }
+        k++;
+    }
+    return 0;
+}
+
 /* messages -> the harmony prompt tokens. */
 static int chat_prompt(struct ctx *c, const struct fy_serve_engine *e, const cJSON *root,
                        struct fy_serve_req *rq)
@@ -102,15 +136,29 @@ static int chat_prompt(struct ctx *c, const struct fy_serve_engine *e, const cJS
     if (n == 0)
         return bad(c, "invalid_value", "'messages' must not be empty");
     struct fy_harmony_conv conv = {0};
-    struct fy_harmony_msg *hm = calloc((size_t)n, sizeof(*hm));
+    struct fy_serve_tools ts = {0};
+    /* room for one harmony message per message, plus one per tool call */
+    int cap = n;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, msgs)
+        cap += cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(m, "tool_calls"));
+    struct fy_harmony_msg *hm = calloc((size_t)cap, sizeof(*hm));
     char **texts = calloc((size_t)n, sizeof(*texts));
+    char **owned = calloc((size_t)cap, sizeof(*owned)); /* "functions.NAME" strings */
+    const char **call_ids = calloc((size_t)cap, sizeof(*call_ids)); /* [nc], with their names */
+    const char **call_names = calloc((size_t)cap, sizeof(*call_names));
     char *instr = NULL;
     size_t instr_len = 0;
     char date[16];
-    int rc = 500, nm = 0, i = 0;
-    if (!hm || !texts)
+    int rc = 500, nm = 0, i = 0, no = 0, nc = 0;
+    if (!hm || !texts || !owned || !call_ids || !call_names)
         goto out;
-    const cJSON *m;
+    if ((rc = fy_serve_tools_parse(root, &ts, c->msg, c->cap))) {
+        if (rc == 400)
+            *c->code = "invalid_value";
+        goto out;
+    }
+    rc = 500;
     cJSON_ArrayForEach(m, msgs) {
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
         if (!cJSON_IsObject(m)) {
@@ -140,13 +188,39 @@ static int chat_prompt(struct ctx *c, const struct fy_serve_engine *e, const cJS
             instr_len += tl;
         } else if (!strcmp(r, "user") || !strcmp(r, "assistant")) {
             bool user = r[0] == 'u';
-            hm[nm] = (struct fy_harmony_msg){.role = user ? FY_ROLE_USER : FY_ROLE_ASSISTANT,
-                                             .channel = user ? NULL : "final",
-                                             .content = texts[i], .end_token = -1};
-            nm++;
-        } else if (!strcmp(r, "tool") || !strcmp(r, "function")) {
-            rc = bad(c, "unsupported_value", "messages[%d]: role \"%s\" is not supported yet "
-                     "(tools are not mapped)", i, r);
+            const cJSON *calls = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
+            bool has_calls = !user && cJSON_GetArraySize(calls) > 0;
+            /* text beside tool calls is the commentary preamble the model writes before them */
+            if (!has_calls || texts[i][0])
+                hm[nm++] = (struct fy_harmony_msg){
+                    .role = user ? FY_ROLE_USER : FY_ROLE_ASSISTANT,
+                    .channel = user ? NULL : has_calls ? "commentary" : "final",
+                    .content = texts[i], .end_token = -1};
+            if (has_calls && (rc = tool_calls(c, calls, i, hm, &nm, owned, &no, call_ids,
+                                              call_names, &nc)))
+                goto out;
+            rc = 500;
+        } else if (!strcmp(r, "tool")) {
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive(m, "tool_call_id");
+            const char *name = NULL;
+            for (int k = nc - 1; k >= 0 && cJSON_IsString(id); k--)
+                if (!strcmp(call_ids[k], id->valuestring))
+                    name = call_names[k];
+            if (!name) {
+                rc = bad(c, "invalid_value", "messages[%d]: a tool message needs the "
+                         "'tool_call_id' of an earlier assistant tool call", i);
+                goto out;
+            }
+            if (!(owned[no] = malloc(strlen(name) + 11)))
+                goto out;
+            sprintf(owned[no], "functions.%s", name);
+            hm[nm++] = (struct fy_harmony_msg){.role = FY_ROLE_TOOL, .name = owned[no++],
+                                               .recipient = "assistant",
+                                               .channel = "commentary", .content = texts[i],
+                                               .end_token = -1};
+        } else if (!strcmp(r, "function")) {
+            rc = bad(c, "unsupported_value", "messages[%d]: role \"function\" (deprecated) is "
+                     "not supported; use \"tool\"", i);
             goto out;
         } else {
             rc = bad(c, "invalid_value", "messages[%d].role: unknown role \"%.64s\" (system, "
@@ -175,6 +249,8 @@ static int chat_prompt(struct ctx *c, const struct fy_serve_engine *e, const cJS
     strftime(date, sizeof(date), "%Y-%m-%d", gmtime_r(&now, &tmv));
     conv.system.current_date = date;
     conv.developer.instructions = instr;
+    conv.developer.tools = ts.v;
+    conv.developer.n_tools = ts.n;
     conv.msgs = hm;
     conv.n_msgs = nm;
     fy_status st = fy_harmony_render(e->tok, &conv, true, &rq->prompt);
@@ -186,6 +262,12 @@ out:
     for (int k = 0; texts && k < n; k++)
         free(texts[k]);
     free(texts);
+    for (int k = 0; owned && k < no; k++)
+        free(owned[k]);
+    free(owned);
+    free(call_ids);
+    free(call_names);
+    fy_serve_tools_free(&ts);
     free(hm);
     free(instr);
     return rc;
@@ -233,10 +315,10 @@ static int stops(struct ctx *c, const cJSON *root, struct fy_serve_req *rq)
     return 0;
 }
 
-/* tools, tool_choice, response_format (other than text): not in this version. */
+/* functions, function_call, response_format (other than text): not in this version. */
 static int unsupported(struct ctx *c, const cJSON *root)
 {
-    static const char *const names[] = {"tools", "tool_choice", "functions", "function_call"};
+    static const char *const names[] = {"functions", "function_call"}; /* deprecated */
     for (size_t i = 0; i < FY_ARRAY_LEN(names); i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, names[i]);
         if (v && !cJSON_IsNull(v) && !(cJSON_IsArray(v) && cJSON_GetArraySize(v) == 0))
