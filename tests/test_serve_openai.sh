@@ -2,7 +2,8 @@
 # ferry serve through OpenAI's own client, the `openai` npm package (installed once into
 # BUILDDIR/npm-openai): a non-streamed and a streamed chat with the same seed and temperature 0
 # give the same text, the API key is sent as the client sends it, a bad request comes back as
-# the client's APIError with status 400. Skipped (77) without node/npm, offline, or without serve.
+# the client's APIError with status 400; tools: a scripted answer (FY_SERVE_SCRIPT) that calls a
+# function comes back as message.tool_calls and as streamed tool_calls deltas. Skipped (77) without node/npm, offline, or without serve.
 # usage: test_serve_openai.sh FERRY VOCAB BUILDDIR       exit 0 pass, 77 skip, 1 fail
 set -uo pipefail
 ferry=$1 vocab=$2 builddir=$3
@@ -89,6 +90,65 @@ node "$tmp/t.js" "$(cd "$npmdir" && pwd)" "$port"
 rc=$?
 kill -TERM "$pid"
 wait "$pid" || { echo "FAIL: serve exited $? on SIGTERM"; rc=1; }
+pid=
+
+# tools round trip: the answer is scripted (FY_SERVE_SCRIPT: a harmony function call), the
+# client gets message.tool_calls (and the streamed tool_calls deltas), then sends the call and
+# its result back
+printf '%s' '<|channel|>analysis<|message|>Need the weather.<|end|><|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city":"Paris"}<|call|>' >"$tmp/script"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+FY_SERVE_SCRIPT="$tmp/script" "$ferry" serve -m "$tmp/m.gguf" -c 512 --port "$port" \
+    --api-key sk-ferry >"$tmp/out2" 2>"$tmp/err2" &
+pid=$!
+for _ in $(seq 1 150); do
+    curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+    sleep 0.2
+done
+cat >"$tmp/t2.js" <<'JS'
+const path = require("path");
+const mod = require(path.join(process.argv[2], "node_modules", "openai"));
+const OpenAI = mod.OpenAI || mod.default || mod;
+const client = new OpenAI({ baseURL: `http://127.0.0.1:${process.argv[3]}/v1`, apiKey: "sk-ferry" });
+let failed = 0;
+function check(name, cond, detail) {
+  console.log((cond ? "ok: " : "FAIL: ") + name + (cond ? "" : " " + JSON.stringify(detail)));
+  if (!cond) failed++;
+}
+(async () => {
+  const tools = [{ type: "function", function: { name: "get_weather", description: "Weather.",
+    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } } }];
+  const messages = [{ role: "user", content: "Weather in Paris?" }];
+  const r = await client.chat.completions.create({ model: "m.gguf", messages, tools,
+                                                   max_tokens: 100 });
+  const m = r.choices[0].message, tc = (m.tool_calls || [])[0];
+  check("tools: message.tool_calls", r.choices[0].finish_reason === "tool_calls" &&
+        m.content === null && m.tool_calls.length === 1 && tc.type === "function" &&
+        tc.id.startsWith("call_") && tc.function.name === "get_weather" &&
+        JSON.parse(tc.function.arguments).city === "Paris", r);
+  const stream = await client.chat.completions.create({ model: "m.gguf", messages, tools,
+                                                        max_tokens: 100, stream: true });
+  let name = "", args = "", id = "", finish = null;
+  for await (const chunk of stream)
+    for (const c of chunk.choices) {
+      for (const d of c.delta.tool_calls || []) {
+        if (d.index !== 0) failed++;
+        id = d.id || id;
+        name += (d.function && d.function.name) || "";
+        args += (d.function && d.function.arguments) || "";
+      }
+      finish = c.finish_reason || finish;
+    }
+  check("tools, streamed: tool_calls deltas", finish === "tool_calls" && name === "get_weather" &&
+        id.startsWith("call_") && args === tc.function.arguments, [finish, name, id, args]);
+  const r2 = await client.chat.completions.create({ model: "m.gguf", tools, max_tokens: 100,
+    messages: [...messages, m, { role: "tool", tool_call_id: tc.id, content: '{"temp":21}' }] });
+  check("tools: the call and its result sent back", r2.choices.length === 1, r2);
+  process.exit(failed ? 1 : 0);
+})().catch((e) => { console.log("FAIL: " + e); process.exit(1); });
+JS
+node "$tmp/t2.js" "$(cd "$npmdir" && pwd)" "$port" || rc=1
+kill -TERM "$pid"
+wait "$pid" || { echo "FAIL: serve (scripted) exited $? on SIGTERM"; rc=1; }
 pid=
 [ "$rc" = 0 ] && echo "test_serve_openai: all passed"
 exit "$rc"
