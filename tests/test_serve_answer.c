@@ -173,11 +173,17 @@ int main(void)
     FY_EXPECT(full && strstr(full, want_msg));
     printf("tool call: %s\n", full ? full : "(null)");
     free(full);
-    char *chunk = fy_serve_sse_chunk(&f.r, "", 0, NULL, 0, false, true);
+    /* streamed: index, id, type, name and empty arguments; then the arguments with finish */
+    char *chunk = fy_serve_sse_chunk_tool(&f.r, "", 0, NULL, 0, false, false, 1);
     FY_EXPECT(chunk && strstr(chunk, "\"tool_calls\":[{\"index\":0,\"id\":\"call_abc123\","
                                      "\"type\":\"function\",\"function\":{\"name\":"
-                                     "\"get_weather\",\"arguments\":") &&
-              strstr(chunk, "\"finish_reason\":\"tool_calls\""));
+                                     "\"get_weather\",\"arguments\":\"\"}}]") &&
+              strstr(chunk, "\"finish_reason\":null"));
+    free(chunk);
+    chunk = fy_serve_sse_chunk_tool(&f.r, "", 0, NULL, 0, false, true, 2);
+    FY_EXPECT(chunk && strstr(chunk, "\"tool_calls\":[{\"index\":0,\"function\":{"
+                                     "\"arguments\":\"{\\\"location\\\":\\\"Paris\\\"}\"}}]")
+              && strstr(chunk, "\"finish_reason\":\"tool_calls\""));
     free(chunk);
     done(&f);
 

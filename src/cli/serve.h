@@ -153,6 +153,12 @@ char *fy_serve_json_full(const struct fy_serve_run *r);
  * the last chunk with finish_reason. */
 char *fy_serve_sse_chunk(const struct fy_serve_run *r, const char *content, size_t content_len,
                          const char *reasoning, size_t reasoning_len, bool first, bool finish);
+/* The same with tool_part 1 (the call's index, id, type, name, arguments "") or 2 (index and the
+ * arguments) in delta.tool_calls: a call (r->tool_name set) is streamed as two chunks, 1 then
+ * 2 with finish. */
+char *fy_serve_sse_chunk_tool(const struct fy_serve_run *r, const char *content,
+                              size_t content_len, const char *reasoning, size_t reasoning_len,
+                              bool first, bool finish, int tool_part);
 char *fy_serve_sse_usage(const struct fy_serve_run *r);
 char *fy_serve_metrics(struct fy_serve_engine *e);
 

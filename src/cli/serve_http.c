@@ -140,7 +140,14 @@ static fy_status stream_fill(struct stream *s)
     }
     size_t safe = fy_serve_run_safe(r);
     size_t nc = safe - r->content.sent, nr = r->reasoning.n - r->reasoning.sent;
-    if (nc || nr || r->done)
+    bool call = r->done && r->tool_name[0]; /* a function call: id and name, then arguments */
+    if (call)
+        FY_TRY(out_add(s, fy_serve_sse_chunk_tool(r, r->content.v + r->content.sent, nc,
+                                                  r->reasoning.v + r->reasoning.sent, nr, false,
+                                                  false, 1)));
+    if (call)
+        FY_TRY(out_add(s, fy_serve_sse_chunk_tool(r, "", 0, NULL, 0, false, true, 2)));
+    else if (nc || nr || r->done)
         FY_TRY(out_add(s, fy_serve_sse_chunk(r, r->content.v + r->content.sent, nc,
                                              r->reasoning.v + r->reasoning.sent, nr, false,
                                              r->done)));

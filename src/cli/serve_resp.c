@@ -81,20 +81,28 @@ static void add_usage(cJSON *root, const struct fy_serve_run *r)
 }
 
 /* [{"index":0,"id":"call_...","type":"function","function":{"name":..,"arguments":..}}] */
-static cJSON *tool_calls(const struct fy_serve_run *r, bool index)
+/* part: 0 the whole call; 1 (streamed, first) index, id, type, name and arguments ""; 2
+ * (streamed, then) index and the arguments */
+static cJSON *tool_calls(const struct fy_serve_run *r, int part)
 {
     char id[64];
     const char *dash = strrchr(r->id, '-');
     snprintf(id, sizeof(id), "call_%s", dash ? dash + 1 : r->id);
     cJSON *a = cJSON_CreateArray();
     cJSON *t = cJSON_CreateObject();
-    if (index)
+    if (part)
         cJSON_AddNumberToObject(t, "index", 0);
-    cJSON_AddStringToObject(t, "id", id);
-    cJSON_AddStringToObject(t, "type", "function");
+    if (part != 2) {
+        cJSON_AddStringToObject(t, "id", id);
+        cJSON_AddStringToObject(t, "type", "function");
+    }
     cJSON *f = cJSON_AddObjectToObject(t, "function");
-    cJSON_AddStringToObject(f, "name", r->tool_name);
-    cJSON_AddItemToObject(f, "arguments", str_n(r->tool_args.v, r->tool_args.n));
+    if (part != 2)
+        cJSON_AddStringToObject(f, "name", r->tool_name);
+    if (part == 1)
+        cJSON_AddStringToObject(f, "arguments", "");
+    else
+        cJSON_AddItemToObject(f, "arguments", str_n(r->tool_args.v, r->tool_args.n));
     cJSON_AddItemToArray(a, t);
     return a;
 }
@@ -125,7 +133,7 @@ char *fy_serve_json_full(const struct fy_serve_run *r)
         else
             cJSON_AddItemToObject(m, "content", str_n(r->content.v, r->content.n));
         if (r->tool_name[0])
-            cJSON_AddItemToObject(m, "tool_calls", tool_calls(r, false));
+            cJSON_AddItemToObject(m, "tool_calls", tool_calls(r, 0));
         if (r->reasoning.n)
             cJSON_AddItemToObject(m, "reasoning_content", str_n(r->reasoning.v, r->reasoning.n));
     } else {
@@ -154,6 +162,14 @@ static char *sse(char *json)
 char *fy_serve_sse_chunk(const struct fy_serve_run *r, const char *content, size_t content_len,
                          const char *reasoning, size_t reasoning_len, bool first, bool finish)
 {
+    return fy_serve_sse_chunk_tool(r, content, content_len, reasoning, reasoning_len, first,
+                                   finish, 0);
+}
+
+char *fy_serve_sse_chunk_tool(const struct fy_serve_run *r, const char *content,
+                              size_t content_len, const char *reasoning, size_t reasoning_len,
+                              bool first, bool finish, int tool_part)
+{
     bool chat = r->rq->chat;
     cJSON *root = head(r, chat ? "chat.completion.chunk" : "text_completion");
     cJSON *choices = cJSON_AddArrayToObject(root, "choices");
@@ -167,8 +183,8 @@ char *fy_serve_sse_chunk(const struct fy_serve_run *r, const char *content, size
             cJSON_AddItemToObject(d, "content", str_n(content, content_len));
         if (reasoning_len)
             cJSON_AddItemToObject(d, "reasoning_content", str_n(reasoning, reasoning_len));
-        if (finish && r->tool_name[0])
-            cJSON_AddItemToObject(d, "tool_calls", tool_calls(r, true));
+        if (tool_part && r->tool_name[0])
+            cJSON_AddItemToObject(d, "tool_calls", tool_calls(r, tool_part));
     } else {
         cJSON_AddItemToObject(c, "text", str_n(content, content_len));
         cJSON_AddNullToObject(c, "logprobs");
