@@ -29,15 +29,22 @@ tmp=$(mktemp -d /tmp/ferry-serve-openai.XXXXXX)
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 "$ferry" synth --preset tiny --seed 5 --vocab "$vocab" -q -o "$tmp/m.gguf" || exit 1
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$ferry" serve -m "$tmp/m.gguf" -c 512 --port "$port" --api-key sk-ferry >"$tmp/out" 2>"$tmp/err" &
-pid=$!
-for _ in $(seq 1 150); do
-    curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
-    sleep 0.2
-done
-
-cat >"$tmp/t.js" <<'JS'
+# start_serve NAME [ENV=VALUE...]: a server on a free port with the key sk-ferry, logs in
+# $tmp/NAME.out and .err; waits for /health; sets $port and $pid
+start_serve() {
+    local name=$1
+    shift
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    env "$@" "$ferry" serve -m "$tmp/m.gguf" -c 512 --port "$port" --api-key sk-ferry \
+        >"$tmp/$name.out" 2>"$tmp/$name.err" &
+    pid=$!
+    for _ in $(seq 1 150); do
+        curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+        sleep 0.2
+    done
+}
+# what both node scripts begin with: the client (argv: the npm folder, the port) and check()
+cat >"$tmp/head.js" <<'JS'
 const path = require("path");
 const mod = require(path.join(process.argv[2], "node_modules", "openai"));
 const OpenAI = mod.OpenAI || mod.default || mod;
@@ -47,6 +54,11 @@ function check(name, cond, detail) {
   console.log((cond ? "ok: " : "FAIL: ") + name + (cond ? "" : " " + JSON.stringify(detail)));
   if (!cond) failed++;
 }
+JS
+
+start_serve plain
+
+cat "$tmp/head.js" - >"$tmp/t.js" <<'JS'
 (async () => {
   const models = await client.models.list();
   check("models.list", models.data.length === 1 && models.data[0].id === "m.gguf", models.data);
@@ -96,24 +108,8 @@ pid=
 # client gets message.tool_calls (and the streamed tool_calls deltas), then sends the call and
 # its result back
 printf '%s' '<|channel|>analysis<|message|>Need the weather.<|end|><|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city":"Paris"}<|call|>' >"$tmp/script"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-FY_SERVE_SCRIPT="$tmp/script" "$ferry" serve -m "$tmp/m.gguf" -c 512 --port "$port" \
-    --api-key sk-ferry >"$tmp/out2" 2>"$tmp/err2" &
-pid=$!
-for _ in $(seq 1 150); do
-    curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
-    sleep 0.2
-done
-cat >"$tmp/t2.js" <<'JS'
-const path = require("path");
-const mod = require(path.join(process.argv[2], "node_modules", "openai"));
-const OpenAI = mod.OpenAI || mod.default || mod;
-const client = new OpenAI({ baseURL: `http://127.0.0.1:${process.argv[3]}/v1`, apiKey: "sk-ferry" });
-let failed = 0;
-function check(name, cond, detail) {
-  console.log((cond ? "ok: " : "FAIL: ") + name + (cond ? "" : " " + JSON.stringify(detail)));
-  if (!cond) failed++;
-}
+start_serve scripted FY_SERVE_SCRIPT="$tmp/script"
+cat "$tmp/head.js" - >"$tmp/t2.js" <<'JS'
 (async () => {
   const tools = [{ type: "function", function: { name: "get_weather", description: "Weather.",
     parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } } }];
