@@ -70,19 +70,22 @@ req='{"messages":[{"role":"system","content":"Be brief."},{"role":"user","conten
 curl -sN "http://127.0.0.1:$port/v1/chat/completions" -H 'Content-Type: application/json' \
     -d "$req" >"$tmp/stream.txt" || { echo "FAIL: curl stream"; fail=1; }
 
-python3 - "$port" "$tmp" <<'PY' || fail=1
-import json, socket, sys, threading, time, urllib.request, urllib.error
-port, tmp = sys.argv[1], sys.argv[2]
-base = "http://127.0.0.1:%s" % port
+# what both python blocks use (argv: the port): req() -> (status, body, headers), check()
+cat >"$tmp/serve_http.py" <<'PY'
+import json, sys, urllib.request, urllib.error
+base = "http://127.0.0.1:%s" % sys.argv[1]
 bad = []
+timeout_s = 120
 
-def req(path, body=None, method=None, raw=None, headers=None):
+def req(path, body=None, method=None, raw=None, headers=None, key=None):
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     r = urllib.request.Request(base + path, data=data, method=method, headers=headers or {})
     if data is not None:
         r.add_header("Content-Type", "application/json")
+    if key:
+        r.add_header("Authorization", "Bearer " + key)
     try:
-        with urllib.request.urlopen(r, timeout=120) as f:
+        with urllib.request.urlopen(r, timeout=timeout_s) as f:
             return f.status, f.read().decode(), dict(f.headers)
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode(), dict(e.headers)
@@ -91,6 +94,12 @@ def check(name, cond, detail=""):
     print(("ok: " if cond else "FAIL: ") + name + ("" if cond else " " + str(detail)[:400]))
     if not cond:
         bad.append(name)
+PY
+python3 - "$port" "$tmp" <<'PY' || fail=1
+import json, socket, sys, threading, time, urllib.request, urllib.error
+port, tmp = sys.argv[1], sys.argv[2]
+sys.path.insert(0, tmp)
+from serve_http import base, bad, req, check
 
 s, b, _ = req("/v1/models")
 check("models", s == 200 and json.loads(b)["data"][0]["id"] == "m.gguf", b)
@@ -255,26 +264,12 @@ stop a
 
 # the API key, and 20 concurrent clients against a queue of 4
 start b -c 512 --api-key sekrit --queue 4
-python3 - "$port" <<'PY' || fail=1
-import json, sys, threading, urllib.request, urllib.error
-base = "http://127.0.0.1:%s" % sys.argv[1]
-bad = []
-
-def req(path, body=None, key=None):
-    r = urllib.request.Request(base + path, data=json.dumps(body).encode() if body else None)
-    r.add_header("Content-Type", "application/json")
-    if key:
-        r.add_header("Authorization", "Bearer " + key)
-    try:
-        with urllib.request.urlopen(r, timeout=300) as f:
-            return f.status, f.read().decode(), dict(f.headers)
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode(), dict(e.headers)
-
-def check(name, cond, detail=""):
-    print(("ok: " if cond else "FAIL: ") + name + ("" if cond else " " + str(detail)[:400]))
-    if not cond:
-        bad.append(name)
+python3 - "$port" "$tmp" <<'PY' || fail=1
+import json, sys, threading
+sys.path.insert(0, sys.argv[2])
+import serve_http
+from serve_http import bad, req, check
+serve_http.timeout_s = 300 # 20 clients queue behind one another
 
 chat = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 24, "temperature": 0.8}
 s, b, _ = req("/v1/chat/completions", chat, key="wrong")
