@@ -3,7 +3,8 @@
 # same text with temperature 0), /v1/completions, the prompt cache on a second turn, stop
 # strings, a streaming client that goes away, every bad input with its status and OpenAI error
 # body, the API key, 20 concurrent clients against --queue 4 (200 or 503, the server stays up),
-# /metrics, and SIGTERM -> exit 0. curl and python3 do the talking.
+# /metrics, the web chat's page at / (GET only), and SIGTERM -> exit 0. curl and python3 do the
+# talking.
 # usage: test_serve.sh FERRY VOCAB       exit 0 pass, 77 skip, 1 fail
 set -uo pipefail
 ferry=$1 vocab=$2
@@ -249,6 +250,21 @@ s, b, _ = req("/metrics")
 check("metrics", s == 200 and "ferry_tokens_predicted_total" in b, b)
 sys.exit(1 if bad else 0)
 PY
+# the web chat: GET / is the page (no key needed: server b below), any other method 405 JSON
+out=$(curl -s -o "$tmp/page.html" -w '%{http_code} %{content_type}' "http://127.0.0.1:$port/")
+if [ "$out" = "200 text/html; charset=utf-8" ] && grep -q '<title>ferry chat</title>' "$tmp/page.html"; then
+    echo "ok: GET / -> the web chat page"
+else
+    echo "FAIL: GET /: $out $(head -c 200 "$tmp/page.html")"
+    fail=1
+fi
+out=$(curl -s -o "$tmp/page.out" -w '%{http_code} %{content_type}' -X POST -d '{}' "http://127.0.0.1:$port/")
+if [ "$out" = "405 application/json" ] && grep -q '"code":"method_not_allowed"' "$tmp/page.out"; then
+    echo "ok: POST / -> 405 JSON error"
+else
+    echo "FAIL: POST /: $out $(head -c 200 "$tmp/page.out")"
+    fail=1
+fi
 # a body announced over 1 MiB: 413 before it is read (curl sends Expect: 100-continue)
 head -c $((2 << 20)) /dev/zero | tr '\0' x >"$tmp/big.json"
 code=$(curl -s -o "$tmp/big.out" -w '%{http_code}' "http://127.0.0.1:$port/v1/chat/completions" \
@@ -278,6 +294,8 @@ s, b, _ = req("/v1/models")
 check("no key -> 401", s == 401, b)
 s, b, _ = req("/health")
 check("health needs no key", s == 200, b)
+s, b, _ = req("/")
+check("the web chat page needs no key (it asks for one)", s == 200 and "<title>ferry chat" in b, s)
 s, b, _ = req("/v1/chat/completions", chat, key="sekrit")
 check("right key -> 200", s == 200, b)
 

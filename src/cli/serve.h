@@ -5,6 +5,7 @@
  *   serve_tools.c  a request's function tools -> harmony function definitions
  *   serve_answer.c  the answer split into content and reasoning (harmony) or raw text
  *   serve_resp.c  response JSON: completions, SSE chunks, errors, models, metrics
+ *   serve_page.c  the web chat's page (GET /, serve_page.html embedded at build time)
  * All JSON is built and parsed with cJSON. */
 #ifndef FY_SERVE_H
 #define FY_SERVE_H
@@ -161,6 +162,10 @@ char *fy_serve_sse_chunk_tool(const struct fy_serve_run *r, const char *content,
                               bool first, bool finish, int tool_part);
 char *fy_serve_sse_usage(const struct fy_serve_run *r);
 char *fy_serve_metrics(struct fy_serve_engine *e);
+
+/* ---- serve_page.c ---- */
+/* The web chat's HTML page, malloc'd (NULL: out of memory). */
+char *fy_serve_page_html(void);
 
 /* ---- serve_http.c ---- */
 struct fy_serve_http;

@@ -72,7 +72,7 @@ static enum MHD_Result send_body(struct MHD_Connection *mc, struct conn *c, int 
     if (retry)
         MHD_add_response_header(r, "Retry-After", "1");
     if (status == 405)
-        MHD_add_response_header(r, "Allow", !strcmp(c->path, "/health") ||
+        MHD_add_response_header(r, "Allow", !strcmp(c->path, "/health") || !strcmp(c->path, "/") ||
                                             strstr(c->path, "models") ||
                                             !strcmp(c->path, "/metrics") ? "GET" : "POST");
     c->status = status;
@@ -268,10 +268,12 @@ static bool authorized(const struct fy_serve_http *h, struct MHD_Connection *mc)
     return !strcmp(v + 7, h->api_key);
 }
 
-enum route { R_NONE, R_HEALTH, R_MODELS, R_CHAT, R_COMPLETIONS, R_METRICS };
+enum route { R_NONE, R_PAGE, R_HEALTH, R_MODELS, R_CHAT, R_COMPLETIONS, R_METRICS };
 
 static enum route route_of(const char *path)
 {
+    if (!strcmp(path, "/"))
+        return R_PAGE;
     if (!strncmp(path, "/v1/", 4))
         path += 3;
     if (!strcmp(path, "/health"))
@@ -311,13 +313,15 @@ static enum MHD_Result respond(struct fy_serve_http *h, struct MHD_Connection *m
     }
     if (strcmp(c->method, post ? "POST" : "GET"))
         return send_error(mc, c, 405, post ? "use POST" : "use GET", "method_not_allowed");
-    if (rt != R_HEALTH && !authorized(h, mc))
+    if (rt != R_HEALTH && rt != R_PAGE && !authorized(h, mc)) /* the page asks for the key */
         return send_error(mc, c, 401, "invalid or missing API key (Authorization: Bearer KEY)",
                           "invalid_api_key");
     if (c->too_big)
         return send_error(mc, c, 413, "the request body is larger than 1 MiB",
                           "request_too_large");
     switch (rt) {
+    case R_PAGE:
+        return send_body(mc, c, 200, fy_serve_page_html(), "text/html; charset=utf-8", false);
     case R_HEALTH:
         return send_body(mc, c, 200, fy_serve_json_health(), "application/json", false);
     case R_MODELS:
