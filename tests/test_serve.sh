@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # ferry serve on a tiny synthetic model: /health, /v1/models, chat non-streamed and streamed (the
-# same text with temperature 0), /v1/completions, the prompt cache on a second turn, stop
-# strings, a streaming client that goes away, every bad input with its status and OpenAI error
-# body, the API key, 20 concurrent clients against --queue 4 (200 or 503, the server stays up),
-# /metrics, the web chat's page at / (GET only), and SIGTERM -> exit 0. curl and python3 do the
-# talking.
+# same text with temperature 0), /v1/completions, the prompt cache on a second turn (usage's
+# cached_tokens and the /metrics count of evaluated prompt tokens), stop strings, a streaming
+# client that goes away, every bad input with its status and OpenAI error body, the API key, 50
+# concurrent clients against --queue 8 (each a 200 with an answer or a 503 with Retry-After and
+# an error body, /metrics agreeing, the server stays up), a non-streamed client that goes away
+# (curl --max-time 1: generation stops at once, the next request is served), two function calls
+# in one scripted answer (FY_SERVE_SCRIPT) -> two tool_calls, streamed and not, the web chat's
+# page at / (GET only), and SIGTERM -> exit 0. curl and python3 do the talking.
 # usage: test_serve.sh FERRY VOCAB       exit 0 pass, 77 skip, 1 fail
 set -uo pipefail
 ferry=$1 vocab=$2
@@ -95,12 +98,28 @@ def check(name, cond, detail=""):
     print(("ok: " if cond else "FAIL: ") + name + ("" if cond else " " + str(detail)[:400]))
     if not cond:
         bad.append(name)
+
+def metric(name, key=None):
+    """A value of /metrics (None when absent)."""
+    s, b, _ = req("/metrics", key=key)
+    for l in b.split("\n"):
+        if l.startswith(name + " "):
+            return float(l.split()[1])
+    return None
+
+def error_body(b):
+    """OpenAI's error body: {"error": {"message": str, "type": str, "code": str}}"""
+    try:
+        e = json.loads(b)["error"]
+        return all(isinstance(e[k], str) and e[k] for k in ("message", "type", "code"))
+    except Exception:
+        return False
 PY
 python3 - "$port" "$tmp" <<'PY' || fail=1
 import json, socket, sys, threading, time, urllib.request, urllib.error
 port, tmp = sys.argv[1], sys.argv[2]
 sys.path.insert(0, tmp)
-from serve_http import base, bad, req, check
+from serve_http import base, bad, req, check, metric, error_body
 
 s, b, _ = req("/v1/models")
 check("models", s == 200 and json.loads(b)["data"][0]["id"] == "m.gguf", b)
@@ -135,14 +154,21 @@ check("stream finish_reason", finish in ("stop", "length"), finish)
 check("stream usage chunk", usage and usage["completion_tokens"] == u["completion_tokens"] and
       usage["prompt_tokens"] == u["prompt_tokens"], usage)
 
-# the second turn reuses the cached prefix
+# the second turn reuses the cached prefix: usage says how many, and the server's count of
+# evaluated prompt tokens grows by the new ones only
 msgs2 = msgs + [{"role": "assistant", "content": content1}, {"role": "user", "content": "More"}]
+p0 = metric("ferry_prompt_tokens_total")
 s, b, _ = req("/v1/chat/completions", {"messages": msgs2, "max_tokens": 8, "temperature": 0})
+p1 = metric("ferry_prompt_tokens_total")
 j = json.loads(b)
 ct = j["usage"]["prompt_tokens_details"]["cached_tokens"]
 check("second turn cached_tokens > 0", s == 200 and ct > 0, b)
 check("second turn evaluates fewer tokens", j["timings"]["prompt_n"] < j["usage"]["prompt_tokens"]
       and j["timings"]["prompt_n"] == j["usage"]["prompt_tokens"] - ct, b)
+check("/metrics: the second turn evaluated only the new tokens",
+      p1 - p0 == j["usage"]["prompt_tokens"] - ct, (p0, p1, j["usage"]))
+print("info: second turn: %d prompt tokens, %d cached, %d evaluated" %
+      (j["usage"]["prompt_tokens"], ct, p1 - p0))
 
 # /v1/completions: raw text
 s, b, _ = req("/v1/completions", {"prompt": "Once upon a time", "max_tokens": 12,
@@ -180,32 +206,47 @@ s, b, _ = req("/v1/completions", {"prompt": "Hi", "max_tokens": 4, "temperature"
 check("after a client went away", s == 200, b)
 
 # bad input: status and OpenAI's error body
-def err(name, status, path="/v1/chat/completions", body=None, raw=None, method=None):
+def err(name, status, path="/v1/chat/completions", body=None, raw=None, method=None, code=None):
     s, b, h = req(path, body, method=method, raw=raw)
-    try:
-        e = json.loads(b)["error"]
-        ok = isinstance(e["message"], str) and e["message"] and "type" in e and "code" in e
-    except Exception:
-        ok = False
+    ok = error_body(b) and h.get("Content-Type") == "application/json"
+    if ok and code:
+        ok = json.loads(b)["error"]["code"] == code
     check("%s -> %d" % (name, status), s == status and ok, (s, b))
     return h
 
 long_text = " ".join("word%d" % i for i in range(700))
-err("malformed JSON", 400, raw=b'{"messages": [')
-err("body not an object", 400, raw=b'[1,2]')
-err("messages not an array", 400, body={"messages": "hi"})
-err("missing messages", 400, body={"max_tokens": 3})
-err("temperature a string", 400, body={"messages": msgs, "temperature": "hot"})
-err("max_tokens a float", 400, body={"messages": msgs, "max_tokens": 1.5})
-err("stream not a boolean", 400, body={"messages": msgs, "stream": "yes"})
-err("content a number", 400, body={"messages": [{"role": "user", "content": 5}]})
-err("unknown role", 400, body={"messages": [{"role": "wizard", "content": "hi"}]})
-err("empty messages", 400, body={"messages": []})
+err("malformed JSON", 400, raw=b'{"messages": [', code="invalid_json")
+err("an empty body", 400, raw=b'', code="invalid_json")
+err("body not an object", 400, raw=b'[1,2]', code="invalid_type")
+err("messages not an array", 400, body={"messages": "hi"}, code="invalid_type")
+err("missing messages", 400, body={"max_tokens": 3}, code="missing_field")
+err("a message not an object", 400, body={"messages": ["hi"]}, code="invalid_type")
+err("a message without a role", 400, body={"messages": [{"content": "hi"}]},
+    code="missing_field")
+err("temperature a string", 400, body={"messages": msgs, "temperature": "hot"},
+    code="invalid_type")
+err("top_p out of range", 400, body={"messages": msgs, "top_p": 2}, code="invalid_value")
+err("max_tokens a float", 400, body={"messages": msgs, "max_tokens": 1.5}, code="invalid_value")
+err("max_tokens 0", 400, body={"messages": msgs, "max_tokens": 0}, code="invalid_value")
+err("n 2", 400, body={"messages": msgs, "n": 2}, code="invalid_value")
+err("stream not a boolean", 400, body={"messages": msgs, "stream": "yes"}, code="invalid_type")
+err("content a number", 400, body={"messages": [{"role": "user", "content": 5}]},
+    code="invalid_type")
+err("unknown role", 400, body={"messages": [{"role": "wizard", "content": "hi"}]},
+    code="invalid_value")
+err("empty messages", 400, body={"messages": []}, code="invalid_value")
+err("completion without a prompt", 400, "/v1/completions", body={"max_tokens": 3},
+    code="missing_field")
+err("completion with an empty prompt", 400, "/v1/completions", body={"prompt": ""},
+    code="invalid_value")
 err("prompt longer than the context", 400,
-    body={"messages": [{"role": "user", "content": long_text}]})
+    body={"messages": [{"role": "user", "content": long_text}]}, code="context_length_exceeded")
 err("completion prompt longer than the context", 400, "/v1/completions",
-    body={"prompt": long_text})
-err("max_tokens beyond the context", 400, body={"messages": msgs, "max_tokens": 100000})
+    body={"prompt": long_text}, code="context_length_exceeded")
+err("max_tokens beyond the context", 400, body={"messages": msgs, "max_tokens": 100000},
+    code="invalid_value")
+err("max_completion_tokens beyond the context", 400,
+    body={"messages": msgs, "max_completion_tokens": 100000}, code="invalid_value")
 # tools: a request with tools, an assistant tool call and its result is accepted (the tiny
 # model's answer is not harmony, so no tool_calls come back: test_serve_answer covers that)
 tools = [{"type": "function", "function": {"name": "get_weather", "description": "Weather.",
@@ -223,10 +264,22 @@ err("a tool without a name", 400, body={"messages": msgs, "tools": [{"type": "fu
                                                                    "function": {}}]})
 err("tool_choice required", 400, body={"messages": msgs, "tools": tools,
                                        "tool_choice": "required"})
+err("tool_choice a named function", 400, body={"messages": msgs, "tools": tools, "tool_choice": {
+    "type": "function", "function": {"name": "get_weather"}}})
 err("a tool result without its call", 400, body={"messages": msgs + [
     {"role": "tool", "tool_call_id": "call_9", "content": "x"}]})
-err("response_format", 400, body={"messages": msgs, "response_format": {"type": "json_object"}})
-err("reasoning_effort", 400, body={"messages": msgs, "reasoning_effort": "max"})
+s, b, _ = req("/v1/chat/completions", {"messages": msgs, "response_format": {"type": "json_object"}})
+check("response_format json_object -> 400 that says so", s == 400 and error_body(b) and
+      json.loads(b)["error"]["code"] == "unsupported_parameter" and
+      "response_format" in json.loads(b)["error"]["message"], (s, b))
+err("response_format json_schema", 400, body={"messages": msgs, "response_format": {
+    "type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}},
+    code="unsupported_parameter")
+s, b, _ = req("/v1/chat/completions", {"messages": msgs, "max_tokens": 2,
+                                       "response_format": {"type": "text"}})
+check("response_format text is accepted", s == 200, (s, b))
+err("reasoning_effort", 400, body={"messages": msgs, "reasoning_effort": "max"},
+    code="invalid_value")
 # a body over 1 MiB without a Content-Length (chunked): read, dropped, 413 (the announced case,
 # refused before the body is read, is curl's below: a client has to take an early answer)
 import http.client
@@ -238,9 +291,9 @@ hb = hr.read().decode()
 check("chunked body over 1 MiB -> 413", hr.status == 413 and
       json.loads(hb)["error"]["code"] == "request_too_large", (hr.status, hb))
 hc.close()
-err("unknown path", 404, path="/v1/nothing")
-err("GET chat", 405, method="GET")
-err("POST health", 405, path="/health", raw=b"{}")
+err("unknown path", 404, path="/v1/nothing", code="not_found")
+err("GET chat", 405, method="GET", code="method_not_allowed")
+err("POST health", 405, path="/health", raw=b"{}", code="method_not_allowed")
 
 s, b, h = req("/v1/chat/completions", method="OPTIONS")
 check("CORS preflight", s == 204 and "POST" in h.get("Access-Control-Allow-Methods", ""), (s, h))
@@ -269,7 +322,8 @@ fi
 head -c $((2 << 20)) /dev/zero | tr '\0' x >"$tmp/big.json"
 code=$(curl -s -o "$tmp/big.out" -w '%{http_code}' "http://127.0.0.1:$port/v1/chat/completions" \
     -H 'Content-Type: application/json' --data-binary @"$tmp/big.json")
-if [ "$code" = 413 ] && grep -q '"request_too_large"' "$tmp/big.out"; then
+if [ "$code" = 413 ] && python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["error"]
+assert e["code"] == "request_too_large" and e["message"] and e["type"]' "$tmp/big.out"; then
     echo "ok: body over 1 MiB -> 413"
 else
     echo "FAIL: body over 1 MiB: $code $(head -c 200 "$tmp/big.out")"
@@ -278,20 +332,21 @@ fi
 grep -q "POST /v1/chat/completions 200" "$tmp/a.err" || { echo "FAIL: no request log line"; fail=1; }
 stop a
 
-# the API key, and 20 concurrent clients against a queue of 4
-start b -c 512 --api-key sekrit --queue 4
+# the API key, and 50 concurrent clients against a queue of 8
+start b -c 512 --api-key sekrit --queue 8
 python3 - "$port" "$tmp" <<'PY' || fail=1
 import json, sys, threading
 sys.path.insert(0, sys.argv[2])
 import serve_http
-from serve_http import bad, req, check
-serve_http.timeout_s = 300 # 20 clients queue behind one another
+from serve_http import bad, req, check, metric, error_body
+serve_http.timeout_s = 300 # 50 clients queue behind one another
 
-chat = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 24, "temperature": 0.8}
+chat = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 64, "temperature": 0.8}
 s, b, _ = req("/v1/chat/completions", chat, key="wrong")
-check("wrong key -> 401", s == 401 and json.loads(b)["error"]["code"] == "invalid_api_key", b)
+check("wrong key -> 401", s == 401 and error_body(b) and
+      json.loads(b)["error"]["code"] == "invalid_api_key", b)
 s, b, _ = req("/v1/models")
-check("no key -> 401", s == 401, b)
+check("no key -> 401", s == 401 and error_body(b), b)
 s, b, _ = req("/health")
 check("health needs no key", s == 200, b)
 s, b, _ = req("/")
@@ -299,28 +354,81 @@ check("the web chat page needs no key (it asks for one)", s == 200 and "<title>f
 s, b, _ = req("/v1/chat/completions", chat, key="sekrit")
 check("right key -> 200", s == 200, b)
 
-res = []
-def client():
-    res.append(req("/v1/chat/completions", chat, key="sekrit"))
-ts = [threading.Thread(target=client) for _ in range(20)]
+names = ("ferry_requests_total", "ferry_requests_rejected_total", "ferry_tokens_predicted_total")
+m0 = {k: metric(k, key="sekrit") for k in names}
+n = 50
+res = [None] * n
+go = threading.Barrier(n)
+def client(i):
+    go.wait() # all at once
+    res[i] = req("/v1/chat/completions", chat, key="sekrit")
+ts = [threading.Thread(target=client, args=(i,)) for i in range(n)]
 for t in ts:
     t.start()
 for t in ts:
     t.join()
 codes = sorted(r[0] for r in res)
-check("20 clients: 200 or 503", len(codes) == 20 and set(codes) <= {200, 503} and 200 in codes,
-      codes)
-check("503 says Retry-After: 1", all(r[2].get("Retry-After") == "1" for r in res if r[0] == 503),
-      [r[2] for r in res if r[0] == 503][:1])
-print("info: 20 clients:", codes.count(200), "x 200,", codes.count(503), "x 503")
+ok = [json.loads(r[1]) for r in res if r[0] == 200]
+busy = [r for r in res if r[0] == 503]
+print("info: %d clients against --queue 8: %d x 200, %d x 503" % (n, len(ok), len(busy)))
+check("50 clients: each 200 or 503", set(codes) <= {200, 503}, codes)
+check("50 clients: at least one 200 and one 503", ok and busy, codes)
+check("each 200 has an answer", all(isinstance(j["choices"][0]["message"]["content"], str) and
+                                     j["usage"]["completion_tokens"] > 0 for j in ok), ok[:1])
+check("each 503 has Retry-After: 1 and an OpenAI error body",
+      all(r[2].get("Retry-After") == "1" and error_body(r[1]) and
+          json.loads(r[1])["error"]["code"] == "server_busy" for r in busy), busy[:1])
+m1 = {k: metric(k, key="sekrit") for k in names}
+gen = sum(j["usage"]["completion_tokens"] for j in ok)
+check("/metrics: requests +%d, rejected +%d, tokens +%d" % (len(ok), len(busy), gen),
+      m1["ferry_requests_total"] - m0["ferry_requests_total"] == len(ok) and
+      m1["ferry_requests_rejected_total"] - m0["ferry_requests_rejected_total"] == len(busy) and
+      m1["ferry_tokens_predicted_total"] - m0["ferry_tokens_predicted_total"] == gen, (m0, m1))
+check("/metrics: nothing processing or waiting after",
+      metric("ferry_requests_processing", key="sekrit") == 0 and
+      metric("ferry_requests_deferred", key="sekrit") == 0)
 s, b, _ = req("/health")
 check("health after the clients", s == 200, b)
+s, b, _ = req("/v1/chat/completions", chat, key="sekrit")
+check("a request after the clients -> 200", s == 200, b)
 sys.exit(1 if bad else 0)
 PY
 stop b
 
+# a non-streamed client that goes away (curl --max-time 1 on an answer of 8000 tokens): the
+# generation stops at its next token and frees the model, the next request is served at once
+start c -c 8192
+python3 - "$port" "$tmp" <<'PY' || fail=1
+import json, subprocess, sys, time
+sys.path.insert(0, sys.argv[2])
+from serve_http import base, bad, req, check, metric
+
+g0 = metric("ferry_tokens_predicted_total")
+t0 = time.time()
+rc = subprocess.run(["curl", "-s", "-o", "/dev/null", "--max-time", "1", base + "/v1/completions",
+                     "-d", json.dumps({"prompt": "Once", "max_tokens": 8000,
+                                       "temperature": 0})]).returncode
+check("curl gave up after 1 s (exit 28)", rc == 28, rc)
+while metric("ferry_requests_processing") != 0 and time.time() - t0 < 4:
+    time.sleep(0.05)
+t_free = time.time() - t0
+check("the model is free soon after the client went away (%.1f s)" % t_free,
+      metric("ferry_requests_processing") == 0 and t_free < 4, t_free)
+g1 = metric("ferry_tokens_predicted_total")
+time.sleep(0.5)
+g2 = metric("ferry_tokens_predicted_total")
+print("info: the abandoned answer generated %d of 8000 tokens" % (g1 - g0))
+check("generation stopped well before max_tokens", g1 == g2 and g1 - g0 < 4000, (g0, g1, g2))
+t = time.time()
+s, b, _ = req("/v1/completions", {"prompt": "Hi", "max_tokens": 4, "temperature": 0})
+check("the next request is served promptly", s == 200 and time.time() - t < 5,
+      (s, time.time() - t))
+sys.exit(1 if bad else 0)
+PY
+grep -q "POST /v1/completions 499" "$tmp/c.err" && echo "ok: the abandoned request is logged 499" \
+    || { echo "FAIL: no 499 log line for the abandoned request"; fail=1; }
+
 # SIGTERM while a long streamed answer is in flight: it is cancelled, exit 0 at once
-start c -c 512
 curl -sN "http://127.0.0.1:$port/v1/completions" -d '{"prompt":"Once","max_tokens":500,"stream":true}' \
     >"$tmp/cancel.txt" 2>/dev/null &
 cpid=$!
@@ -331,6 +439,55 @@ wait "$cpid"
 [ $(( $(date +%s) - t0 )) -le 10 ] || { echo "FAIL: SIGTERM took more than 10 s"; fail=1; }
 tail -c 20 "$tmp/cancel.txt" | grep -q "data: \[DONE\]" && echo "ok: the cancelled stream ended with [DONE]" \
     || { echo "FAIL: the cancelled stream did not end properly"; tail -c 300 "$tmp/cancel.txt"; fail=1; }
+
+# two function calls in one answer (scripted: FY_SERVE_SCRIPT, the first call ended by <|end|>,
+# the second by <|call|>) -> two tool_calls, then the conversation with both results is accepted
+printf '%s' '<|channel|>analysis<|message|>Two cities.<|end|><|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city":"Paris"}<|end|><|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city":"Oslo"}<|call|>' >"$tmp/script2"
+export FY_SERVE_SCRIPT="$tmp/script2"
+start d -c 512
+unset FY_SERVE_SCRIPT
+python3 - "$port" "$tmp" <<'PY' || fail=1
+import json, sys
+sys.path.insert(0, sys.argv[2])
+from serve_http import bad, req, check
+
+tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+msgs = [{"role": "user", "content": "Weather in Paris and Oslo?"}]
+body = {"messages": msgs, "tools": tools, "max_tokens": 200}
+s, b, _ = req("/v1/chat/completions", body)
+j = json.loads(b)
+c = j["choices"][0]
+tc = c["message"].get("tool_calls") or []
+check("two calls -> two tool_calls", s == 200 and c["finish_reason"] == "tool_calls" and
+      c["message"]["content"] is None and len(tc) == 2 and
+      [t["function"]["name"] for t in tc] == ["get_weather"] * 2 and
+      [json.loads(t["function"]["arguments"])["city"] for t in tc] == ["Paris", "Oslo"] and
+      tc[0]["id"] != tc[1]["id"] and all(t["id"].startswith("call_") for t in tc), b)
+s, b, _ = req("/v1/chat/completions", dict(body, stream=True))
+calls, finish = {}, None
+for l in b.split("\n"):
+    if not l.startswith("data: {"):
+        continue
+    for ch in json.loads(l[6:])["choices"]:
+        for d in ch["delta"].get("tool_calls") or []:
+            e = calls.setdefault(d["index"], {"id": "", "name": "", "args": ""})
+            e["id"] += d.get("id", "")
+            e["name"] += d.get("function", {}).get("name", "")
+            e["args"] += d.get("function", {}).get("arguments", "")
+        finish = ch.get("finish_reason") or finish
+check("two calls, streamed: tool_calls deltas with index 0 and 1",
+      s == 200 and finish == "tool_calls" and sorted(calls) == [0, 1] and
+      calls[0]["id"] != calls[1]["id"] and calls[1]["name"] == "get_weather" and
+      [json.loads(calls[i]["args"])["city"] for i in (0, 1)] == ["Paris", "Oslo"] and
+      b.endswith("data: [DONE]\n\n"), (calls, finish, b[-200:]))
+back = msgs + [c["message"]] + [{"role": "tool", "tool_call_id": t["id"], "content": "%d C" % k}
+                                for k, t in enumerate(tc)]
+s, b, _ = req("/v1/chat/completions", {"messages": back, "tools": tools, "max_tokens": 4})
+check("the two calls and their two results sent back -> 200", s == 200, b)
+sys.exit(1 if bad else 0)
+PY
+stop d
 
 # a bad flag is a usage error; a port in use a runtime error
 "$ferry" serve -m "$tmp/m.gguf" --port 0 >/dev/null 2>&1

@@ -2,8 +2,9 @@
  * harmony completion of tokenizer.md section 7 split into content (final) and reasoning
  * (analysis), cut inside the analysis, output that is not harmony as raw content (short, ended
  * by a stop token), a raw completion, stop strings (in raw text and in the final channel), and
- * the part of the content a stream may send while a stop string could still begin, and a function
- * call (<|call|> to functions.NAME) -> the message's tool_calls, non-streamed and streamed. */
+ * the part of the content a stream may send while a stop string could still begin, a function
+ * call (<|call|> to functions.NAME) -> the message's tool_calls, non-streamed and streamed, and
+ * two calls in a row -> two tool_calls (ids and indexes 0 and 1). */
 #include "cli/serve.h"
 #include "fy_test_tok.h"
 
@@ -55,11 +56,7 @@ static size_t feed(struct fixture *f, const int32_t *ids, size_t n)
 
 static void done(struct fixture *f)
 {
-    fy_harmony_parser_free(f->r.p);
-    fy_tokens_free(&f->r.said);
-    free(f->r.content.v);
-    free(f->r.reasoning.v);
-    free(f->r.tool_args.v);
+    fy_serve_answer_free(&f->r);
     for (int i = 0; i < f->rq.n_stop; i++)
         free(f->rq.stop[i]);
 }
@@ -161,26 +158,26 @@ int main(void)
     f.e.model_id = "m";
     took = feed(&f, cv.ids, (size_t)cv.n);
     FY_EXPECT(took == (size_t)cv.n && !strcmp(f.r.finish, "tool_calls"));
-    FY_EXPECT(!strcmp(f.r.tool_name, "get_weather") && f.r.tool_args.v &&
-              !strcmp(f.r.tool_args.v, "{\"location\":\"Paris\"}"));
+    FY_EXPECT(f.r.n_calls == 1 && !strcmp(f.r.calls[0].name, "get_weather") &&
+              f.r.calls[0].args.v && !strcmp(f.r.calls[0].args.v, "{\"location\":\"Paris\"}"));
     FY_EXPECT(!strcmp(f.r.content.v, "") && !strcmp(f.r.reasoning.v, "Need the weather."));
     char *full = fy_serve_json_full(&f.r);
     static const char want_msg[] =
         "\"message\":{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":"
-        "\"call_abc123\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+        "\"call_abc123_0\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
         "\"arguments\":\"{\\\"location\\\":\\\"Paris\\\"}\"}}],"
         "\"reasoning_content\":\"Need the weather.\"},\"finish_reason\":\"tool_calls\"";
     FY_EXPECT(full && strstr(full, want_msg));
     printf("tool call: %s\n", full ? full : "(null)");
     free(full);
     /* streamed: index, id, type, name and empty arguments; then the arguments with finish */
-    char *chunk = fy_serve_sse_chunk_tool(&f.r, "", 0, NULL, 0, false, false, 1);
-    FY_EXPECT(chunk && strstr(chunk, "\"tool_calls\":[{\"index\":0,\"id\":\"call_abc123\","
+    char *chunk = fy_serve_sse_tool(&f.r, 0, 1, false);
+    FY_EXPECT(chunk && strstr(chunk, "\"tool_calls\":[{\"index\":0,\"id\":\"call_abc123_0\","
                                      "\"type\":\"function\",\"function\":{\"name\":"
                                      "\"get_weather\",\"arguments\":\"\"}}]") &&
               strstr(chunk, "\"finish_reason\":null"));
     free(chunk);
-    chunk = fy_serve_sse_chunk_tool(&f.r, "", 0, NULL, 0, false, true, 2);
+    chunk = fy_serve_sse_tool(&f.r, 0, 2, true);
     FY_EXPECT(chunk && strstr(chunk, "\"tool_calls\":[{\"index\":0,\"function\":{"
                                      "\"arguments\":\"{\\\"location\\\":\\\"Paris\\\"}\"}}]")
               && strstr(chunk, "\"finish_reason\":\"tool_calls\""));
@@ -192,10 +189,56 @@ int main(void)
     snprintf(f.r.id, sizeof(f.r.id), "chatcmpl-x");
     f.e.model_id = "m";
     feed(&f, cv.ids, (size_t)cv.n - 3);
-    FY_EXPECT(!strcmp(f.r.finish, "length") && !f.r.tool_name[0]);
+    FY_EXPECT(!strcmp(f.r.finish, "length") && f.r.n_calls == 0);
     full = fy_serve_json_full(&f.r);
     FY_EXPECT(full && !strstr(full, "tool_calls"));
     free(full);
+    done(&f);
+    fy_tokens_free(&cv);
+
+    /* two calls in a row (the first ended by <|end|>, the second by <|call|>): two tool_calls
+     * in order, distinct ids, streamed as index 0 then index 1 */
+    static const char calls2[] =
+        "<|channel|>analysis<|message|>Two cities.<|end|><|start|>assistant"
+        "<|channel|>commentary to=functions.get_weather <|constrain|>json"
+        "<|message|>{\"city\":\"Paris\"}<|end|><|start|>assistant"
+        "<|channel|>commentary to=functions.get_time <|constrain|>json"
+        "<|message|>{\"zone\":\"CET\"}<|call|>";
+    FY_EXPECT(fy_tokenize(t, calls2, strlen(calls2), true, &cv) == FY_OK);
+    setup(&f, t, true, NULL);
+    snprintf(f.r.id, sizeof(f.r.id), "chatcmpl-two");
+    f.e.model_id = "m";
+    took = feed(&f, cv.ids, (size_t)cv.n);
+    FY_EXPECT(took == (size_t)cv.n && !strcmp(f.r.finish, "tool_calls") && f.r.n_calls == 2);
+    FY_EXPECT(f.r.n_calls == 2 && !strcmp(f.r.calls[0].name, "get_weather") &&
+              !strcmp(f.r.calls[0].args.v, "{\"city\":\"Paris\"}") &&
+              !strcmp(f.r.calls[1].name, "get_time") &&
+              !strcmp(f.r.calls[1].args.v, "{\"zone\":\"CET\"}"));
+    full = fy_serve_json_full(&f.r);
+    static const char want2[] =
+        "\"content\":null,\"tool_calls\":[{\"id\":\"call_two_0\",\"type\":\"function\","
+        "\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}},"
+        "{\"id\":\"call_two_1\",\"type\":\"function\",\"function\":{\"name\":\"get_time\","
+        "\"arguments\":\"{\\\"zone\\\":\\\"CET\\\"}\"}}],\"reasoning_content\":\"Two cities.\"}";
+    FY_EXPECT(full && strstr(full, want2));
+    printf("two calls: %s\n", full ? full : "(null)");
+    free(full);
+    chunk = fy_serve_sse_tool(&f.r, 1, 1, false);
+    FY_EXPECT(chunk && strstr(chunk, "[{\"index\":1,\"id\":\"call_two_1\",\"type\":\"function\","
+                                     "\"function\":{\"name\":\"get_time\",\"arguments\":\"\"}}]")
+              && strstr(chunk, "\"finish_reason\":null"));
+    free(chunk);
+    chunk = fy_serve_sse_tool(&f.r, 1, 2, true);
+    FY_EXPECT(chunk && strstr(chunk, "[{\"index\":1,\"function\":{\"arguments\":"
+                                     "\"{\\\"zone\\\":\\\"CET\\\"}\"}}]") &&
+              strstr(chunk, "\"finish_reason\":\"tool_calls\""));
+    free(chunk);
+    done(&f);
+    /* the same two ended by <|return|> instead (not a call): no tool_calls, finish "stop" */
+    cv.ids[cv.n - 1] = 200002;
+    setup(&f, t, true, NULL);
+    feed(&f, cv.ids, (size_t)cv.n);
+    FY_EXPECT(!strcmp(f.r.finish, "stop") && f.r.n_calls == 0);
     done(&f);
     fy_tokens_free(&cv);
 

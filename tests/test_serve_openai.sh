@@ -2,8 +2,9 @@
 # ferry serve through OpenAI's own client, the `openai` npm package (installed once into
 # BUILDDIR/npm-openai): a non-streamed and a streamed chat with the same seed and temperature 0
 # give the same text, the API key is sent as the client sends it, a bad request comes back as
-# the client's APIError with status 400; tools: a scripted answer (FY_SERVE_SCRIPT) that calls a
-# function comes back as message.tool_calls and as streamed tool_calls deltas. Skipped (77) without node/npm, offline, or without serve.
+# the client's APIError with status 400; tools: a scripted answer (FY_SERVE_SCRIPT) that calls two
+# functions comes back as message.tool_calls and as streamed tool_calls deltas (index 0 and 1).
+# Skipped (77) without node/npm, offline, or without serve.
 # usage: test_serve_openai.sh FERRY VOCAB BUILDDIR       exit 0 pass, 77 skip, 1 fail
 set -uo pipefail
 ferry=$1 vocab=$2 builddir=$3
@@ -104,41 +105,50 @@ kill -TERM "$pid"
 wait "$pid" || { echo "FAIL: serve exited $? on SIGTERM"; rc=1; }
 pid=
 
-# tools round trip: the answer is scripted (FY_SERVE_SCRIPT: a harmony function call), the
-# client gets message.tool_calls (and the streamed tool_calls deltas), then sends the call and
-# its result back
-printf '%s' '<|channel|>analysis<|message|>Need the weather.<|end|><|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city":"Paris"}<|call|>' >"$tmp/script"
+# tools round trip: the answer is scripted (FY_SERVE_SCRIPT: two harmony function calls, the
+# first ended by <|end|>, the second by <|call|>), the client gets message.tool_calls (and the
+# streamed tool_calls deltas, index 0 and 1), then sends both calls and their results back
+printf '%s' '<|channel|>analysis<|message|>Need the weather.<|end|><|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city":"Paris"}<|end|><|start|>assistant<|channel|>commentary to=functions.get_time <|constrain|>json<|message|>{"zone":"CET"}<|call|>' >"$tmp/script"
 start_serve scripted FY_SERVE_SCRIPT="$tmp/script"
 cat "$tmp/head.js" - >"$tmp/t2.js" <<'JS'
 (async () => {
   const tools = [{ type: "function", function: { name: "get_weather", description: "Weather.",
-    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } } }];
-  const messages = [{ role: "user", content: "Weather in Paris?" }];
+    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } } },
+    { type: "function", function: { name: "get_time", description: "Time.",
+    parameters: { type: "object", properties: { zone: { type: "string" } } } } }];
+  const messages = [{ role: "user", content: "Weather and time in Paris?" }];
   const r = await client.chat.completions.create({ model: "m.gguf", messages, tools,
                                                    max_tokens: 100 });
-  const m = r.choices[0].message, tc = (m.tool_calls || [])[0];
-  check("tools: message.tool_calls", r.choices[0].finish_reason === "tool_calls" &&
-        m.content === null && m.tool_calls.length === 1 && tc.type === "function" &&
-        tc.id.startsWith("call_") && tc.function.name === "get_weather" &&
-        JSON.parse(tc.function.arguments).city === "Paris", r);
+  const m = r.choices[0].message, tc = m.tool_calls || [];
+  check("tools: message.tool_calls (two)", r.choices[0].finish_reason === "tool_calls" &&
+        m.content === null && tc.length === 2 && tc.every((c) => c.type === "function" &&
+        c.id.startsWith("call_")) && tc[0].id !== tc[1].id &&
+        tc[0].function.name === "get_weather" && tc[1].function.name === "get_time" &&
+        JSON.parse(tc[0].function.arguments).city === "Paris" &&
+        JSON.parse(tc[1].function.arguments).zone === "CET", r);
   const stream = await client.chat.completions.create({ model: "m.gguf", messages, tools,
                                                         max_tokens: 100, stream: true });
-  let name = "", args = "", id = "", finish = null;
+  const calls = [];
+  let finish = null;
   for await (const chunk of stream)
     for (const c of chunk.choices) {
       for (const d of c.delta.tool_calls || []) {
-        if (d.index !== 0) failed++;
-        id = d.id || id;
-        name += (d.function && d.function.name) || "";
-        args += (d.function && d.function.arguments) || "";
+        const e = calls[d.index] || (calls[d.index] = { id: "", name: "", args: "" });
+        e.id = d.id || e.id;
+        e.name += (d.function && d.function.name) || "";
+        e.args += (d.function && d.function.arguments) || "";
       }
       finish = c.finish_reason || finish;
     }
-  check("tools, streamed: tool_calls deltas", finish === "tool_calls" && name === "get_weather" &&
-        id.startsWith("call_") && args === tc.function.arguments, [finish, name, id, args]);
+  check("tools, streamed: tool_calls deltas, index 0 and 1", finish === "tool_calls" &&
+        calls.length === 2 && calls[0].name === "get_weather" && calls[1].name === "get_time" &&
+        calls[0].id.startsWith("call_") && calls[0].id !== calls[1].id &&
+        calls[0].args === tc[0].function.arguments && calls[1].args === tc[1].function.arguments,
+        [finish, calls]);
   const r2 = await client.chat.completions.create({ model: "m.gguf", tools, max_tokens: 100,
-    messages: [...messages, m, { role: "tool", tool_call_id: tc.id, content: '{"temp":21}' }] });
-  check("tools: the call and its result sent back", r2.choices.length === 1, r2);
+    messages: [...messages, m, { role: "tool", tool_call_id: tc[1].id, content: "12:00" },
+               { role: "tool", tool_call_id: tc[0].id, content: '{"temp":21}' }] });
+  check("tools: both calls and their results sent back", r2.choices.length === 1, r2);
   process.exit(failed ? 1 : 0);
 })().catch((e) => { console.log("FAIL: " + e); process.exit(1); });
 JS

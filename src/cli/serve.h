@@ -1,9 +1,11 @@
 /* `ferry serve`: an OpenAI-compatible HTTP server over one model and one session.
- *   serve_http.c  libmicrohttpd: routes, bodies, the API key, SSE, one log line per request
+ *   serve_http.c  libmicrohttpd: routes, bodies, the API key, SSE, clients that go away, one
+ *                 log line per request
  *   serve_req.c   request JSON -> a parsed request (harmony prompt tokens, sampling, stops)
  *   serve_gen.c   the engine: one request at a time (a queue), the prompt cache, generation
  *   serve_tools.c  a request's function tools -> harmony function definitions
- *   serve_answer.c  the answer split into content and reasoning (harmony) or raw text
+ *   serve_answer.c  the answer split into content, reasoning and function calls (harmony) or
+ *                   raw text
  *   serve_resp.c  response JSON: completions, SSE chunks, errors, models, metrics
  *   serve_page.c  the web chat's page (GET /, serve_page.html embedded at build time)
  * All JSON is built and parsed with cJSON. */
@@ -22,6 +24,7 @@
 
 #define FY_SERVE_BODY_MAX (1024 * 1024) /* bytes of a request body; more: 413 */
 #define FY_SERVE_MAX_STOP 16            /* stop strings per request */
+#define FY_SERVE_MAX_CALLS 16           /* function calls per answer; more are dropped */
 
 struct fy_serve_engine {
     struct fy_session *s;
@@ -66,6 +69,12 @@ struct fy_serve_text {
     size_t sent; /* bytes already streamed */
 };
 
+struct fy_serve_call {
+    char name[128];              /* NAME of "functions.NAME" */
+    struct fy_serve_text args;   /* the message's content: the arguments as JSON text */
+    bool complete;               /* the message ended (<|end|> or <|call|>) */
+};
+
 struct fy_serve_run {
     struct fy_serve_engine *e;
     struct fy_serve_req *rq;
@@ -82,10 +91,12 @@ struct fy_serve_run {
     size_t max_stop_len;
     bool done;
     const char *finish;          /* "stop", "length", "tool_calls" */
-    /* a function call (an assistant message to "functions.NAME" ended by <|call|>): the name
-     * (tool_name[0] == 0: none) and the arguments (the message's content, JSON text) */
-    char tool_name[128];
-    struct fy_serve_text tool_args;
+    /* function calls: the assistant messages to "functions.NAME" of the answer, in order. An
+     * answer that ends with <|call|> reports every complete one (ended by <|end|> or <|call|>;
+     * gpt-oss writes one and stops); any other end reports none (n_calls 0). */
+    struct fy_serve_call calls[FY_SERVE_MAX_CALLS];
+    int n_calls;
+    int in_call; /* the call whose message is being read, or -1 */
     /* counts */
     int64_t n_prompt, n_cached, n_eval, n_gen;
     double t_prompt, t_gen, t_start;
@@ -123,6 +134,8 @@ fy_status fy_serve_answer_token(struct fy_serve_run *r, int32_t id);
 fy_status fy_serve_answer_end(struct fy_serve_run *r);
 /* The streamable part of r->content now (stop strings may still cut the rest). */
 size_t fy_serve_run_safe(const struct fy_serve_run *r);
+/* Frees what the answer holds (parser, text, calls); the run's other parts stay. */
+void fy_serve_answer_free(struct fy_serve_run *r);
 
 /* ---- serve_req.c ---- */
 /* Parses a request body: 200 with rq filled (free it with fy_serve_req_free), or an HTTP status
@@ -154,12 +167,10 @@ char *fy_serve_json_full(const struct fy_serve_run *r);
  * the last chunk with finish_reason. */
 char *fy_serve_sse_chunk(const struct fy_serve_run *r, const char *content, size_t content_len,
                          const char *reasoning, size_t reasoning_len, bool first, bool finish);
-/* The same with tool_part 1 (the call's index, id, type, name, arguments "") or 2 (index and the
- * arguments) in delta.tool_calls: a call (r->tool_name set) is streamed as two chunks, 1 then
- * 2 with finish. */
-char *fy_serve_sse_chunk_tool(const struct fy_serve_run *r, const char *content,
-                              size_t content_len, const char *reasoning, size_t reasoning_len,
-                              bool first, bool finish, int tool_part);
+/* One SSE event with call number `call` of r->calls in delta.tool_calls (finish: with
+ * finish_reason). part 1: the call's index, id, type, name and arguments ""; part 2: its index
+ * and the arguments. A streamed answer with calls sends part 1 then part 2 of each, in order. */
+char *fy_serve_sse_tool(const struct fy_serve_run *r, int call, int part, bool finish);
 char *fy_serve_sse_usage(const struct fy_serve_run *r);
 char *fy_serve_metrics(struct fy_serve_engine *e);
 

@@ -2,7 +2,8 @@
  * parser: the final channel is the content, analysis and commentary the reasoning. Output that
  * is not harmony (a parser error, or FY_SERVE_MAX_HEADER tokens without a message, or an answer
  * that ends before any message began: a synthetic model) is the content as raw text, as
- * chat_view.c shows it. Stop strings cut the content. */
+ * chat_view.c shows it. Stop strings cut the content. Messages to "functions.NAME" are function
+ * calls (r->calls), reported when the answer ends with <|call|>. */
 #include "serve.h"
 
 #include <stdio.h>
@@ -95,22 +96,31 @@ static fy_status harmony_event(struct fy_serve_run *r, const struct fy_harmony_e
 {
     const char *call = call_name(ev->msg);
     if ((ev->events & FY_HARMONY_EV_START) && call) {
-        snprintf(r->tool_name, sizeof(r->tool_name), "%s", call);
-        r->tool_args.n = 0; /* a later call replaces an earlier one (one call per answer) */
+        r->in_call = -1;
+        if (r->n_calls < FY_SERVE_MAX_CALLS) { /* more: dropped (the content is not shown) */
+            r->in_call = r->n_calls++;
+            snprintf(r->calls[r->in_call].name, sizeof(r->calls[0].name), "%s", call);
+        }
     }
     if ((ev->events & FY_HARMONY_EV_DELTA) && ev->msg && ev->delta_len) {
         bool final = !ev->msg->channel || !strcmp(ev->msg->channel, "final");
-        if (call)
-            FY_TRY(text_add(&r->tool_args, ev->delta, ev->delta_len));
-        else if (final)
+        if (call) {
+            if (r->in_call >= 0)
+                FY_TRY(text_add(&r->calls[r->in_call].args, ev->delta, ev->delta_len));
+        } else if (final) {
             FY_TRY(content_add(r, ev->delta, ev->delta_len));
-        else
+        } else {
             FY_TRY(text_add(&r->reasoning, ev->delta, ev->delta_len));
+        }
+    }
+    if ((ev->events & FY_HARMONY_EV_END) && call && r->in_call >= 0) {
+        r->calls[r->in_call].complete = ev->msg->end_token >= 0; /* -1: cut by the limit */
+        r->in_call = -1;
     }
     if ((ev->events & FY_HARMONY_EV_DONE) && ev->stop_token >= 0) { /* not the length limit */
         r->done = true;
         r->finish = "stop";
-        if (ev->stop_token == r->e->stop_ids[2] && r->tool_name[0])
+        if (ev->stop_token == r->e->stop_ids[2] && r->n_calls > 0)
             r->finish = "tool_calls"; /* <|call|> */
     }
     return FY_OK;
@@ -162,9 +172,20 @@ fy_status fy_serve_answer_end(struct fy_serve_run *r)
         if (fy_harmony_parser_finish(r->p, &ev) == FY_OK)
             FY_TRY(harmony_event(r, &ev));
     }
-    if (strcmp(r->finish, "tool_calls"))
-        r->tool_name[0] = '\0'; /* a call cut by the length limit or a stop string: none */
-    FY_TRY(text_add(&r->tool_args, "", 0));
+    /* calls only in an answer that ends with <|call|>, and only complete ones */
+    int n = 0;
+    for (int i = 0; i < r->n_calls; i++) {
+        struct fy_serve_call c = r->calls[i];
+        if (!strcmp(r->finish, "tool_calls") && c.complete) {
+            r->calls[i] = r->calls[n];
+            r->calls[n++] = c;
+        }
+    }
+    r->n_calls = n;
+    if (!n && !strcmp(r->finish, "tool_calls"))
+        r->finish = "stop";
+    for (int i = 0; i < r->n_calls; i++)
+        FY_TRY(text_add(&r->calls[i].args, "", 0));
     FY_TRY(text_add(&r->content, "", 0));
     return text_add(&r->reasoning, "", 0);
 }
@@ -172,6 +193,7 @@ fy_status fy_serve_answer_end(struct fy_serve_run *r)
 fy_status fy_serve_answer_begin(struct fy_serve_run *r)
 {
     r->finish = "length";
+    r->in_call = -1;
     r->max_stop_len = 0;
     for (int i = 0; i < r->rq->n_stop; i++) {
         size_t n = strlen(r->rq->stop[i]);
@@ -196,4 +218,19 @@ size_t fy_serve_run_safe(const struct fy_serve_run *r)
     while (n > 0 && ((unsigned char)r->content.v[n] & 0xC0) == 0x80)
         n--; /* not inside a character */
     return n < r->content.sent ? r->content.sent : n;
+}
+
+void fy_serve_answer_free(struct fy_serve_run *r)
+{
+    fy_harmony_parser_free(r->p);
+    r->p = NULL;
+    fy_tokens_free(&r->said);
+    free(r->content.v);
+    free(r->reasoning.v);
+    for (int i = 0; i < FY_SERVE_MAX_CALLS; i++)
+        free(r->calls[i].args.v);
+    memset(&r->content, 0, sizeof(r->content));
+    memset(&r->reasoning, 0, sizeof(r->reasoning));
+    memset(r->calls, 0, sizeof(r->calls));
+    r->n_calls = 0;
 }

@@ -206,10 +206,6 @@ void fy_serve_run_free(struct fy_serve_run *r)
     if (r->gen_init)
         fy_gen_free(&r->gen);
     fy_sampler_free(r->smp);
-    fy_harmony_parser_free(r->p);
-    fy_tokens_free(&r->said);
-    free(r->content.v);
-    free(r->reasoning.v);
-    free(r->tool_args.v);
+    fy_serve_answer_free(r);
     memset(r, 0, sizeof(*r));
 }

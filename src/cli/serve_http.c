@@ -1,9 +1,11 @@
 /* ferry serve's HTTP layer (libmicrohttpd, a thread per connection): routes, request bodies (at
  * most FY_SERVE_BODY_MAX bytes), the API key, non-streamed answers, SSE streams generated from
  * the content-reader callback (a client that goes away ends the stream at the next token: the
- * free callback hands the session back), and one log line per request. */
+ * free callback hands the session back; a non-streamed answer watches the socket between tokens
+ * for the same), and one log line per request. */
 #include "serve.h"
 
+#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -13,6 +15,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#define FY_SERVE_CONN_MAX 256 /* connections at once besides the queue; more are refused */
 
 struct fy_serve_http {
     struct MHD_Daemon *d;
@@ -140,17 +144,15 @@ static fy_status stream_fill(struct stream *s)
     }
     size_t safe = fy_serve_run_safe(r);
     size_t nc = safe - r->content.sent, nr = r->reasoning.n - r->reasoning.sent;
-    bool call = r->done && r->tool_name[0]; /* a function call: id and name, then arguments */
-    if (call)
-        FY_TRY(out_add(s, fy_serve_sse_chunk_tool(r, r->content.v + r->content.sent, nc,
-                                                  r->reasoning.v + r->reasoning.sent, nr, false,
-                                                  false, 1)));
-    if (call)
-        FY_TRY(out_add(s, fy_serve_sse_chunk_tool(r, "", 0, NULL, 0, false, true, 2)));
-    else if (nc || nr || r->done)
+    bool calls = r->done && r->n_calls; /* each call: id and name, then its arguments */
+    if (nc || nr || (r->done && !calls))
         FY_TRY(out_add(s, fy_serve_sse_chunk(r, r->content.v + r->content.sent, nc,
                                              r->reasoning.v + r->reasoning.sent, nr, false,
-                                             r->done)));
+                                             r->done && !calls)));
+    for (int i = 0; calls && i < r->n_calls; i++) {
+        FY_TRY(out_add(s, fy_serve_sse_tool(r, i, 1, false)));
+        FY_TRY(out_add(s, fy_serve_sse_tool(r, i, 2, i == r->n_calls - 1)));
+    }
     r->content.sent += nc;
     r->reasoning.sent += nr;
     s->finished = r->done;
@@ -198,6 +200,21 @@ static void run_ids(struct fy_serve_run *r, bool chat)
              (unsigned long long)r->created, k);
 }
 
+/* A non-streamed answer is generated inside the request's callback, where libmicrohttpd cannot
+ * tell that the client went away; this looks at the socket instead: end of stream (the client
+ * closed it) or an error (reset). A client that only shut down its sending side while it waits
+ * for the answer looks the same (HTTP clients do not do that). */
+static bool client_gone(struct MHD_Connection *mc)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return false;
+    char b;
+    ssize_t n = recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 static enum MHD_Result generate(struct fy_serve_http *h, struct MHD_Connection *mc,
                                 struct conn *c, bool chat)
 {
@@ -218,6 +235,13 @@ static enum MHD_Result generate(struct fy_serve_http *h, struct MHD_Connection *
         free(s);
         return send_error(mc, c, 503, q == -1 ? "the server is busy: the queue is full"
                                               : "the server is shutting down", "server_busy");
+    }
+    if (client_gone(mc)) { /* it gave up while it waited in the queue */
+        fy_serve_release(h->e);
+        fy_serve_req_free(&s->rq);
+        free(s);
+        c->status = 499;
+        return MHD_NO;
     }
     fy_status st = fy_serve_run_start(&s->run, h->e, &s->rq);
     run_ids(&s->run, chat);
@@ -240,15 +264,20 @@ static enum MHD_Result generate(struct fy_serve_http *h, struct MHD_Connection *
         MHD_destroy_response(r);
         return ret;
     }
-    while (st == FY_OK && !s->run.done)
+    bool gone = false; /* the client went away: stop at the next token, free the model */
+    while (st == FY_OK && !s->run.done && !(gone = client_gone(mc)))
         st = fy_serve_run_step(&s->run);
-    char *body = st == FY_OK ? fy_serve_json_full(&s->run) : NULL;
+    char *body = st == FY_OK && !gone ? fy_serve_json_full(&s->run) : NULL;
     c->n_prompt = s->run.n_prompt;
     c->n_gen = s->run.n_gen;
     fy_serve_run_free(&s->run);
     fy_serve_req_free(&s->rq);
     fy_serve_release(h->e);
     free(s);
+    if (gone) {
+        c->status = 499; /* logged so (nginx's "client closed request"); nothing is sent */
+        return MHD_NO;
+    }
     if (st != FY_OK) {
         snprintf(msg, sizeof(msg), "generation failed: %s", fy_status_str(st));
         return send_error(mc, c, 500, msg, NULL);
@@ -432,14 +461,17 @@ fy_status fy_serve_http_start(struct fy_serve_engine *e, const struct fy_serve_h
     }
     h->e = e;
     h->api_key = o->api_key;
+    /* a thread per connection (a waiting request blocks its thread in fy_serve_acquire), poll()
+     * rather than select() (no FD_SETSIZE limit), no per-address limit; the connection limit
+     * leaves room for the queue plus many clients that get their 503 at once */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+                     MHD_USE_AUTO | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     h->d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, h,
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)(64 + e->queue_max),
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)(FY_SERVE_CONN_MAX + e->queue_max),
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                             MHD_OPTION_END);

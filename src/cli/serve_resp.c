@@ -80,31 +80,36 @@ static void add_usage(cJSON *root, const struct fy_serve_run *r)
     cJSON_AddNumberToObject(t, "predicted_ms", 1e3 * r->t_gen);
 }
 
-/* [{"index":0,"id":"call_...","type":"function","function":{"name":..,"arguments":..}}] */
-/* part: 0 the whole call; 1 (streamed, first) index, id, type, name and arguments ""; 2
- * (streamed, then) index and the arguments */
-static cJSON *tool_calls(const struct fy_serve_run *r, int part)
+/* The id of call i: "call_" + the response id's suffix + "_" + i (unique per server run). */
+static void call_id(const struct fy_serve_run *r, int i, char *out, size_t cap)
 {
-    char id[64];
     const char *dash = strrchr(r->id, '-');
-    snprintf(id, sizeof(id), "call_%s", dash ? dash + 1 : r->id);
-    cJSON *a = cJSON_CreateArray();
+    snprintf(out, cap, "call_%s_%d", dash ? dash + 1 : r->id, i);
+}
+
+/* Call i as a tool_calls entry. part 0 (the message): id, type, function {name, arguments};
+ * part 1 (streamed, first): index, id, type, name and arguments ""; part 2 (streamed, then):
+ * index and the arguments. */
+static cJSON *tool_call(const struct fy_serve_run *r, int i, int part)
+{
+    char id[80];
+    const struct fy_serve_call *c = &r->calls[i];
+    call_id(r, i, id, sizeof(id));
     cJSON *t = cJSON_CreateObject();
     if (part)
-        cJSON_AddNumberToObject(t, "index", 0);
+        cJSON_AddNumberToObject(t, "index", i);
     if (part != 2) {
         cJSON_AddStringToObject(t, "id", id);
         cJSON_AddStringToObject(t, "type", "function");
     }
     cJSON *f = cJSON_AddObjectToObject(t, "function");
     if (part != 2)
-        cJSON_AddStringToObject(f, "name", r->tool_name);
+        cJSON_AddStringToObject(f, "name", c->name);
     if (part == 1)
         cJSON_AddStringToObject(f, "arguments", "");
     else
-        cJSON_AddItemToObject(f, "arguments", str_n(r->tool_args.v, r->tool_args.n));
-    cJSON_AddItemToArray(a, t);
-    return a;
+        cJSON_AddItemToObject(f, "arguments", str_n(c->args.v, c->args.n));
+    return t;
 }
 
 static cJSON *head(const struct fy_serve_run *r, const char *object)
@@ -128,12 +133,15 @@ char *fy_serve_json_full(const struct fy_serve_run *r)
     if (chat) {
         cJSON *m = cJSON_AddObjectToObject(c, "message");
         cJSON_AddStringToObject(m, "role", "assistant");
-        if (r->tool_name[0] && !r->content.n)
+        if (r->n_calls && !r->content.n)
             cJSON_AddNullToObject(m, "content");
         else
             cJSON_AddItemToObject(m, "content", str_n(r->content.v, r->content.n));
-        if (r->tool_name[0])
-            cJSON_AddItemToObject(m, "tool_calls", tool_calls(r, 0));
+        if (r->n_calls) {
+            cJSON *a = cJSON_AddArrayToObject(m, "tool_calls");
+            for (int i = 0; i < r->n_calls; i++)
+                cJSON_AddItemToArray(a, tool_call(r, i, 0));
+        }
         if (r->reasoning.n)
             cJSON_AddItemToObject(m, "reasoning_content", str_n(r->reasoning.v, r->reasoning.n));
     } else {
@@ -159,23 +167,33 @@ static char *sse(char *json)
     return s;
 }
 
-char *fy_serve_sse_chunk(const struct fy_serve_run *r, const char *content, size_t content_len,
-                         const char *reasoning, size_t reasoning_len, bool first, bool finish)
+/* A chunk: its root and choices[0] (chunk_end adds finish_reason and prints it). */
+static cJSON *chunk_head(const struct fy_serve_run *r, cJSON **choice)
 {
-    return fy_serve_sse_chunk_tool(r, content, content_len, reasoning, reasoning_len, first,
-                                   finish, 0);
-}
-
-char *fy_serve_sse_chunk_tool(const struct fy_serve_run *r, const char *content,
-                              size_t content_len, const char *reasoning, size_t reasoning_len,
-                              bool first, bool finish, int tool_part)
-{
-    bool chat = r->rq->chat;
-    cJSON *root = head(r, chat ? "chat.completion.chunk" : "text_completion");
+    cJSON *root = head(r, r->rq->chat ? "chat.completion.chunk" : "text_completion");
     cJSON *choices = cJSON_AddArrayToObject(root, "choices");
     cJSON *c = cJSON_CreateObject();
     cJSON_AddNumberToObject(c, "index", 0);
-    if (chat) {
+    cJSON_AddItemToArray(choices, c);
+    *choice = c;
+    return root;
+}
+
+static char *chunk_end(cJSON *root, cJSON *c, const struct fy_serve_run *r, bool finish)
+{
+    if (finish)
+        cJSON_AddStringToObject(c, "finish_reason", r->finish);
+    else
+        cJSON_AddNullToObject(c, "finish_reason");
+    return sse(print(root));
+}
+
+char *fy_serve_sse_chunk(const struct fy_serve_run *r, const char *content, size_t content_len,
+                         const char *reasoning, size_t reasoning_len, bool first, bool finish)
+{
+    cJSON *c;
+    cJSON *root = chunk_head(r, &c);
+    if (r->rq->chat) {
         cJSON *d = cJSON_AddObjectToObject(c, "delta");
         if (first)
             cJSON_AddStringToObject(d, "role", "assistant");
@@ -183,18 +201,21 @@ char *fy_serve_sse_chunk_tool(const struct fy_serve_run *r, const char *content,
             cJSON_AddItemToObject(d, "content", str_n(content, content_len));
         if (reasoning_len)
             cJSON_AddItemToObject(d, "reasoning_content", str_n(reasoning, reasoning_len));
-        if (tool_part && r->tool_name[0])
-            cJSON_AddItemToObject(d, "tool_calls", tool_calls(r, tool_part));
     } else {
         cJSON_AddItemToObject(c, "text", str_n(content, content_len));
         cJSON_AddNullToObject(c, "logprobs");
     }
-    if (finish)
-        cJSON_AddStringToObject(c, "finish_reason", r->finish);
-    else
-        cJSON_AddNullToObject(c, "finish_reason");
-    cJSON_AddItemToArray(choices, c);
-    return sse(print(root));
+    return chunk_end(root, c, r, finish);
+}
+
+char *fy_serve_sse_tool(const struct fy_serve_run *r, int call, int part, bool finish)
+{
+    cJSON *c;
+    cJSON *root = chunk_head(r, &c);
+    cJSON *d = cJSON_AddObjectToObject(c, "delta");
+    cJSON *a = cJSON_AddArrayToObject(d, "tool_calls");
+    cJSON_AddItemToArray(a, tool_call(r, call, part));
+    return chunk_end(root, c, r, finish);
 }
 
 char *fy_serve_sse_usage(const struct fy_serve_run *r)
