@@ -34,20 +34,31 @@ static fy_status run_rope(const struct fy_node *n, const struct fy_batch *b)
     return FY_OK;
 }
 
+/* each run into its sequence's region */
 static fy_status run_kv_store(const struct fy_node *n, const struct fy_batch *b)
 {
     struct fy_kvcache *kv = b->kv;
-    fy_cpu_kv_store(kv->k[n->layer], kv->v[n->layer], kv->type, f32(n->src[0]), f32(n->src[1]),
-                    b->n_tok, kv->width, b->pos, fy_kvcache_ring(kv, n->layer));
+    const int l = n->layer;
+    for (int64_t i = 0; i < fy_batch_n_runs(b); i++) {
+        const struct fy_seq_run r = fy_batch_run(b, i);
+        fy_cpu_kv_store(fy_kvcache_seq_at(kv, l, kv->k[l], r.seq),
+                        fy_kvcache_seq_at(kv, l, kv->v[l], r.seq), kv->type,
+                        f32(n->src[0]) + r.t0 * kv->width, f32(n->src[1]) + r.t0 * kv->width,
+                        r.n_tok, kv->width, b->pos + r.t0, fy_kvcache_ring(kv, l));
+    }
     return FY_OK;
 }
 
+/* each run over its sequence's region */
 static fy_status run_attention(const struct fy_node *n, const struct fy_batch *b)
 {
-    struct fy_attn_args a = fy_attn_args_of(n, b);
     n->dst->ne1 = b->n_tok;
-    FY_TRY(fy_kvcache_linear(b->kv, &a)); /* a ring layer: its positions in order */
-    fy_cpu_attention(f32(n->dst), &a);
+    for (int64_t i = 0; i < fy_batch_n_runs(b); i++) {
+        const struct fy_seq_run r = fy_batch_run(b, i);
+        struct fy_attn_args a = fy_attn_args_of(n, b, &r);
+        FY_TRY(fy_kvcache_linear(b->kv, &a)); /* a ring layer: its positions in order */
+        fy_cpu_attention(f32(n->dst) + r.t0 * a.n_head * a.head_dim, &a);
+    }
     return FY_OK;
 }
 
