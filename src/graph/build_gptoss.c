@@ -333,7 +333,7 @@ fy_status fy_session_ubatch(struct fy_session *s, const int32_t *tokens, int64_t
     }
     struct fy_batch b = {
         .n_tok = nb, .tokens = tokens, .pos = s->pos, .kv = s->kv, .n_kv = runs[0].n_kv,
-        .runs = runs, .n_runs = n_runs,
+        .runs = runs, .n_runs = n_runs, .reads = &s->reads,
     };
     FY_TRY(s->sched ? fy_sched_exec(s->sched, &b)
                     : fy_graph_exec(&s->graph, backends, (int)FY_ARRAY_LEN(backends), &b));

@@ -70,6 +70,14 @@ struct fy_batch {
      * order; n_runs 0: every token is of sequence 0 and n_kv applies */
     const struct fy_seq_run *runs;
     int64_t n_runs;
+    struct fy_moe_reads *reads; /* NULL, or where MoE layers run on the CPU count their reads */
+};
+
+/* Expert weights the CPU's MoE layers read (each selected expert once per micro-batch). */
+struct fy_moe_reads {
+    int64_t layers;     /* MoE layer evaluations */
+    int64_t experts;    /* distinct experts they selected, summed */
+    uint64_t bytes;     /* those experts' weight bytes (gate, up, down) */
 };
 
 struct fy_backend {

@@ -122,6 +122,9 @@ int64_t fy_session_seq_truncate(struct fy_session *s, int32_t seq, int64_t n);
  * dst is then empty). */
 int64_t fy_session_seq_copy(struct fy_session *s, int32_t src, int32_t dst, int64_t n);
 
+/* The expert weights the MoE layers that ran on the CPU read since the session opened. */
+const struct fy_moe_reads *fy_session_moe_reads(const struct fy_session *s);
+
 /* The graph of the last evaluated micro-batch (for inspection and tests). */
 const struct fy_graph *fy_session_graph(const struct fy_session *s);
 /* The session's (host) KV cache (for inspection and tests). */

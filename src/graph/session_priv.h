@@ -27,6 +27,7 @@ struct fy_session {
     /* ring_min: the smallest ring, ring_window: the largest window of a ring layer */
     int64_t ring_min, ring_window;
     int64_t logits_rows;     /* rows allocated in act[ACT_LOGITS] */
+    struct fy_moe_reads reads; /* the CPU MoE layers' expert reads, cumulated */
     struct fy_sched *sched;  /* hybrid execution over a placement; NULL: all on the CPU */
 };
 

@@ -8,6 +8,8 @@
 
 int32_t fy_session_n_seq(const struct fy_session *s) { return s->o.n_seq; }
 
+const struct fy_moe_reads *fy_session_moe_reads(const struct fy_session *s) { return &s->reads; }
+
 static bool seq_ok(const struct fy_session *s, int32_t seq)
 {
     return seq >= 0 && seq < s->o.n_seq;
