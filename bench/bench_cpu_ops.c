@@ -7,9 +7,12 @@
  *     from memory: GB/s of weights and the fraction of the read bandwidth;
  *   - GEMM (512 tokens; prompt processing): one 2880 x 2880 matrix: GOP/s (2 x multiply-adds),
  *     and for MXFP4 the same with int8 activations (q8, the experts' prompt path);
- *   - attention (bench_attention): a micro-batch of 512 after 3584 cached slots, and one query.
+ *   - attention (bench_attention): a micro-batch of 512 after 3584 cached slots, and one query;
+ *   - small batches (bench_small_batch, --small-batch): the GEMV's weights against 1, 2, 3, 4,
+ *     8 tokens (the dense matrices of B sequences decoding together, ferry batch): weight GB/s
+ *     and tokens x GB/s, in the set in use; bandwidth-bound kernels keep GB/s as tokens grow.
  * The rows are split over the OpenMP threads as fy_cpu_matmul does (the set's mm_rows, mm_tok).
- * usage: bench_cpu_ops [--smoke] [--attention] [--kv f16|f32|q8_0]   (--smoke: tiny sizes, one
+ * usage: bench_cpu_ops [--smoke] [--attention] [--small-batch] [--kv f16|f32|q8_0]   (--smoke: tiny sizes, one
  * repetition: proves the program; --attention: the attention table only; --kv: the attention's
  * cache type, default f16) */
 #include "bench_util.h"
@@ -53,6 +56,54 @@ static void run_mm(const struct fy_cpu_set *s, enum fy_dtype t, const uint8_t *w
  * each repetition over the next of COLD_LAYERS caches, as decoding goes through the layers;
  * GFLOP/s counts 4 * head_dim flops per visible (query head, slot). */
 #define COLD_LAYERS 24
+
+/* Weights as large as the probe's buffer against n_tok = 1, 2, 3, 4, 8 tokens, the set in use:
+ * weight GB/s (bytes / time) and the probe's, medians. */
+static int bench_small_batch(int smoke, int reps, uint64_t *seed, const struct fy_qx_block *xq)
+{
+    static const enum fy_dtype types[] = {FY_Q8_0, FY_MXFP4};
+    static const int64_t toks[] = {1, 2, 3, 4, 8};
+    const struct fy_cpu_set *s = fy_cpu_set();
+    const size_t bytes = smoke ? (size_t)4 << 20 : fy_mem_bandwidth_bytes();
+    const int64_t nb = D / FY_QX_BLOCK;
+    printf("\nsmall batches (%s): weights streamed from memory against n tokens\n\n", s->name);
+    printf("| type | tokens | weight GB/s | probe GB/s | time per call vs 1 token |\n");
+    printf("|---|---|---|---|---|\n");
+    for (size_t it = 0; it < FY_ARRAY_LEN(types); it++) {
+        const enum fy_dtype t = types[it];
+        const size_t row_bytes = (size_t)nb * (t == FY_Q8_0 ? 34 : 17);
+        const int64_t rows = (int64_t)(bytes / row_bytes);
+        uint8_t *w = malloc((size_t)rows * row_bytes);
+        float *y = malloc((size_t)rows * 8 * sizeof(float));
+        if (!w || !y)
+            return 1;
+        for (size_t k = 0; k < (size_t)rows * row_bytes; k++)
+            w[k] = (uint8_t)rng_next(seed);
+        for (int64_t r = 0; r < rows * nb; r++)
+            w[(size_t)r * (t == FY_Q8_0 ? 34 : 17) + (t == FY_Q8_0 ? 1 : 0)] =
+                t == FY_Q8_0 ? 0x20 : 127;
+        double one = 0;
+        for (size_t k = 0; k < FY_ARRAY_LEN(toks); k++) {
+            double v[REPS], tm[REPS];
+            const double bw = smoke ? 0 : fy_mem_bandwidth_gbps();
+            run_mm(s, t, w, row_bytes, rows, xq, nb, toks[k], y); /* warm-up */
+            for (int r = 0; r < reps; r++) {
+                const double t0 = now_s();
+                run_mm(s, t, w, row_bytes, rows, xq, nb, toks[k], y);
+                tm[r] = now_s() - t0;
+                v[r] = (double)rows * (double)row_bytes / tm[r] / 1e9;
+            }
+            const double tmed = median(tm, reps);
+            if (k == 0)
+                one = tmed;
+            printf("| %s | %lld | %.2f | %.2f | %.2f |\n", fy_dtype_name(t), (long long)toks[k],
+                   median(v, reps), bw, tmed / one);
+        }
+        free(w);
+        free(y);
+    }
+    return 0;
+}
 static int bench_attention(int smoke, int reps, uint64_t *seed, enum fy_dtype kv_type)
 {
     const int64_t nh = 64, nkv = 8, hd = 64, n_tok = smoke ? 16 : 512;
@@ -155,20 +206,22 @@ static void run_mm8(const struct fy_cpu_set *s, const uint8_t *w, size_t row_byt
 
 int main(int argc, char **argv)
 {
-    int smoke = 0, attention_only = 0;
+    int smoke = 0, attention_only = 0, small_only = 0;
     enum fy_dtype kv_type = FY_F16;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--smoke"))
             smoke = 1;
         else if (!strcmp(argv[i], "--attention"))
             attention_only = 1;
+        else if (!strcmp(argv[i], "--small-batch"))
+            small_only = 1;
         else if (!strcmp(argv[i], "--kv") && i + 1 < argc && (!strcmp(argv[i + 1], "f16") ||
                  !strcmp(argv[i + 1], "f32") || !strcmp(argv[i + 1], "q8_0"))) {
             i++;
             kv_type = argv[i][0] == 'q' ? FY_Q8_0 : argv[i][1] == '1' ? FY_F16 : FY_F32;
         } else {
             fprintf(stderr, "bench_cpu_ops: unknown argument '%s' (usage: bench_cpu_ops [--smoke] "
-                            "[--attention] [--kv f16|f32|q8_0])\n", argv[i]);
+                            "[--attention] [--small-batch] [--kv f16|f32|q8_0])\n", argv[i]);
             return 2;
         }
     }
@@ -206,10 +259,6 @@ int main(int argc, char **argv)
     printf("read bandwidth (fy_mem_bandwidth_gbps: all threads, %zu MiB): %.2f GB/s (median of "
            "%d)\n\n",
            fy_mem_bandwidth_bytes() >> 20, base, reps);
-    printf("| set | type | GEMV GB/s | probe just before, GB/s | GEMV / probe | GEMM %lld tok GOP/s "
-           "| GEMM q8 GOP/s |\n",
-           (long long)n_tok_gemm);
-    printf("|---|---|---|---|---|---|---|\n");
 
     const int64_t nb = D / FY_QX_BLOCK;
     float *xf = malloc((size_t)n_tok_gemm * D * sizeof(float));
@@ -226,6 +275,12 @@ int main(int argc, char **argv)
     if (!x8)
         return 1;
     fy_qdot_quantize8_ref(xf, x8, n_tok_gemm * D);
+    if (small_only)
+        return bench_small_batch(smoke, reps, &seed, xq) ? 1 : 0;
+    printf("| set | type | GEMV GB/s | probe just before, GB/s | GEMV / probe | GEMM %lld tok GOP/s "
+           "| GEMM q8 GOP/s |\n",
+           (long long)n_tok_gemm);
+    printf("|---|---|---|---|---|---|---|\n");
 
     for (int i = 0; fy_cpu_set_name(i); i++) {
         const struct fy_cpu_set *s = fy_cpu_set_named(fy_cpu_set_name(i));

@@ -402,6 +402,7 @@ fy_status fy_cli_session(const struct fy_cli *o, const struct fy_model *m, int64
         so.n_ubatch = o->n_ubatch;
     so.kv_type = o->kv_type;
     so.swa_full = o->swa_full;
+    so.n_seq = o->n_seq > 0 ? o->n_seq : 1;
     so.n_threads = (int)o->n_threads;
     so.n_threads_batch = (int)(o->n_threads_batch ? o->n_threads_batch : o->n_threads);
     struct fy_cli *w = (struct fy_cli *)o; /* the placement and device live in the options */

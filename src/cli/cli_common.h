@@ -13,7 +13,8 @@ struct fy_cli {
     const char *model;      /* -m */
     int32_t *tokens;        /* --tokens / --tokens-file (malloc'd) */
     int64_t n_tokens;
-    int64_t n_ctx;          /* -c; 0: what the job needs */
+    int64_t n_ctx;          /* -c; 0: what the job needs (per sequence with n_seq > 1) */
+    int32_t n_seq;          /* sequences the session holds (batch, serve -np); 0: 1 */
     int64_t n_ubatch;       /* -ub; 0: default */
     int64_t n_threads;      /* -t; 0: OpenMP default (all cores) */
     int64_t n_threads_batch; /* -tb: micro-batches of more than one token; 0: as -t */

@@ -12,5 +12,7 @@ int fy_cmd_bench(int argc, char **argv);
 int fy_cmd_bench_compare(int argc, char **argv);
 int fy_cmd_sweep_bench(int argc, char **argv);
 int fy_cmd_serve(int argc, char **argv);
+int fy_cmd_batch(int argc, char **argv);
+int fy_cmd_batched_bench(int argc, char **argv);
 
 #endif

@@ -22,7 +22,9 @@ static void usage(FILE *f)
             "  sweep-bench  PP and TG speed at growing KV depth (llama-sweep-bench's table)\n"
             "  bench     llama-bench-style pp/tg tests: median t/s and spread (md/csv/json/jsonl)\n"
             "  bench-compare  compare two `bench -o jsonl` files; exit 1 on a regression\n"
-            "  serve     an OpenAI-compatible HTTP server (/v1/chat/completions, /v1/models)\n\n"
+            "  serve     an OpenAI-compatible HTTP server (/v1/chat/completions, /v1/models)\n"
+            "  batch     a file of prompts, N sequences decoding together (JSON lines out)\n"
+            "  batched-bench  t/s of B sequences decoding together (llama-batched-bench's table)\n\n"
             "exit status: 0 done, 1 runtime error, 2 usage error (plan: 3 when the placement\n"
             "does not fit --vram); ferry COMMAND -h says each command's\n",
             FY_VERSION);
@@ -38,6 +40,8 @@ int main(int argc, char **argv)
         {"synth", fy_cmd_synth},
         {"logits", fy_cmd_logits},
         {"run", fy_cmd_run},
+        {"batch", fy_cmd_batch},
+        {"batched-bench", fy_cmd_batched_bench},
         {"chat", fy_cmd_chat},
         {"tokenize", fy_cmd_tokenize},
         {"plan", fy_cmd_plan},

@@ -17,6 +17,7 @@ void fy_session_opts_default(struct fy_session_opts *o)
 {
     o->n_ctx = 4096;
     o->n_ubatch = 512;
+    o->n_seq = 1;
     o->kv_type = FY_F16;
     o->swa_full = false;
     o->n_threads = 0;
@@ -49,10 +50,10 @@ fy_status fy_session_new(const struct fy_model *m, const struct fy_session_opts 
         s->o = *o;
     else
         fy_session_opts_default(&s->o);
-    if (s->o.n_ctx <= 0 || s->o.n_ubatch <= 0 ||
+    if (s->o.n_ctx <= 0 || s->o.n_ubatch <= 0 || s->o.n_seq <= 0 || s->o.n_seq > FY_SEQ_MAX ||
         (s->o.kv_type != FY_F16 && s->o.kv_type != FY_F32 && s->o.kv_type != FY_Q8_0)) {
-        fy_log(FY_LOG_ERR, "session: invalid options (n_ctx %lld, n_ubatch %lld)",
-               (long long)s->o.n_ctx, (long long)s->o.n_ubatch);
+        fy_log(FY_LOG_ERR, "session: invalid options (n_ctx %lld, n_ubatch %lld, n_seq %d)",
+               (long long)s->o.n_ctx, (long long)s->o.n_ubatch, s->o.n_seq);
         st = FY_E_INVAL;
         goto fail;
     }
@@ -82,7 +83,8 @@ fy_status fy_session_new(const struct fy_model *m, const struct fy_session_opts 
             s->ring_window = w > s->ring_window ? w : s->ring_window;
         }
     }
-    st = fy_kvcache_new(hp->n_layer, s->o.n_ctx, slots, kvw, s->o.kv_type, &s->kv);
+    st = fy_kvcache_new_seqs(hp->n_layer, s->o.n_ctx, s->o.n_seq, slots, kvw, s->o.kv_type,
+                             &s->kv);
     free(slots);
     if (st != FY_OK)
         goto fail;
@@ -97,7 +99,11 @@ fy_status fy_session_new(const struct fy_model *m, const struct fy_session_opts 
     for (size_t i = 0; i < FY_ARRAY_LEN(specs) && st == FY_OK; i++)
         st = act_alloc(&s->act[specs[i].id], specs[i].t, specs[i].ne0, ub);
     s->pos = malloc((size_t)ub * sizeof(*s->pos));
-    if (st == FY_OK && !s->pos)
+    s->runs = malloc((size_t)ub * sizeof(*s->runs));
+    s->tok = malloc((size_t)ub * sizeof(*s->tok));
+    s->seq_past = calloc((size_t)s->o.n_seq, sizeof(*s->seq_past));
+    s->seq_lo = calloc((size_t)s->o.n_seq, sizeof(*s->seq_lo));
+    if (st == FY_OK && (!s->pos || !s->runs || !s->tok || !s->seq_past || !s->seq_lo))
         st = FY_E_NOMEM;
     if (st == FY_OK && (s->o.placement || s->o.gpu))
         st = fy_sched_new(s, &s->sched);
@@ -121,35 +127,25 @@ void fy_session_free(struct fy_session *s)
             free(s->act[i].data);
     fy_graph_free(&s->graph);
     free(s->pos);
+    free(s->runs);
+    free(s->tok);
+    free(s->seq_past);
+    free(s->seq_lo);
     free(s);
 }
 
-int64_t fy_session_n_past(const struct fy_session *s) { return s->n_past; }
+int64_t fy_session_n_past(const struct fy_session *s) { return s->seq_past[0]; }
 int64_t fy_session_n_ctx(const struct fy_session *s) { return s->o.n_ctx; }
 size_t fy_session_kv_bytes(const struct fy_session *s) { return fy_kvcache_bytes(s->kv); }
 
 void fy_session_reset(struct fy_session *s)
 {
-    s->n_past = 0;
-    s->kv_lo = 0;
+    fy_session_seq_reset(s, 0);
 }
 
 int64_t fy_session_truncate(struct fy_session *s, int64_t n)
 {
-    if (n < 0 || n >= s->n_past)
-        return s->n_past;
-    /* a ring layer at position n needs n - window + 1 .. n - 1 */
-    const int64_t need = n - s->ring_window + 1 > 0 ? n - s->ring_window + 1 : 0;
-    if (n > 0 && s->ring_min > 0 && need < s->kv_lo) {
-        fy_log(FY_LOG_INFO, "session: the sliding-window KV rings no longer hold positions %lld "
-               ".. %lld: evaluating from position 0 again (--swa-full keeps them)",
-               (long long)need, (long long)s->kv_lo - 1);
-        n = 0;
-    }
-    s->n_past = n;
-    if (n == 0)
-        s->kv_lo = 0;
-    return n;
+    return fy_session_seq_truncate(s, 0, n);
 }
 const struct fy_graph *fy_session_graph(const struct fy_session *s) { return &s->graph; }
 
@@ -293,7 +289,7 @@ static fy_status build(struct fy_session *s, int64_t n_tok, bool all_logits, boo
     return b.st;
 }
 
-static fy_status ensure_logits(struct fy_session *s, int64_t rows)
+fy_status fy_session_ensure_logits(struct fy_session *s, int64_t rows)
 {
     if (s->logits_rows >= rows)
         return FY_OK;
@@ -305,53 +301,71 @@ static fy_status ensure_logits(struct fy_session *s, int64_t rows)
     return FY_OK;
 }
 
+fy_status fy_session_check_tokens(const struct fy_session *s, const int32_t *tokens, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= s->m->hp.n_vocab) {
+            fy_log(FY_LOG_ERR, "token %lld: id %d is outside the vocabulary [0, %lld)",
+                   (long long)i, tokens[i], (long long)s->m->hp.n_vocab);
+            return FY_E_INVAL;
+        }
+    }
+    return FY_OK;
+}
+
+fy_status fy_session_ubatch(struct fy_session *s, const int32_t *tokens, int64_t nb,
+                            const struct fy_seq_run *runs, int64_t n_runs, bool all_logits,
+                            bool need_logits, bool argmax)
+{
+    const struct fy_backend *const backends[] = {&fy_backend_cpu};
+    FY_TRY(build(s, nb, all_logits, need_logits, argmax));
+#if FY_HAVE_OPENMP
+    const int nt = nb > 1 ? s->o.n_threads_batch : s->o.n_threads;
+    if (nt != omp_get_max_threads())
+        omp_set_num_threads(nt);
+#endif
+    /* storing positions seq_past .. seq_past + n - 1 overwrites the rings' older positions
+     * (counted before running: a batch that fails half-way may have stored some) */
+    for (int64_t i = 0; i < n_runs && s->ring_min > 0; i++) {
+        const int32_t q = runs[i].seq;
+        if (s->seq_past[q] + runs[i].n_tok - s->ring_min > s->seq_lo[q])
+            s->seq_lo[q] = s->seq_past[q] + runs[i].n_tok - s->ring_min;
+    }
+    struct fy_batch b = {
+        .n_tok = nb, .tokens = tokens, .pos = s->pos, .kv = s->kv, .n_kv = runs[0].n_kv,
+        .runs = runs, .n_runs = n_runs, .reads = &s->reads,
+    };
+    FY_TRY(s->sched ? fy_sched_exec(s->sched, &b)
+                    : fy_graph_exec(&s->graph, backends, (int)FY_ARRAY_LEN(backends), &b));
+    for (int64_t i = 0; i < n_runs; i++)
+        s->seq_past[runs[i].seq] += runs[i].n_tok;
+    return FY_OK;
+}
+
 static fy_status eval(struct fy_session *s, const int32_t *tokens, int64_t n, bool all_logits,
                       fy_logits_fn fn, void *ud, int32_t *argmax)
 {
-    const struct fy_backend *const backends[] = {&fy_backend_cpu};
     const int64_t n_vocab = s->m->hp.n_vocab;
 
     FY_CHECK_ARG(s && (tokens || n == 0));
     if (n <= 0)
         return FY_OK;
-    if (s->n_past + n > s->o.n_ctx) {
+    if (s->seq_past[0] + n > s->o.n_ctx) {
         fy_log(FY_LOG_ERR, "context full: %lld cached + %lld new tokens > context size %lld "
-               "(raise -c)", (long long)s->n_past, (long long)n, (long long)s->o.n_ctx);
+               "(raise -c)", (long long)s->seq_past[0], (long long)n, (long long)s->o.n_ctx);
         return FY_E_FULL;
     }
-    for (int64_t i = 0; i < n; i++) {
-        if (tokens[i] < 0 || tokens[i] >= n_vocab) {
-            fy_log(FY_LOG_ERR, "token %lld: id %d is outside the vocabulary [0, %lld)",
-                   (long long)i, tokens[i], (long long)n_vocab);
-            return FY_E_INVAL;
-        }
-    }
-    FY_TRY(ensure_logits(s, all_logits ? s->o.n_ubatch : 1));
+    FY_TRY(fy_session_check_tokens(s, tokens, n));
+    FY_TRY(fy_session_ensure_logits(s, all_logits ? s->o.n_ubatch : 1));
     for (int64_t i0 = 0; i0 < n; i0 += s->o.n_ubatch) {
         const int64_t nb = (n - i0 < s->o.n_ubatch) ? n - i0 : s->o.n_ubatch;
         const bool last = i0 + nb == n;
+        const int64_t past = s->seq_past[0];
         for (int64_t t = 0; t < nb; t++)
-            s->pos[t] = (int32_t)(s->n_past + t);
-        FY_TRY(build(s, nb, all_logits, all_logits || last, argmax && last && !all_logits));
-#if FY_HAVE_OPENMP
-        const int nt = nb > 1 ? s->o.n_threads_batch : s->o.n_threads;
-        if (nt != omp_get_max_threads())
-            omp_set_num_threads(nt);
-#endif
-        /* storing positions n_past .. n_past + nb - 1 overwrites the rings' older positions
-         * (counted before running: a batch that fails half-way may have stored some) */
-        if (s->ring_min > 0 && s->n_past + nb - s->ring_min > s->kv_lo)
-            s->kv_lo = s->n_past + nb - s->ring_min;
-        struct fy_batch b = {
-            .n_tok = nb, .tokens = tokens + i0, .pos = s->pos, .kv = s->kv,
-            .n_kv = s->n_past + nb,
-        };
-        fy_status st = s->sched ? fy_sched_exec(s->sched, &b)
-                                : fy_graph_exec(&s->graph, backends, (int)FY_ARRAY_LEN(backends),
-                                                &b);
-        if (st != FY_OK)
-            return st;
-        s->n_past += nb;
+            s->pos[t] = (int32_t)(past + t);
+        s->runs[0] = (struct fy_seq_run){0, nb, past + nb, 0};
+        FY_TRY(fy_session_ubatch(s, tokens + i0, nb, s->runs, 1, all_logits,
+                                 all_logits || last, argmax && last && !all_logits));
         if (argmax && last && !all_logits)
             *argmax = ((const int32_t *)s->act[ACT_ARGMAX].data)[0];
         if (fn && all_logits)

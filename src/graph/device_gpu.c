@@ -215,15 +215,24 @@ static fy_status run_node(struct gpudev *g, const struct fy_node *n, const struc
     case FY_OP_ROPE:
         return fy_gpu_rope_yarn(f32(x), x->ne1, x->ne0 / n->iparam, n->iparam, b->pos,
                                 n->params, s);
-    case FY_OP_KV_STORE:
-        return fy_gpu_kv_store(kv->k[n->layer], kv->v[n->layer], kv->type, f32(x),
-                               f32(n->src[1]), b->n_tok, kv->width, b->pos,
-                               fy_kvcache_ring(kv, n->layer), s);
-    case FY_OP_ATTENTION: {
-        struct fy_attn_args a = fy_attn_args_of(n, b);
+    case FY_OP_KV_STORE: /* each run into its sequence's region */
+        for (int64_t i = 0; i < fy_batch_n_runs(b); i++) {
+            const struct fy_seq_run r = fy_batch_run(b, i);
+            const int l = n->layer;
+            FY_TRY(fy_gpu_kv_store(fy_kvcache_seq_at(kv, l, kv->k[l], r.seq),
+                                   fy_kvcache_seq_at(kv, l, kv->v[l], r.seq), kv->type,
+                                   f32(x) + r.t0 * kv->width, f32(n->src[1]) + r.t0 * kv->width,
+                                   r.n_tok, kv->width, b->pos + r.t0, fy_kvcache_ring(kv, l), s));
+        }
+        return FY_OK;
+    case FY_OP_ATTENTION: /* each run over its sequence's region */
         n->dst->ne1 = b->n_tok;
-        return fy_gpu_attention(f32(n->dst), &a, s);
-    }
+        for (int64_t i = 0; i < fy_batch_n_runs(b); i++) {
+            const struct fy_seq_run r = fy_batch_run(b, i);
+            struct fy_attn_args a = fy_attn_args_of(n, b, &r);
+            FY_TRY(fy_gpu_attention(f32(n->dst) + r.t0 * a.n_head * a.head_dim, &a, s));
+        }
+        return FY_OK;
     case FY_OP_ADD:
         n->dst->ne1 = x->ne1;
         return fy_gpu_add(f32(n->dst), f32(x), f32(n->src[1]), x->ne1 * x->ne0, s);

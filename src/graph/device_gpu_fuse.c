@@ -70,15 +70,19 @@ static fy_status rope_kv(fy_gpu_stream s, const struct fy_node *nd, int64_t left
     const struct fy_node *rq = &nd[0], *rk = &nd[1], *st = &nd[2];
     if (left < 3 || rk->op != FY_OP_ROPE || st->op != FY_OP_KV_STORE || rq->params != rk->params ||
         rq->iparam != rk->iparam || rq->iparam <= 0 || !reads(st, 0, rk->src[0]) ||
-        reads(st, 0, rq->src[0]) || rq->src[0]->ne1 != b->n_tok || rk->src[0]->ne1 != b->n_tok)
+        reads(st, 0, rq->src[0]) || rq->src[0]->ne1 != b->n_tok || rk->src[0]->ne1 != b->n_tok ||
+        b->n_runs > 1) /* several sequences: one store per run (device_gpu.c) */
         return FY_E_UNSUPPORTED;
     const struct fy_kvcache *kv = b->kv;
     const int64_t hd = rq->iparam;
+    const int32_t seq = fy_batch_run(b, 0).seq;
     if (kv->width != rk->src[0]->ne0 || st->src[1]->ne0 != kv->width)
         return FY_E_UNSUPPORTED;
     FY_TRY(fy_gpu_rope_kv_store(f32(rq->src[0]), f32(rk->src[0]), f32(st->src[1]), b->n_tok,
                                 rq->src[0]->ne0 / hd, rk->src[0]->ne0 / hd, hd, b->pos,
-                                rq->params, kv->k[st->layer], kv->v[st->layer], kv->type,
+                                rq->params,
+                                fy_kvcache_seq_at(kv, st->layer, kv->k[st->layer], seq),
+                                fy_kvcache_seq_at(kv, st->layer, kv->v[st->layer], seq), kv->type,
                                 fy_kvcache_ring(kv, st->layer), s));
     *used = 3;
     return FY_OK;

@@ -34,6 +34,7 @@ struct fy_act {
 };
 
 struct fy_kvcache;
+struct fy_seq_run;
 
 /* params of ATTENTION and KV_STORE nodes */
 struct fy_attn_shape {
@@ -64,7 +65,19 @@ struct fy_batch {
     const int32_t *tokens;    /* [n_tok] */
     const int32_t *pos;       /* [n_tok] */
     struct fy_kvcache *kv;
-    int64_t n_kv;             /* valid cache slots after this batch is stored */
+    int64_t n_kv;             /* valid cache slots after this batch is stored (no runs) */
+    /* tokens of several sequences (kvcache.h: struct fy_seq_run), consecutive runs in token
+     * order; n_runs 0: every token is of sequence 0 and n_kv applies */
+    const struct fy_seq_run *runs;
+    int64_t n_runs;
+    struct fy_moe_reads *reads; /* NULL, or where MoE layers run on the CPU count their reads */
+};
+
+/* Expert weights the CPU's MoE layers read (each selected expert once per micro-batch). */
+struct fy_moe_reads {
+    int64_t layers;     /* MoE layer evaluations */
+    int64_t experts;    /* distinct experts they selected, summed */
+    uint64_t bytes;     /* those experts' weight bytes (gate, up, down) */
 };
 
 struct fy_backend {

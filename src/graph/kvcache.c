@@ -11,14 +11,20 @@ static size_t row_bytes(const struct fy_kvcache *kv)
 
 static int64_t layer_slots(const struct fy_kvcache *kv, int64_t l)
 {
-    const int64_t r = fy_kvcache_ring(kv, l);
-    return r > 0 ? r : kv->n_ctx;
+    return fy_kvcache_slots(kv, l) * kv->n_seq;
 }
 
 fy_status fy_kvcache_new(int64_t n_layer, int64_t n_ctx, const int64_t *slots, int64_t width,
                          enum fy_dtype type, struct fy_kvcache **out)
 {
-    FY_CHECK_ARG(out && n_layer > 0 && n_ctx > 0 && width > 0);
+    return fy_kvcache_new_seqs(n_layer, n_ctx, 1, slots, width, type, out);
+}
+
+fy_status fy_kvcache_new_seqs(int64_t n_layer, int64_t n_ctx, int64_t n_seq,
+                              const int64_t *slots, int64_t width, enum fy_dtype type,
+                              struct fy_kvcache **out)
+{
+    FY_CHECK_ARG(out && n_layer > 0 && n_ctx > 0 && width > 0 && n_seq > 0);
     FY_CHECK_ARG(type == FY_F16 || type == FY_F32 || type == FY_Q8_0);
     for (int64_t l = 0; slots && l < n_layer; l++)
         FY_CHECK_ARG(slots[l] > 0 && slots[l] <= n_ctx);
@@ -35,6 +41,7 @@ fy_status fy_kvcache_new(int64_t n_layer, int64_t n_ctx, const int64_t *slots, i
     kv->type = type;
     kv->n_layer = n_layer;
     kv->n_ctx = n_ctx;
+    kv->n_seq = n_seq;
     kv->width = width;
     kv->k = calloc((size_t)n_layer, sizeof(void *));
     kv->v = calloc((size_t)n_layer, sizeof(void *));
@@ -62,8 +69,9 @@ fy_status fy_kvcache_new(int64_t n_layer, int64_t n_ctx, const int64_t *slots, i
     *out = kv;
     return FY_OK;
 fail:
-    fy_log(FY_LOG_ERR, "KV cache: cannot allocate %lld layers x %lld positions x %lld (%s)",
-           (long long)n_layer, (long long)n_ctx, (long long)width, fy_dtype_name(type));
+    fy_log(FY_LOG_ERR, "KV cache: cannot allocate %lld layers x %lld sequences x %lld positions "
+           "x %lld (%s)", (long long)n_layer, (long long)n_seq, (long long)n_ctx,
+           (long long)width, fy_dtype_name(type));
     fy_kvcache_free(kv);
     return FY_E_NOMEM;
 }

@@ -279,6 +279,31 @@ void fy_sched_free(struct fy_sched *sc)
 
 const struct fy_sched_stats *fy_sched_stats(const struct fy_sched *sc) { return &sc->st; }
 
+fy_status fy_sched_kv_copy(struct fy_sched *sc, int64_t l, size_t dst, size_t src, size_t n)
+{
+    const struct fy_kvcache *kv = &sc->kv_view;
+    if (sc->pl->layers[l].kv_dev != FY_DEV_GPU0) {
+        memmove((char *)kv->k[l] + dst, (const char *)kv->k[l] + src, n);
+        memmove((char *)kv->v[l] + dst, (const char *)kv->v[l] + src, n);
+        return FY_OK;
+    }
+    /* through the host: forks are rare, a few MiB each */
+    void *tmp = malloc(n ? n : 1);
+    if (!tmp)
+        return FY_E_NOMEM;
+    fy_status st = FY_OK;
+    for (int kvv = 0; kvv < 2 && st == FY_OK; kvv++) {
+        char *base = kvv ? kv->v[l] : kv->k[l];
+        st = sc->gpu->ops->sync(sc->gpu);
+        if (st == FY_OK)
+            st = sc->gpu->ops->copy_out(sc->gpu, tmp, base + src, n);
+        if (st == FY_OK)
+            st = sc->gpu->ops->copy_in(sc->gpu, base + dst, tmp, n);
+    }
+    free(tmp);
+    return st;
+}
+
 /* ---- where nodes run ---- */
 
 static enum fy_device_id node_dev(const struct fy_sched *sc, const struct fy_node *n,
@@ -503,13 +528,17 @@ static fy_status exec_batch(struct fy_sched *sc, const struct fy_batch *b)
     const struct fy_act *last = g->n_nodes ? g->nodes[g->n_nodes - 1].dst : NULL;
     const int result = last == &sc->s->act[ACT_LOGITS] ? ACT_LOGITS
                        : last == &sc->s->act[ACT_ARGMAX] ? ACT_ARGMAX : -1;
-    const uint64_t key = ((uint64_t)g->n_nodes << 32) | ((uint64_t)b->n_tok << 2) |
-                         (uint64_t)(result + 1);
+    /* a recording holds one sequence's cache addresses: recorded and replayed per sequence,
+     * not for micro-batches of several */
+    const struct fy_seq_run run0 = fy_batch_run(b, 0);
+    const uint64_t key = ((uint64_t)(run0.seq & 0x7ff) << 52) | ((uint64_t)g->n_nodes << 32) |
+                         ((uint64_t)b->n_tok << 2) | (uint64_t)(result + 1);
     bool replay = false;
-    sc->in_step = b->n_tok <= FY_STEP_MAX_TOK && sc->pure_key == key && sc->gpu->ops->step_begin &&
+    sc->in_step = b->n_tok <= FY_STEP_MAX_TOK && fy_batch_n_runs(b) == 1 && run0.seq < 0x800 &&
+                  sc->pure_key == key && sc->gpu->ops->step_begin &&
                   sc->gpu->ops->step_begin(sc->gpu, key, &replay) == FY_OK;
     sc->pure = true;
-    sc->batch_key = key;
+    sc->batch_key = fy_batch_n_runs(b) == 1 ? key : 0;
 
     /* the ids and positions in one upload (from pinned memory, not waited for: the previous
      * batch ended with a sync, so nothing in flight still reads io_host) */
@@ -529,8 +558,13 @@ static fy_status exec_batch(struct fy_sched *sc, const struct fy_batch *b)
     bd.tokens = sc->tok_dev;
     bd.pos = sc->pos_dev;
     bd.kv = &sc->kv_view;
-    if (sc->in_step) /* replayed at other depths: attention bounds keys by position alone */
+    struct fy_seq_run step_run = run0;
+    if (sc->in_step) { /* replayed at other depths: attention bounds keys by position alone */
         bd.n_kv = sc->kv_view.n_ctx;
+        step_run.n_kv = sc->kv_view.n_ctx;
+        bd.runs = &step_run;
+        bd.n_runs = 1;
+    }
     for (int k = 0; k < FY_STAGE_SLOTS; k++)
         fy_sched_drop_prefetch(sc, k, NULL); /* left by a batch that failed half-way */
 

@@ -15,6 +15,10 @@ void fy_sched_free(struct fy_sched *sc);
  * offloaded MoE layer selects. The logits are on the host afterwards. */
 fy_status fy_sched_exec(struct fy_sched *sc, const struct fy_batch *b);
 
+/* Copies n bytes of layer l's K and V cache from offset src to offset dst (bytes from the
+ * layer's start), in device memory where the layer's cache lives on the device. */
+fy_status fy_sched_kv_copy(struct fy_sched *sc, int64_t l, size_t dst, size_t src, size_t n);
+
 const struct fy_sched_stats *fy_sched_stats(const struct fy_sched *sc);
 
 /* The cross-layer prefetch rule: after an uploading MoE layer selected n_selected of n_expert

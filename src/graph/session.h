@@ -17,6 +17,8 @@ struct fy_session_opts {
     int64_t n_ctx;          /* KV cache positions (default: 4096, capped at n_ctx_train) */
     int64_t n_ubatch;       /* tokens per graph evaluation (default 512) */
     enum fy_dtype kv_type;  /* FY_F16 (default), FY_F32 or FY_Q8_0 */
+    /* sequences the cache holds (default 1), each n_ctx positions (fy_session_eval_seqs) */
+    int32_t n_seq;
     /* false (default): sliding-window layers keep a ring of window + n_ubatch slots
      * (fy_place_kv_slots); true (--swa-full): every layer keeps n_ctx slots */
     bool swa_full;
@@ -86,6 +88,42 @@ void fy_session_reset(struct fy_session *s);
  * (positions since overwritten: more than ring - window + 1 evaluated after n-1; the caller
  * evaluates the prefix again). */
 int64_t fy_session_truncate(struct fy_session *s, int64_t n);
+
+/* ---- several sequences (session_seq.c) ---- */
+#define FY_SEQ_MAX 1024
+
+/* n tokens continuing sequence seq */
+struct fy_seq_input {
+    int32_t seq;
+    const int32_t *tokens;
+    int64_t n;
+};
+/* Receives the logits of the last token of input i. */
+typedef fy_status (*fy_seq_logits_fn)(void *ud, int64_t i, const float *logits, int64_t n_vocab);
+
+/* Evaluates the inputs (distinct sequences) together: the tokens of all of them share
+ * micro-batches (each selected expert's weights read once per micro-batch for every sequence's
+ * tokens), each attends to its own sequence only. fn receives the logits of each input's last
+ * token (in micro-batches of up to n_ubatch such last tokens, after every input's earlier tokens
+ * went through micro-batches without logits). A sequence's result does not depend on the
+ * others (bit for bit with the reference kernel set). FY_E_FULL (nothing evaluated) if an input
+ * does not fit in its sequence's n_ctx; FY_E_INVAL for a bad sequence or token id. */
+fy_status fy_session_eval_seqs(struct fy_session *s, const struct fy_seq_input *in, int64_t n_in,
+                               fy_seq_logits_fn fn, void *ud);
+int32_t fy_session_n_seq(const struct fy_session *s);
+int64_t fy_session_seq_n_past(const struct fy_session *s, int32_t seq);
+/* Empties sequence seq (its rows are left to be overwritten). */
+void fy_session_seq_reset(struct fy_session *s, int32_t seq);
+/* fy_session_truncate for sequence seq. */
+int64_t fy_session_seq_truncate(struct fy_session *s, int32_t seq, int64_t n);
+/* Forks: sequence dst becomes the first n positions of sequence src (n <= its n_past; the rows
+ * are copied, wherever the cache lives). Returns dst's new n_past: n, or 0 when src's rings no
+ * longer hold the window before n (the caller evaluates the prefix), or -1 on an error (logged;
+ * dst is then empty). */
+int64_t fy_session_seq_copy(struct fy_session *s, int32_t src, int32_t dst, int64_t n);
+
+/* The expert weights the MoE layers that ran on the CPU read since the session opened. */
+const struct fy_moe_reads *fy_session_moe_reads(const struct fy_session *s);
 
 /* The graph of the last evaluated micro-batch (for inspection and tests). */
 const struct fy_graph *fy_session_graph(const struct fy_session *s);

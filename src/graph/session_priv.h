@@ -19,12 +19,28 @@ struct fy_session {
     struct fy_attn_shape shape;
     struct fy_graph graph;
     int32_t *pos;            /* [n_ubatch] */
-    int64_t n_past;
-    /* the rings (kv->ring) hold every position from kv_lo to n_past - 1 (fy_session_truncate);
-     * ring_min: the smallest ring, ring_window: the largest window of a ring layer */
-    int64_t kv_lo, ring_min, ring_window;
+    struct fy_seq_run *runs; /* [n_ubatch] */
+    int32_t *tok;            /* [n_ubatch]: a micro-batch's tokens gathered from several inputs */
+    /* per sequence [o.n_seq]: positions evaluated; the rings (kv->ring) hold every position
+     * from seq_lo to seq_past - 1 (fy_session_truncate) */
+    int64_t *seq_past, *seq_lo;
+    /* ring_min: the smallest ring, ring_window: the largest window of a ring layer */
+    int64_t ring_min, ring_window;
     int64_t logits_rows;     /* rows allocated in act[ACT_LOGITS] */
+    struct fy_moe_reads reads; /* the CPU MoE layers' expert reads, cumulated */
     struct fy_sched *sched;  /* hybrid execution over a placement; NULL: all on the CPU */
 };
+
+/* Runs one micro-batch of nb tokens whose positions are in s->pos, in runs[n_runs] (kvcache.h:
+ * consecutive tokens of one sequence each, n_kv counting them), and advances each run's
+ * sequence. Logits: every row (all_logits), the last row (need_logits), or none; argmax: the
+ * last row's arg-max in act[ACT_ARGMAX]. */
+fy_status fy_session_ubatch(struct fy_session *s, const int32_t *tokens, int64_t nb,
+                            const struct fy_seq_run *runs, int64_t n_runs, bool all_logits,
+                            bool need_logits, bool argmax);
+/* FY_E_INVAL (logged) for a token id outside the vocabulary */
+fy_status fy_session_check_tokens(const struct fy_session *s, const int32_t *tokens, int64_t n);
+/* the rows of act[ACT_LOGITS] */
+fy_status fy_session_ensure_logits(struct fy_session *s, int64_t rows);
 
 #endif
