@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # `ferry chat` driven as a person would, in a tmux terminal, on a tiny synthetic model: two
 # messages, one answer interrupted with Ctrl-C, the prompt comes back, /stats answers, /exit
-# leaves with status 0. Also the non-interactive mode with a pipe.
-# usage: test_chat_tmux.sh FERRY VOCAB       exit 0 pass, 77 skip, 1 fail
+# leaves with status 0. Also the non-interactive mode with a pipe. With libedit (EDIT=libedit):
+# the line editor (an edit in the middle of a recalled message, Ctrl-C clearing a line, Tab, a
+# """ message as one history entry, the history file read again by a second run, Ctrl-R, a
+# resize while typing, Ctrl-D, --no-history); without it (EDIT=plain), its notice, once.
+# usage: test_chat_tmux.sh FERRY VOCAB [EDIT]       exit 0 pass, 77 skip, 1 fail
 set -uo pipefail
-ferry=$1 vocab=$2
+ferry=$1 vocab=$2 edit=${3:-libedit}
 command -v tmux >/dev/null || { echo "skip: tmux absent"; exit 77; }
 [ -f "$vocab" ] || { echo "skip: vocabulary $vocab absent"; exit 77; }
 tmp=$(mktemp -d /tmp/ferry-chat.XXXXXX)
@@ -12,6 +15,9 @@ sock=$tmp/tmux.sock
 T() { tmux -S "$sock" "$@"; }
 cleanup() { T kill-server 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
+# the history file and anything else a chat would keep in the home folder stay in $tmp
+export HOME=$tmp/home XDG_STATE_HOME=$tmp/state
+mkdir -p "$HOME"
 fail=0
 check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
 
@@ -29,6 +35,27 @@ wait_for() {
     return 1
 }
 count() { screen | grep -Ec -- "$1"; }
+# wait_count PATTERN N [SECONDS]: until N lines of the screen match
+wait_count() {
+    local end=$((SECONDS + ${3:-60}))
+    while [ $SECONDS -lt $end ]; do
+        [ "$(count "$1")" -ge "$2" ] && return 0
+        sleep 0.2
+    done
+    echo "timed out waiting for $2 lines of: $1"; screen | tail -15
+    return 1
+}
+# wait_line PATTERN [SECONDS]: until the last prompt line (the one being edited), less the spaces
+# the editor wrote at its end, matches (an empty one: '^>$')
+wait_line() {
+    local end=$((SECONDS + ${2:-10}))
+    while [ $SECONDS -lt $end ]; do
+        screen | grep -E '^> ' | tail -1 | sed 's/ *$//' | grep -Eq -- "$1" && return 0
+        sleep 0.2
+    done
+    echo "timed out waiting for the line: $1"; screen | tail -8
+    return 1
+}
 
 T new-session -d -s chat -x 160 -y 50 \
     "$ferry chat -m $tmp/tiny.gguf -n 400 -s 7 -c 4096; echo EXIT=\$?; sleep 30"
@@ -50,6 +77,17 @@ check "/stats answers" "wait_for '^turns 2 \| context [0-9]+ / 4096' 10"
 
 T send-keys -t chat "/exit" Enter
 check "/exit leaves cleanly" "wait_for 'EXIT=0' 20"
+if [ "$edit" = libedit ]; then
+    # the default history file: one entry a message (the two lines of the second are one)
+    dh=$XDG_STATE_HOME/ferry/chat_history
+    check "history in \$XDG_STATE_HOME/ferry/chat_history" \
+        "grep -q '^Hello.040there$' '$dh' && [ \$(grep -c 'second' '$dh') = 1 ] &&
+         grep -q 'second.*on.040two.040lines$' '$dh'"
+else
+    check "without libedit: said once" "[ \$(count 'built without libedit') = 1 ]"
+fi
+T kill-session -t chat
+hist_sum=$(cat "$XDG_STATE_HOME/ferry/chat_history" 2>/dev/null | cksum)
 
 # a pipe instead of a terminal: no prompt, answers, then /stats, exit 0 at EOF
 out=$(printf 'hi\n/stats\n' | "$ferry" chat -m "$tmp/tiny.gguf" -n 20 -s 1 2>&1)
@@ -110,6 +148,108 @@ check "/load errors: nothing loaded, said" \
 check "/load errors: the conversation unchanged" "cmp -s $c.d $c.d2"
 check "/help lists /load" "grep -q '^/load FILE' <<< \"\$out\""
 check "/load errors: the chat goes on" "[ $rc = 0 ] && grep -q '^turns 2 |' <<< \"\$out\""
+
+check "piped input: no history written" \
+    "[ \"\$(cat '$XDG_STATE_HOME/ferry/chat_history' 2>/dev/null | cksum)\" = '$hist_sum' ]"
+
+# ---- the line editor (libedit) ----
+# edit_chat FLAGS: a new chat in the tmux window, its history in $tmp/hist
+edit_chat() {
+    T new-session -d -s chat -x 160 -y 50 \
+        "$ferry chat -m $tmp/tiny.gguf -n 4 -s 7 -c 2048 $*; echo EXIT=\$?; sleep 30"
+}
+answers='generation [0-9]+ tokens'
+if [ "$edit" != libedit ]; then
+    echo "skip: the line editor checks (built without libedit)"
+else
+    h=$tmp/hist
+    edit_chat --history-file "$h"
+    check "editor: prompt" "wait_for '^> ' 60"
+    T send-keys -t chat "hello world" Enter
+    check "editor: first answer" "wait_count '$answers' 1"
+    T send-keys -t chat Up
+    check "Up recalls the message" "wait_line '^> hello world$'"
+    T send-keys -t chat Left Left Left Left Left "big "
+    check "edited in the middle" "wait_line '^> hello big world$'"
+    T send-keys -t chat Enter
+    check "edited message answered" "wait_count '$answers' 2"
+    T send-keys -t chat "junk"
+    wait_line '^> junk$' >/dev/null
+    T send-keys -t chat C-c
+    check "Ctrl-C clears a line being typed" \
+        "wait_for '^> junk\^C$' 10 && wait_line '^>$' && [ \$(count 'Ctrl-C again') = 0 ]"
+    T send-keys -t chat "/st" Tab
+    check "Tab completes /st to /stats" "wait_line '^> /stats$'"
+    T send-keys -t chat Enter
+    check "/stats after Tab" "wait_for '^turns 2 \|' 10"
+    T send-keys -t chat '"""' Enter "line one" Enter "line two" Enter '"""' Enter
+    check "a \"\"\" message answered" "wait_count '$answers' 3"
+    T send-keys -t chat "/save $tmp/e1.jsonl" Enter
+    wait_for "^saved .* to $tmp/e1.jsonl" 10 >/dev/null
+    check "the edited text reached the model" \
+        "grep -qx '{\"role\":\"user\",\"content\":\"hello big world\"}' $tmp/e1.jsonl &&
+         grep -qx '{\"role\":\"user\",\"content\":\"line one\\\\nline two\"}' $tmp/e1.jsonl"
+    T send-keys -t chat "/exit" Enter
+    check "editor: /exit leaves cleanly" "wait_for 'EXIT=0' 20"
+    T kill-session -t chat
+    check "history file: the messages, /exit not among them" \
+        "grep -qx 'hello.040world' $h && grep -qx 'hello.040big.040world' $h &&
+         grep -qx '/stats' $h && ! grep -q '^/exit' $h && ! grep -q junk $h"
+    check "history file: a \"\"\" message is one entry" \
+        "[ \$(grep -c 'line.040' $h) = 1 ] &&
+         grep -qx '\"\"\".012line.040one.012line.040two.012\"\"\"' $h"
+    check "history file: mode 0600" "[ \$(stat -c %a $h) = 600 ]"
+
+    # a second run reads the history: Up, Up is the """ message (the /save line is the last)
+    edit_chat --history-file "$h"
+    check "second run: prompt" "wait_for '^> ' 60"
+    T send-keys -t chat Up Up
+    check "second run: Up recalls the last run's \"\"\" message" \
+        "wait_line '^> \"\"\"$' && wait_for '^line two$' 5"
+    T send-keys -t chat Enter
+    check "recalled message answered" "wait_count '$answers' 1"
+    T send-keys -t chat C-r
+    T send-keys -t chat "big"
+    check "Ctrl-R finds an older message" "wait_line '^> hello big world$'"
+    T send-keys -t chat Enter
+    check "found message answered" "wait_count '$answers' 2"
+    T send-keys -t chat "resize me"
+    wait_line '^> resize me$' >/dev/null
+    T resize-window -t chat -x 100
+    sleep 0.5
+    T send-keys -t chat " now" Enter
+    check "a resize while typing keeps the line" "wait_count '$answers' 3"
+    T send-keys -t chat "/save $tmp/e2.jsonl" Enter
+    wait_for "^saved .* to $tmp/e2.jsonl" 10 >/dev/null
+    check "second run: the recalled, found and resized messages reached the model" \
+        "[ \"\$(grep -o '\"content\":\"[^\"]*\"' $tmp/e2.jsonl | sed -n '1p;3p;5p')\" = \
+           \"\$(printf '%s\\n' '\"content\":\"line one\\nline two\"' \
+                  '\"content\":\"hello big world\"' '\"content\":\"resize me now\"')\" ]"
+    T send-keys -t chat C-d
+    check "Ctrl-D at an empty prompt leaves cleanly" "wait_for 'EXIT=0' 20"
+    T kill-session -t chat
+
+    # --no-history: the file is neither read nor written; Ctrl-C drops a message of two lines;
+    # Ctrl-C twice at an empty prompt exits
+    sum=$(cksum < "$h")
+    edit_chat --history-file "$h" --no-history
+    check "--no-history: prompt" "wait_for '^> ' 60"
+    T send-keys -t chat Up
+    sleep 0.5
+    check "--no-history: nothing to recall" "wait_line '^>$'"
+    T send-keys -t chat "part one \\" Enter "part two"
+    wait_for '^\. part two$' 10 >/dev/null
+    T send-keys -t chat C-c
+    check "Ctrl-C drops a message of two lines" "wait_line '^>$'"
+    T send-keys -t chat "/stats" Enter
+    check "... unsent" "wait_for '^turns 0 \|' 10"
+    T send-keys -t chat C-c
+    check "Ctrl-C at an empty prompt: the hint" "wait_for 'Ctrl-C again' 10"
+    T send-keys -t chat C-c
+    check "Ctrl-C twice exits cleanly" "wait_for 'EXIT=0' 20"
+    check "--no-history: the file unchanged" "[ \"\$(cksum < $h)\" = \"$sum\" ]"
+    T kill-session -t chat
+fi
 
 [ $fail = 0 ] && echo "chat: all checks passed"
 exit $fail

@@ -10,7 +10,7 @@ if [ -z "${FERRY_NO_APT:-}" ]; then
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo"
     pkgs="build-essential meson ninja-build pkg-config libpcre2-dev libnuma-dev python3-numpy tmux
-          ca-certificates librsvg2-bin libmicrohttpd-dev libcjson-dev curl chromium"
+          ca-certificates librsvg2-bin libmicrohttpd-dev libcjson-dev libedit-dev curl chromium"
     command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
     echo "setup: installing Debian packages: $(echo $pkgs)"
     $SUDO apt-get update -qq

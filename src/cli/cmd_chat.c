@@ -6,6 +6,7 @@
 #include "placement/placement.h"
 #include "cli_signal.h"
 #include "chat_file.h"
+#include "chat_input.h"
 #include "chat_view.h"
 #include "cmd.h"
 #include "generate.h"
@@ -28,6 +29,9 @@ static const char usage_text[] =
     "pipe. End a line with \\ to continue the message on the next line, or enclose a\n"
     "multi-line message in lines holding only \"\"\". Ctrl-C stops an answer; Ctrl-C twice at\n"
     "the prompt exits. Commands: /help /reset /stats /save FILE /load FILE /exit\n"
+    "At a terminal, lines are edited as in a shell (libedit: arrows, Ctrl-A/E/K/U/W, Up and\n"
+    "Down through earlier messages, Ctrl-R to search them, Tab to complete a command;\n"
+    "Ctrl-C clears the line).\n"
     "A message may hold at most 1 MiB. Piped input that is not text (a NUL byte, invalid\n"
     "UTF-8, a longer message) is refused; 8 such messages in a row, or one at the end of the\n"
     "input, end the chat with exit status 1.\n\n"
@@ -40,6 +44,10 @@ static const char usage_text[] =
     "  -p, --prompt TEXT      the first message, sent before reading input (-f FILE: from a\n"
     "                         file, at most 1 MiB)\n"
     "  -st, --single-turn     answer the first message (-p/-f) and exit\n"
+    "  --history-file PATH    the history of messages typed at a terminal (default:\n"
+    "                         $XDG_STATE_HOME/ferry/chat_history, else\n"
+    "                         ~/.local/state/ferry/chat_history; the last 1000)\n"
+    "  --no-history           read and write no history file\n"
     "  -cnv, -i, -if          accepted: chat is a conversation; -no-cnv runs `ferry run`\n"
     "                         (raw completion) with these flags\n"
     "  -r, --reverse-prompt T accepted: answers end at harmony's end tokens\n\n"
@@ -83,168 +91,14 @@ struct chat {
     double last_t_prompt, last_t_gen;
 };
 
+#define FY_CHAT_MAX_ERRORS 8 /* invalid messages in a row that end piped input */
+
+/* What Tab completes at the prompt (a trailing space: the command takes an argument). */
+static const char *const chat_commands[] = {"/help", "/reset", "/stats", "/save ", "/load ",
+                                            "/exit", "/quit", NULL};
+
 static const char *dim_on(const struct chat *c) { return c->color ? "\033[2m" : ""; }
 static const char *dim_off(const struct chat *c) { return c->color ? "\033[0m" : ""; }
-
-/* ---- input ---- */
-
-/* IN_TOOLONG: a message over FY_LIMIT_CHAT_MESSAGE (the rest of its line was skipped); IN_BAD:
- * a line so long that skipping it gave up (input that is not text, like /dev/zero) */
-enum input_kind { IN_TEXT, IN_EOF, IN_INTERRUPT, IN_TOOLONG, IN_BAD };
-
-#define FY_CHAT_SKIP_MAX (16 * FY_MiB) /* most bytes skipped to find the end of a long line */
-#define FY_CHAT_MAX_ERRORS 8           /* invalid messages in a row that end piped input */
-
-/* One byte of standard input; EOF at its end, FY_CHAT_INTR when Ctrl-C interrupted the read. */
-#define FY_CHAT_INTR (EOF - 1)
-static int read_char(void)
-{
-    errno = 0;
-    int ch = fgetc(stdin);
-    if (ch == EOF && ferror(stdin) && errno == EINTR) {
-        clearerr(stdin);
-        fy_sigint_take();
-        return FY_CHAT_INTR;
-    }
-    return ch;
-}
-
-/* Skips to the end of the line: IN_TOOLONG once found (or at EOF), IN_BAD past
- * FY_CHAT_SKIP_MAX bytes. */
-static enum input_kind skip_line(void)
-{
-    for (size_t n = 0; n < FY_CHAT_SKIP_MAX; n++) {
-        int ch = read_char();
-        if (ch == FY_CHAT_INTR)
-            return IN_INTERRUPT;
-        if (ch == EOF || ch == '\n')
-            return IN_TOOLONG;
-    }
-    return IN_BAD;
-}
-
-/* Reads one line into *line (grown as needed, newline stripped), of at most `limit` bytes:
- * IN_TOOLONG (the rest of the line skipped) beyond. */
-static enum input_kind read_line(char **line, size_t *cap, size_t *len, size_t limit)
-{
-    *len = 0;
-    for (;;) {
-        if (*len >= limit)
-            return skip_line();
-        if (*len + 2 > *cap) {
-            size_t ncap = *cap ? *cap * 2 : 256;
-            char *p = realloc(*line, ncap);
-            if (!p)
-                return IN_EOF;
-            *line = p;
-            *cap = ncap;
-        }
-        int ch = read_char();
-        if (ch == FY_CHAT_INTR)
-            return IN_INTERRUPT;
-        if (ch == EOF) {
-            (*line)[*len] = '\0';
-            return *len ? IN_TEXT : IN_EOF;
-        }
-        if (ch == '\n')
-            break;
-        (*line)[(*len)++] = (char)ch;
-    }
-    if (*len && (*line)[*len - 1] == '\r')
-        (*len)--;
-    (*line)[*len] = '\0';
-    return IN_TEXT;
-}
-
-/* After a too-long line inside a """ block: skips the block's remaining lines, at most
- * FY_CHAT_SKIP_MAX bytes. */
-static enum input_kind skip_block(char **line, size_t *cap)
-{
-    size_t len = 0, skipped = 0;
-    for (;;) {
-        enum input_kind k = read_line(line, cap, &len, FY_LIMIT_CHAT_MESSAGE);
-        if (k == IN_EOF)
-            return IN_TOOLONG;
-        if (k == IN_TOOLONG)
-            len = FY_LIMIT_CHAT_MESSAGE;
-        else if (k != IN_TEXT)
-            return k;
-        else if (!strcmp(*line, "\"\"\""))
-            return IN_TOOLONG;
-        if ((skipped += len + 1) > FY_CHAT_SKIP_MAX)
-            return IN_BAD;
-    }
-}
-
-/* Reads a whole message: continuation lines ("\" at the end) and """ blocks. */
-static enum input_kind read_message(struct chat *c, char **msg, size_t *msg_len)
-{
-    static const char quote[] = "\"\"\"";
-    char *line = NULL;
-    size_t cap = 0, len = 0, mcap = 0;
-    bool block = false, more = true;
-    enum input_kind k = IN_TEXT;
-    *msg = NULL;
-    *msg_len = 0;
-    if (c->tty_in) {
-        printf("> ");
-        fflush(stdout);
-    }
-    while (more) {
-        size_t room = *msg_len < FY_LIMIT_CHAT_MESSAGE ? FY_LIMIT_CHAT_MESSAGE - *msg_len : 0;
-        k = read_line(&line, &cap, &len, room);
-        if (k == IN_TOOLONG && block)
-            k = skip_block(&line, &cap);
-        if (k != IN_TEXT)
-            break;
-        bool fence = !strcmp(line, quote);
-        bool cont = false;
-        if (fence) {
-            block = !block;
-            more = block;
-            if (!block || *msg_len == 0)
-                goto next;
-        } else if (!block && len && line[len - 1] == '\\') {
-            line[--len] = '\0';
-            cont = true;
-        }
-        if (*msg_len + len + 2 > mcap) {
-            mcap = (*msg_len + len + 2) * 2;
-            char *p = realloc(*msg, mcap);
-            if (!p) {
-                k = IN_EOF;
-                break;
-            }
-            *msg = p;
-        }
-        if (*msg_len)
-            (*msg)[(*msg_len)++] = '\n';
-        memcpy(*msg + *msg_len, line, len);
-        *msg_len += len;
-        (*msg)[*msg_len] = '\0';
-        more = block || cont;
-    next:
-        if (more && c->tty_in) {
-            printf(". ");
-            fflush(stdout);
-        }
-    }
-    free(line);
-    if (k == IN_EOF && *msg_len)
-        k = IN_TEXT; /* a last message without a newline */
-    if (k == IN_TEXT && *msg_len + 1 > FY_LIMIT_CHAT_MESSAGE)
-        k = IN_TOOLONG; /* the newlines joining the lines took it over */
-    if (k == IN_TEXT && !*msg) {
-        *msg = calloc(1, 1);
-        if (!*msg)
-            k = IN_EOF;
-    }
-    if (k != IN_TEXT) {
-        free(*msg);
-        *msg = NULL;
-    }
-    return k;
-}
 
 /* ---- commands ---- */
 
@@ -520,6 +374,8 @@ int fy_cmd_chat(int argc, char **argv)
     char *first_text = NULL;
     size_t first_len = 0;
     bool single_turn = false;
+    struct fy_chat_input_opts in_opts = {.history = true};
+    struct fy_chat_input *in = NULL;
     int rc = 2; /* usage errors until the flags are read */
 
     if (wants_run(argc, argv)) {
@@ -559,6 +415,11 @@ int fy_cmd_chat(int argc, char **argv)
                 goto done;
         } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
             if (!(first_file = fy_arg_value(argc, argv, &i)))
+                goto done;
+        } else if (!strcmp(a, "--no-history")) {
+            in_opts.history = false;
+        } else if (!strcmp(a, "--history-file")) {
+            if (!(in_opts.history_file = fy_arg_value(argc, argv, &i)))
                 goto done;
         } else if (!strcmp(a, "-st") || !strcmp(a, "--single-turn")) {
             single_turn = true;
@@ -617,6 +478,10 @@ int fy_cmd_chat(int argc, char **argv)
     c.color = o.color >= 0 ? o.color : isatty(1);
     c.tty_in = isatty(0);
     fy_sigint_install();
+    in_opts.tty = c.tty_in;
+    in_opts.commands = chat_commands;
+    if (!single_turn && fy_chat_input_open(&in_opts, &in) != FY_OK) /* -st reads no input */
+        goto done;
     if (c.tty_in)
         printf("ferry chat: %s, context %lld tokens, reasoning %s. /help for commands.\n",
                o.model, (long long)c.n_ctx,
@@ -628,36 +493,40 @@ int fy_cmd_chat(int argc, char **argv)
     for (;;) {
         char *msg = NULL;
         size_t len = 0;
-        enum input_kind k;
+        enum fy_chat_in k;
         if (first_text) { /* -p/-f: the first message, as if typed */
             msg = first_text;
             len = first_len;
             first_text = NULL;
-            k = IN_TEXT;
+            k = FY_CHAT_IN_TEXT;
             if (c.tty_in)
                 printf("> %s\n", msg);
         } else if (single_turn) {
             break;
         } else {
-            k = read_message(&c, &msg, &len);
+            k = fy_chat_input_read(in, &msg, &len);
         }
-        if (k == IN_EOF)
+        if (k == FY_CHAT_IN_EOF)
             break;
-        if (k == IN_BAD) {
+        if (k == FY_CHAT_IN_BAD) {
             fy_log(FY_LOG_ERR, "chat: a line of standard input is longer than %zu MiB: the input "
                    "is not text; stopping", (size_t)(FY_CHAT_SKIP_MAX / FY_MiB));
             goto done;
         }
-        if (k == IN_TOOLONG || (k == IN_TEXT && memchr(msg, '\0', len))) {
+        if (k == FY_CHAT_IN_TOOLONG || (k == FY_CHAT_IN_TEXT && memchr(msg, '\0', len))) {
             printf("the message was not sent: %s\n",
-                   k == IN_TOOLONG ? "it is longer than the limit of 1 MiB"
-                                   : "it contains a NUL byte");
+                   k == FY_CHAT_IN_TOOLONG ? "it is longer than the limit of 1 MiB"
+                                           : "it contains a NUL byte");
             free(msg);
             if (too_many_errors(&c, ++errors))
                 goto done;
             continue;
         }
-        if (k == IN_INTERRUPT) {
+        if (k == FY_CHAT_IN_CLEARED) { /* Ctrl-C in a message being typed: dropped */
+            armed = false;
+            continue;
+        }
+        if (k == FY_CHAT_IN_INTERRUPT) {
             if (armed)
                 break;
             armed = true;
@@ -700,6 +569,7 @@ int fy_cmd_chat(int argc, char **argv)
     }
     rc = 0;
 done:
+    fy_chat_input_close(in);
     fy_gen_free(&c.gen);
     fy_sampler_free(c.smp);
     fy_harmony_msgs_free(&c.hist);
