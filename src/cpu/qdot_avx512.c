@@ -11,6 +11,9 @@
  *   - one token (decode), in bytes: x split into two signed bytes, the weights as unsigned
  *     bytes, two rows per zmm and VPDPBUSD (VPMADDUBSW without VNNI), a transposing reduction
  *     of 8 vectors gives the 16 rows' S (see "one token in bytes" below);
+ *   - 2 to 4 tokens, in bytes as one token: each block's weights unpacked once, then dotted with
+ *     every token's split bytes (gemv8_multi: the experts' small groups and B sequences decoding
+ *     together);
  *   - one token, Q8_0 without VNNI (VPMADDUBSW could saturate there): each row's block widened
  *     to 32 int16, one VPMADDWD against the token's block, a transposing reduction of the 16
  *     rows' vectors;
@@ -47,6 +50,7 @@ static inline __m512i dp_pairs(__m512i acc, __m512i w, __m512i x)
 #define FY_MXFP4_BYTES 17
 #define GROUP 16 /* rows per group: one per int32 lane */
 #define TMAX 8   /* tokens per tile of the several-token path */
+#define FY_MULTI_MAX 4 /* up to this many tokens: the bytes path, weights unpacked once per block */
 #define BLOCK_VECS (GROUP + 1) /* per block in the buffer: 16 pair vectors, the 16 scales */
 
 
@@ -149,10 +153,8 @@ INLINE void split_x(const struct fy_qx_block *x, int64_t nb, struct xsplit *xs, 
     }
 }
 
-/* rows a and b's blocks (pa, pb) against the split token: 16 int32 lanes, lanes 0-7 row a's
- * partial sums of 256 wu xh + wu xl over 4 elements each, lanes 8-15 row b's */
-INLINE __m512i pair_dot(enum fy_dtype type, const uint8_t *pa, const uint8_t *pb,
-                        const struct xsplit *xs)
+/* rows a and b's blocks (pa, pb) as unsigned bytes wu: lanes 0-31 row a's, 32-63 row b's */
+INLINE __m512i pair_w(enum fy_dtype type, const uint8_t *pa, const uint8_t *pb)
 {
     __m512i wu;
     if (type == FY_Q8_0) {
@@ -169,6 +171,13 @@ INLINE __m512i pair_dot(enum fy_dtype type, const uint8_t *pa, const uint8_t *pb
         z = _mm512_srlv_epi64(z, _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4));
         wu = _mm512_shuffle_epi8(tab, _mm512_and_si512(z, _mm512_set1_epi8(0x0f)));
     }
+    return wu;
+}
+
+/* a pair_w against the split token: 16 int32 lanes, lanes 0-7 row a's partial sums of
+ * 256 wu xh + wu xl over 4 elements each, lanes 8-15 row b's */
+INLINE __m512i pair_dot_w(__m512i wu, const struct xsplit *xs)
+{
 #if FY_SET_VNNI
     const __m512i h = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wu, xs->xh);
     return _mm512_dpbusd_epi32(_mm512_slli_epi32(h, 8), wu, xs->xl);
@@ -176,6 +185,12 @@ INLINE __m512i pair_dot(enum fy_dtype type, const uint8_t *pa, const uint8_t *pb
     return _mm512_add_epi32(_mm512_madd_epi16(_mm512_maddubs_epi16(wu, xs->xl), _mm512_set1_epi16(1)),
                             _mm512_madd_epi16(_mm512_maddubs_epi16(wu, xs->xh), _mm512_set1_epi16(256)));
 #endif
+}
+
+INLINE __m512i pair_dot(enum fy_dtype type, const uint8_t *pa, const uint8_t *pb,
+                        const struct xsplit *xs)
+{
+    return pair_dot_w(pair_w(type, pa, pb), xs);
 }
 
 /* u[j] (j < 4) holds rows j and 4 + j, u[4 + j] rows 8 + j and 12 + j (pair_dot's halves):
@@ -218,6 +233,50 @@ INLINE void gemv8_group(enum fy_dtype type, const uint8_t *w, size_t row_bytes, 
     }
 #undef FY_ROW
     fy_avx512_store_rows(y, acc, bias, m);
+}
+
+/* T (2..4, a constant after inlining) tokens in bytes, nr <= 16 rows: each block's weights are
+ * unpacked once (pair_w) and dotted with every token's split bytes; per token the same block
+ * sums and the same fmaf order as gemv8_group, so the same bits as one token at a time. A few
+ * tokens (the experts' groups and the dense matrices of B sequences decoding together) keep the
+ * one-token path's weight stream at a fraction of its unpacking work per token. */
+INLINE void gemv8_multi(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int nr, int T,
+                        const struct fy_qx_block *x, const struct xsplit *xs, const int32_t *sx,
+                        int64_t nb, float *y, int64_t ldy, const float *bias)
+{
+    const size_t bb = type == FY_Q8_0 ? FY_Q8_0_BYTES : FY_MXFP4_BYTES;
+    const int32_t c = type == FY_Q8_0 ? 128 : 12;
+    const __m512i idx = fy_avx512_row_offsets(row_bytes);
+    const __mmask16 m = fy_avx512_lanes(nr);
+#define FY_ROW(r) (wb + (size_t)((r) < nr ? (r) : 0) * row_bytes)
+    const size_t per_iter = prefetch_step(row_bytes, nb);
+    __m512 acc[4];
+    for (int t = 0; t < T; t++)
+        acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *wb = w + (size_t)b * bb;
+        prefetch_next(w, row_bytes, b, per_iter);
+        __m512i wu[8];
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            wu[j] = pair_w(type, FY_ROW(j), FY_ROW(4 + j));
+            wu[4 + j] = pair_w(type, FY_ROW(8 + j), FY_ROW(12 + j));
+        }
+        const __m512 sw = fy_avx512_wscales(type, wb, idx, m);
+        for (int t = 0; t < T; t++) {
+            const struct xsplit *xt = xs + t * nb + b;
+            __m512i u[8];
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++)
+                u[j] = pair_dot_w(wu[j], xt);
+            const __m512i S = _mm512_sub_epi32(hsum_pairs(u), _mm512_set1_epi32(c * sx[t * nb + b]));
+            const __m512 s = _mm512_mul_ps(sw, _mm512_set1_ps(x[t * nb + b].d));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(S), s, acc[t]);
+        }
+    }
+#undef FY_ROW
+    for (int t = 0; t < T; t++)
+        fy_avx512_store_rows(y + t * ldy, acc[t], bias, m);
 }
 
 /* ---- several tokens ---- */
@@ -316,6 +375,40 @@ INLINE void mm_typed(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int
         free(g_buf);
         g_buf = aligned_alloc(64, need * sizeof(__m512i));
         g_buf_vecs = g_buf ? need : 0;
+    }
+    if (n_tok <= FY_MULTI_MAX && n_tok > 1 && (FY_SET_VNNI || type == FY_MXFP4)) {
+        const size_t blocks = (size_t)(nb * n_tok);
+        if (blocks > g_xs_blocks) {
+            free(g_xs);
+            g_xs = aligned_alloc(64, blocks * (sizeof(struct xsplit) + 64));
+            g_xs_blocks = g_xs ? blocks : 0;
+        }
+        if (g_xs) {
+            int32_t *sx = (int32_t *)(g_xs + blocks);
+            for (int64_t t = 0; t < n_tok; t++)
+                split_x(x + t * nb, nb, g_xs + t * nb, sx + t * nb);
+            for (int64_t r = 0; r < rows; r += GROUP) {
+                const uint8_t *wr = w + (size_t)r * row_bytes;
+                const float *br = bias ? bias + r : NULL;
+                const int nr = rows - r >= GROUP ? GROUP : (int)(rows - r);
+                switch (n_tok) {
+#define FY_MULTI(T)                                                                                \
+    case T:                                                                                        \
+        if (nr == GROUP)                                                                           \
+            gemv8_multi(type, wr, row_bytes, GROUP, T, x, g_xs, sx, nb, y + r, ldy, br);           \
+        else                                                                                       \
+            gemv8_multi(type, wr, row_bytes, nr, T, x, g_xs, sx, nb, y + r, ldy, br);              \
+        break;
+                FY_MULTI(2)
+                FY_MULTI(3)
+                FY_MULTI(4)
+#undef FY_MULTI
+                default:
+                    break;
+                }
+            }
+            return;
+        }
     }
     if (n_tok == 1 && (FY_SET_VNNI || type == FY_MXFP4)) {
         if ((size_t)nb > g_xs_blocks) {
