@@ -127,11 +127,19 @@ mm_typed(enum fy_dtype type, const uint8_t *w, size_t row_bytes, int64_t rows,
         const float *br = bias ? bias + r : NULL;
         int64_t t = 0;
         /* 2 rows x 3 tokens: 6 accumulators, the widened weights and one token's activations
-         * fit the 16 registers; one token at a time: 4 rows */
+         * fit the 16 registers; two tokens left (n_tok 2, 5, 8: the experts' small groups, B
+         * sequences decoding together): 2 rows x 2 tokens, each block decoded once for both;
+         * one token at a time: 4 rows */
         for (; t + 3 <= n_tok; t += 3) {
             tile(type, wr, row_bytes, 2, x + t * nb, nb, 3, y + t * ldy + r, ldy, br);
             tile(type, wr + 2 * row_bytes, row_bytes, 2, x + t * nb, nb, 3, y + t * ldy + r + 2,
                  ldy, br ? br + 2 : NULL);
+        }
+        if (n_tok - t == 2) {
+            tile(type, wr, row_bytes, 2, x + t * nb, nb, 2, y + t * ldy + r, ldy, br);
+            tile(type, wr + 2 * row_bytes, row_bytes, 2, x + t * nb, nb, 2, y + t * ldy + r + 2,
+                 ldy, br ? br + 2 : NULL);
+            t += 2;
         }
         for (; t < n_tok; t++)
             tile(type, wr, row_bytes, 4, x + t * nb, nb, 1, y + t * ldy + r, ldy, br);
