@@ -7,10 +7,12 @@
 # an error body, /metrics agreeing, the server stays up), a non-streamed client that goes away
 # (curl --max-time 1: generation stops at once, the next request is served), two function calls
 # in one scripted answer (FY_SERVE_SCRIPT) -> two tool_calls, streamed and not, the web chat's
-# page at / (GET only), and SIGTERM -> exit 0. curl and python3 do the talking.
-# usage: test_serve.sh FERRY VOCAB       exit 0 pass, 77 skip, 1 fail
+# page at / (GET only), and SIGTERM -> exit 0. curl and python3 do the talking. With NP (test
+# serve_np4: 4) every server runs with -np NP and NP times each -c (each slot holds what the one
+# slot held).
+# usage: test_serve.sh FERRY VOCAB [NP]       exit 0 pass, 77 skip, 1 fail
 set -uo pipefail
-ferry=$1 vocab=$2
+ferry=$1 vocab=$2 np=${3:-1}
 [ -f "$vocab" ] || { echo "skip: vocabulary $vocab absent"; exit 77; }
 command -v curl >/dev/null || { echo "skip: curl is not installed"; exit 77; }
 command -v python3 >/dev/null || { echo "skip: python3 is not installed"; exit 77; }
@@ -33,12 +35,19 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# start NAME ARGS...: starts a server, waits for /health; sets $port and $pid
+# start NAME ARGS...: starts a server (-np $np, -c N times $np), waits for /health; sets $port
+# and $pid
 start() {
-    local name=$1
+    local name=$1 args=() prev=
     shift
+    for a in "$@"; do
+        [ "$prev" = -c ] && a=$((a * np))
+        args+=("$a")
+        prev=$a
+    done
+    [ "$np" != 1 ] && args+=(-np "$np")
     port=$(free_port)
-    "$ferry" serve -m "$tmp/m.gguf" --port "$port" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+    "$ferry" serve -m "$tmp/m.gguf" --port "$port" "${args[@]}" >"$tmp/$name.out" 2>"$tmp/$name.err" &
     pid=$!
     pids+=("$pid")
     for _ in $(seq 1 150); do

@@ -30,15 +30,21 @@ int fy_cmd_serve(int argc, char **argv)
 
 static const char usage_text[] =
     "usage: ferry serve -m MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] [-c N]\n"
-    "                   [--queue N] [options]\n\n"
+    "                   [-np N] [--queue N] [options]\n\n"
     "An OpenAI-compatible HTTP server: GET /health, GET /v1/models, POST /v1/chat/completions\n"
     "(harmony; streamed with \"stream\": true), POST /v1/completions (raw text), GET /metrics.\n"
-    "One request runs at a time; the others wait in a queue. Point any OpenAI client at\n"
-    "http://HOST:PORT/v1. SIGINT or SIGTERM stops the server (exit 0).\n\n"
+    "Up to -np requests generate together, each in a slot with its own prompt cache; the others\n"
+    "wait in a queue. Point any OpenAI client at http://HOST:PORT/v1. SIGINT or SIGTERM stops\n"
+    "the server (exit 0).\n\n"
     "  --host ADDR            address to listen on (default 127.0.0.1: this machine only)\n"
     "  --port N               port (default 8080)\n"
     "  --api-key KEY          require \"Authorization: Bearer KEY\" (not on /health)\n"
-    "  --queue N              requests waiting for the model at most (default 8); more: 503\n\n"
+    "  -np, --parallel N      slots: requests generating together, in one batch (default 1).\n"
+    "                         -c is the context of all slots together: each holds c/N\n"
+    "                         positions (default -c: the model's training context, 8192 at\n"
+    "                         most). A request goes to the free slot whose cache shares the\n"
+    "                         longest prefix with its prompt\n"
+    "  --queue N              requests waiting for a slot at most (default 8); more: 503\n\n"
     "exit status: 0 stopped by a signal, 1 runtime error, 2 usage error\n";
 
 /* The model's file name, for /v1/models. */
@@ -52,7 +58,7 @@ int fy_cmd_serve(int argc, char **argv)
 {
     struct fy_cli o;
     struct fy_serve_http_opts ho = {.host = "127.0.0.1", .port = 8080};
-    int64_t queue = 8, port = 8080;
+    int64_t queue = 8, port = 8080, np = 1;
     struct fy_model *m = NULL;
     struct fy_session *s = NULL;
     struct fy_tokenizer *tok = NULL;
@@ -82,6 +88,9 @@ int fy_cmd_serve(int argc, char **argv)
                 fy_log(FY_LOG_ERR, "flag --api-key: the key must not be empty");
                 goto done;
             }
+        } else if (!strcmp(a, "-np") || !strcmp(a, "--parallel")) {
+            if (!(v = fy_arg_value(argc, argv, &i)) || fy_arg_int(a, v, 1, 256, &np) != FY_OK)
+                goto done;
         } else if (!strcmp(a, "--queue")) {
             if (!(v = fy_arg_value(argc, argv, &i)) || fy_arg_int(a, v, 0, 4096, &queue) != FY_OK)
                 goto done;
@@ -106,8 +115,16 @@ int fy_cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (fy_cli_load(&o, &m) != FY_OK || fy_tokenizer_load(m->gguf, &tok) != FY_OK)
         goto done;
-    int64_t need = o.n_ctx ? o.n_ctx : (m->hp.n_ctx_train < 8192 ? m->hp.n_ctx_train : 8192);
-    if (fy_cli_session(&o, m, need, &s) != FY_OK)
+    /* -c is shared by the slots (as llama-server's): each holds c / np positions */
+    int64_t total = o.n_ctx ? o.n_ctx : (m->hp.n_ctx_train < 8192 ? m->hp.n_ctx_train : 8192);
+    if (total / np < 2) {
+        fy_log(FY_LOG_ERR, "serve: a context of %lld leaves fewer than 2 positions to each of "
+               "-np %lld slots", (long long)total, (long long)np);
+        goto done;
+    }
+    o.n_ctx = total / np;
+    o.n_seq = (int32_t)np;
+    if (fy_cli_session(&o, m, o.n_ctx, &s) != FY_OK)
         goto done;
     if (fy_serve_engine_init(&e, s, tok, m->hp.n_vocab, base_name(o.model), (int)queue) != FY_OK)
         goto done;
@@ -119,8 +136,10 @@ int fy_cmd_serve(int argc, char **argv)
         fy_log(FY_LOG_WARN, "serve: listening on %s without --api-key: anyone who can reach "
                "this address can use the model", ho.host);
     printf("ferry serve: listening on http://%s:%d (OpenAI API at http://%s:%d/v1, model %s, "
-           "context %lld)\n", ho.host, ho.port, ho.host, ho.port, e.model_id,
-           (long long)e.n_ctx);
+           "context %lld", ho.host, ho.port, ho.host, ho.port, e.model_id, (long long)e.n_ctx);
+    if (np > 1)
+        printf(" per slot, %lld slots", (long long)np);
+    printf(")\n");
     fflush(stdout);
     int sig = 0;
     sigwait(&sigs, &sig);

@@ -1,8 +1,8 @@
 /* ferry serve's HTTP layer (libmicrohttpd, a thread per connection): routes, request bodies (at
- * most FY_SERVE_BODY_MAX bytes), the API key, non-streamed answers, SSE streams generated from
- * the content-reader callback (a client that goes away ends the stream at the next token: the
- * free callback hands the session back; a non-streamed answer watches the socket between tokens
- * for the same), and one log line per request. */
+ * most FY_SERVE_BODY_MAX bytes), the API key, non-streamed answers, SSE streams read from the
+ * job's output in the content-reader callback (a client that goes away cancels its job: the
+ * free callback drops it, or a look at the socket while a request waits), and one log line per
+ * request. */
 #include "serve.h"
 
 #include <errno.h>
@@ -40,11 +40,9 @@ struct conn {
 /* A streamed answer, owned by its MHD response. */
 struct stream {
     struct fy_serve_http *h;
-    struct fy_serve_req rq;
-    struct fy_serve_run run;
-    char *buf;
-    size_t n, off, cap;
-    bool first, finished, ended, failed;
+    struct fy_serve_job *job;
+    int fd;      /* the connection's socket (-1: unknown) */
+    bool ended;  /* [DONE] went out */
     double t0;
     char path[96];
 };
@@ -98,164 +96,75 @@ static enum MHD_Result send_error(struct MHD_Connection *mc, struct conn *c, int
                      status == 503);
 }
 
-/* ---- SSE ---- */
-
-static fy_status out_add(struct stream *s, char *text)
+/* The client closed its socket (end of stream) or it failed (reset). A client that only shut
+ * down its sending side while it waits for the answer looks the same (HTTP clients do not do
+ * that). */
+static bool fd_gone(int fd)
 {
-    if (!text)
-        return FY_E_NOMEM;
-    size_t n = strlen(text);
-    if (s->n + n > s->cap) {
-        size_t cap = (s->n + n) * 2;
-        char *b = realloc(s->buf, cap);
-        if (!b) {
-            free(text);
-            return FY_E_NOMEM;
-        }
-        s->buf = b;
-        s->cap = cap;
-    }
-    memcpy(s->buf + s->n, text, n);
-    s->n += n;
-    free(text);
-    return FY_OK;
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
-/* Generates one token and queues what it adds to the stream. */
-static fy_status stream_fill(struct stream *s)
+static int conn_fd(struct MHD_Connection *mc)
 {
-    struct fy_serve_run *r = &s->run;
-    if (s->finished) {
-        if (s->rq.include_usage)
-            FY_TRY(out_add(s, fy_serve_sse_usage(r)));
-        FY_TRY(out_add(s, strdup("data: [DONE]\n\n")));
-        s->ended = true;
-        return FY_OK;
-    }
-    if (s->first && s->rq.chat) {
-        FY_TRY(out_add(s, fy_serve_sse_chunk(r, "", 0, NULL, 0, true, false)));
-        s->first = false;
-        return FY_OK;
-    }
-    fy_status st = fy_serve_run_step(r);
-    if (st != FY_OK) {
-        s->failed = true;
-        return st;
-    }
-    size_t safe = fy_serve_run_safe(r);
-    size_t nc = safe - r->content.sent, nr = r->reasoning.n - r->reasoning.sent;
-    bool calls = r->done && r->n_calls; /* each call: id and name, then its arguments */
-    if (nc || nr || (r->done && !calls))
-        FY_TRY(out_add(s, fy_serve_sse_chunk(r, r->content.v + r->content.sent, nc,
-                                             r->reasoning.v + r->reasoning.sent, nr, false,
-                                             r->done && !calls)));
-    for (int i = 0; calls && i < r->n_calls; i++) {
-        FY_TRY(out_add(s, fy_serve_sse_tool(r, i, 1, false)));
-        FY_TRY(out_add(s, fy_serve_sse_tool(r, i, 2, i == r->n_calls - 1)));
-    }
-    r->content.sent += nc;
-    r->reasoning.sent += nr;
-    s->finished = r->done;
-    return FY_OK;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return ci ? ci->connect_fd : -1;
 }
+
+/* ---- SSE: the generation thread writes a job's events, the connection's thread sends them ---- */
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
 {
     struct stream *s = cls;
     (void)pos;
-    while (s->off == s->n) {
-        s->off = s->n = 0;
-        if (s->ended)
+    for (;;) {
+        int64_t k = fy_serve_job_read(s->h->e, s->job, out, max, 0.1);
+        if (k > 0)
+            return (ssize_t)k;
+        if (k == -1) {
+            s->ended = true;
             return MHD_CONTENT_READER_END_OF_STREAM;
-        if (stream_fill(s) != FY_OK)
-            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        if (k == -2 || (s->fd >= 0 && fd_gone(s->fd)))
+            return MHD_CONTENT_READER_END_WITH_ERROR; /* failed, or the client went away */
     }
-    size_t k = s->n - s->off < max ? s->n - s->off : max;
-    memcpy(out, s->buf + s->off, k);
-    s->off += k;
-    return (ssize_t)k;
 }
 
-/* The response is done with (sent, or the client went away): hand the session back. */
+/* The response is done with (sent, or the client went away): the job is cancelled if it still
+ * runs, and its slot freed. */
 static void stream_free(void *cls)
 {
     struct stream *s = cls;
-    struct fy_serve_engine *e = s->h->e;
-    log_request("POST", s->path, s->ended ? 200 : 499, s->run.n_prompt, s->run.n_gen, s->t0);
-    fy_serve_run_free(&s->run);
-    fy_serve_req_free(&s->rq);
-    fy_serve_release(e);
-    free(s->buf);
+    int64_t n_gen = 0;
+    const int64_t n_prompt = s->job->rq.prompt.n;
+    fy_serve_job_drop(s->h->e, s->job, &n_gen);
+    log_request("POST", s->path, s->ended ? 200 : 499, n_prompt, n_gen, s->t0);
     free(s);
 }
 
 /* ---- generation requests ---- */
 
-static void run_ids(struct fy_serve_run *r, bool chat)
+/* The job (parsed, submitted) has started (streamed) or finished: the response. */
+static enum MHD_Result answer(struct fy_serve_http *h, struct MHD_Connection *mc, struct conn *c,
+                              struct fy_serve_job *job)
 {
-    static atomic_uint_fast64_t counter;
-    unsigned long long k = (unsigned long long)atomic_fetch_add(&counter, 1);
-    r->created = (long long)time(NULL);
-    snprintf(r->id, sizeof(r->id), "%s-%llx%llx", chat ? "chatcmpl" : "cmpl",
-             (unsigned long long)r->created, k);
-}
-
-/* A non-streamed answer is generated inside the request's callback, where libmicrohttpd cannot
- * tell that the client went away; this looks at the socket instead: end of stream (the client
- * closed it) or an error (reset). A client that only shut down its sending side while it waits
- * for the answer looks the same (HTTP clients do not do that). */
-static bool client_gone(struct MHD_Connection *mc)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (!ci)
-        return false;
-    char b;
-    ssize_t n = recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-}
-
-static enum MHD_Result generate(struct fy_serve_http *h, struct MHD_Connection *mc,
-                                struct conn *c, bool chat)
-{
-    char msg[512];
-    const char *code = NULL;
-    struct stream *s = calloc(1, sizeof(*s));
-    if (!s)
-        return send_error(mc, c, 500, "out of memory", NULL);
-    int status = fy_serve_req_parse(h->e, chat, c->body ? c->body : "", c->n, &s->rq, msg,
-                                    sizeof(msg), &code);
-    if (status != 200) {
-        free(s);
-        return send_error(mc, c, status, msg, code);
-    }
-    int q = fy_serve_acquire(h->e);
-    if (q) {
-        fy_serve_req_free(&s->rq);
-        free(s);
-        return send_error(mc, c, 503, q == -1 ? "the server is busy: the queue is full"
-                                              : "the server is shutting down", "server_busy");
-    }
-    if (client_gone(mc)) { /* it gave up while it waited in the queue */
-        fy_serve_release(h->e);
-        fy_serve_req_free(&s->rq);
-        free(s);
-        c->status = 499;
-        return MHD_NO;
-    }
-    fy_status st = fy_serve_run_start(&s->run, h->e, &s->rq);
-    run_ids(&s->run, chat);
-    if (st == FY_OK && s->rq.stream) {
-        s->h = h;
-        s->first = true;
-        s->t0 = c->t0;
-        snprintf(s->path, sizeof(s->path), "%s", c->path);
-        struct MHD_Response *r =
-            MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free);
+    if (job->rq.stream) {
+        struct stream *s = calloc(1, sizeof(*s));
+        struct MHD_Response *r = s ? MHD_create_response_from_callback(
+                                         MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free)
+                                   : NULL;
         if (!r) {
-            stream_free(s);
+            free(s);
+            fy_serve_job_drop(h->e, job, NULL);
             return MHD_NO;
         }
+        s->h = h;
+        s->job = job;
+        s->fd = conn_fd(mc);
+        s->t0 = c->t0;
+        snprintf(s->path, sizeof(s->path), "%s", c->path);
         MHD_add_response_header(r, "Content-Type", "text/event-stream");
         MHD_add_response_header(r, "Cache-Control", "no-cache");
         MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
@@ -264,25 +173,58 @@ static enum MHD_Result generate(struct fy_serve_http *h, struct MHD_Connection *
         MHD_destroy_response(r);
         return ret;
     }
-    bool gone = false; /* the client went away: stop at the next token, free the model */
-    while (st == FY_OK && !s->run.done && !(gone = client_gone(mc)))
-        st = fy_serve_run_step(&s->run);
-    char *body = st == FY_OK && !gone ? fy_serve_json_full(&s->run) : NULL;
-    c->n_prompt = s->run.n_prompt;
-    c->n_gen = s->run.n_gen;
-    fy_serve_run_free(&s->run);
-    fy_serve_req_free(&s->rq);
-    fy_serve_release(h->e);
-    free(s);
-    if (gone) {
-        c->status = 499; /* logged so (nginx's "client closed request"); nothing is sent */
-        return MHD_NO;
-    }
-    if (st != FY_OK) {
-        snprintf(msg, sizeof(msg), "generation failed: %s", fy_status_str(st));
-        return send_error(mc, c, 500, msg, NULL);
-    }
+    char *body = fy_serve_json_full(&job->run);
+    c->n_prompt = job->run.n_prompt;
+    c->n_gen = job->run.n_gen;
+    fy_serve_job_drop(h->e, job, NULL);
     return send_body(mc, c, 200, body, "application/json", false);
+}
+
+/* A request is parsed and handed to the engine; this thread waits for its start (streamed) or
+ * its end, watching the socket: a client that goes away meanwhile (waiting in the queue, or
+ * for a non-streamed answer) cancels it. */
+static enum MHD_Result generate(struct fy_serve_http *h, struct MHD_Connection *mc,
+                                struct conn *c, bool chat)
+{
+    char msg[512];
+    const char *code = NULL;
+    struct fy_serve_job *job = NULL;
+    if (fy_serve_job_new(&job) != FY_OK)
+        return send_error(mc, c, 500, "out of memory", NULL);
+    int status = fy_serve_req_parse(h->e, chat, c->body ? c->body : "", c->n, &job->rq, msg,
+                                    sizeof(msg), &code);
+    if (status != 200) {
+        fy_serve_job_drop(h->e, job, NULL);
+        return send_error(mc, c, status, msg, code);
+    }
+    int q = fy_serve_submit(h->e, job, chat);
+    if (q) {
+        fy_serve_job_drop(h->e, job, NULL);
+        if (q == -3)
+            return send_error(mc, c, 500, "out of memory", NULL);
+        return send_error(mc, c, 503, q == -1 ? "the server is busy: the queue is full"
+                                              : "the server is shutting down", "server_busy");
+    }
+    const int fd = conn_fd(mc);
+    enum fy_serve_wait w;
+    while ((w = fy_serve_job_wait(h->e, job, !job->rq.stream, 0.05)) == FY_SERVE_PENDING) {
+        if (fd >= 0 && fd_gone(fd)) {
+            c->n_prompt = job->rq.prompt.n;
+            fy_serve_job_drop(h->e, job, &c->n_gen);
+            c->status = 499; /* logged so (nginx's "client closed request"); nothing is sent */
+            return MHD_NO;
+        }
+    }
+    if (w == FY_SERVE_REFUSED || w == FY_SERVE_FAILED) {
+        if (w == FY_SERVE_REFUSED)
+            snprintf(msg, sizeof(msg), "the server is shutting down");
+        else
+            snprintf(msg, sizeof(msg), "generation failed: %s", fy_status_str(job->st));
+        fy_serve_job_drop(h->e, job, NULL);
+        return send_error(mc, c, w == FY_SERVE_REFUSED ? 503 : 500, msg,
+                          w == FY_SERVE_REFUSED ? "server_busy" : NULL);
+    }
+    return answer(h, mc, c, job);
 }
 
 /* ---- routing ---- */
@@ -461,7 +403,7 @@ fy_status fy_serve_http_start(struct fy_serve_engine *e, const struct fy_serve_h
     }
     h->e = e;
     h->api_key = o->api_key;
-    /* a thread per connection (a waiting request blocks its thread in fy_serve_acquire), poll()
+    /* a thread per connection (a request's thread waits for its job), poll()
      * rather than select() (no FD_SETSIZE limit), no per-address limit; the connection limit
      * leaves room for the queue plus many clients that get their 503 at once */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
@@ -471,7 +413,7 @@ fy_status fy_serve_http_start(struct fy_serve_engine *e, const struct fy_serve_h
     h->d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, h,
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)(FY_SERVE_CONN_MAX + e->queue_max),
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)(FY_SERVE_CONN_MAX + e->n_slots + e->queue_max),
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                             MHD_OPTION_END);

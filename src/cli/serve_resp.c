@@ -226,18 +226,64 @@ char *fy_serve_sse_usage(const struct fy_serve_run *r)
     return sse(print(root));
 }
 
+/* Appends text (freed) to out. */
+static fy_status out_add(struct fy_serve_text *out, char *text)
+{
+    if (!text)
+        return FY_E_NOMEM;
+    size_t n = strlen(text);
+    if (out->n + n + 1 > out->cap) {
+        size_t cap = (out->n + n + 1) * 2;
+        char *v = realloc(out->v, cap);
+        if (!v) {
+            free(text);
+            return FY_E_NOMEM;
+        }
+        out->v = v;
+        out->cap = cap;
+    }
+    memcpy(out->v + out->n, text, n + 1);
+    out->n += n;
+    free(text);
+    return FY_OK;
+}
+
+fy_status fy_serve_sse_step(struct fy_serve_run *r, bool first, struct fy_serve_text *out)
+{
+    if (first && r->rq->chat)
+        FY_TRY(out_add(out, fy_serve_sse_chunk(r, "", 0, NULL, 0, true, false)));
+    size_t safe = fy_serve_run_safe(r);
+    size_t nc = safe - r->content.sent, nr = r->reasoning.n - r->reasoning.sent;
+    bool calls = r->done && r->n_calls; /* each call: id and name, then its arguments */
+    if (nc || nr || (r->done && !calls))
+        FY_TRY(out_add(out, fy_serve_sse_chunk(r, r->content.v + r->content.sent, nc,
+                                               r->reasoning.v + r->reasoning.sent, nr, false,
+                                               r->done && !calls)));
+    for (int i = 0; calls && i < r->n_calls; i++) {
+        FY_TRY(out_add(out, fy_serve_sse_tool(r, i, 1, false)));
+        FY_TRY(out_add(out, fy_serve_sse_tool(r, i, 2, i == r->n_calls - 1)));
+    }
+    r->content.sent += nc;
+    r->reasoning.sent += nr;
+    if (r->done && r->rq->include_usage)
+        FY_TRY(out_add(out, fy_serve_sse_usage(r)));
+    if (r->done)
+        FY_TRY(out_add(out, strdup("data: [DONE]\n\n")));
+    return FY_OK;
+}
+
 char *fy_serve_metrics(struct fy_serve_engine *e)
 {
     pthread_mutex_lock(&e->mu);
     int64_t req = e->n_requests, pt = e->n_prompt_tokens, gt = e->n_gen_tokens;
     int64_t rej = e->n_rejected;
     double tg = e->t_gen;
-    int busy = e->busy, waiting = e->waiting;
+    int busy = e->busy, waiting = e->waiting, slots = e->n_slots;
     pthread_mutex_unlock(&e->mu);
-    char *s = malloc(2048);
+    char *s = malloc(4096);
     if (!s)
         return NULL;
-    snprintf(s, 2048,
+    snprintf(s, 4096,
              "# HELP ferry_requests_total Completed generation requests.\n"
              "# TYPE ferry_requests_total counter\nferry_requests_total %lld\n"
              "# HELP ferry_requests_rejected_total Requests refused with 503 (queue full).\n"
@@ -248,11 +294,15 @@ char *fy_serve_metrics(struct fy_serve_engine *e)
              "# TYPE ferry_tokens_predicted_total counter\nferry_tokens_predicted_total %lld\n"
              "# HELP ferry_predicted_tokens_seconds Average generation speed (tokens/s).\n"
              "# TYPE ferry_predicted_tokens_seconds gauge\nferry_predicted_tokens_seconds %.3f\n"
-             "# HELP ferry_requests_processing Requests holding the model (0 or 1).\n"
+             "# HELP ferry_requests_processing Requests generating (in a slot).\n"
              "# TYPE ferry_requests_processing gauge\nferry_requests_processing %d\n"
              "# HELP ferry_requests_deferred Requests waiting in the queue.\n"
-             "# TYPE ferry_requests_deferred gauge\nferry_requests_deferred %d\n",
+             "# TYPE ferry_requests_deferred gauge\nferry_requests_deferred %d\n"
+             "# HELP ferry_slots_busy Slots running a request.\n"
+             "# TYPE ferry_slots_busy gauge\nferry_slots_busy %d\n"
+             "# HELP ferry_slots_total Slots (-np: requests generating together at most).\n"
+             "# TYPE ferry_slots_total gauge\nferry_slots_total %d\n",
              (long long)req, (long long)rej, (long long)pt, (long long)gt,
-             tg > 0 ? (double)gt / tg : 0.0, busy, waiting);
+             tg > 0 ? (double)gt / tg : 0.0, busy, waiting, busy, slots);
     return s;
 }
