@@ -273,13 +273,6 @@ static fy_status run_jobs(struct run *r, int np, struct fy_outfile *out, bool *i
     return st;
 }
 
-static void stop_ids(const struct fy_tokenizer *t, int32_t out[3])
-{
-    static const char *const names[3] = {"<|endoftext|>", "<|return|>", "<|call|>"};
-    for (int i = 0; i < 3; i++)
-        out[i] = fy_tokenizer_special(t, names[i]);
-}
-
 int fy_cmd_batch(int argc, char **argv)
 {
     struct fy_cli o;
@@ -359,7 +352,7 @@ int fy_cmd_batch(int argc, char **argv)
     r.tok = tok;
     r.ignore_eos = ignore_eos;
     r.n_jobs = input.n;
-    stop_ids(tok, r.stop);
+    fy_gen_stop_ids(tok, m->hp.n_vocab, r.stop);
     if (!(r.jobs = calloc((size_t)input.n, sizeof(*r.jobs))))
         goto done;
     for (int64_t i = 0; i < input.n; i++) {

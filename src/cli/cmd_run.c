@@ -74,15 +74,6 @@ static bool tail_push_ends(struct tail *t, const char *s, size_t n, const char *
     return false;
 }
 
-/* The stop set of gpt-oss: <|endoftext|>, <|return|>, <|call|> (tokenizer.md section 6). */
-static void stop_ids(const struct fy_tokenizer *t, const struct fy_model *m, int32_t out[3])
-{
-    static const char *const names[3] = {"<|endoftext|>", "<|return|>", "<|call|>"};
-    static const int32_t ids[3] = {199999, 200002, 200012};
-    for (int i = 0; i < 3; i++)
-        out[i] = t ? fy_tokenizer_special(t, names[i]) : (m->hp.n_vocab == 201088 ? ids[i] : -1);
-}
-
 /* run -cnv/-i/-st ...: ferry chat with the same flags, less the conversation switches */
 static int chat_from_run(int argc, char **argv)
 {
@@ -241,7 +232,7 @@ int fy_cmd_run(int argc, char **argv)
         fy_gen_init(&gen, s, sp.temp > 0 ? smp : NULL, m->hp.n_vocab) != FY_OK)
         goto done;
     int32_t stop[3];
-    stop_ids(tok, m, stop);
+    fy_gen_stop_ids(tok, m->hp.n_vocab, stop);
 
     fy_sigint_install();
     double t0 = fy_now();

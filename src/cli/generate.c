@@ -1,6 +1,8 @@
 /* Token generation over a session. */
 #include "generate.h"
 
+#include "text/tokenizer.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -68,4 +70,12 @@ double fy_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void fy_gen_stop_ids(const struct fy_tokenizer *t, int64_t n_vocab, int32_t out[3])
+{
+    static const char *const names[3] = {"<|endoftext|>", "<|return|>", "<|call|>"};
+    static const int32_t ids[3] = {199999, 200002, 200012};
+    for (int i = 0; i < 3; i++)
+        out[i] = t ? fy_tokenizer_special(t, names[i]) : (n_vocab == 201088 ? ids[i] : -1);
 }

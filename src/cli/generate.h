@@ -27,6 +27,11 @@ fy_status fy_gen_eval(struct fy_gen *g, const int32_t *ids, int64_t n);
  * it in the sampler's history. -1 if nothing was evaluated yet. */
 int32_t fy_gen_sample(struct fy_gen *g);
 
+/* gpt-oss's stop set (tokenizer.md section 6): <|endoftext|>, <|return|>, <|call|> from the
+ * tokenizer; without one, their o200k_harmony ids for a model of that vocabulary's size, else -1. */
+struct fy_tokenizer;
+void fy_gen_stop_ids(const struct fy_tokenizer *t, int64_t n_vocab, int32_t out[3]);
+
 /* Monotonic seconds. */
 double fy_now(void);
 

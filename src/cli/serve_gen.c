@@ -347,7 +347,6 @@ fy_status fy_serve_engine_init(struct fy_serve_engine *e, struct fy_session *s,
                                const struct fy_tokenizer *tok, int64_t n_vocab,
                                const char *model_id, int queue_max)
 {
-    static const char *const names[3] = {"<|endoftext|>", "<|return|>", "<|call|>"};
     fy_status st = FY_E_NOMEM;
     memset(e, 0, sizeof(*e));
     e->s = s;
@@ -357,8 +356,7 @@ fy_status fy_serve_engine_init(struct fy_serve_engine *e, struct fy_session *s,
     e->model_id = model_id;
     e->queue_max = queue_max;
     e->n_slots = (int)fy_session_n_seq(s);
-    for (int i = 0; i < 3; i++)
-        e->stop_ids[i] = fy_tokenizer_special(tok, names[i]);
+    fy_gen_stop_ids(tok, n_vocab, e->stop_ids);
     atomic_init(&e->stopping, false);
     const size_t ns = (size_t)e->n_slots;
     e->slots = calloc(ns, sizeof(*e->slots));
