@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cpu/numa.h"
 #include "fy_test.h"
 #include "graph/device.h"
 #include "graph/sched.h"
@@ -53,7 +54,9 @@ typedef void (*fy_hyb_inspect_fn)(const struct fy_session *s, const struct fy_de
                                   void *ud);
 
 /* How fy_hyb_eval runs: the model, the n tokens (n is also the context: one pass over all of
- * them), the KV cache type, and an optional inspection hook with its user data. */
+ * them), the KV cache type, and an optional inspection hook with its user data. FY_NUMA_FAKE=N
+ * in the environment gives fy_hyb_eval's sessions N pretend NUMA nodes in the default mode
+ * (cpu/numa.h), so any hybrid test can run with the CPU's MoE steps split by node. */
 struct fy_hyb_run {
     const struct fy_model *m;
     const int32_t *toks;
@@ -173,13 +176,25 @@ static inline fy_status fy_hyb_eval(const struct fy_hyb_run *r, const struct fy_
     o.kv_type = r->kv_type;
     o.placement = pl;
     o.gpu = gpu;
-    FY_TRY(fy_session_new(r->m, &o, &s));
-    fy_status rc = fy_session_eval(s, r->toks, r->n, true, fy_hyb_keep, out);
+    struct fy_numa *env_numa = NULL;
+    int fake = 0;
+    if (fy_numa_fake_env(&fake) == FY_OK && fake > 0) {
+        const struct fy_numa_opts no = {.mode = FY_NUMA_MODE_COUNT, .fake = fake};
+        FY_TRY(fy_numa_new(&no, &env_numa));
+    }
+    o.numa = env_numa;
+    fy_status rc = fy_session_new(r->m, &o, &s);
+    if (rc != FY_OK) {
+        fy_numa_free(env_numa);
+        return rc;
+    }
+    rc = fy_session_eval(s, r->toks, r->n, true, fy_hyb_keep, out);
     if (st && fy_session_sched_stats(s))
         *st = *fy_session_sched_stats(s);
     if (r->inspect)
         r->inspect(s, gpu, r->inspect_ud);
     fy_session_free(s);
+    fy_numa_free(env_numa);
     return rc;
 }
 

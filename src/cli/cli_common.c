@@ -22,6 +22,7 @@ fy_status fy_cli_init(struct fy_cli *o)
     o->fit = -1;
     o->fit_margin = FY_FIT_MARGIN;
     o->color = -1;
+    o->numa_mode = FY_NUMA_MODE_COUNT;
     return fy_place_rules_new(&o->rules);
 }
 
@@ -35,6 +36,8 @@ void fy_cli_free(struct fy_cli *o)
     o->gpu = NULL;
     fy_place_rules_free(o->rules);
     o->rules = NULL;
+    fy_numa_free(o->numa); /* after the session: its mirror copies */
+    o->numa = NULL;
 }
 
 void fy_cli_report(const struct fy_cli *o, const struct fy_session *s)
@@ -89,6 +92,11 @@ const char fy_cli_help_common[] =
     "  --fit-ctx N            --fit may halve -c down to N when nothing fits (default: never)\n"
     "  --no-mmap              read the model into memory instead of mapping it\n"
     "  --mlock                keep the model's pages in RAM (warns when the limit refuses)\n"
+    "  --numa MODE            NUMA nodes: experts (each layer's experts split across the\n"
+    "                         nodes, each part computed by its node's threads; the default\n"
+    "                         with 2+ nodes), mirror (the experts copied onto every node),\n"
+    "                         distribute, isolate (llama.cpp's), off (the default with one\n"
+    "                         node); FY_NUMA_FAKE=N pretends N nodes, binding nothing\n"
     "  -fa, --flash-attn [on|off|auto]  accepted: ferry's attention is always flash-style\n"
     "  -ts, --tensor-split A,B  accepted for one GPU (ferry uses one: -mg/-dev picks it)\n"
     "  --jinja, --chat-template NAME  accepted: gpt-oss is rendered by ferry's harmony renderer\n"
@@ -222,6 +230,10 @@ int fy_cli_parse_common(struct fy_cli *o, int argc, char **argv, int *i)
         o->no_mmap = true;
     } else if (!strcmp(a, "--mlock")) {
         o->mlock = true;
+    } else if (!strcmp(a, "--numa")) {
+        VALUE();
+        if (fy_cli_numa_mode(a, v, &o->numa_mode) != FY_OK)
+            return -1;
     } else if (!strcmp(a, "-fa") || !strcmp(a, "--flash-attn")) {
         v = optional_value(argc, argv, i);
         if (v && on_off(v) == 0)
@@ -289,6 +301,7 @@ int fy_cli_check_tokens(const struct fy_cli *o, const char *cmd)
 
 fy_status fy_cli_load(const struct fy_cli *o, struct fy_model **m_out)
 {
+    FY_TRY(fy_cli_numa_open((struct fy_cli *)o)); /* the NUMA state lives in the options */
 #if FY_HAVE_OPENMP
     if (o->n_threads > 0)
         omp_set_num_threads((int)o->n_threads);
@@ -432,6 +445,10 @@ fy_status fy_cli_session(const struct fy_cli *o, const struct fy_model *m, int64
         }
         so.placement = o->placement;
         so.gpu = o->gpu;
+    }
+    if (o->numa) {
+        FY_TRY(fy_cli_numa_setup(w, m, place));
+        so.numa = o->numa;
     }
     fy_log(FY_LOG_DEBUG, "session: context %lld, micro-batch %lld, KV %s, threads %d (batch "
            "%d), CPU kernels %s, %s", (long long)so.n_ctx, (long long)so.n_ubatch,

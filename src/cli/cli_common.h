@@ -3,11 +3,14 @@
 #define FY_CLI_COMMON_H
 
 #include "args.h"
+#include "cpu/numa.h"
 #include "graph/session.h"
 #include "model/model.h"
+#include "placement/numa_layout.h"
 #include "text/sampler.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 
 struct fy_cli {
     const char *model;      /* -m */
@@ -33,6 +36,10 @@ struct fy_cli {
     uint64_t fit_margin;    /* --fit-target MiB, as bytes */
     int64_t fit_min_ctx;    /* --fit-ctx */
     bool no_mmap, mlock;    /* --no-mmap, --mlock */
+    enum fy_numa_mode numa_mode; /* --numa; FY_NUMA_MODE_COUNT: the default */
+    struct fy_numa *numa;   /* made by fy_cli_load (FY_NUMA_FAKE applies) */
+    struct fy_numa_layout numa_layout; /* of the last session's placement (fy_cli_session) */
+    bool numa_layout_made, numa_said;
     int color;              /* --color: -1 auto, 0 off, 1 on */
     struct fy_placement *placement;  /* made by fy_cli_session */
     struct fy_device *gpu;
@@ -47,6 +54,20 @@ fy_status fy_cli_init(struct fy_cli *o);
 void fy_cli_free(struct fy_cli *o);
 /* Logs what the hybrid scheduler moved (nothing without a placement). */
 void fy_cli_report(const struct fy_cli *o, const struct fy_session *s);
+/* ---- --numa (cli_numa.c) ---- */
+/* The topology and mode into o->numa, once per process (fy_cli_load); isolate without -t: as
+ * many threads as the home node has CPUs. */
+fy_status fy_cli_numa_open(struct fy_cli *o);
+/* The NUMA layout of a session's placement (o->placement when place, else an all-CPU one) into
+ * o->numa_layout, logged once, and the weights put on their nodes (fy_cli_session). */
+fy_status fy_cli_numa_setup(struct fy_cli *o, const struct fy_model *m, bool place);
+/* The NUMA layout (placement/numa_layout.h) as one JSON object ("null" without NUMA state), or
+ * flat as "numa_*" keys: of the last session's placement, or before any session of the
+ * placement made so far (else all CPU). */
+fy_status fy_cli_numa_json(FILE *f, const struct fy_cli *o, const struct fy_model *m, bool flat);
+/* A --numa value (flag: its spelling) into *mode; FY_E_INVAL, logged naming the flag, for a word
+ * that is not a mode. */
+fy_status fy_cli_numa_mode(const char *flag, const char *v, enum fy_numa_mode *mode);
 /* Parses one shared flag at argv[*i]: 1 consumed, 0 not a shared flag, -1 error (logged). */
 int fy_cli_parse_common(struct fy_cli *o, int argc, char **argv, int *i);
 

@@ -260,7 +260,10 @@ static fy_status jsonl_header(const struct bb_opts *o, const struct fy_model *m)
     fy_json_str(stdout, bi.git);
     printf(", \"cpu\": ");
     fy_json_str(stdout, mi.cpu);
-    printf(", \"cores\": %d, \"mem_bw_gbps\": %f}\n", mi.cores, mi.mem_bw_gbps);
+    printf(", \"cores\": %d, \"numa_nodes\": %d, \"mem_bw_gbps\": %f, \"numa\": ", mi.cores,
+           mi.numa_nodes, mi.mem_bw_gbps);
+    FY_TRY(fy_cli_numa_json(stdout, &o->cli, m, false));
+    printf("}\n");
     fflush(stdout);
     return ferror(stdout) ? FY_E_IO : FY_OK;
 }

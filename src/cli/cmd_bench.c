@@ -522,6 +522,8 @@ static void write_run_object(FILE *f, const struct bench *b)
     jkv_int(f, &first, "mem_bw_probe_bytes", (long long)fy_mem_bandwidth_bytes());
     jkv_int(f, &first, "bytes_per_token", (long long)b->bytes_per_token);
     jkv_num(f, &first, "load_avg_start", b->load_start);
+    fputs(", ", f); /* "numa_mode", ...: placement/numa_layout.h */
+    fy_cli_numa_json(f, &b->o, b->m, true);
     fputs("}\n", f);
 }
 

@@ -1,7 +1,9 @@
 /* `ferry plan`: where every tensor goes, what each device needs, and which path the MoE layers
  * take per micro-batch size, from the GGUF's metadata alone (no tensor data is read). */
 #include "args.h"
+#include "cli_common.h"
 #include "cmd.h"
+#include "cpu/numa.h"
 #include "gguf/gguf.h"
 #include "placement/placement.h"
 
@@ -34,6 +36,9 @@ static void usage(FILE *f)
             "  --fit-target MIB       memory --fit leaves free on GPU0 (default 1024)\n"
             "  --fit-ctx N            --fit may halve -c down to N when nothing fits (default:\n"
             "                         never shrink the context)\n"
+            "  --numa MODE            show the NUMA layout of a mode (off, distribute, isolate,\n"
+            "                         mirror, experts; default: experts with 2+ nodes, else off;\n"
+            "                         FY_NUMA_FAKE=N pretends N nodes)\n"
             "  --tensors              also list every tensor\n"
             "  --json                 one JSON document instead of the text report\n"
             "  -h, --help             this help\n\n%s\n"
@@ -74,6 +79,8 @@ int fy_cmd_plan(int argc, char **argv)
     bool json = false, fit = false;
     struct fy_fit_opts fo = {.margin = FY_FIT_MARGIN};
     struct fy_fit ft = {0};
+    enum fy_numa_mode numa_mode = FY_NUMA_MODE_COUNT; /* the default */
+    struct fy_numa *numa = NULL;
     int rc = 2; /* usage errors until the flags are read */
 
     fy_plan_opts_default(&o);
@@ -124,6 +131,9 @@ int fy_cmd_plan(int argc, char **argv)
                 goto done;
         } else if (!strcmp(a, "--swa-full")) {
             o.swa_full = true;
+        } else if (!strcmp(a, "--numa")) {
+            if (!(v = fy_arg_value(argc, argv, &i)) || fy_cli_numa_mode(a, v, &numa_mode) != FY_OK)
+                goto done;
         } else if (!strcmp(a, "--tensors")) {
             o.tensors = true;
         } else if (!strcmp(a, "--json")) {
@@ -142,7 +152,14 @@ int fy_cmd_plan(int argc, char **argv)
         fy_log(FY_LOG_ERR, "plan: --fit needs --vram SIZE (the GPU memory to fit)");
         goto done;
     }
+    int fake = 0;
+    if (fy_numa_fake_env(&fake) != FY_OK)
+        goto done;
     rc = 1; /* runtime errors from here */
+    const struct fy_numa_opts no = {.mode = numa_mode, .fake = fake};
+    if (fy_numa_new(&no, &numa) != FY_OK)
+        goto done;
+    o.numa = numa;
     if (fy_gguf_open(model, &g) != FY_OK || fy_place_dims_from_gguf(g, &dims) != FY_OK)
         goto done;
     fo.vram = o.vram;
@@ -174,5 +191,6 @@ done:
     fy_placement_free(p);
     fy_gguf_close(g);
     fy_place_rules_free(r);
+    fy_numa_free(numa);
     return rc;
 }

@@ -312,8 +312,10 @@ static fy_status jsonl_run(const struct sweep_opts *o, const struct sweep_hdr *h
     printf("\"cores\": %d, \"numa_nodes\": %d, \"ram_bytes\": %" PRIu64 ", ", mi.cores,
            mi.numa_nodes, mi.ram_bytes);
     json_kv_str("gpu", mi.gpu, true);
-    printf("\"gpu_mem_bytes\": %" PRIu64 ", \"mem_bw_gbps\": %f}, ", mi.gpu_mem_bytes,
+    printf("\"gpu_mem_bytes\": %" PRIu64 ", \"mem_bw_gbps\": %f}, \"numa\": ", mi.gpu_mem_bytes,
            mi.mem_bw_gbps);
+    FY_TRY(fy_cli_numa_json(stdout, &o->cli, m, false));
+    printf(", ");
     printf("\"argv\": [");
     for (int i = 0; i < argc; i++) {
         printf(i ? ", " : "");

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #define FY_MM_BATCH 3          /* n_tok from which weight rows are dequantized once */
-#define FY_MM_TILE 16          /* weight rows per dequantized tile (16 x 2880 f32 = 180 KiB) */
+#define FY_MM_TILE FY_CPU_MM_TILE /* weight rows per dequantized tile (16 x 2880 f32 = 180 KiB) */
 #define FY_MM_PAR_WORK 262144  /* below this many multiply-adds, stay on one thread */
 #define FY_QK 32
 
@@ -111,6 +111,23 @@ static void matmul_tile_f32(float *y, const float *buf, int64_t n_in, int64_t n_
         for (int64_t o = o0; o < o1; o++)
             y[t * n_out + o] = fy_vec_dot(FY_F32, buf + (o - o0) * n_in, x + t * n_in, n_in) +
                                (bias ? bias[o] : 0.0f);
+}
+
+void fy_cpu_matmul_rows_f32(float *y, const struct fy_mat *w, int64_t e, const float *x,
+                            int64_t n_tok, const float *bias, int64_t o0, int64_t o1, float *buf)
+{
+    const uint8_t *base = (const uint8_t *)w->data + (size_t)e * w->mat_bytes;
+    if (n_tok < FY_MM_BATCH || !buf) {
+        matmul_rows_vecdot(y, w, base, x, n_tok, bias, o0, o1);
+        return;
+    }
+    for (int64_t a = o0; a < o1; a += FY_MM_TILE) {
+        const int64_t b = a + FY_MM_TILE < o1 ? a + FY_MM_TILE : o1;
+        for (int64_t o = a; o < b; o++)
+            fy_dequant_row(w->type, base + (size_t)o * w->row_bytes, buf + (o - a) * w->n_in,
+                           w->n_in);
+        matmul_tile_f32(y, buf, w->n_in, w->n_out, x, n_tok, bias, a, b);
+    }
 }
 
 /* ---- the integer path (qdot.h): every set but "c" ---- */

@@ -4,7 +4,9 @@
  * contiguous buffer, run gate and up (with the expert's biases), SwiGLU-OAI, down (with the
  * down bias), and add w[t][j] * out into y[t]. Each used expert's weights are therefore
  * decoded once per call (fy_cpu_matmul's batched path) whatever the token count.
- * Order: y[t] starts at 0 and receives its k terms in increasing expert id order. */
+ * Order: y[t] starts at 0 and receives its k terms in increasing expert id order.
+ * With the work split by NUMA node (fy_cpu_moe_ffn_numa): moe_qdot.c and moe_numa.c. */
+#include "numa.h"
 #include "ops.h"
 
 #include <stdlib.h>
@@ -12,6 +14,13 @@
 
 fy_status fy_cpu_moe_ffn(float *y, const float *x, int64_t n_tok, const int32_t *ids,
                          const float *w, int k, const struct fy_moe_layer *L)
+{
+    return fy_cpu_moe_ffn_numa(y, x, n_tok, ids, w, k, L, NULL);
+}
+
+fy_status fy_cpu_moe_ffn_numa(float *y, const float *x, int64_t n_tok, const int32_t *ids,
+                              const float *w, int k, const struct fy_moe_layer *L,
+                              const struct fy_numa *nu)
 {
     const int64_t n_exp = L->gate.n_mat;
     const int64_t d = L->gate.n_in;    /* d_model */
@@ -45,11 +54,19 @@ fy_status fy_cpu_moe_ffn(float *y, const float *x, int64_t n_tok, const int32_t 
         sel[start[e] + fill[e]++] = s;
     }
 
-    if (fy_cpu_qdot_ok(&L->gate) && fy_cpu_qdot_ok(&L->up) && fy_cpu_qdot_ok(&L->down)) {
+    const bool split = fy_numa_splits_moe(nu);
+    const int n_qdot = fy_cpu_qdot_ok(&L->gate) + fy_cpu_qdot_ok(&L->up) +
+                       fy_cpu_qdot_ok(&L->down);
+    if (n_qdot == 3) {
         /* the integer path: all experts in a few parallel passes (moe_qdot.c) */
-        st = fy_cpu_moe_ffn_qdot(y, x, n_tok, ids, w, k, L, start, sel);
+        st = fy_cpu_moe_ffn_qdot(y, x, n_tok, ids, w, k, L, start, sel, split ? nu : NULL);
         goto done;
     }
+    if (split && n_qdot == 0) { /* the f32 path split by node (moe_numa.c) */
+        st = fy_cpu_moe_ffn_nodes(y, x, n_tok, ids, w, k, L, start, sel, nu);
+        goto done;
+    }
+    /* (weights of which some take the integer path and some not: not split by node) */
     xb = malloc((size_t)(n_tok ? n_tok : 1) * (size_t)d * sizeof(float));
     g = malloc((size_t)(n_tok ? n_tok : 1) * (size_t)ff * sizeof(float));
     u = malloc((size_t)(n_tok ? n_tok : 1) * (size_t)ff * sizeof(float));

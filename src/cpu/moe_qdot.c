@@ -10,8 +10,12 @@
  *   4. combine: y[t] = sum of the k rows, in increasing expert id order.
  * With int16 activations every output row is computed by the same kernel calls as in the
  * per-expert loop (moe.c), so the results are the same bits. With FY_CPU_Q8=1, micro-batches
- * of 32 tokens or more with MXFP4 experts run gate and up with int8 activations (qdot.h, q8). */
-#include "ops.h"
+ * of 32 tokens or more with MXFP4 experts run gate and up with int8 activations (qdot.h, q8).
+ * Split by NUMA node (numa.h), passes 2 and 3 run each node group's items on its own threads
+ * (the items of its experts, or in mirror mode an even share read from its copy); an item's
+ * rows are computed by the same calls whichever thread runs it, and the combine is the same, so
+ * the results are the same bits. */
+#include "moe_priv.h"
 #include "qdot.h"
 
 #include <stdbool.h>
@@ -22,19 +26,6 @@
 #define FY_MOE_ROWS_DECODE 64 /* the same in decode: fewer calls, each preparing x once */
 #define FY_MOE_Q8_MIN_TOK 32
 #define FY_MOE_STATIC_TOK 8 /* experts with at most this many tokens: a static split */
-
-/* work items (expert, row chunk) of the used experts for a matrix with n_out rows */
-static int64_t list_items(const int64_t *start, int64_t n_exp, int64_t n_out, int64_t ir,
-                          int64_t *items)
-{
-    int64_t n = 0;
-    const int64_t chunks = (n_out + ir - 1) / ir;
-    for (int64_t e = 0; e < n_exp; e++)
-        if (start[e + 1] > start[e])
-            for (int64_t c = 0; c < chunks; c++)
-                items[n++] = e * chunks + c;
-    return n;
-}
 
 /* A pass over work items: item i is (expert, row chunk) items[i] of the matrices. xq: int16
  * blocks (struct fy_qx_block), or with q8 int8 blocks (struct fy_q8_block). Decode (every
@@ -99,9 +90,44 @@ static void run_item(const struct pass *P, int64_t item)
     }
 }
 
-static void run_items(const struct pass *P, int64_t n_items, bool decode)
+/* fy_numa_item_fn: item i of node group g's view of the pass */
+static void node_item(const void *ctx, int g, int64_t i)
 {
-    if (decode) {
+    const struct pass *P = ctx;
+    run_item(&P[g], P[g].items[i]);
+}
+
+/* the pass split by node group: each group's view reads its own copy of the weights (mirror
+ * mode; the weights themselves otherwise) */
+static void run_items_nodes(const struct pass *P, int64_t n_items, bool decode,
+                            const struct fy_numa *nu)
+{
+    const int G = fy_numa_groups(nu), n_m = P->gq ? 2 : 1;
+    const struct fy_mat *w0 = P->m[0].w;
+    struct fy_mat w[FY_NUMA_MAX_NODES][2];
+    struct pass_mat m[FY_NUMA_MAX_NODES][2];
+    struct pass Pn[FY_NUMA_MAX_NODES];
+    int64_t lo[FY_NUMA_MAX_NODES + 1];
+    for (int g = 0; g < G; g++) {
+        for (int j = 0; j < n_m; j++) {
+            w[g][j] = *P->m[j].w;
+            w[g][j].data = fy_numa_local(nu, w[g][j].data, g);
+            m[g][j] = P->m[j];
+            m[g][j].w = &w[g][j];
+        }
+        Pn[g] = *P;
+        Pn[g].m = m[g];
+    }
+    fy_moe_node_items(nu, w0->n_mat, (w0->n_out + P->ir - 1) / P->ir, P->items, n_items, lo);
+    fy_numa_for(nu, lo, !decode, node_item, Pn);
+}
+
+static void run_items(const struct pass *P, int64_t n_items, bool decode,
+                      const struct fy_numa *nu)
+{
+    if (nu) {
+        run_items_nodes(P, n_items, decode, nu);
+    } else if (decode) {
 #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < n_items; i++)
             run_item(P, P->items[i]);
@@ -131,7 +157,7 @@ static bool use_q8(const struct fy_moe_layer *L, int64_t n_tok)
 
 fy_status fy_cpu_moe_ffn_qdot(float *y, const float *x, int64_t n_tok, const int32_t *ids,
                               const float *w, int k, const struct fy_moe_layer *L,
-                              const int64_t *start, const int64_t *sel)
+                              const int64_t *start, const int64_t *sel, const struct fy_numa *nu)
 {
     const struct fy_cpu_set *set = fy_cpu_set();
     const int64_t n_exp = L->gate.n_mat, d = L->gate.n_in, ff = L->gate.n_out;
@@ -171,17 +197,17 @@ fy_status fy_cpu_moe_ffn_qdot(float *y, const float *x, int64_t n_tok, const int
             set->quantize(x + (sel[i] / k) * d, dst, d);
     }
     /* 2. gate, up, SwiGLU and its quantization */
-    int64_t n_items = list_items(start, n_exp, ff, ir, items);
+    int64_t n_items = fy_moe_list_items(start, n_exp, ff, ir, items);
     const struct pass_mat gate_up[2] = {{&L->gate, &L->gate_b, g}, {&L->up, &L->up_b, u}};
     const struct pass p_gu = {.m = gate_up, .L = L, .start = start, .items = items, .ir = ir,
                               .xq = xq, .q8 = q8, .gq = (struct fy_qx_block *)gq};
-    run_items(&p_gu, n_items, decode);
+    run_items(&p_gu, n_items, decode, nu);
     /* 3. down */
-    n_items = list_items(start, n_exp, d, ir, items);
+    n_items = fy_moe_list_items(start, n_exp, d, ir, items);
     const struct pass_mat down = {&L->down, &L->down_b, o};
     const struct pass p_d = {.m = &down, .L = L, .start = start, .items = items, .ir = ir,
                              .xq = gq, .q8 = false, .gq = NULL, .w = w, .sel = sel};
-    run_items(&p_d, n_items, decode);
+    run_items(&p_d, n_items, decode, nu);
     /* 4. combine: each token's k rows in increasing expert id order (ids are distinct) */
 #pragma omp parallel for schedule(static) if (n_tok * d * k > 262144)
     for (int64_t t = 0; t < n_tok; t++) {
@@ -189,17 +215,7 @@ fy_status fy_cpu_moe_ffn_qdot(float *y, const float *x, int64_t n_tok, const int
         memset(yt, 0, (size_t)d * sizeof(float));
         int32_t last = -1;
         for (int j = 0; j < k; j++) {
-            int32_t best = -1;
-            int jb = 0;
-            for (int q = 0; q < k; q++) {
-                int32_t e = ids[t * k + q];
-                if (e > last && (best < 0 || e < best)) {
-                    best = e;
-                    jb = q;
-                }
-            }
-            last = best;
-            const float *ot = o + pos[t * k + jb] * d;
+            const float *ot = o + pos[t * k + fy_moe_next_sel(ids, t, k, &last)] * d;
             for (int64_t c = 0; c < d; c++)
                 yt[c] += ot[c];
         }

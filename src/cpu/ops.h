@@ -18,6 +18,12 @@ void fy_cpu_rmsnorm(float *y, const float *x, const float *w, int64_t rows, int6
  * y is [n_tok][n_out], x is [n_tok][n_in]. y must not alias x. */
 void fy_cpu_matmul(float *y, const struct fy_mat *w, int64_t e, const float *x, int64_t n_tok,
                    const float *bias);
+/* Its output rows [o0, o1) on the calling thread, for weights that take the f32 path (not
+ * fy_cpu_qdot_ok): the same bits as fy_cpu_matmul. buf: FY_CPU_MM_TILE x n_in floats (the rows
+ * dequantized once for every token), or NULL (a fused dot per row and token: the same bits). */
+#define FY_CPU_MM_TILE 16
+void fy_cpu_matmul_rows_f32(float *y, const struct fy_mat *w, int64_t e, const float *x,
+                            int64_t n_tok, const float *bias, int64_t o0, int64_t o1, float *buf);
 
 /* The integer path (qdot.h), which fy_cpu_matmul and fy_cpu_moe_ffn take by themselves where
  * fy_cpu_qdot_ok. */
@@ -127,10 +133,24 @@ struct fy_moe_layer {
 };
 fy_status fy_cpu_moe_ffn(float *y, const float *x, int64_t n_tok, const int32_t *ids,
                          const float *w, int k, const struct fy_moe_layer *L);
+/* The same with the work split by NUMA node (cpu/numa.h: --numa experts: each node's threads
+ * compute the selections of the node's experts; mirror: a share of every expert from the node's
+ * copy), the same bits as without: every output row is computed by the same kernel calls, and
+ * each token's k expert outputs are summed in one fixed order (increasing expert id). nu NULL,
+ * or a mode that does not split the MoE: fy_cpu_moe_ffn. */
+struct fy_numa;
+fy_status fy_cpu_moe_ffn_numa(float *y, const float *x, int64_t n_tok, const int32_t *ids,
+                              const float *w, int k, const struct fy_moe_layer *L,
+                              const struct fy_numa *nu);
 /* Its integer path (moe_qdot.c), which fy_cpu_moe_ffn takes where the three matrices are
- * fy_cpu_qdot_ok: start[n_exp + 1] and sel[n_tok*k] are the selections grouped by expert. */
+ * fy_cpu_qdot_ok: start[n_exp + 1] and sel[n_tok*k] are the selections grouped by expert; nu
+ * NULL, or the node split. */
 fy_status fy_cpu_moe_ffn_qdot(float *y, const float *x, int64_t n_tok, const int32_t *ids,
                               const float *w, int k, const struct fy_moe_layer *L,
-                              const int64_t *start, const int64_t *sel);
+                              const int64_t *start, const int64_t *sel, const struct fy_numa *nu);
+/* Its f32 path split by node (moe_numa.c), for weights none of which take the integer path. */
+fy_status fy_cpu_moe_ffn_nodes(float *y, const float *x, int64_t n_tok, const int32_t *ids,
+                               const float *w, int k, const struct fy_moe_layer *L,
+                               const int64_t *start, const int64_t *sel, const struct fy_numa *nu);
 
 #endif

@@ -104,9 +104,9 @@ static fy_status run_moe(const struct fy_node *n, const struct fy_batch *b)
     if (b->reads)
         count_reads(b->reads, n->params, (const int32_t *)n->src[1]->data,
                     n->src[1]->ne0 * n->src[0]->ne1);
-    return fy_cpu_moe_ffn(f32(n->dst), f32(n->src[0]), n->src[0]->ne1,
-                          (const int32_t *)n->src[1]->data, f32(n->src[2]), (int)n->src[1]->ne0,
-                          n->params);
+    return fy_cpu_moe_ffn_numa(f32(n->dst), f32(n->src[0]), n->src[0]->ne1,
+                               (const int32_t *)n->src[1]->data, f32(n->src[2]),
+                               (int)n->src[1]->ne0, n->params, b->numa);
 }
 
 static fy_status run_argmax(const struct fy_node *n, const struct fy_batch *b)

@@ -3,6 +3,7 @@
 #include "sched.h"
 #include "session_priv.h"
 
+#include "cpu/numa.h"
 #include "fy_config.h"
 #include "placement/placement.h"
 
@@ -24,6 +25,7 @@ void fy_session_opts_default(struct fy_session_opts *o)
     o->n_threads_batch = 0;
     o->placement = NULL;
     o->gpu = NULL;
+    o->numa = NULL;
 }
 
 static fy_status act_alloc(struct fy_act *a, enum fy_act_type type, int64_t ne0, int64_t rows)
@@ -323,6 +325,7 @@ fy_status fy_session_ubatch(struct fy_session *s, const int32_t *tokens, int64_t
     const int nt = nb > 1 ? s->o.n_threads_batch : s->o.n_threads;
     if (nt != omp_get_max_threads())
         omp_set_num_threads(nt);
+    fy_numa_pin(s->o.numa, nt); /* once per team size */
 #endif
     /* storing positions seq_past .. seq_past + n - 1 overwrites the rings' older positions
      * (counted before running: a batch that fails half-way may have stored some) */
@@ -333,7 +336,7 @@ fy_status fy_session_ubatch(struct fy_session *s, const int32_t *tokens, int64_t
     }
     struct fy_batch b = {
         .n_tok = nb, .tokens = tokens, .pos = s->pos, .kv = s->kv, .n_kv = runs[0].n_kv,
-        .runs = runs, .n_runs = n_runs, .reads = &s->reads,
+        .runs = runs, .n_runs = n_runs, .reads = &s->reads, .numa = s->o.numa,
     };
     FY_TRY(s->sched ? fy_sched_exec(s->sched, &b)
                     : fy_graph_exec(&s->graph, backends, (int)FY_ARRAY_LEN(backends), &b));

@@ -35,6 +35,7 @@ struct fy_act {
 
 struct fy_kvcache;
 struct fy_seq_run;
+struct fy_numa;
 
 /* params of ATTENTION and KV_STORE nodes */
 struct fy_attn_shape {
@@ -71,6 +72,7 @@ struct fy_batch {
     const struct fy_seq_run *runs;
     int64_t n_runs;
     struct fy_moe_reads *reads; /* NULL, or where MoE layers run on the CPU count their reads */
+    const struct fy_numa *numa; /* NULL, or how the CPU's MoE steps split by NUMA node */
 };
 
 /* Expert weights the CPU's MoE layers read (each selected expert once per micro-batch). */

@@ -557,6 +557,7 @@ static fy_status exec_batch(struct fy_sched *sc, const struct fy_batch *b)
     memset(sc->stage_busy, 0, sizeof(sc->stage_busy)); /* the last batch ended with a sync */
     bd.tokens = sc->tok_dev;
     bd.pos = sc->pos_dev;
+    bd.numa = NULL; /* the CPU's, not GPU0's */
     bd.kv = &sc->kv_view;
     struct fy_seq_run step_run = run0;
     if (sc->in_step) { /* replayed at other depths: attention bounds keys by position alone */

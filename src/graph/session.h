@@ -29,6 +29,9 @@ struct fy_session_opts {
      * where fy_place_experts says. The session does not own either. */
     const struct fy_placement *placement;
     struct fy_device *gpu;
+    /* NUMA (cpu/numa.h): the CPU's MoE steps split by node, the threads pinned per node; NULL:
+     * none. Not owned; its memory placement is the caller's (fy_numa_place). */
+    struct fy_numa *numa;
 };
 
 /* What the hybrid scheduler moved, cumulated since the session opened. */

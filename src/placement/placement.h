@@ -35,6 +35,8 @@
 
 enum fy_device_id { FY_DEV_CPU = 0, FY_DEV_GPU0 = 1, FY_DEV_COUNT = 2 };
 
+struct fy_numa;
+
 /* "CPU", "GPU0"; "?" for anything else. */
 const char *fy_device_name(enum fy_device_id d);
 /* Accepts CPU, GPU0 and the aliases CUDA0, ROCm0 (any case). FY_E_INVAL, not logged, otherwise. */
@@ -253,6 +255,7 @@ struct fy_plan_opts {
     bool swa_full;         /* --swa-full: sliding-window layers keep every position too */
     uint64_t vram;         /* --vram; 0: not given */
     bool tensors;          /* list every tensor, not only the groups */
+    const struct fy_numa *numa; /* --numa (cpu/numa.h): its layout is shown unless NULL or off */
 };
 
 void fy_plan_opts_default(struct fy_plan_opts *o);

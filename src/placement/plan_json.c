@@ -17,10 +17,14 @@
  *   "dup_bias": {tensors, bytes},
  *   "vram":    {limit (null), need, fits (null without --vram)},
  *   "steps":   [{n, gpu_resident, gpu_upload, cpu, upload_bytes, upload_ms}],
+ *   "numa":    {mode, nodes, fake, node_ids, cpus, mem_free_bytes, first_expert,
+ *               experts_per_node, expert_bytes_per_node, other_bytes}  (only with a --numa mode
+ *               other than off: numa_layout.h),
  *   "warnings": [string]
  * }
  * One array element per line, so that documents diff well. */
 #include "args.h"
+#include "numa_layout.h"
 #include "placement_priv.h"
 
 #include <stdlib.h>
@@ -182,7 +186,15 @@ fy_status fy_plan_print_json(FILE *f, const struct fy_placement *p, const struct
                 L(s->n), L(s->gpu_resident), L(s->gpu_upload), L(s->cpu), U(s->upload_bytes),
                 s->upload_ms);
     }
-    fprintf(f, "\n  ],\n  \"warnings\": [");
+    fprintf(f, "\n  ],\n");
+    struct fy_numa_layout nl;
+    if (pl->o.numa && pl->o.numa->mode != FY_NUMA_OFF &&
+        fy_numa_layout_make(p, pl->o.numa, &nl) == FY_OK) {
+        fprintf(f, "  \"numa\": ");
+        fy_numa_layout_json(f, pl->o.numa, &nl, false);
+        fprintf(f, ",\n");
+    }
+    fprintf(f, "  \"warnings\": [");
     for (int64_t i = 0; i < p->n_warnings; i++) {
         fprintf(f, "%s\n    ", i ? "," : "");
         jstr(f, p->warnings[i]);

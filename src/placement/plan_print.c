@@ -1,4 +1,5 @@
 /* The plan report for people: tensor groups, rules, per-device memory, VRAM fit, MoE paths. */
+#include "numa_layout.h"
 #include "placement_priv.h"
 
 #include <stdlib.h>
@@ -168,5 +169,11 @@ fy_status fy_plan_print(FILE *f, const struct fy_placement *p, const struct fy_p
         print_tensors(f, p);
     print_memory(f, p, pl);
     print_steps(f, p, pl); /* the warnings went to stderr when the placement was made */
+    struct fy_numa_layout nl;
+    if (pl->o.numa && pl->o.numa->mode != FY_NUMA_OFF &&
+        fy_numa_layout_make(p, pl->o.numa, &nl) == FY_OK) {
+        fputc('\n', f);
+        fy_numa_layout_print(f, pl->o.numa, &nl);
+    }
     return ferror(f) ? FY_E_IO : FY_OK;
 }
