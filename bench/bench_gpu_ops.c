@@ -1,8 +1,9 @@
 /* GPU kernel throughput on gpt-oss shapes, through the launchers of src/hip/fy_gpu.h: matmul
  * (GEMV at n_tok 1: MXFP4 expert 2880->2880, Q8_0 attn_q 2880->4096, Q8_0 output 2880->201088;
- * GEMM at n_tok 512 and 2048), attention (decode over an F16 cache, 64/8 heads, head_dim 64, at
- * n_kv 4096 and 8192, window 0 and 128; causal prefill of 2048 tokens) and moe_ffn (20b: 32
- * experts, k 4, d = n_ff = 2880, MXFP4, n_tok 1 and 2048).
+ * GEMM at n_tok 512 and 2048; on the matrix units in the default staging mode and with
+ * FY_GPU_PIPE=0, the first one-stage kernel, for comparison), attention (decode over an F16
+ * cache, 64/8 heads, head_dim 64, at n_kv 4096 and 8192, window 0 and 128; causal prefill of 2048
+ * tokens) and moe_ffn (20b: 32 experts, k 4, d = n_ff = 2880, MXFP4, n_tok 1 and 2048).
  *
  * Baseline, measured in the same run: fy_gpu_copy_d2d of a 1 GiB buffer, whose GB/s count the
  * bytes read plus the bytes written (the memory roofline). Bandwidth figures count the bytes a
@@ -723,10 +724,28 @@ int main(int argc, char **argv)
         setenv("FY_GPU_DP4A", dp4a, 1);
     else
         unsetenv("FY_GPU_DP4A");
-    for (int i = 0; i < 2; i++) {
-        bench_matmul(&b, FY_MXFP4, sh->d, sh->n_ff, sh->n_exp, sh->gemm_tok[i], "(one expert)");
-        bench_matmul(&b, FY_Q8_0, sh->d, sh->q_out, 1, sh->gemm_tok[i], "(attn_q)");
+    /* the prefill GEMM; on the matrix units also the first kernel (FY_GPU_PIPE=0: 32-wide
+     * k-steps, one stage) against the pipelined one, for TFLOP/s side by side */
+    const char *pipe = getenv("FY_GPU_PIPE");
+    char pipe_saved[8] = "";
+    if (pipe)
+        snprintf(pipe_saved, sizeof(pipe_saved), "%s", pipe);
+    for (int p0 = 0; p0 < (fy_gpu_mma_enabled() ? 2 : 1); p0++) {
+        char le[48], lq[48];
+        if (p0)
+            setenv("FY_GPU_PIPE", "0", 1);
+        const int mode = fy_gpu_mma_enabled() ? fy_gpu_pipe_mode() : -1;
+        snprintf(le, sizeof(le), mode < 0 ? "(one expert)" : "(one expert, pipe %d)", mode);
+        snprintf(lq, sizeof(lq), mode < 0 ? "(attn_q)" : "(attn_q, pipe %d)", mode);
+        for (int i = 0; i < 2; i++) {
+            bench_matmul(&b, FY_MXFP4, sh->d, sh->n_ff, sh->n_exp, sh->gemm_tok[i], le);
+            bench_matmul(&b, FY_Q8_0, sh->d, sh->q_out, 1, sh->gemm_tok[i], lq);
+        }
     }
+    if (pipe)
+        setenv("FY_GPU_PIPE", pipe_saved, 1);
+    else
+        unsetenv("FY_GPU_PIPE");
     for (int i = 0; i < 2; i++) {
         bench_attention(&b, 1, sh->kv[i], 0);
         bench_attention(&b, 1, sh->kv[i], sh->window);

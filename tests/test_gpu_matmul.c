@@ -2,7 +2,12 @@
  * BF16, Q8_0, MXFP4), the GEMV path (n_tok <= 8) and the GEMM path in both variants (FMA: f32
  * tiles; MMA: bf16 tiles on the matrix units, or mma.h's per-lane version on the emulator;
  * chosen with FY_GPU_MMA=0/1), with and without bias, expert e = 0 and e > 0, 16-byte aligned
- * and unaligned matrix starts (the float types' element-load variants).
+ * and unaligned matrix starts (the float types' element-load variants). The MMA GEMM runs in its
+ * three staging modes (FY_GPU_PIPE=0: one stage, 32-wide k-steps; 1: two-stage ring of 64-wide
+ * steps through registers; 2: the ring with asynchronous copies), which must agree bit for bit;
+ * on the emulator also the barriers per block (one per 64-wide step when pipelined) and the
+ * asynchronous copies of mode 2 are counted. Edge shapes: a last k-step with one block (n_in 96,
+ * 160), n_in not a multiple of 8 or 32 (float weights), rows and outputs off the tile.
  *
  * Error: per token row, max_o |y - ref| / max_o max(|ref|, s) where s = sqrt(sum_i (w_oi x_i)^2)
  * is the natural scale of a dot product's rounding error (computed on the CPU as the product of
@@ -156,7 +161,42 @@ static double row_error(const float *got, const float *ref, const float *scale, 
 
 static void set_mma(int on) { setenv("FY_GPU_MMA", on ? "1" : "0", 1); }
 
-/* fy_gpu_matmul on n_tok random tokens, both GEMM variants when n_tok > 8 */
+#ifdef FY_TEST_EMU
+/* The emulator's counts of one fy_gpu_matmul (w's expert e, n_tok rows) on the matrix units in
+ * GEMM mode `pipe` (FY_GPU_PIPE), from s0 to s1: barriers per block, two per 32-wide k-step
+ * but the first in mode 0, one per 64-wide step in modes 1 and 2 (the two-stage ring); and in
+ * mode 2 the asynchronous copies, 16 bytes of bf16 x per 8 elements of each row's padded k
+ * (once per block of 128 outputs) and of bf16 weights per 8 elements when their rows are
+ * 16-byte aligned (once per block of 64 rows). 0 when they match. */
+static int check_pipe_counts(const struct fy_emu_stats *s0, const struct fy_emu_stats *s1,
+                             const struct fy_mat *w, int64_t e, int64_t n_tok, int pipe)
+{
+    const int64_t n_in = w->n_in, nbx = (w->n_out + 127) / 128, nby = (n_tok + 63) / 64;
+    const char *xv = getenv("FY_GPU_XBF16");
+    const bool xh = !xv || xv[0] != '0';
+    const uint64_t steps =
+        (uint64_t)(pipe ? (n_in + 63) / 64 : 2 * ((n_in + 31) / 32) - 1);
+    const uint64_t want_bar = (uint64_t)(nbx * nby) * steps;
+    uint64_t want_cp = 0;
+    if (pipe == 2 && xh) {
+        want_cp = (uint64_t)(n_tok * ((n_in + 7) / 8) * nbx);
+        const uintptr_t start = (uintptr_t)w->data + (uintptr_t)(e * (int64_t)w->mat_bytes);
+        if (w->type == FY_BF16 && n_in % 8 == 0 && w->row_bytes % 16 == 0 && start % 16 == 0 &&
+            (w->n_mat == 1 || w->mat_bytes % 16 == 0))
+            want_cp += (uint64_t)(w->n_out * (n_in / 8) * nby);
+    }
+    const uint64_t bar = s1->barriers - s0->barriers, cp = s1->async_copies - s0->async_copies;
+    if (bar == want_bar && cp == want_cp)
+        return 0;
+    printf("FAIL pipe %d counts: %llu barriers (want %llu), %llu async copies (want %llu)\n", pipe,
+           (unsigned long long)bar, (unsigned long long)want_bar, (unsigned long long)cp,
+           (unsigned long long)want_cp);
+    return 1;
+}
+#endif
+
+/* fy_gpu_matmul on n_tok random tokens, both GEMM variants when n_tok > 8, the matrix-unit one
+ * in every staging mode (FY_GPU_PIPE 0, 1, 2), which must give the same bits */
 static int run_case(fy_gpu_stream s, const struct wstack *ws, int64_t e, int64_t n_tok,
                     int with_bias, uint64_t seed)
 {
@@ -169,7 +209,13 @@ static int run_case(fy_gpu_stream s, const struct wstack *ws, int64_t e, int64_t
     struct fy_bufs b = {.s = s};
     float *x = fy_bufs_host(&b, xb), *bias = fy_bufs_host(&b, bb);
     float *ref = fy_bufs_host(&b, yb), *got = fy_bufs_host(&b, yb), *scale = NULL;
+    float *got0 = fy_bufs_host(&b, yb);
+    const char *pipe_env = getenv("FY_GPU_PIPE");
+    char pipe_saved[8] = "";
     int bad = 0;
+
+    if (pipe_env)
+        snprintf(pipe_saved, sizeof(pipe_saved), "%s", pipe_env);
 
     if (b.err)
         goto hard;
@@ -181,23 +227,46 @@ static int run_case(fy_gpu_stream s, const struct wstack *ws, int64_t e, int64_t
     float *db = fy_bufs_up(&b, bias, bb, "bias");
     if (!scale || b.err)
         goto hard;
-    for (int mma = 0; mma < (n_tok > 8 ? 2 : 1); mma++) {
+    /* passes: GEMV or FMA; then MMA in modes 0, 1, 2 */
+    const int passes = n_tok > 8 ? 4 : 1;
+    for (int p = 0; p < passes; p++) {
+        const int mma = p > 0, pipe = p - 1;
         const double tol = mma ? TOL_MMA : n_tok <= 8 ? gemv_tol(w->type) : TOL_F32;
+        char mode[16];
         set_mma(mma);
+        snprintf(mode, sizeof(mode), "%s", n_tok <= 8 ? "gemv" : mma ? "mma" : "fma");
+        if (mma) {
+            setenv("FY_GPU_PIPE", pipe == 0 ? "0" : pipe == 1 ? "1" : "2", 1);
+            snprintf(mode, sizeof(mode), "mma%d", pipe);
+        }
+#ifdef FY_TEST_EMU
+        struct fy_emu_stats s0, s1;
+        fy_emu_stats_get(&s0);
+#endif
         if (fy_gpu_memset(dy, 0xff, yb, s) != FY_OK ||
             fy_gpu_matmul(dy, &ws->dw, e, dx, n_tok, with_bias ? db : NULL, s) != FY_OK ||
             fy_bufs_down(&b, got, dy, yb))
             goto hard;
         int64_t first;
         const double err = row_error(got, ref, scale, n_tok, n_out, tol, &first);
-        const bool fail = first >= 0;
+        bool fail = first >= 0;
+        /* the staging modes change when tiles fill, not the products: the same bits */
+        const bool same = !mma || pipe == 0 || !memcmp(got, got0, yb);
+        fail |= !same;
+#ifdef FY_TEST_EMU
+        fy_emu_stats_get(&s1);
+        if (mma)
+            fail |= check_pipe_counts(&s0, &s1, &ws->dw, e, n_tok, pipe) != 0;
+#endif
+        if (mma && pipe == 0)
+            memcpy(got0, got, yb);
         printf("%s %-5s %-4s n_tok %4lld n_in %4lld n_out %4lld e %lld bias %d%s: max rel err "
-               "%.3g (tol %g)\n",
-               fail ? "FAIL" : "PASS", fy_dtype_name(w->type),
-               n_tok <= 8 ? "gemv" : mma ? "mma" : "fma", (long long)n_tok, (long long)n_in,
-               (long long)n_out, (long long)e, with_bias,
-               w->mat_bytes % 16 ? " unaligned" : "", err, tol);
-        if (fail)
+               "%.3g (tol %g)%s\n",
+               fail ? "FAIL" : "PASS", fy_dtype_name(w->type), mode, (long long)n_tok,
+               (long long)n_in, (long long)n_out, (long long)e, with_bias,
+               w->mat_bytes % 16 ? " unaligned" : "", err, tol,
+               same ? "" : " (bits differ from FY_GPU_PIPE=0)");
+        if (first >= 0)
             printf("     first bad token %lld: y[0] %.9g vs %.9g\n", (long long)first,
                    (double)got[first * n_out], (double)ref[first * n_out]);
         bad += fail;
@@ -207,6 +276,10 @@ hard:
     fprintf(stderr, "FAIL: setup or launch error (n_tok %lld)\n", (long long)n_tok);
     bad = 1;
 done:
+    if (pipe_env)
+        setenv("FY_GPU_PIPE", pipe_saved, 1);
+    else
+        unsetenv("FY_GPU_PIPE");
     fy_bufs_free(&b);
     free(scale);
     return bad;
@@ -435,6 +508,15 @@ static const struct mm_case cases[] = {
     {33, 64, 2880, 0, 1},    {33, 2880, 7, 34, 1},  {512, 2880, 33, 0, 1}, {130, 64, 2880, 34, 1},
     {9, 64, 7, 34, 1},       {512, 2880, 2880, 0, 0}, {4096, 2880, 33, 0, 0},
     {4096, 64, 2880, 34, 0}, {8, 2880, 100, 0, 1},
+    /* the pipelined GEMM's edges: a last 64-wide k-step with one block (n_in 96, 160), outputs
+     * and rows not multiples of the 128 x 64 tile */
+    {40, 96, 130, 0, 1},     {70, 160, 33, 34, 1},
+};
+
+/* float weights only: n_in not a multiple of 8 (element loads) or of 32 (a last k-step with a
+ * partial 16-wide chunk, zeros past n_in) */
+static const struct mm_case float_cases[] = {
+    {65, 97, 40, 0, 1}, {20, 200, 129, 0, 1}, {17, 8, 5, 6, 1},
 };
 
 int main(void)
@@ -462,6 +544,18 @@ int main(void)
             }
             const int64_t e = (int64_t)((ci + ti) % N_MAT);
             failed += run_case(s, &ws, e, c->n_tok, (int)((ci + ti / 2) & 1), 7 * ti + ci);
+            free_weights(&ws);
+        }
+        for (size_t ci = 0; ci < FY_ARRAY_LEN(float_cases) && t != FY_Q8_0 && t != FY_MXFP4;
+             ci++) {
+            const struct mm_case *c = &float_cases[ci];
+            struct wstack ws;
+            if (make_weights(t, c->n_in, c->n_out, N_MAT, c->pad, 300 * ti + ci, s, &ws)) {
+                fprintf(stderr, "FAIL: weights\n");
+                return FY_TEST_HARD;
+            }
+            failed += run_case(s, &ws, (int64_t)(ci % N_MAT), c->n_tok, (int)(ci & 1),
+                               11 * ti + ci);
             free_weights(&ws);
         }
         /* grouped: GEMV (max 7 rows) and GEMM (several row tiles), empty experts */

@@ -103,8 +103,8 @@ ops=$bin/bench_gpu_ops
 [ -x "$ops" ] || ops=$bin/bench/bench_gpu_ops
 echo "ferry: $("$ferry" --version 2>&1 | head -1)" >> "$out/facts.md"
 
-# 3. the GPU test suite, a failure rerun with the tensor cores off, then with int8 activations,
-#    the fused decode kernels and step graphs off in turn
+# 3. the GPU test suite, a failure rerun with the tensor cores off, then with the pipelined GEMM,
+#    int8 activations, the fused decode kernels and step graphs off in turn
 suite() {
     local t rc fails=0
     for t in $(ls "$bin"/test_gpu_* "$bin"/tests/test_gpu_* 2>/dev/null | grep -v '_emu$'); do
@@ -118,8 +118,8 @@ suite() {
             FY_CPU=c FY_GPU_MMA=0 timeout 120 "$t" > /tmp/fy-t.txt 2>&1
             echo "== $(basename "$t") with FY_GPU_MMA=0: exit $?"
             tail -10 /tmp/fy-t.txt
-            # the decode paths of issue 12 off one by one: which one fails
-            for v in FY_GPU_DP4A FY_GPU_FUSE FY_GPU_GRAPH; do
+            # the paths of issue 12 off one by one: which one fails
+            for v in FY_GPU_PIPE FY_GPU_DP4A FY_GPU_FUSE FY_GPU_GRAPH; do
                 env FY_CPU=c "$v=0" timeout 120 "$t" > /tmp/fy-t.txt 2>&1
                 echo "== $(basename "$t") with $v=0: exit $?"
                 grep -E '^FAIL' /tmp/fy-t.txt | head -3

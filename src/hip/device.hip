@@ -21,6 +21,7 @@
 static hipStream_t hs(fy_gpu_stream s) { return (hipStream_t)s; }
 
 static bool g_matrix_units; /* of the device fy_gpu_init selected */
+static bool g_async_copy;   /* of the device fy_gpu_init selected */
 static uint64_t g_alloc_epoch; /* fy_gpu_malloc and fy_gpu_free calls */
 
 extern "C" uint64_t fy_gpu_alloc_epoch(void) { return g_alloc_epoch; }
@@ -28,6 +29,8 @@ extern "C" uint64_t fy_gpu_alloc_epoch(void) { return g_alloc_epoch; }
 extern "C" const char *fy_gpu_platform(void) { return FY_GPU_PLATFORM; }
 
 extern "C" bool fy_gpu_matrix_units(void) { return g_matrix_units; }
+
+extern "C" bool fy_gpu_async_copy(void) { return g_async_copy; }
 
 extern "C" bool fy_gpu_fuse_enabled(void)
 {
@@ -89,14 +92,17 @@ extern "C" fy_status fy_gpu_init(int dev, struct fy_gpu_info *info)
 #if defined(FY_GPU_CUDA)
     snprintf(info->arch, sizeof(info->arch), "sm_%d%d", p.major, p.minor);
     info->matrix_units = p.major >= 8;
+    info->async_copy = p.major >= 8; /* cp.async */
 #elif defined(FY_GPU_HIP)
     snprintf(info->arch, sizeof(info->arch), "%s", p.gcnArchName);
     info->matrix_units = !strncmp(p.gcnArchName, "gfx90a", 6) || !strncmp(p.gcnArchName, "gfx94", 5);
 #else
     snprintf(info->arch, sizeof(info->arch), "emu");
     info->matrix_units = true; /* the emulator runs the matrix-unit code path */
+    info->async_copy = true;   /* and emulates asynchronous copies (made at the wait) */
 #endif
     g_matrix_units = info->matrix_units;
+    g_async_copy = info->async_copy;
     info->n_sm = p.multiProcessorCount;
     info->warp = p.warpSize;
     FY_HIP_TRY(hipMemGetInfo(&info->mem_free, &info->mem_total), "memory info");

@@ -32,6 +32,7 @@ struct fy_gpu_info {
     int n_sm;               /* multiprocessors / compute units */
     int warp;               /* 32 or 64 */
     bool matrix_units;      /* tensor cores (sm_80+) / MFMA (CDNA); the GEMMs use them */
+    bool async_copy;        /* global -> shared copies without registers (cp.async, sm_80+) */
 };
 
 const char *fy_gpu_platform(void);        /* "cuda", "hip", "emu"; "none" without a GPU build */
@@ -40,6 +41,7 @@ const char *fy_gpu_platform(void);        /* "cuda", "hip", "emu"; "none" withou
 int fy_gpu_count(void);
 fy_status fy_gpu_init(int dev, struct fy_gpu_info *info);  /* selects dev, fills info (or NULL) */
 bool fy_gpu_matrix_units(void);  /* the device fy_gpu_init selected has them (false before) */
+bool fy_gpu_async_copy(void);    /* ... has asynchronous copies (fy_gpu_info.async_copy) */
 
 /* Device memory. On failure: FY_E_NOMEM and a message naming `what`, the bytes asked for and
  * the bytes free. */
@@ -207,6 +209,12 @@ bool fy_gpu_q8_enabled(void);
 /* The GEMM runs on the matrix units in bf16 (FY_GPU_MMA=0/1 forces; default where the device has
  * them, off on the emulator): ~1e-2 relative error of a dot product instead of ~1e-6. */
 bool fy_gpu_mma_enabled(void);
+/* How the GEMM on the matrix units stages its k-tiles (FY_GPU_PIPE): 0 one buffer, 32-wide
+ * k-steps (the first version); 1 a two-stage ring of 64-wide k-steps, the next tile's loads in
+ * registers during this tile's products; 2 the same with x (and bf16 weights) copied
+ * asynchronously (cp.async). Default 2 where the device has asynchronous copies (sm_80+, the
+ * emulator), else 1. Every mode gives the same bits. */
+int fy_gpu_pipe_mode(void);
 /* Frees the module's scratch buffers (the GEMM's bf16 x); the caller has synchronised. */
 void fy_gpu_scratch_free(void);
 

@@ -12,6 +12,8 @@
  *                           a pointer first: `auto *k = &kern<T, 4>; FY_LAUNCH(k, ...)`
  *   FY_DYN_SMEM(type, name) dynamic shared memory as `type *name`
  *   fy_f16_to_f32 / fy_f32_to_f16 / fy_bf16_to_f32 / fy_f32_to_bf16 on raw uint16_t
+ *   fy_async_copy16 / fy_async_commit / fy_async_wait<N>  global -> shared copies that land
+ *                           later (cp.async on CUDA sm_80+; see below)
  * Host-side runtime calls are the HIP names (hipMalloc, hipMemcpyAsync, ...); under nvcc each is
  * one #define onto CUDA below. Add a line here when a new one is needed, never in kernels. */
 #ifndef FY_GPU_COMPAT_H
@@ -155,6 +157,44 @@ static __device__ __forceinline__ uint16_t fy_f32_to_bf16(float f)
 }
 
 static __device__ __forceinline__ int fy_ceil_div(int a, int b) { return (a + b - 1) / b; }
+
+/* Asynchronous copies from global to shared memory, 16 bytes each, both addresses 16-byte
+ * aligned:
+ *   fy_async_copy16(dst, src)  starts a copy; dst must not be read or written until it landed
+ *   fy_async_commit()          closes the group of copies this thread started since the last one
+ *   fy_async_wait<N>()         waits until all but the N most recent committed groups of this
+ *                              thread landed (other threads see the bytes after a barrier)
+ * CUDA sm_80+: cp.async.cg (to shared memory through L2 only, no registers) and
+ * cp.async.commit_group / wait_group. The emulator records each copy and makes it at the wait,
+ * so reading early sees stale bytes, as it may on a GPU. Elsewhere (AMD, older NVIDIA) a plain
+ * load and store at the call, which waits for the load: callers choose to stage through
+ * registers there instead (fy_gpu_async_copy() says which the device has). */
+#if defined(FY_GPU_EMU)
+static inline void fy_async_copy16(void *dst, const void *src) { fy_emu_async_copy(dst, src, 16); }
+static inline void fy_async_commit(void) { fy_emu_async_commit(); }
+template <int N> static inline void fy_async_wait(void) { fy_emu_async_wait(N); }
+#elif defined(FY_GPU_CUDA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+static __device__ __forceinline__ void fy_async_copy16(void *dst, const void *src)
+{
+    const uint32_t d = (uint32_t)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d), "l"(src) : "memory");
+}
+static __device__ __forceinline__ void fy_async_commit(void)
+{
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+template <int N> static __device__ __forceinline__ void fy_async_wait(void)
+{
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+#else
+static __device__ __forceinline__ void fy_async_copy16(void *dst, const void *src)
+{
+    *(uint4 *)dst = *(const uint4 *)src;
+}
+static __device__ __forceinline__ void fy_async_commit(void) {}
+template <int N> static __device__ __forceinline__ void fy_async_wait(void) {}
+#endif
 
 /* c + the sum of the four products of the signed bytes of a and b */
 static __device__ __forceinline__ int fy_dp4a(int a, int b, int c)

@@ -13,6 +13,20 @@
  *       - FMA: f32 tiles, 4x8 outputs per thread: the CPU's values up to summation order.
  *       MMA is the default where the device has matrix units, FMA elsewhere and on the emulator;
  *       FY_GPU_MMA=0/1 forces either (tests).
+ *   fy_gpu_f32_gemm_pipe (MMA, the default; FY_GPU_PIPE=0 goes back to the one above): the
+ *       same tile and products with 64-wide k-steps through a two-stage ring of shared tiles,
+ *       one barrier a step instead of two a 32-wide step, so the next tile's global loads
+ *       overlap this tile's products (issue 12 item 6; design at the kernel). Mode 2 (sm_80+,
+ *       the emulator) copies bf16 x, and bf16 weights, with cp.async (fy_async_copy16) instead
+ *       of through registers; mode 1 (AMD, older NVIDIA) stages everything in registers.
+ *       Unmeasured: no GPU has run it yet. What it should buy: the old kernel waits for each
+ *       step's loads at a barrier right after issuing them and keeps a 15 KB tile, so an SM
+ *       mostly stalls on memory latency between short bursts of mma.sync; here the loads of
+ *       step k+1 (x) and k+2 (weights) are in flight during step k's 16 mma.sync per warp. The
+ *       cost: 55 KB of shared memory a block (dynamic, opt-in past 48 KiB): 3 blocks an SM on
+ *       H100 as before (nvcc 13: 80 registers in mode 2 for Q8_0 and MXFP4, 80-92 for the old
+ *       kernel), 2 instead of 3 on A100 (164 KB); mode 1 holds the next tile in registers (~125,
+ *       2 blocks an SM). bench_gpu_ops times both kernels.
  * Weight loads never assume more alignment than the format gives: Q8_0 (34-byte) and MXFP4
  * (17-byte) blocks are read as aligned 32-bit words and funnel-shifted; F32/F16/BF16 rows use
  * 16-byte loads when data, row and matrix strides allow, else element loads ("U" variants). */
@@ -66,6 +80,57 @@ static __device__ __forceinline__ uint32_t fy_e2m1_bf16(uint32_t v, int ex)
     return (uint32_t)b | ((v & 8u) << 12);
 }
 
+/* expert e, first row m0 and row count nr of this GEMM block; false: no rows here (uniform over
+ * the block: the whole block leaves before any barrier) */
+static __device__ __forceinline__ bool fy_mm_block(const fy_mm_args &a, int &e, int &m0, int &nr)
+{
+    int r1;
+    if (a.tiles) { /* the blockIdx.y-th row tile of the experts [e0, e0 + n_range) */
+        const int t = a.tile_off[a.e0] + (int)blockIdx.y;
+        if (t >= a.tile_off[a.e0 + a.n_range])
+            return false; /* past the tiles with rows */
+        e = a.tiles[2 * t];
+        m0 = a.tiles[2 * t + 1];
+        r1 = a.off[e + 1];
+    } else {
+        e = fy_mm_expert(a);
+        if (e < 0)
+            return false; /* a compact grid's spare slice */
+        int r0;
+        fy_mm_rows(a, e, r0, r1);
+        m0 = r0 + (int)blockIdx.y * FY_MM_BM;
+    }
+    nr = min(FY_MM_BM, r1 - m0);
+    return nr > 0;
+}
+
+/* one 8-element weight unit (quarter q of a block; raw from fy_unit_load) as bf16 into the row
+ * bw of a tile (bw: the block's first element); zeros unless ok (a row and k inside the matrix) */
+template <int T>
+static __device__ __forceinline__ void fy_mm_put_w(uint16_t *bw, const fy_raw &raw, bool ok, int q)
+{
+    uint2 w0, w1;
+    const int ex = (int)raw.s;
+    if (T == FY_MT_MXFP4 && ok && ex >= 2 && ex <= 254) {
+        /* MXFP4 straight to bf16 (issue 12 item 6): exact, the same bits as below */
+        const uint32_t u = raw.u[0];
+        w0.x = fy_e2m1_bf16(u, ex) | fy_e2m1_bf16(u >> 8, ex) << 16;
+        w0.y = fy_e2m1_bf16(u >> 16, ex) | fy_e2m1_bf16(u >> 24, ex) << 16;
+        w1.x = fy_e2m1_bf16(u >> 4, ex) | fy_e2m1_bf16(u >> 12, ex) << 16;
+        w1.y = fy_e2m1_bf16(u >> 20, ex) | fy_e2m1_bf16(u >> 28, ex) << 16;
+    } else {
+        float w[8];
+        const float s = fy_unit_decode<T>(raw, w);
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+            w[j] = ok ? (w[j] * FY_PRE(T)) * s : 0.0f;
+        w0.x = fy_bf16x2(w[0], w[1]), w0.y = fy_bf16x2(w[2], w[3]);
+        w1.x = fy_bf16x2(w[4], w[5]), w1.y = fy_bf16x2(w[6], w[7]);
+    }
+    *(uint2 *)(bw + fy_unit_pos(T, q, 0, 0)) = w0;
+    *(uint2 *)(bw + fy_unit_pos(T, q, 1, 0)) = w1;
+}
+
 template <int T, bool MMA>
 __global__ __launch_bounds__(FY_MM_THREADS) void fy_gpu_f32_gemm(const fy_mm_args a)
 {
@@ -77,25 +142,9 @@ __global__ __launch_bounds__(FY_MM_THREADS) void fy_gpu_f32_gemm(const fy_mm_arg
     uint16_t *const ah = (uint16_t *)fy_mm_smem;
     uint16_t *const bh = ah + FY_MM_BM * FY_MM_LDH;
 
-    int e, m0, r1;
-    if (a.tiles) { /* the blockIdx.y-th row tile of the experts [e0, e0 + n_range) */
-        const int t = a.tile_off[a.e0] + (int)blockIdx.y;
-        if (t >= a.tile_off[a.e0 + a.n_range])
-            return; /* past the tiles with rows: the whole block leaves before any barrier */
-        e = a.tiles[2 * t];
-        m0 = a.tiles[2 * t + 1];
-        r1 = a.off[e + 1];
-    } else {
-        e = fy_mm_expert(a);
-        if (e < 0)
-            return; /* a compact grid's spare slice: the whole block leaves before any barrier */
-        int r0;
-        fy_mm_rows(a, e, r0, r1);
-        m0 = r0 + (int)blockIdx.y * FY_MM_BM;
-    }
-    const int nr = min(FY_MM_BM, r1 - m0);
-    if (nr <= 0)
-        return; /* no rows here: the whole block leaves before any barrier */
+    int e, m0, nr;
+    if (!fy_mm_block(a, e, m0, nr))
+        return; /* the whole block leaves before any barrier */
     const int n0 = (int)blockIdx.x * FY_MM_BN;
 
     const int tid = (int)threadIdx.x;
@@ -172,24 +221,8 @@ __global__ __launch_bounds__(FY_MM_THREADS) void fy_gpu_f32_gemm(const fy_mm_arg
             }
             *(uint4 *)(ah + lr * FY_MM_LDH + 8 * q) = xv;
 #pragma unroll
-            for (int i = 0; i < 2; i++) {
-                uint16_t *bw = bh + (lr + 64 * i) * FY_MM_LDH;
-                uint2 w0, w1;
-                const int ex = (int)raw[i].s;
-                if (T == FY_MT_MXFP4 && wr[i] && kok && ex >= 2 && ex <= 254) {
-                    /* MXFP4 straight to bf16 (item 6): exact, the same bits as below */
-                    const uint32_t u = raw[i].u[0];
-                    w0.x = fy_e2m1_bf16(u, ex) | fy_e2m1_bf16(u >> 8, ex) << 16;
-                    w0.y = fy_e2m1_bf16(u >> 16, ex) | fy_e2m1_bf16(u >> 24, ex) << 16;
-                    w1.x = fy_e2m1_bf16(u >> 4, ex) | fy_e2m1_bf16(u >> 12, ex) << 16;
-                    w1.y = fy_e2m1_bf16(u >> 20, ex) | fy_e2m1_bf16(u >> 28, ex) << 16;
-                } else {
-                    w0.x = fy_bf16x2(w[i][0], w[i][1]), w0.y = fy_bf16x2(w[i][2], w[i][3]);
-                    w1.x = fy_bf16x2(w[i][4], w[i][5]), w1.y = fy_bf16x2(w[i][6], w[i][7]);
-                }
-                *(uint2 *)(bw + fy_unit_pos(T, q, 0, 0)) = w0;
-                *(uint2 *)(bw + fy_unit_pos(T, q, 1, 0)) = w1;
-            }
+            for (int i = 0; i < 2; i++)
+                fy_mm_put_w<T>(bh + (lr + 64 * i) * FY_MM_LDH, raw[i], wr[i] && kok, q);
         } else {
             const float xv[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
 #pragma unroll
@@ -257,6 +290,191 @@ __global__ __launch_bounds__(FY_MM_THREADS) void fy_gpu_f32_gemm(const fy_mm_arg
             }
         }
     }
+}
+
+/* ------------------------------------------------------------------ pipelined GEMM (MMA)
+ * The matrix-unit GEMM with 64-wide k-steps through a two-stage ring of shared tiles (FY_GPU_PIPE
+ * 1 and 2; issue 12 item 6). Step kb multiplies stage kb % 2 while the other stage fills with
+ * step kb + 1, so one barrier per step separates them:
+ *     [x of kb+1: async copies into the other stage]   (mode 2)
+ *     products of stage kb % 2 (4 x 16-wide k, TPW tiles per warp)
+ *     decode kb+1's weights (and x, mode 1) from registers into the other stage
+ *     global loads of kb+2 into registers; wait for this thread's copies; barrier
+ * so the weights' global loads have a whole step of products to land, and x's copies (mode 2:
+ * bf16 x through L2 straight into shared memory, no registers) the products of one step. Thread
+ * (lr = tid / 4, q = tid % 4) stages, per step and 32-wide half h, x row lr elements 32h + 8q..+7
+ * and weight unit q of the blocks h of output rows lr and lr + 64 (bf16 weights: copied as they
+ * are in mode 2, the decoded bits but for NaN payloads). The products cover the 16-wide k-chunks below n_in rounded up to 32, in
+ * order: the FY_GPU_PIPE=0 kernel's exact sequence of matrix-unit operations, so every mode
+ * gives the same bits (the emulator checks). Tiles: bf16 [BM][LDH] x then [BN][LDH] weights per
+ * stage, 55,296 bytes of dynamic shared memory (over the 48 KiB static limit). */
+#define FY_MMP_BK 64                                            /* k per step: two blocks */
+#define FY_MMP_LDH 72                                           /* 144-byte rows, conflict-free */
+#define FY_MMP_STAGE ((FY_MM_BM + FY_MM_BN) * FY_MMP_LDH)       /* bf16 elements per stage */
+#define FY_MMP_SMEM (2 * FY_MMP_STAGE * (int)sizeof(uint16_t)) /* bytes */
+
+template <int T, bool ASYNC>
+__global__ __launch_bounds__(FY_MM_THREADS) void fy_gpu_f32_gemm_pipe(const fy_mm_args a)
+{
+    FY_DYN_SMEM(uint16_t, smem); /* stage s at smem + s * FY_MMP_STAGE: x tile, weight tile */
+    int e, m0, nr;
+    if (!fy_mm_block(a, e, m0, nr))
+        return; /* the whole block leaves before any barrier */
+    const int n0 = (int)blockIdx.x * FY_MM_BN;
+    constexpr bool WA = ASYNC && T == FY_MT_BF16; /* weight units copied as they are */
+
+    const int tid = (int)threadIdx.x;
+    const int lr = tid >> 2, q = tid & 3;
+    /* x: bf16 rows (a.xh; always with ASYNC) or f32 rows */
+    const uint16_t *xhr = nullptr;
+    const float *xr = nullptr;
+    if (lr < nr) {
+        const int r = a.src_row ? a.src_row[m0 + lr] : m0 + lr;
+        if (a.xh)
+            xhr = a.xh + (int64_t)r * a.xh_ld;
+        else
+            xr = a.x + (int64_t)r * a.x_stride;
+    }
+    const uint8_t *wr[2];
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        const int o = n0 + lr + 64 * i;
+        wr[i] = o < a.n_out ? a.w + (int64_t)e * a.mat_bytes + (int64_t)o * a.row_bytes : nullptr;
+    }
+    const int nkb = fy_ceil_div(a.n_in, FY_MMP_BK);
+    const int kend = fy_ceil_div(a.n_in, FY_QK) * FY_QK; /* products up to here (PIPE=0's) */
+    const uint4 zero = make_uint4(0, 0, 0, 0);
+
+    /* registers of the step in flight, per half h */
+    uint4 xq[2] = {zero, zero};
+    float4 xf[2][2];
+    fy_raw raw[2][2] = {};
+#pragma unroll
+    for (int h = 0; h < 2; h++)
+        xf[h][0] = xf[h][1] = make_float4(0, 0, 0, 0);
+
+    auto load = [&](int kb) { /* global -> registers */
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const int k = kb * FY_MMP_BK + 32 * h + 8 * q;
+            if constexpr (!ASYNC) {
+                if (a.xh) {
+                    xq[h] = xhr && k < a.xh_ld ? *(const uint4 *)(xhr + k) : zero;
+                } else if (xr) {
+                    xf[h][0] = fy_mm_ldx4(a, xr, k);
+                    xf[h][1] = fy_mm_ldx4(a, xr, k + 4);
+                }
+            }
+            if constexpr (!WA) {
+#pragma unroll
+                for (int i = 0; i < 2; i++)
+                    if (wr[i] && k < a.n_in)
+                        fy_unit_load<T>(wr[i], k, a.n_in, raw[h][i]);
+            }
+        }
+    };
+    auto copy = [&](int kb, uint16_t *st) { /* global -> shared, asynchronously */
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const int k = kb * FY_MMP_BK + 32 * h + 8 * q;
+            uint16_t *d = st + lr * FY_MMP_LDH + 32 * h + 8 * q;
+            if (xhr && k < a.xh_ld)
+                fy_async_copy16(d, xhr + k);
+            else
+                *(uint4 *)d = zero; /* rows past the tile's, k past the row's padding */
+            if constexpr (WA) {
+#pragma unroll
+                for (int i = 0; i < 2; i++) {
+                    uint16_t *dw = st + (FY_MM_BM + lr + 64 * i) * FY_MMP_LDH + 32 * h + 8 * q;
+                    if (wr[i] && k < a.n_in)
+                        fy_async_copy16(dw, wr[i] + 2 * (size_t)k);
+                    else
+                        *(uint4 *)dw = zero;
+                }
+            }
+        }
+        fy_async_commit();
+    };
+    auto store = [&](int kb, uint16_t *st) { /* registers -> shared, decoded to bf16 */
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const int k = kb * FY_MMP_BK + 32 * h + 8 * q;
+            if constexpr (!ASYNC) {
+                uint4 v = xq[h];
+                if (!a.xh) {
+                    const float4 f0 = xf[h][0], f1 = xf[h][1];
+                    v.x = fy_bf16x2(f0.x, f0.y), v.y = fy_bf16x2(f0.z, f0.w);
+                    v.z = fy_bf16x2(f1.x, f1.y), v.w = fy_bf16x2(f1.z, f1.w);
+                }
+                *(uint4 *)(st + lr * FY_MMP_LDH + 32 * h + 8 * q) = v;
+            }
+            if constexpr (!WA) {
+#pragma unroll
+                for (int i = 0; i < 2; i++)
+                    fy_mm_put_w<T>(st + (FY_MM_BM + lr + 64 * i) * FY_MMP_LDH + 32 * h, raw[h][i],
+                                   wr[i] && k < a.n_in, q);
+            }
+        }
+    };
+
+    constexpr int NW = FY_MM_THREADS / FY_WARP;
+    constexpr int TPW = (FY_MM_BM / 16) * (FY_MM_BN / 16) / NW; /* 16x16 tiles per warp */
+    static_assert(NW == 4 || NW == 8, "GEMM warps");
+    const int warp = tid / FY_WARP;
+    const int mi = warp & 3, nj0 = (warp >> 2) * TPW;
+    fy_mma_acc acc[TPW];
+#pragma unroll
+    for (int t = 0; t < TPW; t++)
+        fy_mma_zero(acc[t]);
+
+    /* prologue: step 0 into stage 0, step 1's loads in flight */
+    load(0);
+    if constexpr (ASYNC)
+        copy(0, smem);
+    store(0, smem);
+    if (nkb > 1)
+        load(1);
+    fy_async_wait<0>();
+    __syncthreads();
+    for (int kb = 0; kb < nkb; kb++) {
+        const uint16_t *cur = smem + (kb & 1) * FY_MMP_STAGE;
+        uint16_t *nxt = smem + ((kb + 1) & 1) * FY_MMP_STAGE;
+        const bool more = kb + 1 < nkb;
+        if (ASYNC && more)
+            copy(kb + 1, nxt); /* the other stage was last read before the previous barrier */
+#pragma unroll
+        for (int ks = 0; ks < FY_MMP_BK; ks += 16) {
+            if (kb * FY_MMP_BK + ks >= kend)
+                break; /* uniform: the zero half of a last step of one block */
+            fy_mma_a fa;
+            fy_mma_load_a(fa, cur + mi * 16 * FY_MMP_LDH + ks, FY_MMP_LDH);
+#pragma unroll
+            for (int t = 0; t < TPW; t++) {
+                fy_mma_b fb;
+                fy_mma_load_b(fb, cur + (FY_MM_BM + (nj0 + t) * 16) * FY_MMP_LDH + ks,
+                              FY_MMP_LDH);
+                fy_mma(acc[t], fa, fb);
+            }
+        }
+        if (more) {
+            store(kb + 1, nxt);
+            if (kb + 2 < nkb)
+                load(kb + 2);
+            fy_async_wait<0>();
+            __syncthreads();
+        }
+    }
+
+    const float *bias = a.bias ? a.bias + (int64_t)e * a.bias_stride : nullptr;
+#pragma unroll
+    for (int t = 0; t < TPW; t++)
+#pragma unroll
+        for (int i = 0; i < FY_MMA_NACC; i++) {
+            const int m = mi * 16 + fy_mma_row(i);
+            const int n = n0 + (nj0 + t) * 16 + fy_mma_col(i);
+            if (m < nr && n < a.n_out)
+                a.y[(int64_t)(m0 + m) * a.n_out + n] = acc[t].v[i] + (bias ? bias[n] : 0.0f);
+        }
 }
 
 /* x rows to bf16 once per matmul (issue 12 item 6): row r of x (x_stride floats) to row r of
@@ -335,6 +553,36 @@ static void fy_mm_launch(int code, const fy_mm_args &a, dim3 grid, hipStream_t s
         FY_MM_TYPES(FY_MM_CASE)
 #undef FY_MM_CASE
     }
+}
+
+/* the pipelined MMA GEMM: its 55,296 bytes of dynamic shared memory need the opt-in past 48 KiB
+ * (CUDA; AMD's LDS is 64 KiB), set at each launch (a host call, no stream work) */
+template <bool ASYNC>
+static hipError_t fy_mmp_launch(int code, const fy_mm_args &a, dim3 grid, hipStream_t s)
+{
+    hipError_t err = hipSuccess;
+    switch (code) {
+#define FY_MMP_CASE(T)                                                                             \
+    case T: {                                                                                      \
+        auto *k = &fy_gpu_f32_gemm_pipe<T, ASYNC>;                                                 \
+        err = hipFuncSetAttribute((const void *)k, hipFuncAttributeMaxDynamicSharedMemorySize,     \
+                                  FY_MMP_SMEM);                                                    \
+        if (err == hipSuccess)                                                                     \
+            FY_LAUNCH(k, grid, FY_MM_THREADS, FY_MMP_SMEM, s, a);                                  \
+        break;                                                                                     \
+    }
+        FY_MM_TYPES(FY_MMP_CASE)
+#undef FY_MMP_CASE
+    }
+    return err;
+}
+
+extern "C" int fy_gpu_pipe_mode(void)
+{
+    const char *v = getenv("FY_GPU_PIPE");
+    if (v && v[0] >= '0' && v[0] <= '2' && !v[1])
+        return v[0] - '0';
+    return fy_gpu_async_copy() ? 2 : 1;
 }
 
 /* matrix units for the GEMM: FY_GPU_MMA=0/1 forces; by default where the device has them
@@ -431,10 +679,23 @@ static fy_status fy_mm_run(const char *fn, int code, const fy_mm_args &a, int64_
             const char *xv = getenv("FY_GPU_XBF16"); /* =0: convert in the GEMM, as before */
             if (a.x_rows > 0 && a.x_rows <= INT_MAX && (!xv || xv[0] != '0'))
                 FY_TRY(fy_mm_convert_x(&b, a.x_rows, s));
-            fy_mm_launch<true>(code, b, grid, s);
-        }
-        else
+            const int pipe = fy_gpu_pipe_mode();
+            hipError_t err = hipSuccess;
+            if (pipe == 0) {
+                fy_mm_launch<true>(code, b, grid, s);
+            } else {
+                kname = "fy_gpu_f32_gemm_pipe";
+                /* asynchronous copies take bf16 x (without it, mode 1's register staging) */
+                err = pipe == 2 && b.xh ? fy_mmp_launch<true>(code, b, grid, s)
+                                        : fy_mmp_launch<false>(code, b, grid, s);
+            }
+            if (err != hipSuccess) {
+                fy_log(FY_LOG_ERR, "%s: shared memory opt-in: %s", kname, hipGetErrorString(err));
+                return FY_E_GPU;
+            }
+        } else {
             fy_mm_launch<false>(code, a, grid, s);
+        }
     }
     const hipError_t err = hipGetLastError();
     if (err != hipSuccess) {

@@ -274,6 +274,8 @@ void fy_emu_stats_get(struct fy_emu_stats *st)
     st->launch_calls = g_stats.launch_calls.load();
     st->graph_launches = g_stats.graph_launches.load();
     st->kernels_overlappable = g_stats.kernels_overlappable.load();
+    st->async_copies = g_stats.async_copies.load();
+    st->async_waits = g_stats.async_waits.load();
 }
 
 void fy_emu_stats_reset(void)
@@ -289,6 +291,8 @@ void fy_emu_stats_reset(void)
     g_stats.host_syncs = 0;
     g_stats.launch_calls = 0;
     g_stats.graph_launches = 0;
+    g_stats.async_copies = 0;
+    g_stats.async_waits = 0;
     g_stats.pin_cow_bytes = 0;
     g_mem_peak = g_mem_used;
     overlap_reset();

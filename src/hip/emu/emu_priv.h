@@ -56,6 +56,8 @@ struct Stats {
     /* kernel launches the host made (a graph's replayed kernels are not among them), graphs
      * launched */
     std::atomic<uint64_t> launch_calls{0}, graph_launches{0};
+    /* kernels' asynchronous copies started, and waits that completed some (sched.cc) */
+    std::atomic<uint64_t> async_copies{0}, async_waits{0};
 };
 extern Stats g_stats;
 

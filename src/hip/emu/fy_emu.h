@@ -165,6 +165,15 @@ template <class T> static inline T fy_emu_shfl(T v, int lane)
 #define fy_ballot(p) ((fy_lanemask)fy_emu_warp_op(FY_EMU_BALLOT, (p) ? 1u : 0u, 0))
 #define fy_syncwarp() ((void)fy_emu_warp_op(FY_EMU_SYNCWARP, 0, 0))
 
+/* ------------------------------------------------------------------ asynchronous copies
+ * (fy_gpu_compat.h's fy_async_*, CUDA's cp.async): a copy is recorded when it is started and
+ * made when its thread waits for its group (fy_emu_async_wait: every committed group but the
+ * `pending` most recent) or exits, so shared memory read before the wait still holds the old
+ * bytes, as it may on a GPU. Copies must be aligned to their size. */
+void fy_emu_async_copy(void *dst, const void *src, size_t n);
+void fy_emu_async_commit(void);
+void fy_emu_async_wait(int pending);
+
 static inline float __uint_as_float(uint32_t u);
 static inline uint32_t __float_as_uint(float f);
 /* ------------------------------------------------------------------ atomics (device memory is

@@ -39,6 +39,10 @@ struct fy_emu_stats {
      * launches only) and graphs launched (hipGraphLaunch). */
     uint64_t launch_calls;
     uint64_t graph_launches;
+    /* Asynchronous global-to-shared copies started by kernels (fy_async_copy16, cp.async on
+     * CUDA sm_80+), and the waits that completed at least one. */
+    uint64_t async_copies;
+    uint64_t async_waits;
 };
 void fy_emu_stats_get(struct fy_emu_stats *st);
 /* counters to 0, mem_peak to mem_used; the overlap analysis forgets what was enqueued before */

@@ -49,7 +49,17 @@ enum FiberState { F_NEW, F_READY, F_WARP, F_BAR, F_DONE };  /* F_NEW, F_READY: r
 
 }  // namespace
 
+/* an asynchronous copy started and not yet made (fy_emu_async_copy) */
+struct fy_emu_async_rec {
+    void *dst;
+    const void *src;
+    uint32_t n;
+    uint32_t group; /* the fiber's commit count when it started: its group */
+};
+
 struct fy_emu_fiber : fy_emu_fiber_pub {
+    std::vector<fy_emu_async_rec> async; /* started, not yet made, oldest first */
+    uint32_t async_groups;               /* groups committed (fy_emu_async_commit) */
     int state;
     int op;
     uint64_t val;
@@ -110,12 +120,26 @@ inline fy_emu_fiber *lane_fiber(Worker *w, int pos)
 
 /* Runs GPU threads on one stack. A thread that ends hands the stack to the next lane of the walk
  * if that one has not started, without a switch: threads that never synchronise cost a call. */
+/* make f's asynchronous copies of the groups before `upto` (all of them with UINT32_MAX) */
+void async_complete(fy_emu_fiber *f, uint32_t upto)
+{
+    size_t keep = 0;
+    for (const fy_emu_async_rec &c : f->async) {
+        if (c.group < upto)
+            memcpy(c.dst, c.src, c.n);
+        else
+            f->async[keep++] = c;
+    }
+    f->async.resize(keep);
+}
+
 void fiber_main()
 {
     Worker *w = t_worker;
     fy_emu_fiber *f = w->cur;
     for (;;) {
         w->launch->task->run();
+        async_complete(f, UINT32_MAX); /* they land, waited for or not */
         f->state = F_DONE;
         if (w->pos + 1 >= w->lanes || lane_fiber(w, w->pos + 1)->state != F_NEW)
             break;
@@ -294,6 +318,8 @@ void run_block(Worker *w, Launch *L, uint64_t bid)
         fy_emu_fiber &f = w->fibers[(size_t)i];
         f.thread_idx = t;
         f.state = F_NEW;
+        f.async.clear();
+        f.async_groups = 0;
         if (++t.x == bd.x) {
             t.x = 0;
             if (++t.y == bd.y) {
@@ -480,4 +506,40 @@ int fy_emu_barrier(int op, int pred)
     f->val = (uint64_t)(pred != 0);
     yield(w, f);
     return (int)f->out;
+}
+
+void fy_emu_async_copy(void *dst, const void *src, size_t n)
+{
+    Worker *w = t_worker;
+    fy_emu_fiber *f = w ? w->cur : nullptr;
+    if (!f)
+        die("fy_async_copy outside a kernel");
+    if (n == 0 || (n & (n - 1)) || ((uintptr_t)dst | (uintptr_t)src) % n)
+        die("kernel %s: asynchronous copy of %zu bytes from %p to %p: the addresses must be "
+            "aligned to the size (a power of two)", w->launch->name, n, src, dst);
+    f->async.push_back(fy_emu_async_rec{dst, src, (uint32_t)n, f->async_groups});
+    g_stats.async_copies.fetch_add(1, std::memory_order_relaxed);
+}
+
+void fy_emu_async_commit(void)
+{
+    Worker *w = t_worker;
+    fy_emu_fiber *f = w ? w->cur : nullptr;
+    if (!f)
+        die("fy_async_commit outside a kernel");
+    f->async_groups++;
+}
+
+void fy_emu_async_wait(int pending)
+{
+    Worker *w = t_worker;
+    fy_emu_fiber *f = w ? w->cur : nullptr;
+    if (!f)
+        die("fy_async_wait outside a kernel");
+    if (pending < 0 || (uint32_t)pending >= f->async_groups)
+        return; /* nothing committed before the `pending` most recent groups */
+    const size_t before = f->async.size();
+    async_complete(f, f->async_groups - (uint32_t)pending);
+    if (f->async.size() < before)
+        g_stats.async_waits.fetch_add(1, std::memory_order_relaxed);
 }

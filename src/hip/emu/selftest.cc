@@ -166,6 +166,61 @@ void st_shfl()
     ST_HIP(hipFree(d));
 }
 
+/* asynchronous copies (fy_async_* of fy_gpu_compat.h): made at the wait for their group, not
+ * before; wait(1) leaves the most recent group, wait(0) every committed one, an uncommitted copy
+ * waits for its commit; other threads see the bytes after a barrier; counted */
+__global__ __launch_bounds__(64) void st_async_kern(uint32_t *out, const uint4 *src)
+{
+    __shared__ uint4 a[64], b[64], c[64];
+    const int t = threadIdx.x;
+    const uint4 old = make_uint4(0xdeadu, 1, 2, 3);
+    a[t] = b[t] = c[t] = old;
+    __syncthreads();
+    fy_emu_async_copy(&a[t], &src[t], 16);
+    fy_emu_async_commit();
+    fy_emu_async_copy(&b[t], &src[64 + t], 16);
+    fy_emu_async_commit();
+    fy_emu_async_copy(&c[t], &src[128 + t], 16); /* not committed */
+    uint32_t *o = out + 8 * (blockIdx.x * 64 + t);
+    o[0] = a[t].x == old.x && b[t].x == old.x;
+    fy_emu_async_wait(1);
+    o[1] = a[t].x == src[t].x && a[t].w == src[t].w && b[t].x == old.x;
+    fy_emu_async_wait(0);
+    o[2] = b[t].x == src[64 + t].x && c[t].x == old.x;
+    fy_emu_async_commit();
+    fy_emu_async_wait(0);
+    o[3] = c[t].x == src[128 + t].x;
+    __syncthreads();
+    o[4] = a[63 - t].y == src[63 - t].y && c[63 - t].z == src[128 + 63 - t].z;
+}
+
+void st_async()
+{
+    std::vector<uint32_t> hs(3 * 64 * 4), h(2 * 64 * 8, 0);
+    for (size_t i = 0; i < hs.size(); i++)
+        hs[i] = (uint32_t)(i * 2654435761u);
+    uint4 *src = nullptr;
+    uint32_t *d = nullptr;
+    ST_HIP(hipMalloc(&src, hs.size() * 4));
+    ST_HIP(hipMalloc(&d, h.size() * 4));
+    ST_HIP(hipMemcpy(src, hs.data(), hs.size() * 4, hipMemcpyHostToDevice));
+    fy_emu_stats s0, s1;
+    fy_emu_stats_get(&s0);
+    FY_LAUNCH(st_async_kern, 2, 64, 0, nullptr, d, (const uint4 *)src);
+    ST_HIP(hipGetLastError());
+    ST_HIP(hipMemcpy(h.data(), d, h.size() * 4, hipMemcpyDeviceToHost));
+    fy_emu_stats_get(&s1);
+    for (int t = 0; t < 2 * 64; t++)
+        for (int i = 0; i < 5; i++)
+            ST_CHECK(h[(size_t)(8 * t + i)] == 1, "thread %d: check %d", t, i);
+    ST_CHECK(s1.async_copies - s0.async_copies == 3 * 128, "%llu copies",
+             (unsigned long long)(s1.async_copies - s0.async_copies));
+    ST_CHECK(s1.async_waits - s0.async_waits == 3 * 128, "%llu waits",
+             (unsigned long long)(s1.async_waits - s0.async_waits));
+    ST_HIP(hipFree(src));
+    ST_HIP(hipFree(d));
+}
+
 /* dynamic shared memory: beyond 48 KiB only after hipFuncSetAttribute; a template kernel */
 template <int K> __global__ __launch_bounds__(64) void st_dyn_kern(float *out, int words)
 {
@@ -698,6 +753,14 @@ __global__ void st_abort_overrun_kern(float *x)
     x[threadIdx.x] += x[64 + threadIdx.x];  /* past the end of a 256-byte buffer: the guard page */
 }
 
+__global__ void st_abort_async_kern(float *x)
+{
+    __shared__ float4 sm[64];
+    fy_emu_async_copy(&sm[threadIdx.x], x + 1, 16); /* a 16-byte copy from a 4-byte boundary */
+    fy_emu_async_commit();
+    fy_emu_async_wait(0);
+}
+
 void st_abort(void (*k)(float *), int threads)
 {
     float *d = nullptr;
@@ -713,6 +776,7 @@ void st_abort_shfl() { st_abort(st_abort_shfl_kern, 64); }
 void st_abort_mixed() { st_abort(st_abort_mixed_kern, 64); }
 void st_abort_partial() { st_abort(st_abort_partial_kern, 48); }
 void st_abort_overrun() { st_abort(st_abort_overrun_kern, 64); }
+void st_abort_async() { st_abort(st_abort_async_kern, 64); }
 
 struct SelfTest {
     const char *name;
@@ -723,6 +787,7 @@ const SelfTest kSelfTests[] = {
     {"barrier", st_barrier},
     {"shfl", st_shfl},
     {"dynsmem", st_dynsmem},
+    {"async", st_async},
     {"atomics", st_atomics},
     {"lazy", st_lazy},
     {"events", st_events},
@@ -734,6 +799,7 @@ const SelfTest kSelfTests[] = {
     {"abort_mixed", st_abort_mixed},
     {"abort_partial", st_abort_partial},
     {"abort_overrun", st_abort_overrun},
+    {"abort_async", st_abort_async},
 };
 
 }  // namespace
