@@ -2,6 +2,8 @@
 # Runs one libFuzzer harness of tests/fuzz/ (or all of them) with its corpus and dictionary.
 #   bash tools/fuzz.sh NAME [SECONDS]     NAME: gguf tokenize detok harmony placement
 #   bash tools/fuzz.sh all [SECONDS]            bench_compare serve, or all; SECONDS: 60
+#   bash tools/fuzz.sh build              builds them all, runs nothing
+# SECONDS 0 runs each input of the corpus once (the regression inputs) and stops.
 # Builds what it needs first: build-fuzz/ (clang, -Dfuzz=true, ASan + UBSan; $FUZZ_BUILD names
 # another folder). The corpus of NAME is build-fuzz/fuzz/NAME/corpus (its seeds are written by the
 # harness itself and from tests/data, then it grows from run to run) plus the committed inputs of
@@ -9,7 +11,7 @@
 # dictionary tests/fuzz/NAME.dict. A crash, a leak, undefined behaviour, a timeout or running out
 # of memory: the input is kept in build-fuzz/fuzz/NAME/, its path, size and base64 printed with
 # the command that reproduces it, and the exit status is 1. Each harness ends with a line
-#   fuzz NAME: ok, N runs in S s (X/s), cov: C ft: F, corpus: K inputs
+#   fuzz NAME: ok, N runs, cov: C ft: F, corpus: K inputs in S s
 # (FAIL instead of ok, or "skipped" where this build has no such harness: serve needs cJSON).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -17,10 +19,10 @@ all=(gguf tokenize detok harmony placement bench_compare serve)
 name=${1:-}
 secs=${2:-60}
 if [ -z "$name" ] || [ "$name" = -h ] || [ "$name" = --help ]; then
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
-if [ "$name" = all ]; then
+if [ "$name" = all ] || [ "$name" = build ]; then
     names=("${all[@]}")
 elif [[ " ${all[*]} " == *" $name "* ]]; then
     names=("$name")
@@ -47,6 +49,7 @@ if [ ${#targets[@]} -gt 0 ]; then
         { tail -40 "$b/meson-logs/fuzz-build.log"; echo "fuzz.sh: the build failed" >&2; exit 1; }
 fi
 root=$(pwd)
+[ "$name" = build ] && exit 0
 
 # seeds NAME DIR: the inputs the project makes for NAME, into DIR
 seeds() {
@@ -106,8 +109,10 @@ for n in "${names[@]}"; do
     rm -f "$w"/crash-* "$w"/leak-* "$w"/timeout-* "$w"/oom-* "$w"/slow-unit-*
     log=$w/last.log
     start=$(date +%s)
+    how=(-max_total_time="$secs")
+    [ "$secs" = 0 ] && how=(-runs=0)
     TMPDIR=$root/$w/tmp UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-        "$exe" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2560 \
+        "$exe" "${how[@]}" -timeout=10 -rss_limit_mb=2560 \
         -print_final_stats=1 -artifact_prefix="$w/" "${dict[@]}" \
         "$w/corpus" "tests/fuzz/corpus/$n" > "$log" 2>&1
     frc=$?
