@@ -46,14 +46,14 @@ enum read_fault { R_NONE, R_SHORT, R_EINTR, R_EOF, R_EIO };
 
 static struct {
     bool armed;
-    long n_alloc;      /* allocation calls since arming */
-    long fail_alloc;   /* the call that fails (-1: none) */
-    bool injected;     /* a fault was injected */
-    long n_live;       /* blocks allocated since arming and not freed */
+    long n_alloc;    /* allocation calls since arming */
+    long fail_alloc; /* the call that fails (-1: none) */
+    bool injected;   /* a fault was injected */
+    long n_live;     /* blocks allocated since arming and not freed */
     long n_mmap;
-    long fail_mmap;    /* the mmap call that fails, with mmap_errno */
+    long fail_mmap; /* the mmap call that fails, with mmap_errno */
     int mmap_errno;
-    long live_maps;    /* mappings made since arming and not unmapped */
+    long live_maps; /* mappings made since arming and not unmapped */
     enum read_fault rf;
     long n_read;
     size_t read_total; /* bytes read since arming */
@@ -339,8 +339,8 @@ static int check(const char *what, fy_status (*op)(void), fy_status want, const 
         why = "mappings leaked";
     if (!why)
         return 0;
-    printf("FAIL %s: %s (status %d, want %d; %ld blocks, %ld mappings left)\n  log: %.300s\n",
-           what, why, (int)st, (int)want, n_live, live_maps, log);
+    printf("FAIL %s: %s (status %d, want %d; %ld blocks, %ld mappings left)\n  log: %.300s\n", what,
+           why, (int)st, (int)want, n_live, live_maps, log);
     return 1;
 }
 
@@ -433,8 +433,8 @@ int main(void)
     failed += alloc_loop("gguf open --no-mmap", op_gguf);
     fy_gguf_set_load_opts(&(struct fy_gguf_load_opts){0});
 
-    failed += one("mmap fails (ENOMEM)", op_gguf, 0, ENOMEM, R_NONE, 0, FY_E_IO,
-                  "m.gguf: mmap of ");
+    failed +=
+        one("mmap fails (ENOMEM)", op_gguf, 0, ENOMEM, R_NONE, 0, FY_E_IO, "m.gguf: mmap of ");
     failed += one("model load, mmap fails (ENOMEM)", op_model, 0, ENOMEM, R_NONE, 0, FY_E_IO,
                   "m.gguf: mmap of ");
     failed += one("no shared mapping (ENODEV): mapped private", op_gguf, 0, ENODEV, R_NONE, 0,
@@ -447,8 +447,8 @@ int main(void)
     failed += one("--no-mmap, the file ends early", op_gguf, -1, 0, R_EOF, 1000, FY_E_IO,
                   "the file ended early");
     failed += one("--no-mmap, EIO", op_gguf, -1, 0, R_EIO, 0, FY_E_IO, "Input/output error");
-    failed += one("model load --no-mmap, EIO", op_model, -1, 0, R_EIO, 0, FY_E_IO,
-                  "Input/output error");
+    failed +=
+        one("model load --no-mmap, EIO", op_model, -1, 0, R_EIO, 0, FY_E_IO, "Input/output error");
     fy_gguf_set_load_opts(&(struct fy_gguf_load_opts){0});
     failed += same_tensors("--no-mmap, 1 to 7 bytes a read", R_SHORT);
     failed += same_tensors("--no-mmap, EINTR every other read", R_EINTR);

@@ -29,7 +29,7 @@ static inline void fy_fuzz_quiet(void)
 {
     const char *l = getenv("FY_FUZZ_LOG");
     if (!l || strcmp(l, "1"))
-        fy_log_set_level((enum fy_log_level)-1);
+        fy_log_set_level((enum fy_log_level) - 1);
 }
 
 /* A finding of the harness's own checks (or a setup failure): abort, so that libFuzzer keeps the
@@ -54,8 +54,8 @@ static inline struct fy_tokenizer *fy_fuzz_tokenizer(int real)
         fprintf(stderr, "fuzz harness: rank file %s absent: the toy vocabulary instead\n", path);
         real = 0;
     }
-    fy_status st = real ? fy_vocab_o200k_load(path, 0, &v)
-                        : fy_vocab_o200k_toy(FY_FUZZ_TOY_VOCAB, &v);
+    fy_status st =
+        real ? fy_vocab_o200k_load(path, 0, &v) : fy_vocab_o200k_toy(FY_FUZZ_TOY_VOCAB, &v);
     if (st == FY_OK)
         st = fy_tokenizer_from_strings(v->tokens, v->token_lens, v->token_types, v->n_vocab, &t);
     fy_vocab_o200k_free(v);

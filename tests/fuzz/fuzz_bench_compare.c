@@ -56,8 +56,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     fd_new = memfd_create("new.jsonl", 0);
     fd_out = memfd_create("table", 0);
     /* the table is written to standard output: into a memory file, emptied after each input */
-    if (fd_base < 0 || fd_new < 0 || fd_out < 0 || fflush(stdout) != 0 ||
-        dup2(fd_out, 1) != 1)
+    if (fd_base < 0 || fd_new < 0 || fd_out < 0 || fflush(stdout) != 0 || dup2(fd_out, 1) != 1)
         fy_fuzz_die("memfd_create failed");
     return 0;
 }

@@ -13,8 +13,11 @@ static int64_t n_vocab;
 static int utf8_ok(const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n;) {
-        size_t len = p[i] < 0x80 ? 1 : (p[i] >> 5) == 6 ? 2 : (p[i] >> 4) == 14 ? 3
-                   : (p[i] >> 3) == 30 ? 4 : 0;
+        size_t len = p[i] < 0x80         ? 1
+                     : (p[i] >> 5) == 6  ? 2
+                     : (p[i] >> 4) == 14 ? 3
+                     : (p[i] >> 3) == 30 ? 4
+                                         : 0;
         if (!len || i + len > n)
             return 0;
         for (size_t k = 1; k < len; k++)
@@ -78,7 +81,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (!dir)
         return 0;
     seed_text(dir, "ascii", "Hello, world! 12345 it's", 0);
-    seed_text(dir, "utf8", "\xc3\xa9t\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xf0\x9f\x98\x80", 0);
+    seed_text(dir, "utf8",
+              "\xc3\xa9t\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xf0\x9f\x98\x80", 0);
     seed_text(dir, "harmony", "<|start|>assistant<|channel|>final<|message|>ok<|return|>", 0);
     seed_text(dir, "out-of-range", "a\xf0\x9f\x98\x80", -5);
     seed_text(dir, "past-the-end", "b", INT32_MAX);

@@ -17,9 +17,9 @@ static int32_t byte_id[256];
 static int32_t special0; /* id of special 0 (<|startoftext|>) */
 static struct fy_tokens rendered;
 
-static const enum fy_harmony_role roles[8] = {
-    FY_ROLE_NONE, FY_ROLE_SYSTEM, FY_ROLE_DEVELOPER, FY_ROLE_USER, FY_ROLE_ASSISTANT,
-    FY_ROLE_TOOL, FY_ROLE_NONE, FY_ROLE_NONE};
+static const enum fy_harmony_role roles[8] = {FY_ROLE_NONE, FY_ROLE_SYSTEM,    FY_ROLE_DEVELOPER,
+                                              FY_ROLE_USER, FY_ROLE_ASSISTANT, FY_ROLE_TOOL,
+                                              FY_ROLE_NONE, FY_ROLE_NONE};
 
 static int same_str(const char *a, const char *b)
 {
@@ -99,8 +99,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     int64_t n;
     const struct fy_harmony_msg *msgs = fy_harmony_parser_messages(p, &n);
-    struct fy_harmony_conv conv = {.no_system = !(flags & 64), .msgs = msgs, .n_msgs = n,
-                                   .keep_analysis = !(flags & 16)};
+    struct fy_harmony_conv conv = {
+        .no_system = !(flags & 64), .msgs = msgs, .n_msgs = n, .keep_analysis = !(flags & 16)};
     rendered.n = 0;
     bool nameless_tool = false; /* started as a tool: the header need not name it */
     for (int64_t i = 0; i < n; i++)
@@ -154,21 +154,27 @@ static void seeds(const char *dir)
     };
     const struct fy_harmony_msg call[] = {
         {.role = FY_ROLE_USER, .content = "Weather?"},
-        {.role = FY_ROLE_ASSISTANT, .channel = "commentary", .recipient = "functions.get",
-         .recipient_after_channel = true, .content_type = "<|constrain|>json",
+        {.role = FY_ROLE_ASSISTANT,
+         .channel = "commentary",
+         .recipient = "functions.get",
+         .recipient_after_channel = true,
+         .content_type = "<|constrain|>json",
          .content = "{\"city\":\"Paris\"}"},
-        {.role = FY_ROLE_TOOL, .name = "functions.get", .recipient = "assistant",
-         .channel = "commentary", .content = "{\"temp\":21}"},
+        {.role = FY_ROLE_TOOL,
+         .name = "functions.get",
+         .recipient = "assistant",
+         .channel = "commentary",
+         .content = "{\"temp\":21}"},
     };
     const struct fy_harmony_msg answer[] = {
         {.role = FY_ROLE_ASSISTANT, .channel = "final", .content = "done"},
     };
-    struct fy_harmony_tool tool = {.name = "get", .description = "Gets it.",
-                                   .params = "{\n// The city\ncity: string,\n}"};
+    struct fy_harmony_tool tool = {
+        .name = "get", .description = "Gets it.", .params = "{\n// The city\ncity: string,\n}"};
     struct fy_harmony_conv c = {.msgs = chat, .n_msgs = 3, .system.current_date = "2025-01-01"};
     seed_conv(dir, "chat", 0x00, &c, false);
-    c.developer = (struct fy_harmony_developer){.instructions = "Be brief.", .tools = &tool,
-                                                .n_tools = 1};
+    c.developer =
+        (struct fy_harmony_developer){.instructions = "Be brief.", .tools = &tool, .n_tools = 1};
     c.msgs = call;
     seed_conv(dir, "tool-call", 0x08, &c, true);
     c = (struct fy_harmony_conv){.no_system = true, .msgs = answer, .n_msgs = 1};

@@ -17,8 +17,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     const bool chat = !(data[0] & 1);
-    struct fy_serve_engine e = {.tok = tok, .n_vocab = fy_tokenizer_n_vocab(tok),
-                                .n_ctx = data[0] & 2 ? 64 : 8192, .model_id = "fuzz.gguf"};
+    struct fy_serve_engine e = {.tok = tok,
+                                .n_vocab = fy_tokenizer_n_vocab(tok),
+                                .n_ctx = data[0] & 2 ? 64 : 8192,
+                                .model_id = "fuzz.gguf"};
     struct fy_serve_req rq;
     char msg[256];
     const char *code = NULL;
@@ -37,9 +39,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (rq.prompt.n + 1 > e.n_ctx || (chat && rq.prompt.n <= tail.n))
         fy_fuzz_die("an accepted prompt does not fit the context");
-    if (chat && (rq.prompt.ids[0] != tail.ids[0] ||
-                 memcmp(rq.prompt.ids + rq.prompt.n - tail.n, tail.ids,
-                        (size_t)tail.n * sizeof(int32_t))))
+    if (chat &&
+        (rq.prompt.ids[0] != tail.ids[0] ||
+         memcmp(rq.prompt.ids + rq.prompt.n - tail.n, tail.ids, (size_t)tail.n * sizeof(int32_t))))
         fy_fuzz_die("a chat prompt that does not start with <|start|> and end in "
                     "<|start|>assistant");
     fy_serve_req_free(&rq);
@@ -64,12 +66,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     const char *dir = fy_fuzz_seed_dir();
     if (!dir)
         return 0;
-    seed(dir, "chat", 0, "{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"Be "
+    seed(dir, "chat", 0,
+         "{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"Be "
          "brief.\"},{\"role\":\"user\",\"content\":\"Hi \\u00e9\"}],\"max_tokens\":8,"
          "\"temperature\":0.7,\"top_p\":0.9,\"top_k\":40,\"min_p\":0.05,\"seed\":3,"
          "\"stop\":[\"x\",\"y\"],\"stream\":true,\"stream_options\":{\"include_usage\":true},"
          "\"reasoning_effort\":\"high\"}");
-    seed(dir, "history", 0, "{\"messages\":[{\"role\":\"developer\",\"content\":[{\"type\":"
+    seed(dir, "history", 0,
+         "{\"messages\":[{\"role\":\"developer\",\"content\":[{\"type\":"
          "\"text\",\"text\":\"Rules\"}]},{\"role\":\"user\",\"content\":\"a\"},{\"role\":"
          "\"assistant\",\"content\":\"b\",\"reasoning_content\":\"think\"},{\"role\":\"user\","
          "\"content\":\"c\"}],\"max_completion_tokens\":4,\"stop\":\"z\"}");
@@ -88,9 +92,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
          "\"opt\":{\"anyOf\":[{\"type\":\"number\"},{\"type\":\"null\"}]}},"
          "\"required\":[\"city\"]}}},"
          "{\"type\":\"function\",\"function\":{\"name\":\"now\",\"description\":\"Time now.\"}}]}");
-    seed(dir, "completion", 1, "{\"prompt\":\"Once upon a <|start|> time\",\"max_tokens\":16,"
+    seed(dir, "completion", 1,
+         "{\"prompt\":\"Once upon a <|start|> time\",\"max_tokens\":16,"
          "\"temperature\":0,\"stream\":false,\"logprobs\":null}");
-    seed(dir, "small-context", 2, "{\"messages\":[{\"role\":\"user\",\"content\":\"a long "
+    seed(dir, "small-context", 2,
+         "{\"messages\":[{\"role\":\"user\",\"content\":\"a long "
          "message that does not fit a context of sixty-four positions at all, not at all\"}]}");
     exit(0);
 }
