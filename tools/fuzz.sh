@@ -42,9 +42,9 @@ fi
 # the harnesses this build has (serve only with cJSON); FUZZ_NO_BUILD=1: built already (several
 # fuzz.sh at once must not run ninja in the same folder together: tools/sanitize.sh)
 targets=()
+known=$(ninja -C "$b" -t targets all 2> /dev/null) # not piped into grep -q: SIGPIPE + pipefail
 for n in "${names[@]}"; do
-    ninja -C "$b" -t targets all 2> /dev/null | grep -q "^tests/fuzz/fuzz_$n:" &&
-        targets+=("tests/fuzz/fuzz_$n")
+    grep -q "^tests/fuzz/fuzz_$n:" <<< "$known" && targets+=("tests/fuzz/fuzz_$n")
 done
 if [ ${#targets[@]} -gt 0 ] && [ -z "${FUZZ_NO_BUILD:-}" ]; then
     ninja -C "$b" "${targets[@]}" > "$b/meson-logs/fuzz-build.log" 2>&1 ||
