@@ -6,9 +6,12 @@
 # and its target gets the content, the full device gives ENOSPC and exit 1, and nothing is left
 # behind. Never names /dev/null or /dev/full as an output: private device nodes are made in a
 # temporary folder (mknod DIR/full c 1 7; skipped where mknod is not allowed).
+# Standard output on a full device: every command that writes there says so and exits 1.
 # Inputs: /dev/zero through every input flag and chat's standard input, and regular files over
 # the limit: exit 1 within seconds (bench-compare: 2, its file-error status), the limit in the
-# message, peak RSS under 512 MiB. Ctrl-C during synth leaves no temporary file.
+# message, peak RSS under 512 MiB. Inputs that cannot be read (a directory, a missing file, a
+# path through a file; tests run as root, so no chmod 000): the path and the reason, the
+# command's exit status. Ctrl-C during synth leaves no temporary file.
 # usage: test_files.sh FERRY       exit 0 pass, 1 fail
 set -uo pipefail
 ferry=$1
@@ -20,6 +23,7 @@ source "$(dirname "$0")/testlib.sh"
 
 "$ferry" synth --preset tiny --toy-vocab 1024 --seed 3 -q -o "$tmp/m.gguf" > /dev/null || exit 1
 m=$tmp/m.gguf
+printf '{"type":"test","name":"pp8","n_depth":0,"median_ts":10}\n' > "$tmp/b.jsonl"
 have_mknod=1
 mknod "$tmp/probe" c 1 7 2> /dev/null || have_mknod=0
 rm -f "$tmp/probe"
@@ -173,6 +177,75 @@ PY
 )
     case $res in ok*) ok "SIG$sig during synth: $res" ;; *) bad "SIG$sig during synth: $res" ;; esac
 done
+
+# ---- standard output on a full device: the error said, exit 1 ----
+if [ $have_mknod = 1 ]; then
+    mknod "$tmp/full" c 1 7
+    # fullout NAME PATTERN cmd...: stdout on the full device, exit 1, PATTERN in stderr
+    fullout() {
+        local name=$1 pat=$2 out rc
+        shift 2
+        out=$("$@" 2>&1 > "$tmp/full" < /dev/null)
+        rc=$?
+        if [ $rc = 1 ] && grep -Eq -- "$pat" <<< "$out"; then ok "stdout full: $name"; else
+            bad "stdout full: $name (exit $rc: $(head -c 300 <<< "$out"))"; fi
+    }
+    enospc="writing standard output failed: No space left on device"
+    fullout "ferry -h" "$enospc" "$ferry" -h
+    fullout "ferry --version" "$enospc" "$ferry" --version
+    fullout "run -h" "$enospc" "$ferry" run -h
+    fullout "tokenize" "$enospc" "$ferry" tokenize -m "$m" -p "hello world"
+    fullout "tokenize --ids" "$enospc" "$ferry" tokenize -m "$m" -p "hello world" --ids
+    fullout "run -p (stops at the first token)" "run: $enospc" \
+        "$ferry" run -m "$m" -p hi -n 400 -t 2
+    fullout "run --tokens" "run: $enospc" "$ferry" run -m "$m" --tokens 1,2,3 -n 4 -t 2
+    fullout "plan" "plan: writing the report failed" "$ferry" plan -m "$m"
+    fullout "bench -o jsonl" "bench: writing the results to stdout failed" \
+        "$ferry" bench -m "$m" -p 8 -n 4 -r 1 -t 2 -o jsonl
+    fullout "sweep-bench" "writing standard output failed" \
+        "$ferry" sweep-bench -m "$m" -c 128 -ub 64 -n 2 -t 2
+    fullout "bench-compare" "$enospc" "$ferry" bench-compare "$tmp/b.jsonl" "$tmp/b.jsonl"
+    fullout "logits -o -" "-: write failed: No space left on device" \
+        "$ferry" logits -m "$m" --tokens 1,2 -t 2 -o -
+    fullout "synth -o -" "-: write failed: No space left on device" \
+        "$ferry" synth --preset tiny --toy-vocab 300 --layers 1 -q -o -
+    out=$(printf 'hello\n/exit\n' | "$ferry" chat -m "$m" -n 2 -t 2 2>&1 > "$tmp/full")
+    rc=$?
+    [ $rc = 1 ] && grep -q "writing standard output failed" <<< "$out" && ok "stdout full: chat" ||
+        bad "stdout full: chat (exit $rc: $(head -c 300 <<< "$out"))"
+fi
+
+# ---- inputs that cannot be read: the path and why, the command's exit status ----
+mkdir -p "$tmp/adir"
+for c in run tokenize plan chat bench sweep-bench; do
+    p=()
+    [ $c = run ] || [ $c = tokenize ] && p=(-p hi)
+    expect "$c -m DIR" 1 "$tmp/adir: not a regular file" "$ferry" $c -m "$tmp/adir" "${p[@]}"
+done
+expect "logits -m DIR" 1 "$tmp/adir: not a regular file" \
+    "$ferry" logits -m "$tmp/adir" --tokens 1 -o "$tmp/never.bin"
+expect "run -m FILE/x" 1 "m.gguf/x: open: Not a directory" "$ferry" run -m "$m/x" -p hi
+for c in run tokenize; do
+    expect "$c -f DIR" 1 "-f $tmp/adir: is a directory, not a file" \
+        "$ferry" $c -m "$m" -f "$tmp/adir"
+    expect "$c -f missing" 1 "-f $tmp/nope.txt: cannot open: No such file or directory" \
+        "$ferry" $c -m "$m" -f "$tmp/nope.txt"
+done
+expect "run --tokens-file DIR (a usage error)" 2 "--tokens-file $tmp/adir: is a directory" \
+    "$ferry" run -m "$m" --tokens-file "$tmp/adir"
+expect "bench-compare DIR" 2 "bench-compare $tmp/adir: is a directory, not a file" \
+    "$ferry" bench-compare "$tmp/adir" "$tmp/b.jsonl"
+expect "bench-compare missing" 2 "bench-compare $tmp/nope.jsonl: cannot open: No such file" \
+    "$ferry" bench-compare "$tmp/b.jsonl" "$tmp/nope.jsonl"
+expect "synth --vocab DIR" 1 "vocabulary $tmp/adir: is a directory, not a file" \
+    "$ferry" synth --preset tiny --vocab "$tmp/adir" -o "$tmp/v.gguf"
+out=$(printf '/load %s\n/load %s\n/exit\n' "$tmp/adir" "$tmp/nope.jsonl" |
+    "$ferry" chat -m "$m" -n 2 -t 2 2>&1)
+grep -q "/load $tmp/adir: is a directory, not a file" <<< "$out" &&
+    grep -q "/load $tmp/nope.jsonl: cannot open: No such file or directory" <<< "$out" &&
+    ok "chat /load DIR, /load missing: said, the chat goes on" || bad "chat /load ($out)"
+[ ! -e "$tmp/never.bin" ] && [ ! -e "$tmp/v.gguf" ] && ok "no output after an input error" ||
+    bad "an output was left after an input error"
 
 # ---- inputs: limits ----
 # limited RC PATTERN STDIN cmd...: exit RC within 10 s, PATTERN in stderr, peak RSS < 512 MiB

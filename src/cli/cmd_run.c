@@ -8,6 +8,7 @@
 #include "generate.h"
 #include "text/tokenizer.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,7 +257,11 @@ int fy_cmd_run(int argc, char **argv)
             n_out = fy_detok_push(&dt, tok, id, buf, sizeof(buf));
             fwrite(buf, 1, n_out, stdout);
         }
-        fflush(stdout);
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            fy_log(FY_LOG_ERR, "run: writing standard output failed: %s", strerror(errno));
+            st = FY_E_IO; /* a full disk: no point in generating more */
+            break;
+        }
         produced++;
         if (eog || produced == n_gen)
             break;

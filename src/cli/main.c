@@ -4,6 +4,7 @@
 #include "cpu/qdot.h"
 #include "ferry.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,6 +29,23 @@ static void usage(FILE *f)
             "exit status: 0 done, 1 runtime error, 2 usage error (plan: 3 when the placement\n"
             "does not fit --vram); ferry COMMAND -h says each command's\n",
             FY_VERSION);
+}
+
+/* Whatever the command wrote to standard output must have reached it: a write error (a full
+ * disk, an I/O error) makes the exit status 1 and is said, unless the command failed already
+ * (and said why). */
+static int stdout_done(int rc)
+{
+    errno = 0;
+    const bool flush_failed = fflush(stdout) != 0;
+    const int e = errno;
+    if ((!flush_failed && !ferror(stdout)) || rc != 0)
+        return rc;
+    if (flush_failed && e)
+        fy_log(FY_LOG_ERR, "writing standard output failed: %s", strerror(e));
+    else
+        fy_log(FY_LOG_ERR, "writing standard output failed");
+    return 1;
 }
 
 int main(int argc, char **argv)
@@ -56,16 +74,16 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         usage(stdout);
-        return 0;
+        return stdout_done(0);
     }
     if (!strcmp(argv[1], "--version")) {
         printf("ferry %s (CPU kernels: %s; OpenMP threads wait: %s)\n", FY_VERSION,
                fy_cpu_set()->name, fy_omp_wait_desc());
-        return 0;
+        return stdout_done(0);
     }
     for (size_t i = 0; i < FY_ARRAY_LEN(cmds); i++)
         if (!strcmp(argv[1], cmds[i].name))
-            return cmds[i].fn(argc - 1, argv + 1);
+            return stdout_done(cmds[i].fn(argc - 1, argv + 1));
     fprintf(stderr, "ferry: unknown command \"%s\"; commands: synth, logits, run, chat, "
             "tokenize, plan, sweep-bench, bench, bench-compare, serve\n", argv[1]);
     return 2;

@@ -59,6 +59,13 @@ static bool avx_vnni(void)
     return __get_cpuid_count(7, 1, &a, &b, &c, &d) && ((a >> 4) & 1u);
 }
 
+/* F16C: CPUID leaf 1, ECX bit 29 (clang's __builtin_cpu_supports does not know "f16c") */
+static bool f16c(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && ((c >> 29) & 1u);
+}
+
 /* AMX-TILE and AMX-INT8 in CPUID, the tile state enabled by the OS (XCR0 bits 17-18), and the
  * tile data granted to this process (Linux >= 5.16: arch_prctl ARCH_REQ_XCOMP_PERM; the grant
  * is per process and may be asked for again). Linux x86-64 only, as the amx library. */
@@ -92,8 +99,7 @@ bool fy_cpu_set_supported(const char *name)
         return true;
 #if FY_X86
     __builtin_cpu_init();
-    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                __builtin_cpu_supports("f16c");
+    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c();
     bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                   __builtin_cpu_supports("avx512vl");
     if (!strcmp(name, "avx2"))

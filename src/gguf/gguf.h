@@ -54,6 +54,10 @@ struct fy_gguf;  /* opaque: all shards of one model */
 /* Opens a GGUF file; if its name is "<prefix>-00001-of-0000N.gguf" or the file carries
  * split.count > 1, opens every shard. Validates everything before returning. */
 fy_status fy_gguf_open(const char *path, struct fy_gguf **out);
+/* Parses a GGUF image already in memory: data[0..size) is borrowed (it must outlive the handle
+ * and is never unmapped or freed), name stands for the path in messages. One file only: a
+ * split.count over 1 is refused. For tests and fuzzers. */
+fy_status fy_gguf_open_mem(const void *data, size_t size, const char *name, struct fy_gguf **out);
 /* How later fy_gguf_open calls bring files in (process-wide; default: shared read-only mmap):
  * no_mmap reads each file into anonymous memory (for file systems where mapping is slow),
  * mlock locks the pages in RAM (a warning, not an error, when the limit refuses). */

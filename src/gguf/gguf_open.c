@@ -287,6 +287,24 @@ static fy_status open_split(struct fy_gguf *g, const char *path, size_t plen, in
     return FY_OK;
 }
 
+/* A model of one shard slot whose path is a copy of path (NULL: out of memory). */
+static struct fy_gguf *gguf_new(const char *path)
+{
+    struct fy_gguf *g = calloc(1, sizeof(*g));
+    if (!g)
+        return NULL;
+    g->shards = calloc(1, sizeof(*g->shards));
+    if (g->shards) {
+        g->n_shards = 1;
+        g->shards[0].path = strdup(path);
+    }
+    if (!g->shards || !g->shards[0].path) {
+        fy_gguf_close(g);
+        return NULL;
+    }
+    return g;
+}
+
 fy_status fy_gguf_open(const char *path, struct fy_gguf **out)
 {
     struct fy_gguf *g = NULL;
@@ -296,22 +314,16 @@ fy_status fy_gguf_open(const char *path, struct fy_gguf **out)
 
     FY_CHECK_ARG(path && out);
     *out = NULL;
-    g = calloc(1, sizeof(*g));
-    if (!g) {
-        st = FY_E_NOMEM;
+    st = FY_E_NOMEM;
+    g = gguf_new(path);
+    if (!g)
         goto fail;
-    }
-    g->shards = calloc(1, sizeof(*g->shards));
-    if (!g->shards) {
-        st = FY_E_NOMEM;
-        goto fail;
-    }
-    g->n_shards = 1;
     name_count = split_name(path, &plen);
-    g->shards[0].path = name_count > 1 ? shard_path(path, plen, 1, name_count) : strdup(path);
-    if (!g->shards[0].path) {
-        st = FY_E_NOMEM;
-        goto fail;
+    if (name_count > 1) {
+        free(g->shards[0].path);
+        g->shards[0].path = shard_path(path, plen, 1, name_count);
+        if (!g->shards[0].path)
+            goto fail;
     }
     st = load_shard(g, 0);
     if (st != FY_OK)
@@ -328,12 +340,41 @@ fail:
     return st;
 }
 
+fy_status fy_gguf_open_mem(const void *data, size_t size, const char *name, struct fy_gguf **out)
+{
+    struct fy_gguf *g = NULL;
+    fy_status st;
+
+    FY_CHECK_ARG(name && out && (data || size == 0));
+    *out = NULL;
+    st = FY_E_NOMEM;
+    g = gguf_new(name);
+    if (!g)
+        goto fail;
+    g->shards[0].map = data;
+    g->shards[0].size = size;
+    g->shards[0].borrowed = true;
+    st = fy_gguf_parse_shard(g, 0);
+    if (st != FY_OK)
+        goto fail;
+    st = open_split(g, name, 0, 0);
+    if (st != FY_OK)
+        goto fail;
+    *out = g;
+    return FY_OK;
+fail:
+    if (st == FY_E_NOMEM)
+        fy_log(FY_LOG_ERR, "%s: out of memory", name);
+    fy_gguf_close(g);
+    return st;
+}
+
 void fy_gguf_close(struct fy_gguf *g)
 {
     if (!g)
         return;
     for (int s = 0; s < g->n_shards; s++) {
-        if (g->shards[s].map)
+        if (g->shards[s].map && !g->shards[s].borrowed)
             munmap((void *)g->shards[s].map, g->shards[s].size);
         free(g->shards[s].path);
     }

@@ -40,6 +40,7 @@ struct fy_gguf_shard {
     char *path;
     const uint8_t *map;   /* the whole file, PROT_READ */
     uint64_t size;
+    bool borrowed;        /* map is the caller's memory (fy_gguf_open_mem): never unmapped */
     uint32_t version;
     uint32_t alignment;
     uint64_t data_start;  /* first byte of the data section */

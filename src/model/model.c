@@ -382,24 +382,39 @@ static fy_status check_vocab(const struct fy_model *m)
 
 fy_status fy_model_load(const char *path, struct fy_model **out)
 {
-    struct fy_model *m = NULL;
-    fy_status st;
+    struct fy_gguf *g = NULL;
 
     FY_CHECK_ARG(path && out);
     *out = NULL;
+    FY_TRY(fy_gguf_open(path, &g));
+    return fy_model_from_gguf(g, out);
+}
+
+fy_status fy_model_from_gguf(struct fy_gguf *g, struct fy_model **out)
+{
+    struct fy_model *m = NULL;
+    fy_status st;
+
+    if (!g || !out) {
+        fy_log(FY_LOG_ERR, "%s: invalid argument: g && out", __func__);
+        fy_gguf_close(g);
+        return FY_E_INVAL;
+    }
+    *out = NULL;
     m = calloc(1, sizeof(*m));
-    if (!m)
+    if (!m) {
+        fy_log(FY_LOG_ERR, "%s: out of memory", fy_gguf_path(g, 0));
+        fy_gguf_close(g);
         return FY_E_NOMEM;
-    st = fy_gguf_open(path, &m->gguf);
-    if (st != FY_OK)
-        goto fail;
+    }
+    m->gguf = g;
     st = read_hparams(m->gguf, &m->hp);
     if (st != FY_OK)
         goto fail;
 
     const struct fy_gguf_tensor *te = fy_gguf_find_tensor(m->gguf, "token_embd.weight");
     if (!te) {
-        fy_log(FY_LOG_ERR, "%s: missing tensor token_embd.weight", path);
+        fy_log(FY_LOG_ERR, "%s: missing tensor token_embd.weight", fy_gguf_path(g, 0));
         st = FY_E_FORMAT;
         goto fail;
     }
@@ -417,6 +432,8 @@ fy_status fy_model_load(const char *path, struct fy_model **out)
 
     m->layers = calloc((size_t)m->hp.n_layer, sizeof(*m->layers));
     if (!m->layers) {
+        fy_log(FY_LOG_ERR, "%s: out of memory for %lld layers", fy_gguf_path(g, 0),
+               (long long)m->hp.n_layer);
         st = FY_E_NOMEM;
         goto fail;
     }

@@ -59,6 +59,9 @@ struct fy_model {
 /* Opens path (all shards), checks the architecture, reads hyperparameters (with the defaults of
  * gpt-oss.md for absent keys), and binds every tensor with shape and type checks. */
 fy_status fy_model_load(const char *path, struct fy_model **out);
+/* The same on an opened GGUF (fy_gguf_open_mem in tests and fuzzers), which the model takes
+ * over: it is closed with the model, or at once when loading fails. */
+fy_status fy_model_from_gguf(struct fy_gguf *g, struct fy_model **out);
 void fy_model_free(struct fy_model *m);
 
 /* Bytes of weights in the file (sum of tensor sizes). */

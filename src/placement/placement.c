@@ -10,17 +10,24 @@ static const char *const proj_names[FY_EXP_PROJ_COUNT] = {
     "ffn_gate_exps.", "ffn_up_exps.", "ffn_down_exps.", "ffn_gate_up_exps.",
 };
 
-static fy_status dim_u32(const struct fy_gguf *g, const char *arch, const char *key, int64_t *out)
+/* A dimension in 1..max (the loader's limits, src/model/model.c: a crafted file must not make
+ * placement allocate or loop over billions of layers). */
+static fy_status dim_u32(const struct fy_gguf *g, const char *arch, const char *key, int64_t max,
+                         int64_t *out)
 {
     char full[128];
     uint32_t v = 0;
     snprintf(full, sizeof(full), "%s.%s", arch, key);
     fy_status st = fy_gguf_get_u32(g, full, &v);
-    if (st == FY_OK && v == 0)
+    if (st == FY_OK && (v == 0 || v > max))
         st = FY_E_FORMAT;
+    if (st == FY_E_INVAL) {
+        fy_log(FY_LOG_ERR, "%s: metadata key %s is missing", fy_gguf_path(g, 0), full);
+        return FY_E_FORMAT;
+    }
     if (st != FY_OK) {
-        fy_log(FY_LOG_ERR, "%s: metadata key %s is %s", fy_gguf_path(g, 0), full,
-               st == FY_E_INVAL ? "missing" : "not a positive integer");
+        fy_log(FY_LOG_ERR, "%s: metadata key %s is not an integer in 1..%lld", fy_gguf_path(g, 0),
+               full, (long long)max);
         return FY_E_FORMAT;
     }
     *out = v;
@@ -36,16 +43,16 @@ fy_status fy_place_dims_from_gguf(const struct fy_gguf *g, struct fy_place_dims 
         return FY_E_FORMAT;
     }
     struct fy_place_dims d;
-    FY_TRY(dim_u32(g, arch, "block_count", &d.n_layer));
-    FY_TRY(dim_u32(g, arch, "expert_count", &d.n_expert));
-    FY_TRY(dim_u32(g, arch, "expert_used_count", &d.n_expert_used));
-    FY_TRY(dim_u32(g, arch, "embedding_length", &d.d_model));
-    FY_TRY(dim_u32(g, arch, "expert_feed_forward_length", &d.n_ff));
+    FY_TRY(dim_u32(g, arch, "block_count", 4096, &d.n_layer));
+    FY_TRY(dim_u32(g, arch, "expert_count", 65536, &d.n_expert));
+    FY_TRY(dim_u32(g, arch, "expert_used_count", d.n_expert, &d.n_expert_used));
+    FY_TRY(dim_u32(g, arch, "embedding_length", 1 << 20, &d.d_model));
+    FY_TRY(dim_u32(g, arch, "expert_feed_forward_length", 1 << 22, &d.n_ff));
     char key[128];
     d.n_swa = 128; /* the loader's default when the key is absent (src/model/model.c) */
     snprintf(key, sizeof(key), "%s.attention.sliding_window", arch);
     if (fy_gguf_find_kv(g, key))
-        FY_TRY(dim_u32(g, arch, "attention.sliding_window", &d.n_swa));
+        FY_TRY(dim_u32(g, arch, "attention.sliding_window", INT32_MAX, &d.n_swa));
     *out = d;
     return FY_OK;
 }

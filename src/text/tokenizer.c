@@ -349,6 +349,7 @@ fy_status fy_tokenizer_load(const struct fy_gguf *g, struct fy_tokenizer **out)
     lens = malloc(sizeof(*lens) * (size_t)n);
     types = malloc(sizeof(*types) * (size_t)n);
     if (!strs || !lens || !types) {
+        fy_log(FY_LOG_ERR, "%s: out of memory for %lld tokens", fy_gguf_path(g, 0), (long long)n);
         st = FY_E_NOMEM;
         goto fail;
     }
