@@ -144,6 +144,29 @@ static inline fy_status fy_seq_last_fn(void *ud, int64_t row0, int64_t n_rows, c
     return FY_OK;
 }
 
+/* fy_seq_logits_fn keeping input i's row at ud + i * n_vocab */
+static inline fy_status fy_seq_keep_all(void *ud, int64_t i, const float *logits, int64_t n_vocab)
+{
+    memcpy((float *)ud + i * n_vocab, logits, sizeof(float) * (size_t)n_vocab);
+    return FY_OK;
+}
+
+/* Over rows rows of n_vocab logits: the worst relative L2 error (fy_hyb_row_err; a NaN is the
+ * worst), and in *same how many rows have the same arg-max. */
+static inline double fy_seq_rows_err(const float *got, const float *ref, int64_t rows,
+                                     int64_t n_vocab, int64_t *same)
+{
+    double worst = 0;
+    *same = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        bool sm;
+        const double e = fy_hyb_row_err(got + r * n_vocab, ref + r * n_vocab, n_vocab, &sm);
+        worst = e > worst || e != e ? e : worst;
+        *same += sm;
+    }
+    return worst;
+}
+
 /* Job j alone (a session of its own, micro-batches of ub, same placement) into ref
  * ((1 + n_gen) x n_vocab). */
 static inline fy_status fy_seq_job_alone(const struct fy_seq_sched *q, int64_t j,

@@ -15,24 +15,12 @@ static int failed;
 
 static void compare(const char *what, const float *got, const float *ref, int64_t rows)
 {
-    double worst = 0;
-    int64_t same = 0;
-    for (int64_t r = 0; r < rows; r++) {
-        bool sm;
-        const double e = fy_hyb_row_err(got + r * VOCAB, ref + r * VOCAB, VOCAB, &sm);
-        worst = e > worst || e != e ? e : worst;
-        same += sm;
-    }
+    int64_t same;
+    const double worst = fy_seq_rows_err(got, ref, rows, VOCAB, &same);
     const bool ok = worst <= 1e-2 && same * 100 >= rows * 95;
     printf("%s %-60s %3lld rows, worst rel err %.2e, arg-max %lld/%lld\n", ok ? "ok  " : "FAIL",
            what, (long long)rows, worst, (long long)same, (long long)rows);
     failed += !ok;
-}
-
-static fy_status keep_all(void *ud, int64_t i, const float *logits, int64_t n_vocab)
-{
-    memcpy((float *)ud + i * n_vocab, logits, sizeof(float) * (size_t)n_vocab);
-    return FY_OK;
 }
 
 /* seq 0: P tokens; fork 20 into seq 1, which goes on with c; against alone on the device */
@@ -56,9 +44,9 @@ static void fork_on_device(const struct fy_model *m, const struct fy_placement *
     float got[VOCAB], ref[VOCAB];
     struct fy_seq_input a = {0, p, P}, b = {1, c, C};
     bool ok = fy_session_new(m, &o, &s) == FY_OK &&
-              fy_session_eval_seqs(s, &a, 1, keep_all, got) == FY_OK &&
+              fy_session_eval_seqs(s, &a, 1, fy_seq_keep_all, got) == FY_OK &&
               fy_session_seq_copy(s, 0, 1, 20) == 20 &&
-              fy_session_eval_seqs(s, &b, 1, keep_all, got) == FY_OK;
+              fy_session_eval_seqs(s, &b, 1, fy_seq_keep_all, got) == FY_OK;
     fy_session_free(s);
     s = NULL;
     o.n_seq = 1;

@@ -23,14 +23,8 @@ static int failed;
 static void compare(const char *what, const float *got, const float *ref, int64_t rows,
                     bool exact)
 {
-    double worst = 0;
-    int64_t same = 0;
-    for (int64_t r = 0; r < rows; r++) {
-        bool sm;
-        const double e = fy_hyb_row_err(got + r * VOCAB, ref + r * VOCAB, VOCAB, &sm);
-        worst = e > worst || e != e ? e : worst;
-        same += sm;
-    }
+    int64_t same;
+    const double worst = fy_seq_rows_err(got, ref, rows, VOCAB, &same);
     const bool ok = exact ? !memcmp(got, ref, sizeof(float) * (size_t)(rows * VOCAB))
                           : worst <= 2e-3 && same * 20 >= rows * 19;
     printf("%s %-52s %3lld rows, worst rel err %.2e, arg-max %lld/%lld%s\n", ok ? "ok  " : "FAIL",
@@ -82,12 +76,6 @@ static fy_status alone(const struct fy_model *m, const int32_t *toks, int64_t n,
     return st;
 }
 
-static fy_status keep_all(void *ud, int64_t i, const float *logits, int64_t n_vocab)
-{
-    memcpy((float *)ud + i * n_vocab, logits, sizeof(float) * (size_t)n_vocab);
-    return FY_OK;
-}
-
 static void fork_truncate(const struct fy_model *m, bool exact)
 {
     enum { P = 40, C = 6, CTX = 64 };
@@ -108,7 +96,7 @@ static void fork_truncate(const struct fy_model *m, bool exact)
         return;
     }
     struct fy_seq_input in0 = {0, p, P};
-    FY_EXPECT(fy_session_eval_seqs(s, &in0, 1, keep_all, got) == FY_OK);
+    FY_EXPECT(fy_session_eval_seqs(s, &in0, 1, fy_seq_keep_all, got) == FY_OK);
     /* seq 0 holds P positions, its rings (window 8 + ub 8, rounded up to 32 slots) 8 .. 39:
      * a fork at 20 needs 13 .. 19; one at 10 would need 3 .. 9 */
     FY_EXPECT(fy_session_seq_copy(s, 0, 1, 20) == 20 && fy_session_seq_n_past(s, 1) == 20);
@@ -116,7 +104,7 @@ static void fork_truncate(const struct fy_model *m, bool exact)
     FY_EXPECT(fy_session_seq_copy(s, 0, 0, 2) < 0 && fy_session_seq_copy(s, 0, 1, P + 1) < 0);
     /* the fork after 20 positions continues with c, seq 0 with the rest of p, seq 2 anew */
     struct fy_seq_input in[3] = {{1, c, C}, {0, p + P, C}, {2, c, 3}};
-    FY_EXPECT(fy_session_eval_seqs(s, in, 3, keep_all, got) == FY_OK);
+    FY_EXPECT(fy_session_eval_seqs(s, in, 3, fy_seq_keep_all, got) == FY_OK);
     memcpy(cat, p, sizeof(int32_t) * 20);
     memcpy(cat + 20, c, sizeof(int32_t) * C);
     if (alone(m, cat, 20 + C, CTX, ref) == FY_OK)
@@ -129,7 +117,7 @@ static void fork_truncate(const struct fy_model *m, bool exact)
      * to 10 they cannot (0: evaluate again) */
     FY_EXPECT(fy_session_seq_truncate(s, 0, 44) == 44);
     struct fy_seq_input tr = {0, c, 2};
-    FY_EXPECT(fy_session_eval_seqs(s, &tr, 1, keep_all, got) == FY_OK);
+    FY_EXPECT(fy_session_eval_seqs(s, &tr, 1, fy_seq_keep_all, got) == FY_OK);
     memcpy(cat, p, sizeof(int32_t) * 44);
     memcpy(cat + 44, c, sizeof(int32_t) * 2);
     if (alone(m, cat, 46, CTX, ref) == FY_OK)
@@ -140,10 +128,10 @@ static void fork_truncate(const struct fy_model *m, bool exact)
     /* errors leave every sequence as it was */
     const int64_t past0 = fy_session_seq_n_past(s, 0), past1 = fy_session_seq_n_past(s, 1);
     struct fy_seq_input dup[2] = {{1, c, 1}, {1, c, 1}}, bad = {3, c, 1}, big = {0, p, CTX};
-    FY_EXPECT(fy_session_eval_seqs(s, dup, 2, keep_all, got) == FY_E_INVAL);
-    FY_EXPECT(fy_session_eval_seqs(s, &bad, 1, keep_all, got) == FY_E_INVAL);
+    FY_EXPECT(fy_session_eval_seqs(s, dup, 2, fy_seq_keep_all, got) == FY_E_INVAL);
+    FY_EXPECT(fy_session_eval_seqs(s, &bad, 1, fy_seq_keep_all, got) == FY_E_INVAL);
     struct fy_seq_input two[2] = {{1, c, 1}, big};
-    FY_EXPECT(fy_session_eval_seqs(s, two, 2, keep_all, got) == FY_E_FULL);
+    FY_EXPECT(fy_session_eval_seqs(s, two, 2, fy_seq_keep_all, got) == FY_E_FULL);
     FY_EXPECT(fy_session_seq_n_past(s, 0) == past0 && fy_session_seq_n_past(s, 1) == past1);
     fy_session_free(s);
 }
