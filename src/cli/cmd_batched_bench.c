@@ -108,14 +108,6 @@ static int parse_own(struct bb_opts *o, int argc, char **argv, int *i)
     return -1;
 }
 
-static uint64_t rng_next(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     const double x = *(const double *)a, y = *(const double *)b;
@@ -156,8 +148,8 @@ static fy_status run_row(struct bb_opts *o, const struct fy_model *m, struct bb_
     if (st == FY_OK)
         st = fy_cli_session(&o->cli, m, r->pp + r->tg, &s);
     uint64_t seed = o->seed;
-    for (int64_t i = 0; st == FY_OK && i < b * (r->pp + r->tg); i++)
-        tok[i] = (int32_t)(rng_next(&seed) % (uint64_t)n_normal);
+    if (st == FY_OK)
+        fy_gen_random_tokens(&seed, tok, b * (r->pp + r->tg), n_normal);
     const uint64_t dense = dense_bytes(m);
     for (int64_t rep = -1; st == FY_OK && rep < o->reps; rep++) { /* rep -1: warm-up */
         for (int64_t q = 0; q < b; q++) {

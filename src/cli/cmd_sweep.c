@@ -76,21 +76,6 @@ struct sweep_hdr {
     unsigned n_threads_batch; /* -tb, else n_threads */
 };
 
-/* splitmix64: the random token stream, reproducible from -s. */
-static uint64_t rng_next(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static void rng_tokens(uint64_t *x, int32_t *t, int64_t n, int64_t n_normal)
-{
-    for (int64_t i = 0; i < n; i++)
-        t[i] = (int32_t)(rng_next(x) % (uint64_t)n_normal);
-}
-
 /* -1 error (logged), 0 not ours, 1 consumed. */
 static int parse_own(struct sweep_opts *o, int argc, char **argv, int *i)
 {
@@ -390,7 +375,7 @@ static fy_status warm_up(struct fy_session *s, const struct sweep_hdr *h, int64_
     fy_status st = FY_E_NOMEM;
     if (!tok)
         return st;
-    rng_tokens(&rng, tok, n, n_normal);
+    fy_gen_random_tokens(&rng, tok, n, n_normal);
     st = fy_session_eval(s, tok, n, false, NULL, NULL);
     if (st == FY_OK)
         st = fy_session_eval(s, tok, 1, false, NULL, NULL);
@@ -424,7 +409,7 @@ static fy_status sweep(const struct sweep_opts *o, const struct sweep_hdr *h,
         fy_session_truncate(s, n_kv);
         double t0 = fy_now();
         for (int j = 0; j < r->tg; j++) {
-            rng_tokens(&rng, tok, 1, n_normal);
+            fy_gen_random_tokens(&rng, tok, 1, n_normal);
             if ((st = fy_session_eval(s, tok, 1, false, NULL, NULL)) != FY_OK)
                 goto fail;
         }
@@ -436,7 +421,7 @@ static fy_status sweep(const struct sweep_opts *o, const struct sweep_hdr *h,
             st = FY_E_INVAL;
             goto fail;
         }
-        rng_tokens(&rng, tok, r->pp, n_normal);
+        fy_gen_random_tokens(&rng, tok, r->pp, n_normal);
         if ((st = eval_timed(s, tok, r->pp, h->n_batch, &r->t_pp)) != FY_OK)
             goto fail;
         r->rss_mib = fy_rss_hwm_bytes() / 1048576.0;

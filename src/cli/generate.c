@@ -79,3 +79,13 @@ void fy_gen_stop_ids(const struct fy_tokenizer *t, int64_t n_vocab, int32_t out[
     for (int i = 0; i < 3; i++)
         out[i] = t ? fy_tokenizer_special(t, names[i]) : (n_vocab == 201088 ? ids[i] : -1);
 }
+
+void fy_gen_random_tokens(uint64_t *state, int32_t *t, int64_t n, int64_t n_normal)
+{
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        t[i] = (int32_t)((z ^ (z >> 31)) % (uint64_t)n_normal);
+    }
+}

@@ -32,6 +32,10 @@ int32_t fy_gen_sample(struct fy_gen *g);
 struct fy_tokenizer;
 void fy_gen_stop_ids(const struct fy_tokenizer *t, int64_t n_vocab, int32_t out[3]);
 
+/* n random token ids in [0, n_normal) from a splitmix64 stream at *state (advanced): the
+ * benchmarks' reproducible tokens (sweep-bench, batched-bench). */
+void fy_gen_random_tokens(uint64_t *state, int32_t *t, int64_t n, int64_t n_normal);
+
 /* Monotonic seconds. */
 double fy_now(void);
 
