@@ -2,7 +2,8 @@
 # ferry batch on a tiny synthetic model (the real vocabulary): 32 prompts (plain text and JSON
 # lines of different lengths, one chat) with -np 8 give, at temperature 0, the tokens and text
 # that 32 single `ferry run --temp 0` give; outputs in input order with their ids; the sampler
-# seeded per prompt reproduces; errors name the file and line (exit 1), flags (exit 2).
+# seeded per prompt reproduces; errors name the file and line (exit 1), flags (exit 2); and
+# ferry batched-bench's table and JSON lines (weights per generated token fall as B grows).
 # usage: test_batch.sh FERRY VOCAB       exit 0 pass, 1 fail
 set -uo pipefail
 ferry=$1 vocab=$2
@@ -86,6 +87,22 @@ d = sys.argv[1]
 a = [json.loads(l)["tokens"] for l in open(d + "/s1.jsonl")]
 b = [json.loads(l)["tokens"] for l in open(d + "/s4.jsonl")]
 assert a == b and len(a) == 3, (a, b)
+PY
+
+# batched-bench: the md table's rows, and in JSON lines the weights read per generated token
+# falling as the batch grows
+"$ferry" batched-bench -m "$m" -npp 8 -ntg 4 -npl 1,4 -t 2 > "$tmp/bb.md" 2>/dev/null &&
+    [ "$(grep -c '^| *8 | *4 | ' "$tmp/bb.md")" = 2 ] && ok "batched-bench table" ||
+    bad "batched-bench table: $(cat "$tmp/bb.md")"
+"$ferry" batched-bench -m "$m" -npp 8 -ntg 4 -npl 1,4 -t 2 -o jsonl > "$tmp/bb.jsonl" 2>/dev/null
+"$py" - "$tmp/bb.jsonl" <<'PY' && ok "batched-bench jsonl: weights per token fall with B" || bad "batched-bench jsonl"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert rows[0]["bench"] == "batched-bench", rows[0]
+b1, b4 = rows[1], rows[2]
+assert (b1["pl"], b4["pl"]) == (1, 4) and b1["speed_tg"] > 0 and b4["speed_tg"] > 0
+assert b4["weight_bytes_per_token"] < b1["weight_bytes_per_token"], (b1, b4)
+assert b1["experts_per_layer_step"] <= b4["experts_per_layer_step"]
 PY
 
 # errors
